@@ -1,0 +1,66 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+export DJANGO_SETTINGS_MODULE ?= config.settings.local
+
+.PHONY: run setup test bench lint dataset browser clean help
+
+help:
+	@echo "make run    set up (venv, data set, database, demo account, baseline model) and start web, worker, beat"
+	@echo "make test   run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
+	@echo "make bench  run the benchmarks and rewrite docs/benchmarks.md"
+	@echo "make lint   ruff"
+
+$(VENV)/.runtime: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+# Debian's dataset-fashion-mnist, installed when missing and apt is usable.
+dataset:
+	@if [ -f "$(FASHION_MNIST_DIR)/t10k-labels-idx1-ubyte.gz" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's dataset-fashion-mnist…"; \
+		apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }; \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo apt-get install -y -qq dataset-fashion-mnist || { sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; }; \
+	else \
+		echo "Fashion-MNIST is missing. Install it with: sudo apt-get install dataset-fashion-mnist"; \
+		echo "(or set FASHION_MNIST_DIR to a folder holding the four idx .gz files)"; exit 1; \
+	fi
+
+# Debian's Chromium for the browser tests (never a downloaded browser).
+browser:
+	@if command -v chromium >/dev/null; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the browser tests…"; \
+		apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	else echo "chromium is missing: sudo apt-get install chromium (browser tests need it)"; fi
+
+setup: $(VENV)/.runtime dataset
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap
+
+run: setup
+	$(PY) manage.py run_platform
+
+test: $(VENV)/.dev dataset browser
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev dataset
+	$(PY) -m bench.run_all
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var/ .pytest_cache test-artifacts

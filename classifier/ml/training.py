@@ -1,0 +1,167 @@
+"""Training and export. The only module that imports TensorFlow/Keras."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+# TensorFlow's C++ start-up chatter is not for our users.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from classifier.ml.architectures import build  # noqa: E402
+from classifier.ml.evaluation import classification_report
+from classifier.ml.preprocessing import normalize
+
+
+@dataclass
+class TrainedModel:
+    architecture: str
+    class_names: list[str]
+    tflite_bytes: bytes
+    keras_bytes: bytes
+    epochs: int
+    train_seconds: float
+    train_examples: int
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _progress_callback(epochs: int, steps: int):
+    import keras
+    from tqdm.auto import tqdm
+
+    class EpochProgress(keras.callbacks.Callback):
+        """One tqdm bar per epoch, closed with the epoch's loss and accuracy."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix(
+                {k: f"{v:.4f}" for k, v in logs.items() if isinstance(v, (int, float))}
+            )
+            self.bar.close()
+
+    return EpochProgress()
+
+
+def set_threads(threads: int | None) -> None:
+    if not threads:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    except RuntimeError:
+        pass  # already initialised in this process
+
+
+def export_tflite(model) -> bytes:
+    import tensorflow as tf
+
+    # The converter prints the traced signature to stdout; keep progress output clean.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def keras_to_bytes(model) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def keras_from_bytes(data: bytes):
+    import keras
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return keras.models.load_model(path)
+
+
+def train(
+    *,
+    architecture: str,
+    class_names: Sequence[str],
+    train_pixels: np.ndarray,
+    train_labels: np.ndarray,
+    test_pixels: np.ndarray,
+    test_labels: np.ndarray,
+    epochs: int,
+    batch_size: int = 64,
+    sample_weight: np.ndarray | None = None,
+    initial_keras_bytes: bytes | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> TrainedModel:
+    """Train (or warm-start) a model on uint8 pixels, evaluate it on the test
+    pixels with the serving runtime, and export it for serving."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if initial_keras_bytes:
+        model = keras_from_bytes(initial_keras_bytes)
+    else:
+        model = build(architecture, num_classes=len(class_names), side=train_pixels.shape[1])
+    x = normalize(train_pixels)
+    steps = int(np.ceil(len(x) / batch_size))
+    callbacks = [_progress_callback(epochs, steps)] if progress else []
+    started = time.perf_counter()
+    model.fit(
+        x,
+        np.asarray(train_labels),
+        sample_weight=sample_weight,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        shuffle=True,
+        callbacks=callbacks,
+    )
+    seconds = time.perf_counter() - started
+    tflite_bytes = export_tflite(model)
+    report = evaluate_tflite(tflite_bytes, test_pixels, test_labels, class_names)
+    return TrainedModel(
+        architecture=architecture,
+        class_names=list(class_names),
+        tflite_bytes=tflite_bytes,
+        keras_bytes=keras_to_bytes(model),
+        epochs=epochs,
+        train_seconds=seconds,
+        train_examples=int(len(x)),
+        report=report,
+    )
+
+
+def evaluate_tflite(
+    tflite_bytes: bytes,
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    batch_size: int = 256,
+) -> dict[str, Any]:
+    """Evaluate exactly what will serve: the exported TFLite model."""
+    from classifier.ml.runtime import LiteModel
+
+    model = LiteModel(tflite_bytes, num_threads=os.cpu_count() or 1)
+    predictions = [
+        model.predict(normalize(pixels[i : i + batch_size])).argmax(axis=1)
+        for i in range(0, len(pixels), batch_size)
+    ]
+    y_pred = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+    return classification_report(np.asarray(labels), y_pred, class_names)
+
+

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+def _artifact_path(instance: "ModelVersion", filename: str) -> str:
+    return f"models/{instance.role}/{uuid.uuid4().hex}/{filename}"
+
+
+class ModelRole(models.TextChoices):
+    PRODUCT = "product", "Product classifier"
+
+
+class ModelVersionStatus(models.TextChoices):
+    CANDIDATE = "candidate", "Candidate"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+    REJECTED = "rejected", "Rejected"
+
+
+class ModelVersion(models.Model):
+    """One trained model: its artifacts, what it was trained on, how well it did."""
+
+    role = models.CharField(max_length=32, choices=ModelRole.choices, default=ModelRole.PRODUCT)
+    architecture = models.CharField(max_length=64)
+    class_names = models.JSONField()
+    status = models.CharField(
+        max_length=16, choices=ModelVersionStatus.choices, default=ModelVersionStatus.CANDIDATE
+    )
+    status_reason = models.TextField(blank=True)
+    artifact = models.FileField(upload_to=_artifact_path, help_text="TFLite flatbuffer that serves.")
+    keras_artifact = models.FileField(upload_to=_artifact_path, blank=True, help_text="Keras model, for warm starts.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation on the test split.")
+    training = models.JSONField(default=dict, blank=True, help_text="Epochs, data counts, seconds.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["role"], condition=Q(status="active"), name="one_active_version_per_role"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}-v{self.pk}" if self.pk else f"{self.role}-new"
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.metrics.get("accuracy")
+
+    @property
+    def macro_f1(self) -> float | None:
+        return self.metrics.get("macro_f1")
+
+
+class ExampleSource(models.TextChoices):
+    CORRECTION = "correction", "Moderator correction"
+    CONFIRMATION = "confirmation", "Moderator confirmation"
+
+
+class TrainingExample(models.Model):
+    """A labelled image for retraining, pointing at the stored original."""
+
+    image_name = models.CharField(max_length=500, help_text="Storage name of the image.")
+    label = models.CharField(max_length=100)
+    source = models.CharField(max_length=16, choices=ExampleSource.choices)
+    reference = models.CharField(max_length=100, unique=True, help_text="What produced it, e.g. upload:<id>.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.source}) {self.reference}"

@@ -1,0 +1,63 @@
+"""Writes of the classifier app: training examples and training runs."""
+
+from __future__ import annotations
+
+from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
+from classifier.ml.training import set_threads, train
+from classifier.models import ExampleSource, ModelRole, ModelVersion, TrainingExample
+from classifier.registry import active_version_id, model_version_activate, model_version_register
+
+
+def training_example_record(*, image_name: str, label: str, corrected: bool, reference: str) -> TrainingExample:
+    """Record (or update) the labelled example a moderator's decision produced."""
+    example, _ = TrainingExample.objects.update_or_create(
+        reference=reference,
+        defaults={
+            "image_name": image_name,
+            "label": label,
+            "source": ExampleSource.CORRECTION if corrected else ExampleSource.CONFIRMATION,
+        },
+    )
+    return example
+
+
+def product_model_train(
+    *,
+    architecture: str = "seed-cnn",
+    epochs: int = 5,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    activate: str = "if-none",
+    progress: bool = True,
+    threads: int | None = None,
+    dataset_dir: str | None = None,
+) -> ModelVersion:
+    """Train a product model on Fashion-MNIST and register it.
+
+    `activate`: "always", "never", or "if-none" (only when no version is active).
+    """
+    set_threads(threads)
+    train_split = load_split("train", dataset_dir)
+    test_split = load_split("test", dataset_dir)
+    if train_limit:
+        train_split = train_split.head(train_limit)
+    if test_limit:
+        test_split = test_split.head(test_limit)
+    trained = train(
+        architecture=architecture,
+        class_names=FASHION_MNIST_CLASSES,
+        train_pixels=train_split.images,
+        train_labels=train_split.labels,
+        test_pixels=test_split.images,
+        test_labels=test_split.labels,
+        epochs=epochs,
+        progress=progress,
+    )
+    version = model_version_register(
+        trained=trained,
+        role=ModelRole.PRODUCT,
+        training_info={"base_examples": len(train_split), "corrections": 0, "test_examples": len(test_split)},
+    )
+    if activate == "always" or (activate == "if-none" and active_version_id(ModelRole.PRODUCT) is None):
+        version = model_version_activate(version=version, reason="trained on the base data set")
+    return version

@@ -1,0 +1,17 @@
+"""Many machines: PostgreSQL, Redis, S3. Secrets have no defaults."""
+
+from config.settings.base import *  # noqa: F403
+from config.env import get_env
+
+DEBUG = False
+SECRET_KEY = get_env("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = get_env("DJANGO_ALLOWED_HOSTS").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in get_env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = get_env("DJANGO_SECURE_SSL_REDIRECT", True, cast=bool)
+SECURE_HSTS_SECONDS = get_env("DJANGO_SECURE_HSTS_SECONDS", 60 * 60 * 24 * 30, cast=int)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True

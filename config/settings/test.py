@@ -1,0 +1,27 @@
+"""The test suite. DATABASE_URL / REDIS_URL switch it to PostgreSQL and Redis."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DATABASES
+
+DEBUG = False
+WHITENOISE_USE_FINDERS = True
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Every test session gets its own media folder and broker queue, so that a
+# test's worker process and the test itself see the same files.
+_SESSION_DIR = os.environ.get("TEST_SESSION_DIR") or tempfile.mkdtemp(prefix="modtest-")
+os.environ["TEST_SESSION_DIR"] = _SESSION_DIR
+MEDIA_ROOT = os.path.join(_SESSION_DIR, "media")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("CELERY_QUEUE", f"test-{os.path.basename(_SESSION_DIR)}")
+if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(Path(_SESSION_DIR) / "broker")  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so that a worker process can open the test database.
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(_SESSION_DIR, "test.sqlite3")}
+CLASSIFIER_VERSION_CHECK_SECONDS = 0.0
+SWEEP_STUCK_AFTER_SECONDS = 60

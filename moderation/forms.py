@@ -1,0 +1,19 @@
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+from moderation.models import RejectReason, Verdict
+
+
+class DecisionForm(forms.Form):
+    verdict = forms.ChoiceField(choices=[(Verdict.APPROVE, "Approve"), (Verdict.REJECT, "Reject")])
+    label = forms.ChoiceField(required=False)
+    reason_code = forms.ChoiceField(choices=[("", "—")] + list(RejectReason.choices), required=False)
+    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, labels: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["label"].choices = [("", "keep the predicted label")] + [(name, name) for name in labels]
+
+
+class SignUpForm(UserCreationForm):
+    pass

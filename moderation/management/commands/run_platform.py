@@ -1,0 +1,63 @@
+"""Start web server, Celery worker and Celery beat; stop all three on Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the web server (gunicorn), one Celery worker and Celery beat until interrupted."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000")
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--concurrency", type=int, default=2)
+
+    def handle(self, *args, bind, web_workers, concurrency, **options):
+        python = sys.executable
+        commands = {
+            "web": [python, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
+                    "--threads", "4", "--access-logfile", "-"],
+            "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                       "--concurrency", str(concurrency), "--hostname", "worker@%h"],
+            "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
+        }
+        processes: dict[str, subprocess.Popen] = {}
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        env = os.environ.copy()
+        for name, command in commands.items():
+            # Own process groups, so that the terminal's Ctrl-C reaches us
+            # once and we stop the children in order.
+            processes[name] = subprocess.Popen(command, env=env, start_new_session=True)
+            self.stdout.write(f"started {name} (pid {processes[name].pid})")
+        self.stdout.write(self.style.SUCCESS(f"Platform running on http://{bind}/ — press Ctrl-C to stop."))
+        try:
+            while not stopping:
+                exited = [name for name, proc in processes.items() if proc.poll() is not None]
+                if exited:
+                    self.stderr.write(f"{', '.join(exited)} exited; stopping the rest.")
+                    break
+                time.sleep(0.5)
+        finally:
+            for name, proc in processes.items():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for name, proc in processes.items():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                self.stdout.write(f"stopped {name} (exit {proc.returncode})")

@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from classifier.models import ModelVersion
+
+
+class UploadStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    IN_REVIEW = "in_review", "In review"
+    FAILED = "failed", "Failed"
+
+
+# The only moves an upload may make. Anything else is a bug and raises.
+UPLOAD_TRANSITIONS: dict[str, frozenset[str]] = {
+    UploadStatus.PENDING: frozenset({UploadStatus.PROCESSING, UploadStatus.FAILED}),
+    UploadStatus.PROCESSING: frozenset(
+        {UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.IN_REVIEW, UploadStatus.FAILED, UploadStatus.PENDING}
+    ),
+    UploadStatus.IN_REVIEW: frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED}),
+    UploadStatus.APPROVED: frozenset(),
+    UploadStatus.REJECTED: frozenset(),
+    UploadStatus.FAILED: frozenset(),
+}
+FINAL_STATUSES = frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.FAILED})
+# Statuses after which the worker has nothing more to do.
+SETTLED_STATUSES = FINAL_STATUSES | {UploadStatus.IN_REVIEW}
+
+
+class Verdict(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+    REVIEW = "review", "Send to review"
+
+
+class Partner(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(models.Model):
+    """A partner's API key. Only a SHA-256 of the key and its prefix are kept."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.partner} / {self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+def _upload_path(instance: "Upload", filename: str) -> str:
+    # The client's filename never reaches the storage name.
+    created = instance.created_at
+    return f"uploads/{created:%Y/%m/%d}/{uuid.uuid4().hex}.{instance.extension}"
+
+
+class Upload(models.Model):
+    """One uploaded image: a partner's submission or a person's post."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="uploads")
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="uploads"
+    )
+    external_id = models.CharField(max_length=200, blank=True)
+    caption = models.TextField(blank=True, max_length=2000)
+    original_filename = models.CharField(max_length=255, blank=True, help_text="As the client sent it; metadata only.")
+    image = models.FileField(upload_to=_upload_path, max_length=300)
+    image_format = models.CharField(max_length=8)
+    content_type = models.CharField(max_length=32)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    byte_size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.PENDING, db_index=True)
+    policy_verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    policy_explanation = models.JSONField(default=dict, blank=True)
+    failure_reason = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    verdict_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("review_upload", "Can review uploads in the moderation queue")]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["partner", "created_at"]),
+            models.Index(fields=["uploader", "created_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="unique_external_id_per_partner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} ({self.status})"
+
+    @property
+    def extension(self) -> str:
+        return {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}.get(self.image_format, "bin")
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class Prediction(models.Model):
+    """What one model version said of one upload."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    label = models.CharField(max_length=100)
+    score = models.FloatField()
+    scores = models.JSONField(help_text="Every class's score, by class name.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "model_version"], name="one_prediction_per_model_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.score:.2f} ({self.model_version})"
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        return sorted(self.scores.items(), key=lambda item: item[1], reverse=True)[:k]
+
+
+class FlagKind(models.TextChoices):
+    PROHIBITED_CLASS = "prohibited_class", "Prohibited product class"
+
+
+class Flag(models.Model):
+    """A content flag and the reason for it (model, class, score)."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=32, choices=FlagKind.choices)
+    category = models.CharField(max_length=100)
+    score = models.FloatField()
+    reason = models.TextField()
+    prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.CASCADE, related_name="flags")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.category} {self.score:.2f}"
+
+
+class ClassPolicy(models.Model):
+    """Per-class thresholds of the policy, editable in the admin."""
+
+    class_name = models.CharField(max_length=100, unique=True)
+    approve_threshold = models.FloatField(default=0.9, help_text="Approve when this is the top class at or above this score.")
+    prohibited = models.BooleanField(default=False, help_text="Uploads of this class are not allowed.")
+    reject_threshold = models.FloatField(default=0.9, help_text="Reject a prohibited class at or above this score.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["class_name"]
+        verbose_name_plural = "class policies"
+
+    def __str__(self) -> str:
+        return self.class_name
+
+
+class RejectReason(models.TextChoices):
+    PROHIBITED_ITEM = "prohibited_item", "Prohibited item"
+    ADULT = "adult", "Adult content"
+    VIOLENCE = "violence", "Violence or gore"
+    SPAM = "spam", "Spam or scam"
+    OTHER = "other", "Other"
+
+
+class Decision(models.Model):
+    """A moderator's decision on an upload: separate from what the model said."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="decisions")
+    moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
+    prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    verdict = models.CharField(max_length=8, choices=[(Verdict.APPROVE, "Approve"), (Verdict.REJECT, "Reject")])
+    reason_code = models.CharField(max_length=32, choices=RejectReason.choices, blank=True)
+    label_before = models.CharField(max_length=100, blank=True)
+    label_after = models.CharField(max_length=100, blank=True)
+    note = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} by {self.moderator} on {self.upload_id}"
+
+    @property
+    def corrected(self) -> bool:
+        return bool(self.label_after) and self.label_after != self.label_before
+
+
+class AuditAction(models.TextChoices):
+    UPLOAD_CREATED = "upload.created", "Upload created"
+    POLICY_VERDICT = "policy.verdict", "Policy verdict"
+    UPLOAD_FAILED = "upload.failed", "Upload failed"
+    UPLOAD_REQUEUED = "upload.requeued", "Upload re-queued"
+    REVIEW_DECIDED = "review.decided", "Review decided"
+    PARTNER_CREATED = "partner.created", "Partner created"
+    API_KEY_CREATED = "api_key.created", "API key created"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, when. Rows are only ever added."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=40, choices=AuditAction.choices, db_index=True)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        who = self.actor or "system"
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.target_type}:{self.target_id}"

@@ -1,0 +1,57 @@
+"""Reads. Views and tasks ask these; none of them writes."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from moderation.models import ClassPolicy, Prediction, Upload, UploadStatus
+from moderation.policy import ClassThresholds
+
+
+def class_thresholds() -> dict[str, ClassThresholds]:
+    return {
+        row.class_name: ClassThresholds(
+            approve=row.approve_threshold, reject=row.reject_threshold, prohibited=row.prohibited
+        )
+        for row in ClassPolicy.objects.all()
+    }
+
+
+def _with_results(queryset: QuerySet[Upload]) -> QuerySet[Upload]:
+    return queryset.prefetch_related(
+        Prefetch("predictions", queryset=Prediction.objects.select_related("model_version")),
+        "flags",
+    )
+
+
+def uploads_visible_to(*, partner=None, user=None) -> QuerySet[Upload]:
+    """Uploads a caller may read: a partner's own, or a person's own posts."""
+    if partner is not None:
+        return _with_results(Upload.objects.filter(partner=partner))
+    if user is not None and user.is_authenticated:
+        return _with_results(Upload.objects.filter(uploader=user))
+    return Upload.objects.none()
+
+
+def review_queue(*, limit: int = 50) -> list[Upload]:
+    """Uploads waiting for a moderator, oldest first."""
+    return list(
+        _with_results(Upload.objects.filter(status=UploadStatus.IN_REVIEW).order_by("created_at", "id"))[:limit]
+    )
+
+
+def review_queue_size() -> int:
+    return Upload.objects.filter(status=UploadStatus.IN_REVIEW).count()
+
+
+def feed(*, limit: int = 60) -> list[Upload]:
+    """Approved posts, newest first: the public feed."""
+    return list(
+        Upload.objects.filter(status=UploadStatus.APPROVED, uploader__isnull=False)
+        .select_related("uploader")
+        .order_by("-verdict_at", "-id")[:limit]
+    )
+
+
+def upload_for_review(upload_id) -> Upload | None:
+    return _with_results(Upload.objects.select_related("partner", "uploader")).filter(pk=upload_id).first()

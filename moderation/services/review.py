@@ -1,0 +1,85 @@
+"""A moderator's decision on an upload in review."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from classifier.services import training_example_record
+from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
+from moderation.models import AuditAction, Decision, RejectReason, Upload, UploadStatus, Verdict
+from moderation.services.audit import audit_record
+from moderation.services.uploads import upload_transition
+
+REVIEW_PERMISSION = "moderation.review_upload"
+
+
+def review_decide(
+    *,
+    upload_id,
+    moderator,
+    verdict: str,
+    label: str = "",
+    reason_code: str = "",
+    note: str = "",
+) -> Decision:
+    """Approve or reject an upload in review, optionally correcting its label.
+
+    The decision and its audit row are written together. A decision that
+    carries a label (a correction, or the confirmation of the predicted label
+    on approval) becomes a training example for the next retraining run.
+    """
+    if not moderator.has_perm(REVIEW_PERMISSION):
+        raise Forbidden("Only moderators may decide uploads.")
+    if verdict not in (Verdict.APPROVE, Verdict.REJECT):
+        raise InvalidInput(f"Unknown verdict {verdict!r}.", code="invalid_verdict")
+    if reason_code and reason_code not in RejectReason.values:
+        raise InvalidInput(f"Unknown reason code {reason_code!r}.", code="invalid_reason_code")
+    if verdict == Verdict.REJECT and not reason_code:
+        reason_code = RejectReason.OTHER
+
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        if upload is None:
+            raise NotFound("No such upload.")
+        if upload.status != UploadStatus.IN_REVIEW:
+            raise Conflict(f"The upload is {upload.get_status_display().lower()}, not in review.", code="not_in_review")
+        prediction = upload.predictions.select_related("model_version").first()
+        label_before = prediction.label if prediction else ""
+        known = prediction.model_version.class_names if prediction else []
+        if label and known and label not in known:
+            raise InvalidInput(f"Unknown label {label!r}.", code="invalid_label", detail={"labels": known})
+        label_after = label or (label_before if verdict == Verdict.APPROVE else "")
+        decision = Decision.objects.create(
+            upload=upload,
+            moderator=moderator,
+            prediction=prediction,
+            verdict=verdict,
+            reason_code=reason_code if verdict == Verdict.REJECT else "",
+            label_before=label_before,
+            label_after=label_after,
+            note=note[:2000],
+        )
+        upload_transition(upload, UploadStatus.APPROVED if verdict == Verdict.APPROVE else UploadStatus.REJECTED)
+        upload.save(update_fields=["status", "verdict_at", "updated_at"])
+        example = None
+        if label_after:
+            example = training_example_record(
+                image_name=upload.image.name,
+                label=label_after,
+                corrected=decision.corrected,
+                reference=f"upload:{upload.pk}",
+            )
+        audit_record(
+            actor=moderator,
+            action=AuditAction.REVIEW_DECIDED,
+            target=upload,
+            data={
+                "decision": decision.pk,
+                "verdict": verdict,
+                "reason_code": decision.reason_code,
+                "label_before": label_before,
+                "label_after": label_after,
+                "training_example": example.pk if example else None,
+            },
+        )
+    return decision

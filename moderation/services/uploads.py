@@ -1,0 +1,236 @@
+"""Writes of an upload's life: creation, classification, failure, re-queueing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from classifier.inference import classify_product
+from moderation import policy
+from moderation.errors import Conflict, InvalidInput
+from moderation.models import (
+    SETTLED_STATUSES,
+    UPLOAD_TRANSITIONS,
+    AuditAction,
+    Flag,
+    FlagKind,
+    Partner,
+    Prediction,
+    Upload,
+    UploadStatus,
+    Verdict,
+)
+from moderation.selectors import class_thresholds
+from moderation.services.audit import audit_record
+from moderation.validation import validate_image
+
+logger = logging.getLogger(__name__)
+
+VERDICT_STATUS = {
+    Verdict.APPROVE: UploadStatus.APPROVED,
+    Verdict.REJECT: UploadStatus.REJECTED,
+    Verdict.REVIEW: UploadStatus.IN_REVIEW,
+}
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+def upload_transition(upload: Upload, to: str) -> None:
+    """Move `upload` to status `to`, or raise if the move is not allowed."""
+    if to not in UPLOAD_TRANSITIONS[upload.status]:
+        raise InvalidTransition(f"upload {upload.pk}: {upload.status} -> {to} is not allowed")
+    upload.status = to
+    if to in SETTLED_STATUSES:
+        upload.verdict_at = timezone.now()
+
+
+def _clean_filename(name: str) -> str:
+    # Kept as metadata only (and escaped wherever shown): drop any folder part
+    # and control characters, and bound the length.
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable())
+    return base[:255]
+
+
+def _enqueue_classification(upload_id) -> None:
+    from moderation.tasks import classify_upload
+
+    classify_upload.delay(str(upload_id))
+
+
+def upload_create(
+    *,
+    data: bytes,
+    filename: str = "",
+    caption: str = "",
+    external_id: str = "",
+    partner: Partner | None = None,
+    uploader=None,
+) -> Upload:
+    """Validate, store and record an upload, then queue it for classification.
+
+    A refused upload raises an ApplicationError and leaves no row and no file.
+    """
+    if len(caption) > 2000:
+        raise InvalidInput("The caption is longer than 2000 characters.", code="caption_too_long")
+    if len(external_id) > 200:
+        raise InvalidInput("external_id is longer than 200 characters.", code="external_id_too_long")
+    if partner and external_id and Upload.objects.filter(partner=partner, external_id=external_id).exists():
+        raise Conflict(f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id")
+    info = validate_image(
+        data,
+        max_bytes=settings.UPLOAD_MAX_BYTES,
+        max_pixels=settings.UPLOAD_MAX_PIXELS,
+        min_side=settings.UPLOAD_MIN_SIDE,
+    )
+    upload = Upload(
+        partner=partner,
+        uploader=uploader if getattr(uploader, "is_authenticated", False) else None,
+        external_id=external_id,
+        caption=caption,
+        original_filename=_clean_filename(filename),
+        image_format=info.format,
+        content_type=info.content_type,
+        width=info.width,
+        height=info.height,
+        byte_size=info.byte_size,
+        sha256=info.sha256,
+        created_at=timezone.now(),
+    )
+    upload.image.save("original", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            upload.save(force_insert=True)
+            audit_record(
+                actor=upload.uploader,
+                action=AuditAction.UPLOAD_CREATED,
+                target=upload,
+                data={"partner": partner.pk if partner else None, "bytes": info.byte_size, "format": info.format},
+            )
+            transaction.on_commit(lambda: _enqueue_classification(upload.pk))
+    except Exception:
+        upload.image.delete(save=False)
+        raise
+    return upload
+
+
+def _start_processing(upload_id) -> Upload | None:
+    """Lock the row and mark it processing; None when there is nothing to do."""
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        if upload is None or upload.status in SETTLED_STATUSES:
+            return None
+        if upload.status == UploadStatus.PENDING:
+            upload_transition(upload, UploadStatus.PROCESSING)
+        upload.attempts += 1
+        upload.save(update_fields=["status", "attempts", "updated_at"])
+        return upload
+
+
+def upload_classify(*, upload_id) -> Upload | None:
+    """Run the models on an upload, store what they said, and apply the policy.
+
+    Safe to run twice: a settled upload is left alone, and predictions are
+    unique per (upload, model version).
+    """
+    upload = _start_processing(upload_id)
+    if upload is None:
+        return None
+    with upload.image.open("rb") as fh:
+        data = fh.read()
+    prediction = classify_product(data)
+    thresholds = class_thresholds()
+    result = policy.decide(prediction.scores, thresholds)
+
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().get(pk=upload_id)
+        if upload.status != UploadStatus.PROCESSING:
+            return upload
+        row, _ = Prediction.objects.get_or_create(
+            upload=upload,
+            model_version_id=prediction.model_version_id,
+            defaults={"label": prediction.label, "score": prediction.score, "scores": prediction.scores},
+        )
+        upload.flags.all().delete()
+        Flag.objects.bulk_create(
+            Flag(
+                upload=upload,
+                kind=FlagKind.PROHIBITED_CLASS,
+                category=flag.category,
+                score=flag.score,
+                reason=flag.reason,
+                prediction=row,
+            )
+            for flag in result.flags
+        )
+        used = {name: thresholds[name] for name in (prediction.label, *(f.category for f in result.flags)) if name in thresholds}
+        upload.policy_verdict = result.verdict
+        upload.policy_explanation = {
+            **result.explanation(used),
+            "model_version": prediction.model_version_name,
+            "label": prediction.label,
+            "score": prediction.score,
+        }
+        upload_transition(upload, VERDICT_STATUS[result.verdict])
+        upload.failure_reason = ""
+        upload.save()
+        audit_record(
+            actor=None,
+            action=AuditAction.POLICY_VERDICT,
+            target=upload,
+            data={"verdict": str(result.verdict), "label": prediction.label, "score": round(prediction.score, 4),
+                  "model_version": prediction.model_version_id},
+        )
+    return upload
+
+
+def upload_fail(*, upload_id, reason: str) -> Upload | None:
+    """Give up on an upload: it becomes `failed` with the reason kept."""
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        if upload is None or upload.status in SETTLED_STATUSES:
+            return upload
+        upload_transition(upload, UploadStatus.FAILED)
+        upload.failure_reason = reason[:2000]
+        upload.save(update_fields=["status", "failure_reason", "verdict_at", "updated_at"])
+        audit_record(actor=None, action=AuditAction.UPLOAD_FAILED, target=upload, data={"reason": reason[:500]})
+    logger.warning("upload %s failed: %s", upload_id, reason)
+    return upload
+
+
+def uploads_requeue_stuck(*, older_than: timedelta | None = None, max_attempts: int | None = None) -> dict[str, int]:
+    """Find uploads stuck in pending/processing and queue them again, or fail
+    them after too many attempts. The database is the source of truth: an
+    upload whose queue message was lost is found here."""
+    older_than = older_than or timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
+    max_attempts = max_attempts or settings.SWEEP_MAX_ATTEMPTS
+    cutoff = timezone.now() - older_than
+    stuck = list(
+        Upload.objects.filter(
+            status__in=[UploadStatus.PENDING, UploadStatus.PROCESSING], updated_at__lt=cutoff
+        ).values_list("pk", "attempts")[:1000]
+    )
+    requeued = failed = 0
+    for upload_id, attempts in stuck:
+        if attempts >= max_attempts:
+            upload_fail(upload_id=upload_id, reason=f"gave up after {attempts} attempts")
+            failed += 1
+            continue
+        with transaction.atomic():
+            upload = Upload.objects.select_for_update().filter(pk=upload_id, updated_at__lt=cutoff).first()
+            if upload is None or upload.status in SETTLED_STATUSES:
+                continue
+            if upload.status == UploadStatus.PROCESSING:
+                upload_transition(upload, UploadStatus.PENDING)
+            upload.save(update_fields=["status", "updated_at"])
+            audit_record(actor=None, action=AuditAction.UPLOAD_REQUEUED, target=upload, data={"attempts": attempts})
+            transaction.on_commit(lambda pk=upload_id: _enqueue_classification(pk))
+        requeued += 1
+    return {"requeued": requeued, "failed": failed}

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from moderation import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("upload/", views.upload_page, name="upload"),
+    path("posts/", views.my_posts, name="my-posts"),
+    path("feed/", views.feed, name="feed"),
+    path("uploads/<uuid:upload_id>/image", views.upload_image, name="upload-image"),
+    path("review/", views.review_queue, name="review-queue"),
+    path("review/<uuid:upload_id>/", views.review_detail, name="review-detail"),
+]
