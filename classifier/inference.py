@@ -91,7 +91,7 @@ def classify_product(image_bytes: bytes) -> ProductPrediction:
     return ProductPrediction(
         label=model.class_names[best],
         score=float(probabilities[best]),
-        scores={name: float(p) for name, p in zip(model.class_names, probabilities)},
+        scores={name: float(p) for name, p in zip(model.class_names, probabilities, strict=False)},
         model_version_id=model.version_id,
         model_version_name=model.version_name,
     )

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 
-def _artifact_path(instance: "ModelVersion", filename: str) -> str:
+def _artifact_path(instance: ModelVersion, filename: str) -> str:
     return f"models/{instance.role}/{uuid.uuid4().hex}/{filename}"
 
 

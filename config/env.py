@@ -1,7 +1,8 @@
 """The one helper through which settings read the environment."""
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _MISSING = object()
 

@@ -69,7 +69,7 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
-def _upload_path(instance: "Upload", filename: str) -> str:
+def _upload_path(instance: Upload, filename: str) -> str:
     # The client's filename never reaches the storage name.
     created = instance.created_at
     return f"uploads/{created:%Y/%m/%d}/{uuid.uuid4().hex}.{instance.extension}"

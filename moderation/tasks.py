@@ -36,7 +36,9 @@ def classify_upload(self, upload_id: str) -> None:
             _fail_quietly(upload_id, f"gave up after {self.request.retries + 1} attempts: {exc!r}")
             return
         logger.warning("upload %s: transient error, retrying: %r", upload_id, exc)
-        raise self.retry(exc=exc, countdown=retry_delay(self.request.retries), max_retries=settings.CLASSIFY_MAX_RETRIES)
+        raise self.retry(
+            exc=exc, countdown=retry_delay(self.request.retries), max_retries=settings.CLASSIFY_MAX_RETRIES
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - anything else will fail again: record it, don't loop.
         logger.exception("upload %s: classification failed", upload_id)
         _fail_quietly(upload_id, f"classification failed: {exc!r}")

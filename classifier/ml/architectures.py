@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-ARCHITECTURES: dict[str, Callable[..., "object"]] = {}
+ARCHITECTURES: dict[str, Callable[..., object]] = {}
 
 
 def register(name: str):

@@ -50,7 +50,7 @@ class Split:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def head(self, n: int) -> "Split":
+    def head(self, n: int) -> Split:
         return Split(self.images[:n], self.labels[:n])
 
 

@@ -1,8 +1,12 @@
 """One laptop, no servers: SQLite, local media, the filesystem broker."""
 
-from config.settings.base import *  # noqa: F403
 from config.env import get_env
+from config.settings.base import *  # noqa: F403
 
 DEBUG = get_env("DJANGO_DEBUG", True, cast=bool)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Static files are served from the source folders (finders); collectstatic is
+# for production, but WhiteNoise still expects the folder to exist.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

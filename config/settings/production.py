@@ -1,7 +1,7 @@
 """Many machines: PostgreSQL, Redis, S3. Secrets have no defaults."""
 
-from config.settings.base import *  # noqa: F403
 from config.env import get_env
+from config.settings.base import *  # noqa: F403
 
 DEBUG = False
 SECRET_KEY = get_env("DJANGO_SECRET_KEY")

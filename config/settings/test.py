@@ -23,5 +23,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a worker process can open the test database.
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(_SESSION_DIR, "test.sqlite3")}
+if os.environ.get("USE_TEST_DATABASE") == "1":
+    # A worker process started by a test talks to the test's database.
+    DATABASES["default"]["NAME"] = DATABASES["default"].get("TEST", {}).get("NAME") or (
+        "test_" + DATABASES["default"]["NAME"]
+    )
 CLASSIFIER_VERSION_CHECK_SECONDS = 0.0
 SWEEP_STUCK_AFTER_SECONDS = 60
+STATIC_ROOT = Path(_SESSION_DIR) / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

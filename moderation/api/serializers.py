@@ -62,7 +62,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         prediction = self._prediction(upload)
         if prediction is None:
             return []
-        return TagSerializer([{"label": l, "score": s} for l, s in prediction.top(5)], many=True).data
+        return TagSerializer([{"label": label, "score": score} for label, score in prediction.top(5)], many=True).data
 
     def get_flags(self, upload) -> list[dict]:
         return FlagSerializer(upload.flags.all(), many=True).data

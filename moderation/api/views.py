@@ -1,9 +1,9 @@
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from django.conf import settings
 
 from moderation.api.serializers import UploadInputSerializer, UploadOutputSerializer
 from moderation.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -30,6 +30,8 @@ class UploadCreateApi(APIView):
         image = request.FILES.get("image")
         if image is None:
             raise InvalidInput("Send the image as the multipart field `image`.", code="missing_image")
+        if image.size == 0:
+            raise InvalidInput("The file is empty.", code="empty_file")
         if image.size > settings.UPLOAD_MAX_BYTES:
             raise PayloadTooLarge(
                 f"The file is {image.size} bytes; the limit is {settings.UPLOAD_MAX_BYTES} bytes.",

@@ -50,7 +50,7 @@ class Command(BaseCommand):
                     break
                 time.sleep(0.5)
         finally:
-            for name, proc in processes.items():
+            for proc in processes.values():
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 15

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the
+# browser tests make between page actions are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_model():
+    """A seed-cnn trained for one epoch on 600 real images: seconds, not minutes."""
+    from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
+    from classifier.ml.training import train
+
+    train_split = load_split("train").head(600)
+    test_split = load_split("test").head(200)
+    return train(
+        architecture="seed-cnn",
+        class_names=FASHION_MNIST_CLASSES,
+        train_pixels=train_split.images,
+        train_labels=train_split.labels,
+        test_pixels=test_split.images,
+        test_labels=test_split.labels,
+        epochs=1,
+        progress=False,
+    )
+
+
+@pytest.fixture
+def active_model(db, tiny_trained_model):
+    from classifier.inference import forget_loaded_models
+    from classifier.registry import model_version_activate, model_version_register
+
+    version = model_version_register(trained=tiny_trained_model, training_info={"base_examples": 600})
+    version = model_version_activate(version=version)
+    forget_loaded_models()
+    yield version
+    forget_loaded_models()
+
+
+@pytest.fixture
+def partner_key(db):
+    """A factory of (partner, raw API key)."""
+    from moderation.services.partners import partner_create
+
+    counter = iter(range(1, 10_000))
+
+    def make(name: str | None = None):
+        return partner_create(name=name or f"partner-{next(counter)}")
+
+    return make
+
+
+@pytest.fixture
+def moderator(db):
+    from moderation.services.accounts import moderator_create
+
+    user, _ = moderator_create(username="mod1", password="mod-pass-123")
+    return user
+
+
+@pytest.fixture
+def second_moderator(db):
+    from moderation.services.accounts import moderator_create
+
+    user, _ = moderator_create(username="mod2", password="mod-pass-456")
+    return user
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def media_files() -> list[Path]:
+    root = Path(settings.MEDIA_ROOT)
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker process on the suite's broker and test database."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "USE_TEST_DATABASE": "1",
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "celery-worker.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2",
+         "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    yield proc
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
+    """Poll until predicate() is truthy; return its value or fail with the last one."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value

@@ -1,0 +1,93 @@
+"""The pages, the way a person uses them: in Debian's Chromium."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from classifier.models import TrainingExample
+from moderation.models import AuditEvent, ClassPolicy, Decision, Upload, UploadStatus
+from moderation.services.uploads import upload_classify, upload_create
+from tests.conftest import wait_for
+from tests.helpers import fashion_png
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in(page, base, username, password):
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def test_person_uploads_several_files_and_sees_verdicts_live(
+    page, shot, live_server, celery_worker, active_model, tmp_path
+):
+    get_user_model().objects.create_user("alice", password="alice-pass-1")
+    for name in active_model.class_names:
+        ClassPolicy.objects.get_or_create(class_name=name)
+    files = []
+    for index in range(3):
+        path = tmp_path / f"item-{index}.png"
+        path.write_bytes(fashion_png(index)[0])
+        files.append(str(path))
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"not an image at all")
+    files.append(str(bad))
+
+    sign_in(page, live_server.url, "alice", "alice-pass-1")
+    page.wait_for_url("**/upload/")
+    shot("upload-page")
+    page.fill("#caption", "new drop")
+    page.set_input_files("#files", files)
+    page.wait_for_function(
+        "document.querySelectorAll('#rows tbody tr').length === 4 && "
+        "Array.from(document.querySelectorAll('#rows .status')).every("
+        "  s => ['approved', 'rejected', 'in_review', 'refused'].includes(s.dataset.status))",
+        timeout=60_000,
+    )
+    shot("verdicts")
+    statuses = sorted(page.eval_on_selector_all("#rows .status", "els => els.map(e => e.dataset.status)"))
+    assert statuses.count("refused") == 1
+    assert "unsupported" not in statuses and len(statuses) == 4
+    assert "Refused: The file is not an image" in page.inner_text("#rows")
+    uploads = Upload.objects.filter(uploader__username="alice")
+    assert uploads.count() == 3 and all(u.caption == "new drop" for u in uploads)
+    assert all(u.status in (UploadStatus.APPROVED, UploadStatus.IN_REVIEW, UploadStatus.REJECTED) for u in uploads)
+
+    page.goto(f"{live_server.url}/posts/")
+    shot("my-posts")
+    assert page.locator("figure.post").count() == 3
+
+
+def test_moderator_decides_on_the_review_page_and_the_next_item_opens(page, shot, live_server, active_model, moderator):
+    ClassPolicy.objects.all().delete()
+    for name in active_model.class_names:
+        ClassPolicy.objects.create(class_name=name, approve_threshold=1.01)
+    author = get_user_model().objects.create_user("bob", password="bob-pass-1")
+    uploads = [upload_create(data=fashion_png(i)[0], filename=f"{i}.png", uploader=author) for i in range(2)]
+    for upload in uploads:
+        upload_classify(upload_id=upload.pk)
+    first, second = sorted(uploads, key=lambda u: u.created_at)
+
+    sign_in(page, live_server.url, "mod1", "mod-pass-123")
+    page.wait_for_url("**/review/")
+    assert "2 waiting" in page.inner_text("h1")
+    shot("queue")
+    page.click(f"a[href='/review/{first.pk}/']")
+    page.wait_for_url(f"**/review/{first.pk}/")
+    assert "< approve threshold 1.01" in page.inner_text(".side")
+    predicted = first.predictions.get().label
+    corrected = next(name for name in active_model.class_names if name != predicted)
+    page.select_option("select[name=label]", corrected)
+    page.fill("textarea[name=note]", "it is a " + corrected)
+    shot("before-decision")
+    page.click("button[value=approve]")
+    page.wait_for_url(f"**/review/{second.pk}/")
+    shot("next-item")
+
+    first.refresh_from_db()
+    assert first.status == UploadStatus.APPROVED
+    decision = Decision.objects.get(upload=first)
+    assert (decision.label_before, decision.label_after, decision.note) == (predicted, corrected, "it is a " + corrected)
+    assert AuditEvent.objects.filter(action="review.decided", target_id=str(first.pk), actor=moderator).exists()
+    assert wait_for(lambda: TrainingExample.objects.filter(reference=f"upload:{first.pk}", label=corrected).exists())

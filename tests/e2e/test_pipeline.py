@@ -1,0 +1,68 @@
+"""End to end on real parts: API -> broker -> a Celery worker process ->
+policy -> review page -> decision, audit and training-example rows."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from classifier.models import TrainingExample
+from moderation import policy
+from moderation.models import AuditEvent, ClassPolicy, Decision, Upload, UploadStatus
+from moderation.selectors import class_thresholds
+from tests.conftest import wait_for
+from tests.helpers import fashion_png
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+N = 20
+
+
+def test_uploads_get_verdicts_from_a_real_worker_and_a_moderator_decides(
+    celery_worker, active_model, partner_key, api_client, client, moderator
+):
+    # Thresholds that give this tiny model's scores a mix of verdicts.
+    ClassPolicy.objects.update_or_create(class_name="Trouser", defaults={"prohibited": True, "reject_threshold": 0.5})
+    for name in active_model.class_names:
+        ClassPolicy.objects.get_or_create(class_name=name)
+    ClassPolicy.objects.exclude(class_name="Trouser").update(approve_threshold=0.6)
+
+    _, key = partner_key()
+    ids = []
+    for index in range(N):
+        data, _ = fashion_png(index)
+        response = api_client.post(
+            "/api/v1/uploads/",
+            {"image": SimpleUploadedFile(f"{index}.png", data), "external_id": f"fm-{index}"},
+            format="multipart",
+            HTTP_AUTHORIZATION=f"Api-Key {key}",
+        )
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["id"])
+
+    settled = {UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.IN_REVIEW}
+    done = wait_for(lambda: Upload.objects.filter(pk__in=ids, status__in=settled).count() == N, timeout=90)
+    assert done, list(Upload.objects.filter(pk__in=ids).values_list("status", "failure_reason"))
+
+    thresholds = class_thresholds()
+    for upload in Upload.objects.filter(pk__in=ids).prefetch_related("predictions"):
+        prediction = upload.predictions.get()
+        assert prediction.model_version_id == active_model.pk
+        assert upload.policy_verdict == policy.decide(prediction.scores, thresholds).verdict
+
+    # The partner reads the verdict through the API.
+    body = api_client.get(f"/api/v1/uploads/{ids[0]}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+    assert body["status"] in settled and body["tags"] and body["model_version"]["id"] == active_model.pk
+
+    # A moderator corrects one through the review page.
+    Upload.objects.filter(pk=ids[-1]).update(status=UploadStatus.IN_REVIEW)
+    target = Upload.objects.get(pk=ids[-1])
+    predicted = target.predictions.get().label
+    corrected = next(name for name in active_model.class_names if name != predicted)
+    client.force_login(moderator)
+    response = client.post(f"/review/{target.pk}/", {"verdict": "approve", "label": corrected, "reason_code": "", "note": "e2e"})
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.status == UploadStatus.APPROVED
+    decision = Decision.objects.get(upload=target)
+    assert (decision.label_before, decision.label_after, decision.moderator) == (predicted, corrected, moderator)
+    assert AuditEvent.objects.filter(action="review.decided", target_id=str(target.pk), actor=moderator).exists()
+    assert TrainingExample.objects.filter(reference=f"upload:{target.pk}", label=corrected, source="correction").exists()

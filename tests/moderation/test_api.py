@@ -1,0 +1,132 @@
+import pytest
+from django.test import override_settings
+
+from moderation.models import ApiKey, AuditEvent, Upload
+from tests.conftest import media_files
+from tests.helpers import encode, fashion_png, photo_like
+from tests.moderation.corpus import CORPUS
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/uploads/"
+
+
+def post(client, key, data: bytes | None, name="a.png", **fields):
+    payload = dict(fields)
+    if data is not None:
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        payload["image"] = SimpleUploadedFile(name, data, content_type="image/png")
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"} if key else {}
+    return client.post(URL, payload, format="multipart", **headers)
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert "detail" in body["error"]
+
+
+def test_accepted_upload_answers_202_and_is_stored(api_client, partner_key, django_capture_on_commit_callbacks):
+    partner, key = partner_key()
+    data, _ = fashion_png(3)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post(api_client, key, data, name="../../etc/passwd<script>.png", external_id="post-1")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "pending" and body["external_id"] == "post-1"
+    upload = Upload.objects.get(pk=body["id"])
+    assert upload.partner == partner
+    assert upload.original_filename == "passwd<script>.png"  # folder part dropped, kept as metadata
+    assert "passwd" not in upload.image.name and upload.image.name.endswith(".png")
+    assert upload.image.read() == data
+    assert len(callbacks) == 1  # classification queued on commit
+    assert AuditEvent.objects.filter(action="upload.created", target_id=str(upload.pk)).exists()
+
+
+def test_missing_key_is_401(api_client):
+    assert_error(post(api_client, None, fashion_png(0)[0]), 401, "not_authenticated")
+
+
+def test_unknown_and_revoked_keys_are_401(api_client, partner_key):
+    from django.utils import timezone
+
+    partner, key = partner_key()
+    assert_error(post(api_client, "mk_nope", fashion_png(0)[0]), 401, "authentication_failed")
+    ApiKey.objects.filter(partner=partner).update(revoked_at=timezone.now())
+    assert_error(post(api_client, key, fashion_png(0)[0]), 401, "authentication_failed")
+
+
+def test_only_a_hash_of_the_key_is_stored(partner_key):
+    partner, key = partner_key()
+    row = ApiKey.objects.get(partner=partner)
+    assert key not in (row.key_hash, row.prefix) and key.startswith(row.prefix)
+
+
+def test_partner_cannot_read_another_partners_upload(api_client, partner_key):
+    _, key_a = partner_key()
+    _, key_b = partner_key()
+    upload_id = post(api_client, key_a, fashion_png(0)[0]).json()["id"]
+    mine = api_client.get(f"{URL}{upload_id}/", HTTP_AUTHORIZATION=f"Api-Key {key_a}")
+    assert mine.status_code == 200 and mine.json()["id"] == upload_id
+    assert_error(api_client.get(f"{URL}{upload_id}/", HTTP_AUTHORIZATION=f"Api-Key {key_b}"), 404, "upload_not_found")
+
+
+def test_missing_image_field(api_client, partner_key):
+    _, key = partner_key()
+    assert_error(post(api_client, key, None, caption="x"), 400, "missing_image")
+
+
+@pytest.mark.parametrize("case", [c for c in CORPUS if c.expected and c.expected != "empty_file"], ids=lambda c: c.name)
+def test_bad_files_get_their_code_and_leave_nothing(api_client, partner_key, case):
+    _, key = partner_key()
+    before = media_files()
+    response = post(api_client, key, case.data)
+    assert_error(response, {"corrupt_image": 400, "image_too_small": 400, "unsupported_format": 415,
+                            "too_many_pixels": 413}[case.expected], case.expected)
+    assert Upload.objects.count() == 0
+    assert media_files() == before
+
+
+def test_empty_file(api_client, partner_key):
+    _, key = partner_key()
+    assert_error(post(api_client, key, b""), 400, "empty_file")
+
+
+def test_file_too_large(api_client, partner_key):
+    _, key = partner_key()
+    data = encode(photo_like(64, 64), "PNG")
+    with override_settings(UPLOAD_MAX_BYTES=len(data) - 1):
+        assert_error(post(api_client, key, data), 413, "file_too_large")
+    assert Upload.objects.count() == 0
+
+
+def test_caption_too_long_is_invalid_input(api_client, partner_key):
+    _, key = partner_key()
+    assert_error(post(api_client, key, fashion_png(0)[0], caption="x" * 2001), 400, "invalid_input")
+
+
+def test_duplicate_external_id_is_409(api_client, partner_key):
+    _, key = partner_key()
+    assert post(api_client, key, fashion_png(0)[0], external_id="same").status_code == 202
+    assert_error(post(api_client, key, fashion_png(1)[0], external_id="same"), 409, "duplicate_external_id")
+    assert Upload.objects.count() == 1
+
+
+def test_unknown_upload_is_404_with_shape(api_client, partner_key):
+    _, key = partner_key()
+    response = api_client.get(f"{URL}00000000-0000-0000-0000-000000000000/", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert_error(response, 404, "upload_not_found")
+
+
+def test_wrong_method_has_error_shape(api_client, partner_key):
+    _, key = partner_key()
+    assert_error(api_client.delete(URL, HTTP_AUTHORIZATION=f"Api-Key {key}"), 405, "method_not_allowed")
+
+
+def test_schema_is_served(api_client):
+    response = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    assert "/api/v1/uploads/" in response.json()["paths"]

@@ -1,0 +1,105 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from moderation.models import ClassPolicy, Upload, UploadStatus
+from moderation.services.uploads import upload_classify, upload_create
+from tests.helpers import fashion_png
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def uploader(db):
+    return get_user_model().objects.create_user("alice", password="alice-pass-1")
+
+
+def _post(user, index=0, caption="my <b>shoe</b>") -> Upload:
+    return upload_create(data=fashion_png(index)[0], filename="<img src=x onerror=alert(1)>.png", caption=caption, uploader=user)
+
+
+def test_anonymous_is_sent_to_sign_in(client):
+    for url in ["/upload/", "/posts/", "/review/"]:
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_plain_user_cannot_review(client, uploader):
+    client.force_login(uploader)
+    assert client.get("/review/").status_code == 302  # to sign-in as someone with the right
+    assert client.get("/upload/").status_code == 200
+
+
+def test_review_queue_lists_items_and_escapes_names(client, moderator, active_model, uploader):
+    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    upload = _post(uploader)
+    upload_classify(upload_id=upload.pk)
+    client.force_login(moderator)
+    page = client.get("/review/").content.decode()
+    assert str(upload.pk) in page and "1 waiting" in page
+    detail = client.get(f"/review/{upload.pk}/").content.decode()
+    assert "&lt;img src=x onerror=alert(1)&gt;.png" in detail
+    assert "<img src=x" not in detail
+    assert "&lt;b&gt;shoe&lt;/b&gt;" in detail
+
+
+def test_decision_through_the_page_opens_next_item(client, moderator, active_model, uploader):
+    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    first, second = _post(uploader, 0), _post(uploader, 1)
+    for u in (first, second):
+        upload_classify(upload_id=u.pk)
+    client.force_login(moderator)
+    response = client.post(f"/review/{first.pk}/", {"verdict": "reject", "reason_code": "spam", "label": "", "note": ""})
+    assert response.status_code == 302 and response["Location"] == f"/review/{second.pk}/"
+    first.refresh_from_db()
+    assert first.status == UploadStatus.REJECTED
+
+
+def test_image_view_authorisation(client, moderator, active_model, uploader):
+    upload = _post(uploader)
+    other = get_user_model().objects.create_user("bob", password="bob-pass-1")
+    url = f"/uploads/{upload.pk}/image"
+    assert client.get(url).status_code == 404  # pending: not public
+    client.force_login(other)
+    assert client.get(url).status_code == 404
+    client.force_login(uploader)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'none'" in response["Content-Security-Policy"]
+    client.force_login(moderator)
+    assert client.get(url).status_code == 200
+
+
+def test_feed_shows_only_approved_posts(client, uploader, active_model):
+    approved, held = _post(uploader, 0, caption="approved one"), _post(uploader, 1, caption="held one")
+    Upload.objects.filter(pk=approved.pk).update(status=UploadStatus.APPROVED)
+    Upload.objects.filter(pk=held.pk).update(status=UploadStatus.IN_REVIEW)
+    page = client.get("/feed/").content.decode()
+    assert "approved one" in page and "held one" not in page
+    assert client.get(f"/uploads/{approved.pk}/image").status_code == 200
+
+
+def test_my_posts_shows_held_and_rejected(client, uploader):
+    a, b = _post(uploader, 0), _post(uploader, 1)
+    Upload.objects.filter(pk=a.pk).update(status=UploadStatus.IN_REVIEW)
+    Upload.objects.filter(pk=b.pk).update(status=UploadStatus.REJECTED)
+    client.force_login(uploader)
+    page = client.get("/posts/").content.decode()
+    assert "Held for review" in page and "Rejected" in page
+
+
+def test_signup_then_upload_page(client):
+    response = client.post("/accounts/signup/", {"username": "carol", "password1": "a-long-pass-77", "password2": "a-long-pass-77"})
+    assert response.status_code == 302 and response["Location"] == "/upload/"
+    assert client.get("/upload/").status_code == 200
+
+
+def test_session_user_uploads_through_the_api(client, uploader):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(uploader)
+    response = client.post("/api/v1/uploads/", {"image": SimpleUploadedFile("x.png", fashion_png(2)[0]), "caption": "hi"})
+    assert response.status_code == 202
+    upload = Upload.objects.get(pk=response.json()["id"])
+    assert upload.uploader == uploader and upload.partner is None

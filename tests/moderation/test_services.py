@@ -1,0 +1,163 @@
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from classifier.models import TrainingExample
+from moderation import policy
+from moderation.errors import Conflict, Forbidden, InvalidInput
+from moderation.models import AuditEvent, ClassPolicy, Decision, Prediction, Upload, UploadStatus
+from moderation.selectors import class_thresholds
+from moderation.services.review import review_decide
+from moderation.services.uploads import (
+    InvalidTransition,
+    upload_classify,
+    upload_create,
+    upload_fail,
+    upload_transition,
+    uploads_requeue_stuck,
+)
+from tests.helpers import fashion_png
+
+pytestmark = pytest.mark.django_db
+
+
+def _create(index=0, **kwargs) -> Upload:
+    data, _ = fashion_png(index)
+    return upload_create(data=data, filename=f"{index}.png", **kwargs)
+
+
+def _in_review(index=0) -> Upload:
+    ClassPolicy.objects.all().update(approve_threshold=1.01)  # nothing is approved automatically
+    upload = _create(index)
+    upload_classify(upload_id=upload.pk)
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.IN_REVIEW
+    return upload
+
+
+def test_classify_stores_prediction_and_verdict_from_policy(active_model):
+    upload = _create(5)
+    upload_classify(upload_id=upload.pk)
+    upload.refresh_from_db()
+    prediction = upload.predictions.get()
+    assert prediction.model_version == active_model
+    assert set(prediction.scores) == set(active_model.class_names)
+    assert sum(prediction.scores.values()) == pytest.approx(1.0, abs=1e-4)
+    assert prediction.label == max(prediction.scores, key=prediction.scores.get)
+    expected = policy.decide(prediction.scores, class_thresholds())
+    assert upload.policy_verdict == expected.verdict
+    assert upload.status in (UploadStatus.APPROVED, UploadStatus.IN_REVIEW, UploadStatus.REJECTED)
+    assert upload.policy_explanation["reasons"] == list(expected.reasons)
+    assert upload.policy_explanation["model_version"] == active_model.name
+    assert AuditEvent.objects.filter(action="policy.verdict", target_id=str(upload.pk)).count() == 1
+
+
+def test_classify_twice_leaves_one_prediction(active_model):
+    upload = _create(1)
+    upload_classify(upload_id=upload.pk)
+    upload_classify(upload_id=upload.pk)
+    assert Prediction.objects.filter(upload=upload).count() == 1
+    assert AuditEvent.objects.filter(action="policy.verdict").count() == 1
+
+
+def test_classify_after_a_crash_mid_task_finishes(active_model):
+    upload = _create(2)
+    Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.PROCESSING, attempts=1)
+    upload_classify(upload_id=upload.pk)
+    upload.refresh_from_db()
+    assert upload.status != UploadStatus.PROCESSING and upload.attempts == 2
+
+
+def test_prohibited_class_is_rejected_with_a_flag(active_model):
+    upload = _create(7)
+    # Whatever the tiny model says, mark every class prohibited from score 0.
+    ClassPolicy.objects.all().update(prohibited=True, reject_threshold=0.0)
+    upload_classify(upload_id=upload.pk)
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.REJECTED
+    assert upload.flags.count() == 10
+    assert all("prohibited class" in f.reason for f in upload.flags.all())
+
+
+def test_classify_ignores_missing_upload(active_model):
+    assert upload_classify(upload_id="00000000-0000-0000-0000-000000000000") is None
+
+
+def test_transitions_are_enforced():
+    upload = Upload(status=UploadStatus.APPROVED)
+    with pytest.raises(InvalidTransition):
+        upload_transition(upload, UploadStatus.IN_REVIEW)
+
+
+def test_fail_keeps_reason(db):
+    upload = _create(0)
+    upload_fail(upload_id=upload.pk, reason="decoder exploded")
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.FAILED and upload.failure_reason == "decoder exploded"
+
+
+def test_review_correction_becomes_training_example(active_model, moderator):
+    upload = _in_review(4)
+    predicted = upload.predictions.get().label
+    other = next(name for name in active_model.class_names if name != predicted)
+    decision = review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve", label=other, note="looks fine")
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.APPROVED
+    assert (decision.label_before, decision.label_after, decision.corrected) == (predicted, other, True)
+    example = TrainingExample.objects.get(reference=f"upload:{upload.pk}")
+    assert (example.label, example.source, example.image_name) == (other, "correction", upload.image.name)
+    event = AuditEvent.objects.get(action="review.decided", target_id=str(upload.pk))
+    assert event.actor == moderator
+    assert event.data["label_before"] == predicted and event.data["label_after"] == other
+
+
+def test_review_approval_confirms_predicted_label(active_model, moderator):
+    upload = _in_review(6)
+    review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
+    example = TrainingExample.objects.get()
+    assert example.source == "confirmation" and example.label == upload.predictions.get().label
+
+
+def test_review_reject_without_label_makes_no_example(active_model, moderator):
+    upload = _in_review(8)
+    decision = review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
+    assert decision.reason_code == "spam"
+    assert not TrainingExample.objects.exists()
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.REJECTED
+
+
+def test_review_rules(active_model, moderator):
+    upload = _in_review(9)
+    plain = get_user_model().objects.create_user("someone", password="x")
+    with pytest.raises(Forbidden):
+        review_decide(upload_id=upload.pk, moderator=plain, verdict="approve")
+    with pytest.raises(InvalidInput):
+        review_decide(upload_id=upload.pk, moderator=moderator, verdict="maybe")
+    with pytest.raises(InvalidInput):
+        review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve", label="Spaceship")
+    review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
+    with pytest.raises(Conflict):
+        review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject")
+    assert Decision.objects.count() == 1
+
+
+def test_sweeper_requeues_then_gives_up(db, django_capture_on_commit_callbacks):
+    upload = _create(0)
+    old = timezone.now() - timedelta(hours=1)
+    Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.PROCESSING, attempts=1, updated_at=old)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert uploads_requeue_stuck(older_than=timedelta(minutes=5), max_attempts=3) == {"requeued": 1, "failed": 0}
+    assert len(callbacks) == 1
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.PENDING
+
+    # Fresh uploads are left alone.
+    assert uploads_requeue_stuck(older_than=timedelta(minutes=5), max_attempts=3) == {"requeued": 0, "failed": 0}
+
+    Upload.objects.filter(pk=upload.pk).update(attempts=3, updated_at=old)
+    assert uploads_requeue_stuck(older_than=timedelta(minutes=5), max_attempts=3) == {"requeued": 0, "failed": 1}
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.FAILED and "3 attempts" in upload.failure_reason
