@@ -1,14 +1,26 @@
-from django.contrib import admin
+import base64
 
-from classifier.models import ModelVersion, TrainingExample
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from classifier.ml.plots import confusion_matrix_png
+from classifier.models import ModelVersion, ModelVersionStatus, TrainingExample, TrainingRun
+from classifier.registry import RegistryError, model_version_activate, model_version_rollback
+
+PROMOTE_PERMISSION = "classifier.promote_modelversion"
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "role", "architecture", "status", "accuracy_display", "macro_f1_display", "created_at", "activated_at")
+    list_display = ("__str__", "role", "architecture", "status", "accuracy_display", "macro_f1_display",
+                    "created_at", "activated_at")
     list_filter = ("role", "status", "architecture")
     search_fields = ("architecture", "status_reason")
-    readonly_fields = ("created_at", "activated_at", "metrics", "training", "class_names")
+    readonly_fields = ("role", "architecture", "status", "status_reason", "created_at", "activated_at",
+                       "summary", "per_class", "confusion_matrix", "training", "gate", "class_names",
+                       "artifact", "keras_artifact")
+    exclude = ("metrics",)
+    actions = ["promote", "rollback"]
 
     @admin.display(description="accuracy")
     def accuracy_display(self, obj):
@@ -18,10 +30,74 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def macro_f1_display(self, obj):
         return f"{obj.macro_f1:.4f}" if obj.macro_f1 is not None else "-"
 
+    @admin.display(description="evaluation")
+    def summary(self, obj):
+        m = obj.metrics or {}
+        if not m:
+            return "-"
+        return f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f} on {m['support']} test images"
+
+    @admin.display(description="per class")
+    def per_class(self, obj):
+        rows = (obj.metrics or {}).get("per_class", {})
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td><td>{}</td></tr>",
+            ((name, r["precision"], r["recall"], r["f1"], r["support"]) for name, r in rows.items()),
+        )
+        return format_html("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
+                           "<th>support</th></tr>{}</table>", body)
+
+    @admin.display(description="confusion matrix")
+    def confusion_matrix(self, obj):
+        matrix = (obj.metrics or {}).get("confusion_matrix")
+        if not matrix:
+            return "-"
+        encoded = base64.b64encode(confusion_matrix_png(matrix, obj.class_names)).decode()
+        return format_html('<img alt="confusion matrix" src="data:image/png;base64,{}">', encoded)
+
+    def has_add_permission(self, request):
+        return False  # versions come from training runs and `train_classifier`
+
+    @admin.action(description="Promote the selected version (make it active)", permissions=["promote"])
+    def promote(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
+            return
+        version = queryset.get()
+        if version.status == ModelVersionStatus.ACTIVE:
+            self.message_user(request, f"{version.name} is already active.", messages.WARNING)
+            return
+        model_version_activate(version=version, actor=request.user, reason=f"promoted by {request.user}")
+        self.message_user(request, f"{version.name} is now active.", messages.SUCCESS)
+
+    @admin.action(description="Roll back to the previously active version", permissions=["promote"])
+    def rollback(self, request, queryset):
+        roles = set(queryset.values_list("role", flat=True)) or {"product"}
+        for role in roles:
+            try:
+                version = model_version_rollback(role=role, actor=request.user)
+            except RegistryError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"Rolled back: {version.name} is active again.", messages.SUCCESS)
+
+    def has_promote_permission(self, request):
+        return request.user.has_perm(PROMOTE_PERMISSION)
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "trigger", "status", "base_version", "candidate", "promoted", "created_at", "finished_at")
+    list_filter = ("status", "trigger", "promoted")
+    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
 
 @admin.register(TrainingExample)
 class TrainingExampleAdmin(admin.ModelAdmin):
-    list_display = ("reference", "label", "source", "created_at")
-    list_filter = ("source", "label")
+    list_display = ("reference", "label", "source", "holdout", "created_at")
+    list_filter = ("source", "holdout", "label")
     search_fields = ("reference", "label", "image_name")
     date_hierarchy = "created_at"

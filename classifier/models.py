@@ -35,11 +35,13 @@ class ModelVersion(models.Model):
     keras_artifact = models.FileField(upload_to=_artifact_path, blank=True, help_text="Keras model, for warm starts.")
     metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation on the test split.")
     training = models.JSONField(default=dict, blank=True, help_text="Epochs, data counts, seconds.")
+    gate = models.JSONField(default=dict, blank=True, help_text="The gate's figures, when a run produced it.")
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("promote_modelversion", "Can promote and roll back model versions")]
         constraints = [
             models.UniqueConstraint(
                 fields=["role"], condition=Q(status="active"), name="one_active_version_per_role"
@@ -74,6 +76,9 @@ class TrainingExample(models.Model):
     label = models.CharField(max_length=100)
     source = models.CharField(max_length=16, choices=ExampleSource.choices)
     reference = models.CharField(max_length=100, unique=True, help_text="What produced it, e.g. upload:<id>.")
+    holdout = models.BooleanField(
+        default=False, db_index=True, help_text="Kept for the gate's evaluation; never trained on."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -81,3 +86,53 @@ class TrainingExample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.source}) {self.reference}"
+
+
+class TrainingRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+UNFINISHED_RUN_STATUSES = (TrainingRunStatus.QUEUED, TrainingRunStatus.RUNNING)
+
+
+class TrainingTrigger(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    THRESHOLD = "threshold", "Enough new examples"
+    SCHEDULE = "schedule", "Scheduled"
+
+
+class TrainingRun(models.Model):
+    """One retraining run: what it trained on, how long it took, what the gate said."""
+
+    role = models.CharField(max_length=32, choices=ModelRole.choices, default=ModelRole.PRODUCT)
+    status = models.CharField(max_length=16, choices=TrainingRunStatus.choices, default=TrainingRunStatus.QUEUED)
+    trigger = models.CharField(max_length=16, choices=TrainingTrigger.choices, default=TrainingTrigger.MANUAL)
+    base_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs_started_from"
+    )
+    candidate = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_by_runs"
+    )
+    promoted = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True, help_text="Counts of base examples and corrections, id range.")
+    timings = models.JSONField(default=dict, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Two runs never overlap: at most one queued or running run per role.
+            models.UniqueConstraint(
+                fields=["role"], condition=Q(status__in=["queued", "running"]), name="one_unfinished_run_per_role"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"

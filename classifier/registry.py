@@ -8,6 +8,25 @@ from django.utils import timezone
 
 from classifier.ml.training import TrainedModel
 from classifier.models import ModelRole, ModelVersion, ModelVersionStatus
+from classifier.signals import model_version_status_changed
+
+
+class RegistryError(ValueError):
+    """A registry operation that does not apply to this version."""
+
+
+def _set_status(version: ModelVersion, status: str, *, actor=None, reason: str = "") -> None:
+    previous = version.status
+    version.status = status
+    version.status_reason = reason
+    fields = ["status", "status_reason"]
+    if status == ModelVersionStatus.ACTIVE:
+        version.activated_at = timezone.now()
+        fields.append("activated_at")
+    version.save(update_fields=fields)
+    model_version_status_changed.send(
+        sender=ModelVersion, version=version, previous_status=previous, actor=actor, reason=reason
+    )
 
 
 def active_version(role: str = ModelRole.PRODUCT) -> ModelVersion | None:
@@ -24,7 +43,7 @@ def active_version_id(role: str = ModelRole.PRODUCT) -> int | None:
 
 @transaction.atomic
 def model_version_register(
-    *, trained: TrainedModel, role: str = ModelRole.PRODUCT, training_info: dict | None = None
+    *, trained: TrainedModel, role: str = ModelRole.PRODUCT, training_info: dict | None = None, gate: dict | None = None
 ) -> ModelVersion:
     """Store a trained model's artifacts and figures as a candidate version."""
     version = ModelVersion(
@@ -38,6 +57,7 @@ def model_version_register(
             "train_examples": trained.train_examples,
             **(training_info or {}),
         },
+        gate=gate or {},
     )
     version.artifact.save("model.tflite", ContentFile(trained.tflite_bytes), save=False)
     version.keras_artifact.save("model.keras", ContentFile(trained.keras_bytes), save=False)
@@ -46,17 +66,38 @@ def model_version_register(
 
 
 @transaction.atomic
-def model_version_activate(*, version: ModelVersion, reason: str = "") -> ModelVersion:
-    """Make `version` the one active version of its role; the previous one retires."""
+def model_version_activate(*, version: ModelVersion, actor=None, reason: str = "") -> ModelVersion:
+    """Make `version` the one active version of its role; the previous one retires.
+
+    Serves both promotion (of a candidate) and rollback (to a retired version).
+    """
     locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
-    previous = (
-        ModelVersion.objects.select_for_update()
-        .filter(role=locked.role, status=ModelVersionStatus.ACTIVE)
-        .exclude(pk=locked.pk)
-    )
-    previous.update(status=ModelVersionStatus.RETIRED)
-    locked.status = ModelVersionStatus.ACTIVE
-    locked.status_reason = reason
-    locked.activated_at = timezone.now()
-    locked.save(update_fields=["status", "status_reason", "activated_at"])
+    if locked.status == ModelVersionStatus.ACTIVE:
+        return locked
+    for previous in ModelVersion.objects.select_for_update().filter(role=locked.role, status=ModelVersionStatus.ACTIVE):
+        _set_status(previous, ModelVersionStatus.RETIRED, actor=actor, reason=f"replaced by {locked.name}")
+    _set_status(locked, ModelVersionStatus.ACTIVE, actor=actor, reason=reason)
     return locked
+
+
+@transaction.atomic
+def model_version_reject(*, version: ModelVersion, reason: str, actor=None) -> ModelVersion:
+    locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if locked.status != ModelVersionStatus.CANDIDATE:
+        raise RegistryError(f"{locked.name} is {locked.status}; only a candidate can be rejected")
+    _set_status(locked, ModelVersionStatus.REJECTED, actor=actor, reason=reason)
+    return locked
+
+
+def model_version_rollback(*, role: str = ModelRole.PRODUCT, actor=None) -> ModelVersion:
+    """Bring back the version that served before the active one."""
+    current = active_version(role)
+    previous = (
+        ModelVersion.objects.filter(role=role, status=ModelVersionStatus.RETIRED, activated_at__isnull=False)
+        .exclude(pk=current.pk if current else None)
+        .order_by("-activated_at")
+        .first()
+    )
+    if previous is None:
+        raise RegistryError("there is no earlier version to roll back to")
+    return model_version_activate(version=previous, actor=actor, reason=f"rollback from {current.name if current else 'none'}")

@@ -1,11 +1,22 @@
-"""Writes of the classifier app: training examples and training runs."""
+"""Writes of the classifier app: training examples and baseline training."""
 
 from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
 
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.training import set_threads, train
 from classifier.models import ExampleSource, ModelRole, ModelVersion, TrainingExample
 from classifier.registry import active_version_id, model_version_activate, model_version_register
+
+
+def is_holdout(reference: str, percent: int) -> bool:
+    """A fixed, reproducible share of examples is held out for the gate:
+    the same reference always lands on the same side."""
+    digest = hashlib.sha256(reference.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent
 
 
 def training_example_record(*, image_name: str, label: str, corrected: bool, reference: str) -> TrainingExample:
@@ -16,6 +27,12 @@ def training_example_record(*, image_name: str, label: str, corrected: bool, ref
             "image_name": image_name,
             "label": label,
             "source": ExampleSource.CORRECTION if corrected else ExampleSource.CONFIRMATION,
+        },
+        create_defaults={
+            "image_name": image_name,
+            "label": label,
+            "source": ExampleSource.CORRECTION if corrected else ExampleSource.CONFIRMATION,
+            "holdout": is_holdout(reference, settings.RETRAIN_HOLDOUT_PERCENT),
         },
     )
     return example

@@ -104,7 +104,11 @@ class Upload(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("review_upload", "Can review uploads in the moderation queue")]
+        permissions = [
+            ("review_upload", "Can review uploads in the moderation queue"),
+            ("view_metrics", "Can see the metrics page"),
+            ("calibrate_thresholds", "Can apply calibrated thresholds"),
+        ]
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["partner", "created_at"]),
@@ -227,6 +231,9 @@ class AuditAction(models.TextChoices):
     UPLOAD_FAILED = "upload.failed", "Upload failed"
     UPLOAD_REQUEUED = "upload.requeued", "Upload re-queued"
     REVIEW_DECIDED = "review.decided", "Review decided"
+    MODEL_VERSION_STATUS = "model_version.status", "Model version status changed"
+    THRESHOLDS_CALIBRATED = "thresholds.calibrated", "Thresholds calibrated"
+    CLASS_POLICY_CHANGED = "class_policy.changed", "Class policy changed"
     PARTNER_CREATED = "partner.created", "Partner created"
     API_KEY_CREATED = "api_key.created", "API key created"
 

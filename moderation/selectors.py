@@ -55,3 +55,26 @@ def feed(*, limit: int = 60) -> list[Upload]:
 
 def upload_for_review(upload_id) -> Upload | None:
     return _with_results(Upload.objects.select_related("partner", "uploader")).filter(pk=upload_id).first()
+
+
+def calibration_observations(*, since=None) -> tuple[dict[str, list[tuple[float, bool]]], dict[str, list[float]], int]:
+    """What calibration needs: per class, reviewed (score, approved-with-that-label)
+    pairs; per class, the top scores of every upload; and the upload count."""
+    from moderation.models import Decision
+
+    decisions = Decision.objects.filter(prediction__isnull=False)
+    predictions = Prediction.objects.all()
+    if since is not None:
+        decisions = decisions.filter(created_at__gte=since)
+        predictions = predictions.filter(created_at__gte=since)
+    reviewed: dict[str, list[tuple[float, bool]]] = {}
+    for label, score, verdict, label_after in decisions.values_list(
+        "prediction__label", "prediction__score", "verdict", "label_after"
+    ).iterator():
+        reviewed.setdefault(label, []).append((score, verdict == "approve" and label_after == label))
+    scores: dict[str, list[float]] = {}
+    total = 0
+    for label, score in predictions.values_list("label", "score").iterator():
+        scores.setdefault(label, []).append(score)
+        total += 1
+    return reviewed, scores, total

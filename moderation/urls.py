@@ -11,4 +11,5 @@ urlpatterns = [
     path("uploads/<uuid:upload_id>/image", views.upload_image, name="upload-image"),
     path("review/", views.review_queue, name="review-queue"),
     path("review/<uuid:upload_id>/", views.review_detail, name="review-detail"),
+    path("lead/thresholds/", views.thresholds_page, name="thresholds"),
 ]

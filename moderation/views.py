@@ -3,6 +3,7 @@ selector, and renders the result."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
@@ -15,6 +16,7 @@ from moderation.errors import ApplicationError
 from moderation.forms import DecisionForm, SignUpForm
 from moderation.models import Upload, UploadStatus
 from moderation.services.review import REVIEW_PERMISSION, review_decide
+from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -111,3 +113,35 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
         "moderation/review_detail.html",
         {"upload": upload, "prediction": prediction, "form": form, "decisions": upload.decisions.select_related("moderator")},
     )
+
+
+def _curve_points(curve, width: int = 220, height: int = 120) -> str:
+    """SVG polyline points: x = coverage (share auto-approved), y = precision 0.5..1."""
+    if not curve:
+        return ""
+    top_coverage = max(point.coverage for point in curve) or 1.0
+    return " ".join(
+        f"{point.coverage / top_coverage * width:.1f},{(1 - (max(point.precision, 0.5) - 0.5) / 0.5) * height:.1f}"
+        for point in sorted(curve, key=lambda p: p.coverage)
+    )
+
+
+@permission_required(CALIBRATE_PERMISSION)
+@require_http_methods(["GET", "POST"])
+def thresholds_page(request: HttpRequest) -> HttpResponse:
+    proposals = thresholds_propose()
+    if request.method == "POST":
+        try:
+            changed = thresholds_apply(actor=request.user, proposals=proposals)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Applied calibrated thresholds to {len(changed)} classes: {', '.join(changed) or 'none changed'}.")
+        return redirect("thresholds")
+    rows = [{"p": p, "points": _curve_points(p.curve)} for p in proposals]
+    return render(request, "moderation/thresholds.html", {
+        "rows": rows,
+        "target": settings.CALIBRATION_TARGET_PRECISION,
+        "min_reviewed": settings.CALIBRATION_MIN_REVIEWED,
+        "applicable": any(p.proposed is not None for p in proposals),
+    })

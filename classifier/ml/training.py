@@ -17,6 +17,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from classifier.ml.architectures import build  # noqa: E402
+from classifier.ml.architectures import get as get_architecture
+from classifier.ml.augment import flip_and_shift
 from classifier.ml.evaluation import classification_report
 from classifier.ml.preprocessing import normalize
 
@@ -94,6 +96,17 @@ def keras_from_bytes(data: bytes):
         return keras.models.load_model(path)
 
 
+def _compile_for_fine_tuning(model, spec, learning_rate: float) -> None:
+    import keras
+
+    loss = (
+        keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+        if spec.one_hot_labels
+        else keras.losses.SparseCategoricalCrossentropy()
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+
+
 def train(
     *,
     architecture: str,
@@ -102,36 +115,51 @@ def train(
     train_labels: np.ndarray,
     test_pixels: np.ndarray,
     test_labels: np.ndarray,
-    epochs: int,
-    batch_size: int = 64,
+    epochs: int | None = None,
+    batch_size: int | None = None,
     sample_weight: np.ndarray | None = None,
     initial_keras_bytes: bytes | None = None,
+    fine_tune_learning_rate: float = 5e-4,
     progress: bool = True,
     seed: int = 0,
 ) -> TrainedModel:
-    """Train (or warm-start) a model on uint8 pixels, evaluate it on the test
-    pixels with the serving runtime, and export it for serving."""
+    """Train (or warm-start) a model on uint8 pixels, evaluate the exported
+    TFLite model on the test pixels, and return both artifacts.
+
+    Epochs, batch size and augmentation default to the architecture's recipe.
+    A warm start continues from `initial_keras_bytes` with a small constant
+    learning rate, so that it adapts without forgetting what it knew.
+    """
     import keras
 
+    spec = get_architecture(architecture)
+    epochs = epochs or spec.epochs
+    batch_size = batch_size or spec.batch_size
     keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    steps = int(np.ceil(len(train_pixels) / batch_size))
     if initial_keras_bytes:
         model = keras_from_bytes(initial_keras_bytes)
+        _compile_for_fine_tuning(model, spec, fine_tune_learning_rate)
     else:
-        model = build(architecture, num_classes=len(class_names), side=train_pixels.shape[1])
-    x = normalize(train_pixels)
-    steps = int(np.ceil(len(x) / batch_size))
+        model = build(architecture, num_classes=len(class_names), side=train_pixels.shape[1], total_steps=steps * epochs)
+    labels = np.asarray(train_labels, dtype=np.int64)
+    targets = np.eye(len(class_names), dtype=np.float32)[labels] if spec.one_hot_labels else labels
     callbacks = [_progress_callback(epochs, steps)] if progress else []
     started = time.perf_counter()
-    model.fit(
-        x,
-        np.asarray(train_labels),
-        sample_weight=sample_weight,
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=0,
-        shuffle=True,
-        callbacks=callbacks,
-    )
+    for epoch in range(epochs):
+        pixels = flip_and_shift(train_pixels, rng) if spec.augment else train_pixels
+        model.fit(
+            normalize(pixels),
+            targets,
+            sample_weight=sample_weight,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            batch_size=batch_size,
+            verbose=0,
+            shuffle=True,
+            callbacks=callbacks,
+        )
     seconds = time.perf_counter() - started
     tflite_bytes = export_tflite(model)
     report = evaluate_tflite(tflite_bytes, test_pixels, test_labels, class_names)
@@ -142,7 +170,7 @@ def train(
         keras_bytes=keras_to_bytes(model),
         epochs=epochs,
         train_seconds=seconds,
-        train_examples=int(len(x)),
+        train_examples=int(len(train_pixels)),
         report=report,
     )
 

@@ -160,6 +160,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = get_env("CELERY_QUEUE", "moderation")
+CELERY_TRAINING_QUEUE = get_env("CELERY_TRAINING_QUEUE", "training")
+CELERY_TASK_ROUTES = {"classifier.*": {"queue": CELERY_TRAINING_QUEUE}}
 
 # --- API
 REST_FRAMEWORK = {
@@ -188,6 +190,18 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # --- Classification
 # Workers check for a newly active model version at most this often.
 CLASSIFIER_VERSION_CHECK_SECONDS = get_env("CLASSIFIER_VERSION_CHECK_SECONDS", 5.0, cast=float)
+# Retraining: a run starts when this many new (non-held-out) examples arrived,
+# or at the scheduled time when any did.
+RETRAIN_MIN_NEW_EXAMPLES = get_env("RETRAIN_MIN_NEW_EXAMPLES", 200, cast=int)
+RETRAIN_BASE_SAMPLE = get_env("RETRAIN_BASE_SAMPLE", 12000, cast=int)
+RETRAIN_EPOCHS = get_env("RETRAIN_EPOCHS", 2, cast=int)
+RETRAIN_HOLDOUT_PERCENT = get_env("RETRAIN_HOLDOUT_PERCENT", 20, cast=int)
+RETRAIN_THREADS = get_env("RETRAIN_THREADS", 0, cast=int) or None
+GATE_BASE_MARGIN = get_env("GATE_BASE_MARGIN", 0.01, cast=float)
+GATE_MIN_HOLDOUT = get_env("GATE_MIN_HOLDOUT", 20, cast=int)
+# Threshold calibration from reviewer decisions.
+CALIBRATION_TARGET_PRECISION = get_env("CALIBRATION_TARGET_PRECISION", 0.98, cast=float)
+CALIBRATION_MIN_REVIEWED = get_env("CALIBRATION_MIN_REVIEWED", 30, cast=int)
 CLASSIFY_MAX_RETRIES = get_env("CLASSIFY_MAX_RETRIES", 5, cast=int)
 # Uploads still pending/processing this long after their last attempt are re-queued.
 SWEEP_STUCK_AFTER_SECONDS = get_env("SWEEP_STUCK_AFTER_SECONDS", 300, cast=int)

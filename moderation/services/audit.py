@@ -7,12 +7,31 @@ from django.db import models
 from moderation.models import AuditAction, AuditEvent
 
 
-def audit_record(*, actor, action: AuditAction, target: models.Model, data: dict[str, Any] | None = None) -> AuditEvent:
-    """Add one audit row. Call it inside the transaction of the act it records."""
+def audit_record(
+    *,
+    actor,
+    action: AuditAction,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add one audit row. Call it inside the transaction of the act it records.
+    The target is a row, or a type and id for acts on a set of rows."""
     return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=actor if getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None) else None,
         action=action,
-        target_type=target._meta.label_lower,
-        target_id=str(target.pk),
+        target_type=target._meta.label_lower if target is not None else target_type,
+        target_id=str(target.pk) if target is not None else target_id,
         data=data or {},
+    )
+
+
+def audit_model_version_status(sender, *, version, previous_status, actor, reason, **kwargs) -> None:
+    """Receiver of classifier's model_version_status_changed."""
+    audit_record(
+        actor=actor,
+        action=AuditAction.MODEL_VERSION_STATUS,
+        target=version,
+        data={"name": version.name, "from": previous_status, "to": version.status, "reason": reason},
     )

@@ -66,3 +66,27 @@ def test_uploads_get_verdicts_from_a_real_worker_and_a_moderator_decides(
     assert (decision.label_before, decision.label_after, decision.moderator) == (predicted, corrected, moderator)
     assert AuditEvent.objects.filter(action="review.decided", target_id=str(target.pk), actor=moderator).exists()
     assert TrainingExample.objects.filter(reference=f"upload:{target.pk}", label=corrected, source="correction").exists()
+
+
+def _submit_and_wait(api_client, key, index):
+    response = api_client.post(
+        "/api/v1/uploads/",
+        {"image": SimpleUploadedFile(f"{index}.png", fashion_png(index)[0])},
+        format="multipart",
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    )
+    upload_id = response.json()["id"]
+    settled = {UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.IN_REVIEW}
+    assert wait_for(lambda: Upload.objects.filter(pk=upload_id, status__in=settled).exists(), timeout=60)
+    return Upload.objects.get(pk=upload_id).predictions.get()
+
+
+def test_worker_picks_up_a_newly_active_version_without_restart(
+    celery_worker, active_model, tiny_trained_model, partner_key, api_client
+):
+    from classifier.registry import model_version_activate, model_version_register
+
+    _, key = partner_key()
+    assert _submit_and_wait(api_client, key, 0).model_version_id == active_model.pk
+    newer = model_version_activate(version=model_version_register(trained=tiny_trained_model))
+    assert _submit_and_wait(api_client, key, 1).model_version_id == newer.pk

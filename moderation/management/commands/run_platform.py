@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
@@ -23,7 +24,8 @@ class Command(BaseCommand):
             "web": [python, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
                     "--threads", "4", "--access-logfile", "-"],
             "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                       "--concurrency", str(concurrency), "--hostname", "worker@%h"],
+                       "--concurrency", str(concurrency), "--hostname", "worker@%h",
+                       "--queues", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_TRAINING_QUEUE}"],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
         }
         processes: dict[str, subprocess.Popen] = {}

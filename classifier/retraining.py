@@ -1,0 +1,279 @@
+"""The closed loop: moderators' labels -> a training run -> the gate -> maybe a new active version.
+
+A run warm-starts from the active version, trains on a sample of the base data
+plus every non-held-out training example, evaluates the candidate and the
+active version on the same fixed sets (the base test split and the held-out
+corrections), and promotes the candidate only if the gate says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from classifier.ml.datasets import load_split
+from classifier.ml.gate import GateFigures, gate_decide
+from classifier.ml.preprocessing import bytes_to_product_pixels
+from classifier.ml.training import evaluate_tflite, set_threads, train
+from classifier.models import (
+    UNFINISHED_RUN_STATUSES,
+    ModelRole,
+    TrainingExample,
+    TrainingRun,
+    TrainingRunStatus,
+)
+from classifier.registry import active_version, model_version_activate, model_version_register, model_version_reject
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExampleSet:
+    pixels: np.ndarray
+    labels: np.ndarray
+    ids: list[int]
+    skipped: int  # unreadable images or labels the model does not know
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def load_examples(examples, class_names: list[str]) -> ExampleSet:
+    """Decode stored images with the serving preprocessing."""
+    index = {name: i for i, name in enumerate(class_names)}
+    pixels, labels, ids, skipped = [], [], [], 0
+    for example in examples:
+        if example.label not in index:
+            skipped += 1
+            continue
+        try:
+            with default_storage.open(example.image_name, "rb") as fh:
+                pixels.append(bytes_to_product_pixels(fh.read()))
+        except (OSError, ValueError, SyntaxError) as exc:
+            logger.warning("training example %s unreadable: %r", example.pk, exc)
+            skipped += 1
+            continue
+        labels.append(index[example.label])
+        ids.append(example.pk)
+    side = 28
+    return ExampleSet(
+        pixels=np.stack(pixels) if pixels else np.zeros((0, side, side), np.uint8),
+        labels=np.asarray(labels, dtype=np.int64),
+        ids=ids,
+        skipped=skipped,
+    )
+
+
+def correction_weight(n_base: int, n_examples: int) -> float:
+    # Each moderator label is a verified example from the live distribution and
+    # scarce next to the base set. Weighting each one up to 10x lets a few
+    # hundred of them carry about a third of the loss, enough to learn a shift,
+    # while the base sample still dominates, so the model does not forget.
+    if n_examples == 0:
+        return 1.0
+    return float(min(10.0, max(1.0, 0.5 * n_base / n_examples)))
+
+
+def last_trained_example_id(role: str = ModelRole.PRODUCT) -> int:
+    last = (
+        TrainingRun.objects.filter(role=role, status=TrainingRunStatus.SUCCEEDED)
+        .order_by("-finished_at")
+        .values_list("data", flat=True)
+        .first()
+    )
+    return int((last or {}).get("max_example_id") or 0)
+
+
+def new_examples_count(role: str = ModelRole.PRODUCT) -> int:
+    return TrainingExample.objects.filter(holdout=False, pk__gt=last_trained_example_id(role)).count()
+
+
+def training_run_request(*, trigger: str, role: str = ModelRole.PRODUCT) -> TrainingRun | None:
+    """Queue a run, or return None when one is already queued or running."""
+    try:
+        with transaction.atomic():
+            return TrainingRun.objects.create(role=role, trigger=trigger)
+    except IntegrityError:
+        return None
+
+
+def training_runs_fail_stale(*, older_than: timedelta = timedelta(hours=2)) -> int:
+    """A run whose worker died stays `running`; free the slot after a while."""
+    cutoff = timezone.now() - older_than
+    return TrainingRun.objects.filter(status__in=UNFINISHED_RUN_STATUSES, created_at__lt=cutoff).update(
+        status=TrainingRunStatus.FAILED, error="abandoned: no progress for too long", finished_at=timezone.now()
+    )
+
+
+class _RunLog:
+    def __init__(self, run: TrainingRun) -> None:
+        self.run = run
+        self.lines: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        stamp = timezone.now().strftime("%H:%M:%S")
+        self.lines.append(f"{stamp} {message}")
+        logger.info("training run %s: %s", self.run.pk, message)
+
+
+def training_run_execute(*, run_id: int, progress: bool = False, actor=None) -> TrainingRun:
+    """Run a queued training run to the end. Safe to call twice: a run that is
+    not queued is returned as it is."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != TrainingRunStatus.QUEUED:
+            return run
+        run.status = TrainingRunStatus.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "started_at"])
+    log = _RunLog(run)
+    timings: dict[str, float] = {}
+    try:
+        _execute(run, log, timings, progress=progress, actor=actor)
+        run.status = TrainingRunStatus.SUCCEEDED
+    except Exception as exc:  # noqa: BLE001 - the run records any failure as a row, then re-raises nothing
+        logger.exception("training run %s failed", run.pk)
+        run.status = TrainingRunStatus.FAILED
+        run.error = repr(exc)[:4000]
+        log(f"failed: {exc!r}")
+    run.timings = {k: round(v, 2) for k, v in timings.items()}
+    run.log = "\n".join(log.lines)
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+def _timed(timings: dict, key: str):
+    class Timer:
+        def __enter__(self):
+            self.start = time.perf_counter()
+
+        def __exit__(self, *exc):
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - self.start
+
+    return Timer()
+
+
+def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> None:
+    set_threads(settings.RETRAIN_THREADS)
+    base_version = active_version(run.role)
+    if base_version is None:
+        raise RuntimeError("no active version to start from; train a baseline first")
+    run.base_version = base_version
+    class_names = list(base_version.class_names)
+    log(f"warm start from {base_version.name} ({base_version.architecture})")
+
+    with _timed(timings, "load_data"):
+        examples = list(TrainingExample.objects.filter(holdout=False).order_by("pk"))
+        holdout_rows = list(TrainingExample.objects.filter(holdout=True).order_by("pk"))
+        train_set = load_examples(examples, class_names)
+        holdout = load_examples(holdout_rows, class_names)
+        base = load_split("train")
+        rng = np.random.default_rng(run.pk or 0)
+        sample = rng.choice(len(base), size=min(settings.RETRAIN_BASE_SAMPLE, len(base)), replace=False)
+        base_pixels, base_labels = base.images[sample], base.labels[sample]
+        test = load_split("test")
+    corrections = sum(1 for e in examples if e.source == "correction")
+    run.data = {
+        "base_examples": int(len(base_pixels)),
+        "examples": len(train_set),
+        "corrections": corrections,
+        "confirmations": len(examples) - corrections,
+        "skipped": train_set.skipped,
+        "holdout": len(holdout),
+        "min_example_id": min(train_set.ids) if train_set.ids else None,
+        "max_example_id": max(train_set.ids) if train_set.ids else last_trained_example_id(run.role),
+    }
+    log(f"data: {run.data}")
+
+    weight = correction_weight(len(base_pixels), len(train_set))
+    pixels = np.concatenate([base_pixels, train_set.pixels])
+    labels = np.concatenate([base_labels, train_set.labels])
+    weights = np.concatenate([np.ones(len(base_pixels), np.float32), np.full(len(train_set), weight, np.float32)])
+    with _timed(timings, "train"):
+        with base_version.keras_artifact.open("rb") as fh:
+            initial = fh.read()
+        trained = train(
+            architecture=base_version.architecture,
+            class_names=class_names,
+            train_pixels=pixels,
+            train_labels=labels,
+            test_pixels=test.images,
+            test_labels=test.labels,
+            epochs=settings.RETRAIN_EPOCHS,
+            sample_weight=weights,
+            initial_keras_bytes=initial,
+            progress=progress,
+            seed=run.pk or 0,
+        )
+    log(f"trained {trained.epochs} epochs on {len(pixels)} images (example weight {weight:.1f}) "
+        f"in {trained.train_seconds:.1f} s")
+
+    with _timed(timings, "evaluate"):
+        with base_version.artifact.open("rb") as fh:
+            active_bytes = fh.read()
+        active_base = evaluate_tflite(active_bytes, test.images, test.labels, class_names)["accuracy"]
+        candidate_base = trained.report["accuracy"]
+        if len(holdout):
+            active_holdout = evaluate_tflite(active_bytes, holdout.pixels, holdout.labels, class_names)["accuracy"]
+            candidate_holdout = evaluate_tflite(trained.tflite_bytes, holdout.pixels, holdout.labels, class_names)["accuracy"]
+        else:
+            active_holdout = candidate_holdout = None
+    decision = gate_decide(
+        GateFigures(
+            candidate_base=candidate_base,
+            active_base=active_base,
+            candidate_holdout=candidate_holdout,
+            active_holdout=active_holdout,
+            holdout_size=len(holdout),
+            margin=settings.GATE_BASE_MARGIN,
+        ),
+        min_holdout=settings.GATE_MIN_HOLDOUT,
+    )
+    log(f"gate: {'promote' if decision.promote else 'reject'}: {decision.reason}")
+
+    with transaction.atomic():
+        candidate = model_version_register(
+            trained=trained,
+            role=run.role,
+            training_info={
+                "base_examples": run.data["base_examples"],
+                "corrections": corrections,
+                "confirmations": run.data["confirmations"],
+                "example_id_range": [run.data["min_example_id"], run.data["max_example_id"]],
+                "warm_start_from": base_version.pk,
+                "example_weight": weight,
+                "run": run.pk,
+            },
+            gate=decision.as_dict(),
+        )
+        if decision.promote:
+            candidate = model_version_activate(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
+            run.promoted = True
+        else:
+            candidate = model_version_reject(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
+        run.candidate = candidate
+
+
+def retrain_if_due(*, trigger: str, min_new: int | None = None) -> TrainingRun | None:
+    """Start a run when enough new examples have arrived (or, for the schedule,
+    when any have). Returns the finished run, or None when nothing was due."""
+    training_runs_fail_stale()
+    threshold = settings.RETRAIN_MIN_NEW_EXAMPLES if min_new is None else min_new
+    pending = new_examples_count()
+    if pending < max(1, threshold):
+        return None
+    run = training_run_request(trigger=trigger)
+    if run is None:
+        return None
+    return training_run_execute(run_id=run.pk)
+
+

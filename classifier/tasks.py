@@ -1,0 +1,26 @@
+"""Training tasks. They go to their own queue (`training`), so a long run never
+sits in front of uploads; TensorFlow is imported only when a run trains."""
+
+from celery import shared_task
+
+from classifier.models import TrainingTrigger
+from classifier.retraining import retrain_if_due, training_run_execute
+
+
+@shared_task(name="classifier.retrain_check", acks_late=True)
+def retrain_check() -> int | None:
+    """Every few minutes: train when enough new examples have arrived."""
+    run = retrain_if_due(trigger=TrainingTrigger.THRESHOLD)
+    return run.pk if run else None
+
+
+@shared_task(name="classifier.retrain_scheduled", acks_late=True)
+def retrain_scheduled() -> int | None:
+    """At the scheduled time: train if any new example arrived."""
+    run = retrain_if_due(trigger=TrainingTrigger.SCHEDULE, min_new=1)
+    return run.pk if run else None
+
+
+@shared_task(name="classifier.run_training", acks_late=True)
+def run_training(run_id: int) -> None:
+    training_run_execute(run_id=run_id)

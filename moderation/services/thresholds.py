@@ -1,0 +1,68 @@
+"""Threshold calibration from reviewer decisions: propose, then apply (audited)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from moderation.calibration import ClassCalibration, calibrate_class
+from moderation.errors import Forbidden
+from moderation.models import AuditAction, ClassPolicy
+from moderation.selectors import calibration_observations
+from moderation.services.audit import audit_record
+
+CALIBRATE_PERMISSION = "moderation.calibrate_thresholds"
+
+
+def thresholds_propose(*, target_precision: float | None = None, min_reviewed: int | None = None) -> list[ClassCalibration]:
+    target = target_precision or settings.CALIBRATION_TARGET_PRECISION
+    minimum = min_reviewed or settings.CALIBRATION_MIN_REVIEWED
+    reviewed, scores, total = calibration_observations()
+    policies = {p.class_name: p for p in ClassPolicy.objects.all()}
+    names = sorted(set(policies) | set(reviewed))
+    default = ClassPolicy._meta.get_field("approve_threshold").default
+    return [
+        calibrate_class(
+            name,
+            current=policies[name].approve_threshold if name in policies else default,
+            reviewed=reviewed.get(name, []),
+            all_scores=scores.get(name, []),
+            total_uploads=total,
+            target_precision=target,
+            min_reviewed=minimum,
+        )
+        for name in names
+    ]
+
+
+@transaction.atomic
+def thresholds_apply(*, actor, proposals: list[ClassCalibration]) -> list[str]:
+    """Set each class's approve threshold to its proposal; classes without
+    one keep theirs. Returns the classes changed."""
+    if not actor.has_perm(CALIBRATE_PERMISSION):
+        raise Forbidden("Only leads may apply calibrated thresholds.")
+    changed = {}
+    for proposal in proposals:
+        if proposal.proposed is None:
+            continue
+        policy, _ = ClassPolicy.objects.select_for_update().get_or_create(class_name=proposal.class_name)
+        if policy.approve_threshold == proposal.proposed:
+            continue
+        changed[proposal.class_name] = {
+            "from": policy.approve_threshold,
+            "to": proposal.proposed,
+            "precision": proposal.precision,
+            "coverage": proposal.coverage,
+            "reviewed": proposal.reviewed,
+        }
+        policy.approve_threshold = proposal.proposed
+        policy.save(update_fields=["approve_threshold", "updated_at"])
+    if changed:
+        audit_record(
+            actor=actor,
+            action=AuditAction.THRESHOLDS_CALIBRATED,
+            target_type=ClassPolicy._meta.label_lower,
+            target_id="calibration",
+            data={"changes": changed},
+        )
+    return sorted(changed)
