@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         one = rng.random((1, 28, 28, 1), dtype=np.float32)
         graph = tf.function(lambda x, m=model: m(x, training=False))
         results = {
-            "model.predict, 1 image": per_image_ms(lambda x: model.predict(x, verbose=0), one, args.seconds),
-            "Keras call, 1 image": per_image_ms(lambda x: model(x, training=False), one, args.seconds),
+            "model.predict, 1 image": per_image_ms(lambda x, m=model: m.predict(x, verbose=0), one, args.seconds),
+            "Keras call, 1 image": per_image_ms(lambda x, m=model: m(x, training=False), one, args.seconds),
             "tf.function, 1 image": per_image_ms(graph, one, args.seconds),
         }
         for batch in (1, 16, 32, 64):
