@@ -19,3 +19,32 @@ class ProductPrediction:
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return sorted(self.scores.items(), key=lambda item: item[1], reverse=True)[:k]
+
+
+@dataclass(frozen=True)
+class ImageNetTags:
+    """The backbone's top ImageNet classes and the full probability vector."""
+
+    top: tuple[tuple[int, str, float], ...]  # (class index, readable name, probability)
+    probabilities: tuple[float, ...]  # all 1000, for flag rules
+    embedding: bytes  # pooled 1280-d embedding, float16
+    model_version_id: int = 0
+    model_version_name: str = ""
+
+
+@dataclass(frozen=True)
+class AdultScore:
+    score: float  # P(adult content)
+    model_version_id: int = 0
+    model_version_name: str = ""
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    """Everything the models said of one image; each part names its version."""
+
+    product: ProductPrediction
+    imagenet: ImageNetTags | None
+    adult: AdultScore | None
+    pdq_hash: str  # 64 hex digits
+    pdq_quality: int

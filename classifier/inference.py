@@ -1,10 +1,10 @@
 """The classifier's facade for the rest of the platform: image bytes in,
-frozen predictions out.
+frozen results out.
 
-Each process loads the active model once and keeps it; it checks for a newly
-active version at most every CLASSIFIER_VERSION_CHECK_SECONDS (one indexed
-one-row query), so workers pick up a promotion without a restart. A result is
-always computed from one loaded version, never a mix.
+Each process loads the active version of each role once and keeps it; it
+checks for a newly active version at most every CLASSIFIER_VERSION_CHECK_SECONDS
+(one indexed query per role), so workers pick up a promotion without a restart.
+One analysis uses one loaded version per role, never a mix.
 """
 
 from __future__ import annotations
@@ -12,58 +12,56 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 
-from classifier.contracts import NoActiveModel, ProductPrediction
-from classifier.ml.preprocessing import product_input
+from classifier.contracts import AdultScore, ImageAnalysis, ImageNetTags, NoActiveModel, ProductPrediction
+from classifier.ml.architectures import get as get_architecture
+from classifier.ml.hashing import pdq_hash
+from classifier.ml.preprocessing import PRODUCT_INPUT_SIDE, image_to_product_pixels, normalize, open_image, photo_input
 from classifier.ml.runtime import LiteModel
 from classifier.models import ModelRole, ModelVersion
 from classifier.registry import active_version_id
+
+EMBEDDING_WIDTH = 1280
+IMAGENET_CLASSES = 1000
+# Decode JPEGs at reduced size down to this: enough for the 224-px backbone,
+# the 256-px adult model and PDQ.
+DECODE_SIDE = 256
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     version_id: int
     version_name: str
+    architecture: str
     class_names: tuple[str, ...]
-    runtime: LiteModel
+    runtime: Any  # LiteModel, or AdultScorer for the ONNX adult model
 
 
 class _ModelCache:
     def __init__(self) -> None:
-        self._loaded: dict[str, LoadedModel] = {}
+        self._loaded: dict[str, LoadedModel | None] = {}
         self._checked_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def get(self, role: str) -> LoadedModel:
+    def get(self, role: str) -> LoadedModel | None:
         now = time.monotonic()
-        loaded = self._loaded.get(role)
         interval = settings.CLASSIFIER_VERSION_CHECK_SECONDS
-        if loaded is not None and now - self._checked_at.get(role, 0.0) < interval:
-            return loaded
+        if role in self._loaded and now - self._checked_at.get(role, 0.0) < interval:
+            return self._loaded[role]
         with self._lock:
             version_id = active_version_id(role)
             self._checked_at[role] = now
-            if version_id is None:
-                raise NoActiveModel(f"no active {role} model; run `python manage.py train_classifier`")
             loaded = self._loaded.get(role)
-            if loaded is None or loaded.version_id != version_id:
-                loaded = self._load(ModelVersion.objects.get(pk=version_id))
-                self._loaded[role] = loaded
+            if version_id is None:
+                loaded = None
+            elif loaded is None or loaded.version_id != version_id:
+                loaded = _load(ModelVersion.objects.get(pk=version_id))
+            self._loaded[role] = loaded
             return loaded
-
-    @staticmethod
-    def _load(version: ModelVersion) -> LoadedModel:
-        with version.artifact.open("rb") as fh:
-            data = fh.read()
-        return LoadedModel(
-            version_id=version.pk,
-            version_name=version.name,
-            class_names=tuple(version.class_names),
-            runtime=LiteModel(data, num_threads=1),
-        )
 
     def clear(self) -> None:
         with self._lock:
@@ -71,11 +69,26 @@ class _ModelCache:
             self._checked_at.clear()
 
 
+def _load(version: ModelVersion) -> LoadedModel:
+    with version.artifact.open("rb") as fh:
+        data = fh.read()
+    if version.role == ModelRole.ADULT:
+        from classifier.ml.nsfw import AdultScorer
+
+        runtime = AdultScorer(data, threads=settings.INFERENCE_THREADS)
+    else:
+        runtime = LiteModel(data, num_threads=settings.INFERENCE_THREADS)
+    return LoadedModel(version.pk, version.name, version.architecture, tuple(version.class_names), runtime)
+
+
 _cache = _ModelCache()
 
 
 def loaded_model(role: str = ModelRole.PRODUCT) -> LoadedModel:
-    return _cache.get(role)
+    model = _cache.get(role)
+    if model is None:
+        raise NoActiveModel(f"no active {role} model; run `python manage.py bootstrap`")
+    return model
 
 
 def forget_loaded_models() -> None:
@@ -83,10 +96,7 @@ def forget_loaded_models() -> None:
     _cache.clear()
 
 
-def classify_product(image_bytes: bytes) -> ProductPrediction:
-    """Tag the product in one encoded image with the active product model."""
-    model = loaded_model(ModelRole.PRODUCT)
-    probabilities = model.runtime.predict(product_input(image_bytes)[np.newaxis])[0]
+def _product(model: LoadedModel, probabilities: np.ndarray) -> ProductPrediction:
     best = int(np.argmax(probabilities))
     return ProductPrediction(
         label=model.class_names[best],
@@ -95,3 +105,86 @@ def classify_product(image_bytes: bytes) -> ProductPrediction:
         model_version_id=model.version_id,
         model_version_name=model.version_name,
     )
+
+
+def classify_product(image_bytes: bytes) -> ProductPrediction:
+    """Tag the product in one encoded image with the active product model."""
+    return analyze_many([image_bytes])[0].product
+
+
+def analyze(image_bytes: bytes) -> ImageAnalysis:
+    return analyze_many([image_bytes])[0]
+
+
+def analyze_many(images: list[bytes]) -> list[ImageAnalysis]:
+    """Run every active model on a batch of encoded images, decoding each once."""
+    product = loaded_model(ModelRole.PRODUCT)
+    backbone = _cache.get(ModelRole.IMAGENET)
+    adult = _cache.get(ModelRole.ADULT)
+    head = get_architecture(product.architecture).input_kind == "embedding"
+    if head and backbone is None:
+        raise NoActiveModel("the product model reads backbone embeddings, but no ImageNet backbone is active")
+
+    decoded = [open_image(data, target_side=DECODE_SIDE if (backbone or adult) else PRODUCT_INPUT_SIDE) for data in images]
+    hashes = [pdq_hash(image) for image in decoded]
+
+    tags: list[ImageNetTags | None] = [None] * len(decoded)
+    embeddings = None
+    if backbone is not None:
+        outputs = backbone.runtime.predict_all(np.stack([photo_input(image) for image in decoded]))
+        probabilities = backbone.runtime.output_by_width(outputs, IMAGENET_CLASSES)
+        embeddings = backbone.runtime.output_by_width(outputs, EMBEDDING_WIDTH)
+        for i, (probs, embedding) in enumerate(zip(probabilities, embeddings, strict=False)):
+            top = np.argsort(-probs)[:5]
+            tags[i] = ImageNetTags(
+                top=tuple((int(k), backbone.class_names[k], float(probs[k])) for k in top),
+                probabilities=tuple(float(p) for p in probs),
+                embedding=embedding.astype(np.float16).tobytes(),
+                model_version_id=backbone.version_id,
+                model_version_name=backbone.version_name,
+            )
+
+    if head:
+        product_probabilities = product.runtime.predict(embeddings)
+    else:
+        product_probabilities = product.runtime.predict(
+            normalize(np.stack([image_to_product_pixels(image) for image in decoded]))
+        )
+
+    adult_scores: list[AdultScore | None] = [None] * len(decoded)
+    if adult is not None:
+        for i, score in enumerate(adult.runtime.score_images(decoded)):
+            adult_scores[i] = AdultScore(float(score), adult.version_id, adult.version_name)
+
+    return [
+        ImageAnalysis(
+            product=_product(product, product_probabilities[i]),
+            imagenet=tags[i],
+            adult=adult_scores[i],
+            pdq_hash=hashes[i][0].hex(),
+            pdq_quality=hashes[i][1],
+        )
+        for i in range(len(decoded))
+    ]
+
+
+def product_heatmap(image_bytes: bytes, *, version_id: int, label: str) -> bytes:
+    """PNG of the image with the evidence for `label` drawn over it, by the
+    product model version that made the prediction (not necessarily active)."""
+    from classifier.ml.explain import occlusion_map, overlay_png
+
+    model = _load(ModelVersion.objects.get(pk=version_id))
+    class_index = model.class_names.index(label)
+    image = open_image(image_bytes, target_side=DECODE_SIDE)
+    if get_architecture(model.architecture).input_kind == "embedding":
+        backbone = loaded_model(ModelRole.IMAGENET)
+
+        def predict(batch: np.ndarray) -> np.ndarray:
+            outputs = backbone.runtime.predict_all(batch)
+            return model.runtime.predict(backbone.runtime.output_by_width(outputs, EMBEDDING_WIDTH))
+
+        heat = occlusion_map(photo_input(image), predict, class_index, patch=48, stride=24, fill=0.0)
+    else:
+        pixels = normalize(image_to_product_pixels(image))
+        heat = occlusion_map(pixels, model.runtime.predict, class_index, patch=6, stride=2, fill=0.0)
+    return overlay_png(image, heat)

@@ -12,6 +12,8 @@ def _artifact_path(instance: ModelVersion, filename: str) -> str:
 
 class ModelRole(models.TextChoices):
     PRODUCT = "product", "Product classifier"
+    IMAGENET = "imagenet", "ImageNet tagger (backbone)"
+    ADULT = "adult", "Adult-content scorer"
 
 
 class ModelVersionStatus(models.TextChoices):

@@ -42,14 +42,44 @@ def active_version_id(role: str = ModelRole.PRODUCT) -> int | None:
 
 
 @transaction.atomic
+def model_version_create(
+    *,
+    role: str,
+    architecture: str,
+    class_names: list[str],
+    artifact: bytes,
+    artifact_name: str = "model.tflite",
+    keras_bytes: bytes | None = None,
+    metrics: dict | None = None,
+    training: dict | None = None,
+    gate: dict | None = None,
+) -> ModelVersion:
+    """Store a model's artifacts and figures as a candidate version."""
+    version = ModelVersion(
+        role=role,
+        architecture=architecture,
+        class_names=list(class_names),
+        metrics=metrics or {},
+        training=training or {},
+        gate=gate or {},
+    )
+    version.artifact.save(artifact_name, ContentFile(artifact), save=False)
+    if keras_bytes:
+        version.keras_artifact.save("model.keras", ContentFile(keras_bytes), save=False)
+    version.save()
+    return version
+
+
 def model_version_register(
     *, trained: TrainedModel, role: str = ModelRole.PRODUCT, training_info: dict | None = None, gate: dict | None = None
 ) -> ModelVersion:
-    """Store a trained model's artifacts and figures as a candidate version."""
-    version = ModelVersion(
+    """Store a trained model as a candidate version."""
+    return model_version_create(
         role=role,
         architecture=trained.architecture,
         class_names=trained.class_names,
+        artifact=trained.tflite_bytes,
+        keras_bytes=trained.keras_bytes,
         metrics=trained.report,
         training={
             "epochs": trained.epochs,
@@ -57,12 +87,8 @@ def model_version_register(
             "train_examples": trained.train_examples,
             **(training_info or {}),
         },
-        gate=gate or {},
+        gate=gate,
     )
-    version.artifact.save("model.tflite", ContentFile(trained.tflite_bytes), save=False)
-    version.keras_artifact.save("model.keras", ContentFile(trained.keras_bytes), save=False)
-    version.save()
-    return version
 
 
 @transaction.atomic

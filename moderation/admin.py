@@ -1,7 +1,21 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from moderation.models import ApiKey, AuditEvent, ClassPolicy, Decision, Flag, Partner, Prediction, Upload
+from moderation.models import (
+    ApiKey,
+    AuditEvent,
+    BankedHash,
+    ClassPolicy,
+    Decision,
+    Flag,
+    FlagCategory,
+    HashBank,
+    ImageNetClassMapping,
+    Partner,
+    Prediction,
+    Upload,
+)
+from moderation.services.banks import bank_hash_remove
 
 
 class PredictionInline(admin.TabularInline):
@@ -16,7 +30,7 @@ class FlagInline(admin.TabularInline):
     model = Flag
     extra = 0
     can_delete = False
-    readonly_fields = ("kind", "category", "score", "reason")
+    readonly_fields = ("kind", "category", "score", "action", "reason", "detail")
     fields = readonly_fields
 
 
@@ -101,3 +115,52 @@ class FlagAdmin(admin.ModelAdmin):
     list_display = ("upload", "kind", "category", "score", "created_at")
     list_filter = ("kind", "category")
     search_fields = ("upload__id",)
+
+
+class ImageNetClassMappingInline(admin.TabularInline):
+    model = ImageNetClassMapping
+    extra = 1
+
+
+@admin.register(FlagCategory)
+class FlagCategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "review_threshold", "reject_threshold", "enabled", "mapped_classes")
+    list_editable = ("review_threshold", "reject_threshold", "enabled")
+    list_filter = ("kind", "enabled")
+    inlines = [ImageNetClassMappingInline]
+
+    @admin.display(description="ImageNet classes")
+    def mapped_classes(self, obj):
+        return ", ".join(m.class_name for m in obj.imagenet_classes.all()) or "—"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("imagenet_classes")
+
+
+@admin.register(HashBank)
+class HashBankAdmin(admin.ModelAdmin):
+    list_display = ("name", "action", "max_distance", "enabled", "entry_count", "created_at")
+    list_editable = ("action", "max_distance", "enabled")
+
+    @admin.display(description="entries")
+    def entry_count(self, obj):
+        return obj.entries.count()
+
+
+@admin.register(BankedHash)
+class BankedHashAdmin(admin.ModelAdmin):
+    list_display = ("bank", "pdq_hash", "upload", "added_by", "note", "created_at")
+    list_filter = ("bank",)
+    search_fields = ("pdq_hash", "upload__id", "note")
+    readonly_fields = ("bank", "pdq_hash", "upload", "added_by", "created_at")
+    list_select_related = ("bank", "added_by")
+
+    def has_add_permission(self, request):
+        return False  # entries are added by rejecting an upload into a bank
+
+    def delete_model(self, request, obj):
+        bank_hash_remove(entry=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for entry in queryset.select_related("bank"):
+            bank_hash_remove(entry=entry, actor=request.user)

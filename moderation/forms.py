@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from moderation.models import RejectReason, Verdict
+from moderation.models import HashBank, RejectReason, Verdict
 
 
 class DecisionForm(forms.Form):
@@ -9,10 +9,13 @@ class DecisionForm(forms.Form):
     label = forms.ChoiceField(required=False)
     reason_code = forms.ChoiceField(choices=[("", "—")] + list(RejectReason.choices), required=False)
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    bank = forms.ModelChoiceField(queryset=HashBank.objects.none(), required=False,
+                                  empty_label="do not add to a bank", label="On reject, add to bank")
 
     def __init__(self, *args, labels: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["label"].choices = [("", "keep the predicted label")] + [(name, name) for name in labels]
+        self.fields["bank"].queryset = HashBank.objects.filter(enabled=True)
 
 
 class SignUpForm(UserCreationForm):

@@ -93,6 +93,8 @@ class Upload(models.Model):
     height = models.PositiveIntegerField()
     byte_size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
+    pdq_hash = models.CharField(max_length=64, blank=True, help_text="PDQ perceptual hash, hex.")
+    pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.PENDING, db_index=True)
     policy_verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
     policy_explanation = models.JSONField(default=dict, blank=True)
@@ -133,6 +135,17 @@ class Upload(models.Model):
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+    def predictions_by_role(self) -> dict[str, Prediction]:
+        """The latest prediction of each model role (uses prefetched rows when there are)."""
+        found: dict[str, Prediction] = {}
+        for prediction in sorted(self.predictions.all(), key=lambda p: p.created_at):
+            found[prediction.model_version.role] = prediction
+        return found
+
+    @property
+    def product_prediction(self) -> Prediction | None:
+        return self.predictions_by_role().get("product")
+
 
 class Prediction(models.Model):
     """What one model version said of one upload."""
@@ -141,7 +154,8 @@ class Prediction(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
     label = models.CharField(max_length=100)
     score = models.FloatField()
-    scores = models.JSONField(help_text="Every class's score, by class name.")
+    scores = models.JSONField(help_text="Class scores by name (all classes, or the top five for ImageNet).")
+    embedding = models.BinaryField(null=True, blank=True, help_text="Pooled backbone embedding, float16.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -159,16 +173,22 @@ class Prediction(models.Model):
 
 class FlagKind(models.TextChoices):
     PROHIBITED_CLASS = "prohibited_class", "Prohibited product class"
+    ADULT = "adult", "Adult content"
+    PROHIBITED_GOODS = "prohibited_goods", "Prohibited goods"
+    HASH_MATCH = "hash_match", "Known-bad hash match"
 
 
 class Flag(models.Model):
-    """A content flag and the reason for it (model, class, score)."""
+    """A content flag and the reason for it: which model, class and score, or
+    which bank entry at what distance."""
 
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="flags")
     kind = models.CharField(max_length=32, choices=FlagKind.choices)
     category = models.CharField(max_length=100)
-    score = models.FloatField()
+    score = models.FloatField(help_text="The model's score, or the Hamming distance for hash matches.")
+    action = models.CharField(max_length=8, choices=[("review", "Review"), ("reject", "Reject")], default="review")
     reason = models.TextField()
+    detail = models.JSONField(default=dict, blank=True)
     prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.CASCADE, related_name="flags")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -191,6 +211,82 @@ class ClassPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.class_name
+
+
+class FlagCategoryKind(models.TextChoices):
+    ADULT = "adult", "Adult content (adult-content model)"
+    GOODS = "goods", "Prohibited goods (ImageNet classes)"
+
+
+class FlagCategory(models.Model):
+    """A content flag with its thresholds: the adult-content score, or the sum
+    of the probabilities of the ImageNet classes mapped to a goods category."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=8, choices=FlagCategoryKind.choices)
+    review_threshold = models.FloatField(help_text="Send to review at or above this score.")
+    reject_threshold = models.FloatField(help_text="Reject at or above this score (above 1 = never).")
+    enabled = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        verbose_name_plural = "flag categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImageNetClassMapping(models.Model):
+    """One ImageNet class that counts towards a prohibited-goods category."""
+
+    category = models.ForeignKey(FlagCategory, on_delete=models.CASCADE, related_name="imagenet_classes")
+    class_index = models.PositiveSmallIntegerField()
+    class_name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["category", "class_index"]
+        constraints = [models.UniqueConstraint(fields=["category", "class_index"], name="unique_class_per_category")]
+
+    def __str__(self) -> str:
+        return f"{self.class_index} {self.class_name} → {self.category}"
+
+
+class BankAction(models.TextChoices):
+    REVIEW = "review", "Send to review"
+    REJECT = "reject", "Reject automatically"
+
+
+class HashBank(models.Model):
+    """A named bank of known-bad images' PDQ hashes."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    max_distance = models.PositiveSmallIntegerField(default=31, help_text="Match within this Hamming distance (of 256 bits).")
+    action = models.CharField(max_length=8, choices=BankAction.choices, default=BankAction.REJECT)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BankedHash(models.Model):
+    bank = models.ForeignKey(HashBank, on_delete=models.CASCADE, related_name="entries")
+    pdq_hash = models.CharField(max_length=64)
+    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="banked_hashes")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "banked hash"
+        constraints = [models.UniqueConstraint(fields=["bank", "pdq_hash"], name="unique_hash_per_bank")]
+
+    def __str__(self) -> str:
+        return f"{self.bank}: {self.pdq_hash[:16]}…"
 
 
 class RejectReason(models.TextChoices):
@@ -234,6 +330,8 @@ class AuditAction(models.TextChoices):
     MODEL_VERSION_STATUS = "model_version.status", "Model version status changed"
     THRESHOLDS_CALIBRATED = "thresholds.calibrated", "Thresholds calibrated"
     CLASS_POLICY_CHANGED = "class_policy.changed", "Class policy changed"
+    BANK_HASH_ADDED = "bank.hash_added", "Hash added to a bank"
+    BANK_HASH_REMOVED = "bank.hash_removed", "Hash removed from a bank"
     PARTNER_CREATED = "partner.created", "Partner created"
     API_KEY_CREATED = "api_key.created", "API key created"
 

@@ -1,8 +1,9 @@
-"""Policy v1: a pure function of the model's scores and per-class thresholds."""
+"""The policy: a pure function of the models' scores, the flag signals and
+the hash matches, with thresholds passed in. Every verdict carries its reasons."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from moderation.models import Verdict
@@ -16,10 +17,55 @@ class ClassThresholds:
 
 
 @dataclass(frozen=True)
-class PolicyFlag:
+class Signal:
+    """A flag score with its two thresholds (adult content, a goods category)."""
+
+    kind: str
     category: str
     score: float
+    review: float
+    reject: float
+    reason: str  # which model and class(es) produced the score
+    detail: dict = field(default_factory=dict)
+
+
+def goods_signal(
+    category: str,
+    classes: Sequence[tuple[int, str]],
+    probabilities: Sequence[float],
+    *,
+    review: float,
+    reject: float,
+    source: str,
+    detail: dict | None = None,
+) -> Signal | None:
+    """A goods category's signal: the summed probability of its ImageNet classes."""
+    if not classes:
+        return None
+    parts = sorted(((i, name, float(probabilities[i])) for i, name in classes), key=lambda item: item[2], reverse=True)
+    score = min(1.0, sum(p for _, _, p in parts))
+    shown = ", ".join(f"{name} {p:.3f}" for _, name, p in parts[:3])
+    return Signal("prohibited_goods", category, score, review, reject, f"{source} ImageNet classes ({shown})",
+                  {**(detail or {}), "classes": [[i, name, round(p, 5)] for i, name, p in parts[:5]]})
+
+
+@dataclass(frozen=True)
+class HashMatch:
+    bank: str
+    distance: int
+    max_distance: int
+    action: str  # "review" or "reject"
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyFlag:
+    kind: str
+    category: str
+    score: float
+    action: str  # "review" or "reject"
     reason: str
+    detail: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -39,27 +85,57 @@ class PolicyResult:
         }
 
 
+def _signal_flags(signals: Sequence[Signal]) -> list[PolicyFlag]:
+    flags = []
+    for s in signals:
+        if s.score >= s.reject:
+            flags.append(PolicyFlag(s.kind, s.category, s.score, "reject",
+                                    f"{s.category}: {s.reason} scored {s.score:.3f} ≥ reject threshold {s.reject:.2f}", s.detail))
+        elif s.score >= s.review:
+            flags.append(PolicyFlag(s.kind, s.category, s.score, "review",
+                                    f"{s.category}: {s.reason} scored {s.score:.3f} ≥ review threshold {s.review:.2f}", s.detail))
+    return flags
+
+
+def _match_flags(matches: Sequence[HashMatch]) -> list[PolicyFlag]:
+    return [
+        PolicyFlag("hash_match", m.bank, float(m.distance), m.action,
+                   f"matches an entry of bank {m.bank!r} at Hamming distance {m.distance} ≤ {m.max_distance}", m.detail)
+        for m in matches
+        if m.distance <= m.max_distance
+    ]
+
+
 def decide(
     scores: Mapping[str, float],
     thresholds: Mapping[str, ClassThresholds],
     default: ClassThresholds = ClassThresholds(),
+    signals: Sequence[Signal] = (),
+    matches: Sequence[HashMatch] = (),
 ) -> PolicyResult:
-    """Reject when a prohibited class is at or above its reject threshold;
-    approve when the top class (not prohibited) is at or above its approve
-    threshold; otherwise send to a human."""
-    if not scores:
-        return PolicyResult(Verdict.REVIEW, ("the model returned no scores",))
+    """Reject when any flag reaches its reject threshold (a prohibited product
+    class, adult content, a goods category) or a reject-bank hash matches;
+    send to review when any flag reaches its review threshold or a review-bank
+    hash matches; otherwise approve when the top product class (not
+    prohibited) is at or above its approve threshold, else review."""
 
     def rule(name: str) -> ClassThresholds:
         return thresholds.get(name, default)
 
-    flags = tuple(
-        PolicyFlag(name, score, f"prohibited class {name!r} scored {score:.3f} ≥ reject threshold {rule(name).reject:.2f}")
+    flags = [
+        PolicyFlag("prohibited_class", name, score, "reject",
+                   f"prohibited class {name!r} scored {score:.3f} ≥ reject threshold {rule(name).reject:.2f}")
         for name, score in sorted(scores.items(), key=lambda item: item[1], reverse=True)
         if rule(name).prohibited and score >= rule(name).reject
-    )
+    ]
+    flags += _signal_flags(signals) + _match_flags(matches)
+    rejecting = [f for f in flags if f.action == "reject"]
+    if rejecting:
+        return PolicyResult(Verdict.REJECT, tuple(f.reason for f in rejecting), tuple(flags))
     if flags:
-        return PolicyResult(Verdict.REJECT, tuple(flag.reason for flag in flags), flags)
+        return PolicyResult(Verdict.REVIEW, tuple(f.reason for f in flags), tuple(flags))
+    if not scores:
+        return PolicyResult(Verdict.REVIEW, ("the model returned no scores",))
 
     top_name, top_score = max(scores.items(), key=lambda item: item[1])
     top_rule = rule(top_name)

@@ -63,7 +63,7 @@ def calibration_observations(*, since=None) -> tuple[dict[str, list[tuple[float,
     from moderation.models import Decision
 
     decisions = Decision.objects.filter(prediction__isnull=False)
-    predictions = Prediction.objects.all()
+    predictions = Prediction.objects.filter(model_version__role="product")
     if since is not None:
         decisions = decisions.filter(created_at__gte=since)
         predictions = predictions.filter(created_at__gte=since)
@@ -78,3 +78,31 @@ def calibration_observations(*, since=None) -> tuple[dict[str, list[tuple[float,
         scores.setdefault(label, []).append(score)
         total += 1
     return reviewed, scores, total
+
+
+def flag_signals(analysis) -> list:
+    """The adult-content and prohibited-goods signals of one analysis, with
+    the thresholds of each enabled flag category."""
+    from moderation.models import FlagCategory, FlagCategoryKind
+    from moderation.policy import Signal, goods_signal
+
+    signals = []
+    categories = FlagCategory.objects.filter(enabled=True).prefetch_related("imagenet_classes")
+    for category in categories:
+        if category.kind == FlagCategoryKind.ADULT and analysis.adult is not None:
+            signals.append(Signal("adult", category.name, analysis.adult.score, category.review_threshold,
+                                  category.reject_threshold, f"{analysis.adult.model_version_name} (Open-NSFW)",
+                                  {"model_version": analysis.adult.model_version_id}))
+        elif category.kind == FlagCategoryKind.GOODS and analysis.imagenet is not None:
+            signal = goods_signal(
+                category.name,
+                [(m.class_index, m.class_name) for m in category.imagenet_classes.all()],
+                analysis.imagenet.probabilities,
+                review=category.review_threshold,
+                reject=category.reject_threshold,
+                source=analysis.imagenet.model_version_name,
+                detail={"model_version": analysis.imagenet.model_version_id},
+            )
+            if signal is not None:
+                signals.append(signal)
+    return signals

@@ -11,5 +11,6 @@ urlpatterns = [
     path("uploads/<uuid:upload_id>/image", views.upload_image, name="upload-image"),
     path("review/", views.review_queue, name="review-queue"),
     path("review/<uuid:upload_id>/", views.review_detail, name="review-detail"),
+    path("review/<uuid:upload_id>/heatmap.png", views.review_heatmap, name="review-heatmap"),
     path("lead/thresholds/", views.thresholds_page, name="thresholds"),
 ]

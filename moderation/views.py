@@ -15,6 +15,7 @@ from moderation import selectors
 from moderation.errors import ApplicationError
 from moderation.forms import DecisionForm, SignUpForm
 from moderation.models import Upload, UploadStatus
+from moderation.services.explain import upload_heatmap
 from moderation.services.review import REVIEW_PERMISSION, review_decide
 from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
 
@@ -87,7 +88,8 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
     upload = selectors.upload_for_review(upload_id)
     if upload is None:
         raise Http404
-    prediction = next(iter(upload.predictions.all()), None)
+    by_role = upload.predictions_by_role()
+    prediction = by_role.get("product")
     labels = list(prediction.model_version.class_names) if prediction else []
     form = DecisionForm(request.POST or None, labels=labels)
     if request.method == "POST" and form.is_valid():
@@ -99,6 +101,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
                 label=form.cleaned_data["label"],
                 reason_code=form.cleaned_data["reason_code"],
                 note=form.cleaned_data["note"],
+                bank_id=form.cleaned_data["bank"].pk if form.cleaned_data["bank"] else None,
             )
         except ApplicationError as exc:
             messages.error(request, exc.message)
@@ -111,7 +114,14 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
     return render(
         request,
         "moderation/review_detail.html",
-        {"upload": upload, "prediction": prediction, "form": form, "decisions": upload.decisions.select_related("moderator")},
+        {
+            "upload": upload,
+            "prediction": prediction,
+            "imagenet": by_role.get("imagenet"),
+            "adult": by_role.get("adult"),
+            "form": form,
+            "decisions": upload.decisions.select_related("moderator"),
+        },
     )
 
 
@@ -145,3 +155,17 @@ def thresholds_page(request: HttpRequest) -> HttpResponse:
         "min_reviewed": settings.CALIBRATION_MIN_REVIEWED,
         "applicable": any(p.proposed is not None for p in proposals),
     })
+
+
+@permission_required(REVIEW_PERMISSION)
+def review_heatmap(request: HttpRequest, upload_id) -> HttpResponse:
+    """Occlusion heat map of the product tag, computed on first view and kept."""
+    upload = selectors.upload_for_review(upload_id)
+    prediction = upload.product_prediction if upload else None
+    if prediction is None:
+        raise Http404
+    png = upload_heatmap(upload=upload, prediction=prediction)
+    response = HttpResponse(png, content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -128,3 +128,46 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
         time.sleep(interval)
         value = predicate()
     return value
+
+
+@pytest.fixture(scope="session")
+def photo_model_artifacts():
+    """The pretrained photo models as they serve: EfficientNet-Lite0 exported to
+    TFLite (built once per session) and the Open-NSFW ONNX file."""
+    from classifier.ml.efficientnet_lite import load_pretrained
+    from classifier.ml.imagenet import imagenet_class_names
+    from classifier.ml.nsfw import model_bytes
+    from classifier.ml.training import export_tflite
+
+    return {"backbone": export_tflite(load_pretrained()), "names": list(imagenet_class_names()), "adult": model_bytes()}
+
+
+@pytest.fixture
+def photo_models(db, photo_model_artifacts, active_model):
+    """Active ImageNet tagger and adult scorer (and the tiny product model)."""
+    from classifier.inference import forget_loaded_models
+    from classifier.models import ModelRole
+    from classifier.registry import model_version_activate, model_version_create
+    from moderation.services.banks import forget_bank_indexes
+
+    backbone = model_version_activate(version=model_version_create(
+        role=ModelRole.IMAGENET, architecture="efficientnet-lite0", class_names=photo_model_artifacts["names"],
+        artifact=photo_model_artifacts["backbone"]))
+    adult = model_version_activate(version=model_version_create(
+        role=ModelRole.ADULT, architecture="open-nsfw", class_names=["safe", "adult"],
+        artifact=photo_model_artifacts["adult"], artifact_name="model.onnx"))
+    forget_loaded_models()
+    forget_bank_indexes()
+    yield {"backbone": backbone, "adult": adult, "product": active_model}
+    forget_loaded_models()
+    forget_bank_indexes()
+
+
+def skimage_jpeg(name: str, quality: int = 92) -> bytes:
+    """One of scikit-image's sample photos as JPEG bytes."""
+    from PIL import Image
+    from skimage import data
+
+    from tests.helpers import encode
+
+    return encode(Image.fromarray(getattr(data, name)()).convert("RGB"), "JPEG", quality=quality)

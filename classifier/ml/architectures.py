@@ -20,14 +20,18 @@ class Architecture:
     augment: bool  # random flips and shifts of the training images
     one_hot_labels: bool  # the loss takes one-hot targets (for label smoothing)
     description: str
+    input_kind: str = "pixels"  # "pixels": 28x28 grayscale; "embedding": the backbone's 1280-d vector
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def register(name: str, *, epochs: int, batch_size: int, augment: bool, description: str, one_hot_labels: bool = False):
+def register(name: str, *, epochs: int, batch_size: int, augment: bool, description: str,
+             one_hot_labels: bool = False, input_kind: str = "pixels"):
     def wrap(builder):
-        ARCHITECTURES[name] = Architecture(name, builder, epochs, batch_size, augment, one_hot_labels, description)
+        ARCHITECTURES[name] = Architecture(
+            name, builder, epochs, batch_size, augment, one_hot_labels, description, input_kind
+        )
         return builder
 
     return wrap
@@ -98,6 +102,23 @@ def bn_cnn(num_classes: int, side: int = 28, total_steps: int = 0):
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
         metrics=["accuracy"],
     )
+    return model
+
+
+EMBEDDING_SIZE = 1280
+
+
+@register("lite0-head", epochs=40, batch_size=256, augment=False, input_kind="embedding",
+          description="Softmax regression on EfficientNet-Lite0's pooled ImageNet embedding (for colour photos).")
+def lite0_head(num_classes: int, side: int = EMBEDDING_SIZE, total_steps: int = 0):
+    import keras
+    from keras import layers
+
+    model = keras.Sequential(
+        [keras.Input(shape=(EMBEDDING_SIZE,)), layers.Dropout(0.2), layers.Dense(num_classes, activation="softmax")],
+        name="lite0_head",
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 

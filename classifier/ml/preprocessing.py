@@ -90,3 +90,39 @@ def bytes_to_product_pixels(data: bytes, side: int = PRODUCT_INPUT_SIDE) -> np.n
 def product_input(data: bytes, side: int = PRODUCT_INPUT_SIDE) -> np.ndarray:
     """Encoded image bytes -> one model input, float32 (side, side, 1)."""
     return normalize(bytes_to_product_pixels(data, side))
+
+
+PHOTO_INPUT_SIDE = 224
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode -> RGB; transparency over white, as photos are shown on a page."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return to_luminance(image).convert("RGB")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def center_crop_square(image: Image.Image, side: int) -> Image.Image:
+    """Resize the shorter side to `side`, then cut the centre square."""
+    width, height = image.size
+    scale = side / min(width, height)
+    size = (max(side, round(width * scale)), max(side, round(height * scale)))
+    image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    left, top = (size[0] - side) // 2, (size[1] - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def photo_pixels(image: Image.Image, side: int = PHOTO_INPUT_SIDE) -> np.ndarray:
+    """A decoded image -> (side, side, 3) uint8 RGB, the backbone's view of it."""
+    return np.asarray(center_crop_square(to_rgb(image), side), dtype=np.uint8)
+
+
+def photo_input(image: Image.Image, side: int = PHOTO_INPUT_SIDE) -> np.ndarray:
+    """A decoded image -> float32 (side, side, 3) in -1..1 (EfficientNet-Lite's scaling)."""
+    return np.asarray(photo_pixels(image, side), dtype=np.float32) / 127.5 - 1.0

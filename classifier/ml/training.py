@@ -73,9 +73,12 @@ def set_threads(threads: int | None) -> None:
 def export_tflite(model) -> bytes:
     import tensorflow as tf
 
-    # The converter prints the traced signature to stdout; keep progress output clean.
-    with contextlib.redirect_stdout(io.StringIO()):
-        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    # Through a SavedModel: the converter's Keras entry point does not handle
+    # every Keras 3 functional model. Export prints the signature; keep
+    # progress output clean.
+    with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
+        model.export(folder, format="tf_saved_model", verbose=False)
+        return tf.lite.TFLiteConverter.from_saved_model(folder).convert()
 
 
 def keras_to_bytes(model) -> bytes:

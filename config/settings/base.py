@@ -202,6 +202,10 @@ GATE_MIN_HOLDOUT = get_env("GATE_MIN_HOLDOUT", 20, cast=int)
 # Threshold calibration from reviewer decisions.
 CALIBRATION_TARGET_PRECISION = get_env("CALIBRATION_TARGET_PRECISION", 0.98, cast=float)
 CALIBRATION_MIN_REVIEWED = get_env("CALIBRATION_MIN_REVIEWED", 30, cast=int)
+# Threads each worker process gives one model call (LiteRT / onnxruntime).
+INFERENCE_THREADS = get_env("INFERENCE_THREADS", 1, cast=int)
+# How often a worker checks whether a hash bank changed.
+BANK_CHECK_SECONDS = get_env("BANK_CHECK_SECONDS", 5.0, cast=float)
 CLASSIFY_MAX_RETRIES = get_env("CLASSIFY_MAX_RETRIES", 5, cast=int)
 # Uploads still pending/processing this long after their last attempt are re-queued.
 SWEEP_STUCK_AFTER_SECONDS = get_env("SWEEP_STUCK_AFTER_SECONDS", 300, cast=int)

@@ -18,6 +18,7 @@ class FlagSerializer(serializers.Serializer):
     kind = serializers.CharField()
     category = serializers.CharField()
     score = serializers.FloatField()
+    action = serializers.CharField()
     reason = serializers.CharField()
 
 
@@ -27,8 +28,15 @@ class ModelVersionRefSerializer(serializers.Serializer):
     architecture = serializers.CharField()
 
 
+class ImageNetTagSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    score = serializers.FloatField()
+
+
 class UploadOutputSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField()
+    imagenet_tags = serializers.SerializerMethodField()
+    adult_score = serializers.SerializerMethodField()
     flags = serializers.SerializerMethodField()
     verdict = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()
@@ -42,6 +50,8 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "external_id",
             "caption",
             "tags",
+            "imagenet_tags",
+            "adult_score",
             "flags",
             "model_version",
             "policy_verdict",
@@ -54,15 +64,26 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "verdict_at",
         ]
 
-    def _prediction(self, upload):
-        predictions = list(upload.predictions.all())  # prefetched
-        return predictions[0] if predictions else None
+    def _prediction(self, upload, role: str = "product"):
+        return upload.predictions_by_role().get(role)  # prefetched
 
     def get_tags(self, upload) -> list[dict]:
+        """The product categories, best first."""
         prediction = self._prediction(upload)
         if prediction is None:
             return []
         return TagSerializer([{"label": label, "score": score} for label, score in prediction.top(5)], many=True).data
+
+    def get_imagenet_tags(self, upload) -> list[dict]:
+        """The top five ImageNet classes, with readable names."""
+        prediction = self._prediction(upload, "imagenet")
+        if prediction is None:
+            return []
+        return ImageNetTagSerializer([{"name": n, "score": s} for n, s in prediction.top(5)], many=True).data
+
+    def get_adult_score(self, upload) -> float | None:
+        prediction = self._prediction(upload, "adult")
+        return prediction.score if prediction else None
 
     def get_flags(self, upload) -> list[dict]:
         return FlagSerializer(upload.flags.all(), many=True).data

@@ -6,8 +6,9 @@ from django.db import transaction
 
 from classifier.services import training_example_record
 from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
-from moderation.models import AuditAction, Decision, RejectReason, Upload, UploadStatus, Verdict
+from moderation.models import AuditAction, Decision, HashBank, RejectReason, Upload, UploadStatus, Verdict
 from moderation.services.audit import audit_record
+from moderation.services.banks import bank_hash_add
 from moderation.services.uploads import upload_transition
 
 REVIEW_PERMISSION = "moderation.review_upload"
@@ -21,12 +22,14 @@ def review_decide(
     label: str = "",
     reason_code: str = "",
     note: str = "",
+    bank_id: int | None = None,
 ) -> Decision:
     """Approve or reject an upload in review, optionally correcting its label.
 
     The decision and its audit row are written together. A decision that
     carries a label (a correction, or the confirmation of the predicted label
-    on approval) becomes a training example for the next retraining run.
+    on approval) becomes a training example for the next retraining run. A
+    rejection may add the image's hash to a known-bad bank.
     """
     if not moderator.has_perm(REVIEW_PERMISSION):
         raise Forbidden("Only moderators may decide uploads.")
@@ -43,7 +46,7 @@ def review_decide(
             raise NotFound("No such upload.")
         if upload.status != UploadStatus.IN_REVIEW:
             raise Conflict(f"The upload is {upload.get_status_display().lower()}, not in review.", code="not_in_review")
-        prediction = upload.predictions.select_related("model_version").first()
+        prediction = upload.predictions.select_related("model_version").filter(model_version__role="product").first()
         label_before = prediction.label if prediction else ""
         known = prediction.model_version.class_names if prediction else []
         if label and known and label not in known:
@@ -82,4 +85,9 @@ def review_decide(
                 "training_example": example.pk if example else None,
             },
         )
+        if bank_id and verdict == Verdict.REJECT:
+            bank = HashBank.objects.filter(pk=bank_id, enabled=True).first()
+            if bank is None:
+                raise InvalidInput("No such hash bank.", code="invalid_bank")
+            bank_hash_add(bank=bank, upload=upload, actor=moderator, note=f"rejected: {decision.reason_code}")
     return decision

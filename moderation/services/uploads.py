@@ -10,7 +10,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from classifier.inference import classify_product
+from classifier.contracts import ImageAnalysis
+from classifier.inference import analyze
 from moderation import policy
 from moderation.errors import Conflict, InvalidInput
 from moderation.models import (
@@ -25,8 +26,9 @@ from moderation.models import (
     UploadStatus,
     Verdict,
 )
-from moderation.selectors import class_thresholds
+from moderation.selectors import class_thresholds, flag_signals
 from moderation.services.audit import audit_record
+from moderation.services.banks import hash_matches
 from moderation.validation import validate_image
 
 logger = logging.getLogger(__name__)
@@ -134,6 +136,23 @@ def _start_processing(upload_id) -> Upload | None:
         return upload
 
 
+def _prediction_rows(upload: Upload, analysis: ImageAnalysis) -> list[Prediction]:
+    product = analysis.product
+    rows = [Prediction(upload=upload, model_version_id=product.model_version_id, label=product.label,
+                       score=product.score, scores=product.scores)]
+    if analysis.imagenet is not None:
+        tags = analysis.imagenet
+        rows.append(Prediction(upload=upload, model_version_id=tags.model_version_id, label=tags.top[0][1],
+                               score=tags.top[0][2], scores={name: p for _, name, p in tags.top},
+                               embedding=tags.embedding))
+    if analysis.adult is not None:
+        adult = analysis.adult
+        rows.append(Prediction(upload=upload, model_version_id=adult.model_version_id,
+                               label="adult" if adult.score >= 0.5 else "safe", score=adult.score,
+                               scores={"adult": adult.score, "safe": 1.0 - adult.score}))
+    return rows
+
+
 def upload_classify(*, upload_id) -> Upload | None:
     """Run the models on an upload, store what they said, and apply the policy.
 
@@ -145,38 +164,48 @@ def upload_classify(*, upload_id) -> Upload | None:
         return None
     with upload.image.open("rb") as fh:
         data = fh.read()
-    prediction = classify_product(data)
+    analysis = analyze(data)
+    return upload_apply_analysis(upload_id=upload_id, analysis=analysis)
+
+
+def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | None:
+    """Store an analysis and the policy's verdict on it, in one transaction."""
     thresholds = class_thresholds()
-    result = policy.decide(prediction.scores, thresholds)
+    signals = flag_signals(analysis)
+    matches = hash_matches(analysis.pdq_hash)
+    result = policy.decide(analysis.product.scores, thresholds, signals=signals, matches=matches)
 
     with transaction.atomic():
         upload = Upload.objects.select_for_update().get(pk=upload_id)
         if upload.status != UploadStatus.PROCESSING:
             return upload
-        row, _ = Prediction.objects.get_or_create(
-            upload=upload,
-            model_version_id=prediction.model_version_id,
-            defaults={"label": prediction.label, "score": prediction.score, "scores": prediction.scores},
-        )
+        rows = _prediction_rows(upload, analysis)
+        Prediction.objects.bulk_create(rows, ignore_conflicts=True)
+        product_row = Prediction.objects.get(upload=upload, model_version_id=analysis.product.model_version_id)
         upload.flags.all().delete()
         Flag.objects.bulk_create(
             Flag(
                 upload=upload,
-                kind=FlagKind.PROHIBITED_CLASS,
+                kind=flag.kind,
                 category=flag.category,
                 score=flag.score,
+                action=flag.action,
                 reason=flag.reason,
-                prediction=row,
+                detail=flag.detail,
+                prediction=product_row if flag.kind == FlagKind.PROHIBITED_CLASS else None,
             )
             for flag in result.flags
         )
-        used = {name: thresholds[name] for name in (prediction.label, *(f.category for f in result.flags)) if name in thresholds}
+        product = analysis.product
+        used = {name: thresholds[name] for name in (product.label, *(f.category for f in result.flags)) if name in thresholds}
+        upload.pdq_hash, upload.pdq_quality = analysis.pdq_hash, analysis.pdq_quality
         upload.policy_verdict = result.verdict
         upload.policy_explanation = {
             **result.explanation(used),
-            "model_version": prediction.model_version_name,
-            "label": prediction.label,
-            "score": prediction.score,
+            "model_version": product.model_version_name,
+            "label": product.label,
+            "score": product.score,
+            "models": {row.model_version_id: row.label for row in rows},
         }
         upload_transition(upload, VERDICT_STATUS[result.verdict])
         upload.failure_reason = ""
@@ -185,8 +214,8 @@ def upload_classify(*, upload_id) -> Upload | None:
             actor=None,
             action=AuditAction.POLICY_VERDICT,
             target=upload,
-            data={"verdict": str(result.verdict), "label": prediction.label, "score": round(prediction.score, 4),
-                  "model_version": prediction.model_version_id},
+            data={"verdict": str(result.verdict), "label": product.label, "score": round(product.score, 4),
+                  "model_version": product.model_version_id, "flags": [f.category for f in result.flags]},
         )
     return upload
 

