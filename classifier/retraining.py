@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from classifier.inputs import Inputs
 from classifier.ml.datasets import load_split
-from classifier.ml.gate import GateFigures, gate_decide
-from classifier.ml.preprocessing import bytes_to_product_pixels
+from classifier.ml.gate import GateDecision, GateFigures, gate_decide
 from classifier.ml.training import evaluate_tflite, set_threads, train
 from classifier.models import (
     UNFINISHED_RUN_STATUSES,
     ModelRole,
+    ModelVersion,
     TrainingExample,
     TrainingRun,
     TrainingRunStatus,
@@ -33,43 +32,6 @@ from classifier.models import (
 from classifier.registry import active_version, model_version_activate, model_version_register, model_version_reject
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ExampleSet:
-    pixels: np.ndarray
-    labels: np.ndarray
-    ids: list[int]
-    skipped: int  # unreadable images or labels the model does not know
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def load_examples(examples, class_names: list[str]) -> ExampleSet:
-    """Decode stored images with the serving preprocessing."""
-    index = {name: i for i, name in enumerate(class_names)}
-    pixels, labels, ids, skipped = [], [], [], 0
-    for example in examples:
-        if example.label not in index:
-            skipped += 1
-            continue
-        try:
-            with default_storage.open(example.image_name, "rb") as fh:
-                pixels.append(bytes_to_product_pixels(fh.read()))
-        except (OSError, ValueError, SyntaxError) as exc:
-            logger.warning("training example %s unreadable: %r", example.pk, exc)
-            skipped += 1
-            continue
-        labels.append(index[example.label])
-        ids.append(example.pk)
-    side = 28
-    return ExampleSet(
-        pixels=np.stack(pixels) if pixels else np.zeros((0, side, side), np.uint8),
-        labels=np.asarray(labels, dtype=np.int64),
-        ids=ids,
-        skipped=skipped,
-    )
 
 
 def correction_weight(n_base: int, n_examples: int) -> float:
@@ -162,6 +124,59 @@ def _timed(timings: dict, key: str):
     return Timer()
 
 
+def gate_evaluate(
+    *,
+    candidate_bytes: bytes,
+    candidate_architecture: str,
+    active: ModelVersion,
+    class_names: list[str],
+    holdout_rows: list[TrainingExample],
+    cache: dict | None = None,
+) -> GateDecision:
+    """Evaluate candidate and active version on the same evaluation set (the
+    base test split and the held-out corrections), each through its own kind
+    of input, and let the gate decide."""
+    cache = {} if cache is None else cache
+
+    def evaluation_set(architecture: str):
+        kind = Inputs(architecture).kind
+        if kind not in cache:
+            inputs = Inputs(architecture)
+            test = inputs.base("test", count=settings.GATE_TEST_LIMIT)
+            cache[kind] = (test, inputs.examples(holdout_rows, class_names))
+        return cache[kind]
+
+    def accuracy(tflite_bytes: bytes, architecture: str, inputs, labels) -> float:
+        return evaluate_tflite(tflite_bytes, inputs, labels, class_names, architecture=architecture)["accuracy"]
+
+    with active.artifact.open("rb") as fh:
+        active_bytes = fh.read()
+    (a_test, a_holdout) = evaluation_set(active.architecture)
+    (c_test, c_holdout) = evaluation_set(candidate_architecture)
+    holdout_size = min(len(a_holdout), len(c_holdout))
+    figures = GateFigures(
+        candidate_base=accuracy(candidate_bytes, candidate_architecture, *c_test),
+        active_base=accuracy(active_bytes, active.architecture, *a_test),
+        candidate_holdout=accuracy(candidate_bytes, candidate_architecture, c_holdout.inputs, c_holdout.labels)
+        if holdout_size else None,
+        active_holdout=accuracy(active_bytes, active.architecture, a_holdout.inputs, a_holdout.labels)
+        if holdout_size else None,
+        holdout_size=holdout_size,
+        margin=settings.GATE_BASE_MARGIN,
+    )
+    return gate_decide(figures, min_holdout=settings.GATE_MIN_HOLDOUT)
+
+
+def candidate_conclude(*, trained, decision: GateDecision, role: str, training_info: dict, actor=None) -> ModelVersion:
+    """Register a trained candidate, then promote or reject it as the gate said."""
+    with transaction.atomic():
+        candidate = model_version_register(trained=trained, role=role, training_info=training_info,
+                                           gate=decision.as_dict())
+        if decision.promote:
+            return model_version_activate(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
+        return model_version_reject(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
+
+
 def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> None:
     set_threads(settings.RETRAIN_THREADS)
     base_version = active_version(run.role)
@@ -169,98 +184,78 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
         raise RuntimeError("no active version to start from; train a baseline first")
     run.base_version = base_version
     class_names = list(base_version.class_names)
-    log(f"warm start from {base_version.name} ({base_version.architecture})")
+    architecture = base_version.architecture
+    inputs = Inputs(architecture)
+    warm = inputs.kind == "pixels"  # a softmax head retrains from scratch in seconds
+    log(f"{'warm start from' if warm else 'retraining the kind of'} {base_version.name} ({architecture})")
 
     with _timed(timings, "load_data"):
         examples = list(TrainingExample.objects.filter(holdout=False).order_by("pk"))
         holdout_rows = list(TrainingExample.objects.filter(holdout=True).order_by("pk"))
-        train_set = load_examples(examples, class_names)
-        holdout = load_examples(holdout_rows, class_names)
-        base = load_split("train")
+        train_set = inputs.examples(examples, class_names)
+        pool = len(load_split("train")) if inputs.kind == "pixels" else settings.HEAD_BASE_EXAMPLES
         rng = np.random.default_rng(run.pk or 0)
-        sample = rng.choice(len(base), size=min(settings.RETRAIN_BASE_SAMPLE, len(base)), replace=False)
-        base_pixels, base_labels = base.images[sample], base.labels[sample]
-        test = load_split("test")
+        sample = np.sort(rng.choice(pool, size=min(settings.RETRAIN_BASE_SAMPLE, pool), replace=False))
+        base_inputs, base_labels = inputs.base("train", indices=sample)
+        test_inputs, test_labels = inputs.base("test", count=settings.GATE_TEST_LIMIT)
     corrections = sum(1 for e in examples if e.source == "correction")
     run.data = {
-        "base_examples": int(len(base_pixels)),
+        "base_examples": int(len(base_inputs)),
         "examples": len(train_set),
         "corrections": corrections,
         "confirmations": len(examples) - corrections,
         "skipped": train_set.skipped,
-        "holdout": len(holdout),
+        "holdout": len(holdout_rows),
         "min_example_id": min(train_set.ids) if train_set.ids else None,
         "max_example_id": max(train_set.ids) if train_set.ids else last_trained_example_id(run.role),
     }
     log(f"data: {run.data}")
 
-    weight = correction_weight(len(base_pixels), len(train_set))
-    pixels = np.concatenate([base_pixels, train_set.pixels])
+    weight = correction_weight(len(base_inputs), len(train_set))
+    train_inputs = np.concatenate([base_inputs, train_set.inputs])
     labels = np.concatenate([base_labels, train_set.labels])
-    weights = np.concatenate([np.ones(len(base_pixels), np.float32), np.full(len(train_set), weight, np.float32)])
+    weights = np.concatenate([np.ones(len(base_inputs), np.float32), np.full(len(train_set), weight, np.float32)])
     with _timed(timings, "train"):
-        with base_version.keras_artifact.open("rb") as fh:
-            initial = fh.read()
+        initial = None
+        if warm:
+            with base_version.keras_artifact.open("rb") as fh:
+                initial = fh.read()
         trained = train(
-            architecture=base_version.architecture,
+            architecture=architecture,
             class_names=class_names,
-            train_pixels=pixels,
+            train_pixels=train_inputs,
             train_labels=labels,
-            test_pixels=test.images,
-            test_labels=test.labels,
-            epochs=settings.RETRAIN_EPOCHS,
+            test_pixels=test_inputs,
+            test_labels=test_labels,
+            epochs=settings.RETRAIN_EPOCHS if warm else None,
             sample_weight=weights,
             initial_keras_bytes=initial,
             progress=progress,
             seed=run.pk or 0,
         )
-    log(f"trained {trained.epochs} epochs on {len(pixels)} images (example weight {weight:.1f}) "
+    log(f"trained {trained.epochs} epochs on {len(train_inputs)} examples (example weight {weight:.1f}) "
         f"in {trained.train_seconds:.1f} s")
 
     with _timed(timings, "evaluate"):
-        with base_version.artifact.open("rb") as fh:
-            active_bytes = fh.read()
-        active_base = evaluate_tflite(active_bytes, test.images, test.labels, class_names)["accuracy"]
-        candidate_base = trained.report["accuracy"]
-        if len(holdout):
-            active_holdout = evaluate_tflite(active_bytes, holdout.pixels, holdout.labels, class_names)["accuracy"]
-            candidate_holdout = evaluate_tflite(trained.tflite_bytes, holdout.pixels, holdout.labels, class_names)["accuracy"]
-        else:
-            active_holdout = candidate_holdout = None
-    decision = gate_decide(
-        GateFigures(
-            candidate_base=candidate_base,
-            active_base=active_base,
-            candidate_holdout=candidate_holdout,
-            active_holdout=active_holdout,
-            holdout_size=len(holdout),
-            margin=settings.GATE_BASE_MARGIN,
-        ),
-        min_holdout=settings.GATE_MIN_HOLDOUT,
-    )
+        decision = gate_evaluate(candidate_bytes=trained.tflite_bytes, candidate_architecture=architecture,
+                                 active=base_version, class_names=class_names, holdout_rows=holdout_rows)
     log(f"gate: {'promote' if decision.promote else 'reject'}: {decision.reason}")
-
-    with transaction.atomic():
-        candidate = model_version_register(
-            trained=trained,
-            role=run.role,
-            training_info={
-                "base_examples": run.data["base_examples"],
-                "corrections": corrections,
-                "confirmations": run.data["confirmations"],
-                "example_id_range": [run.data["min_example_id"], run.data["max_example_id"]],
-                "warm_start_from": base_version.pk,
-                "example_weight": weight,
-                "run": run.pk,
-            },
-            gate=decision.as_dict(),
-        )
-        if decision.promote:
-            candidate = model_version_activate(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
-            run.promoted = True
-        else:
-            candidate = model_version_reject(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
-        run.candidate = candidate
+    run.candidate = candidate_conclude(
+        trained=trained,
+        decision=decision,
+        role=run.role,
+        actor=actor,
+        training_info={
+            "base_examples": run.data["base_examples"],
+            "corrections": corrections,
+            "confirmations": run.data["confirmations"],
+            "example_id_range": [run.data["min_example_id"], run.data["max_example_id"]],
+            "warm_start_from": base_version.pk if warm else None,
+            "example_weight": weight,
+            "run": run.pk,
+        },
+    )
+    run.promoted = decision.promote
 
 
 def retrain_if_due(*, trigger: str, min_new: int | None = None) -> TrainingRun | None:

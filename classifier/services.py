@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 from django.conf import settings
 
-from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
+from classifier.ml.datasets import FASHION_MNIST_CLASSES
 from classifier.ml.training import set_threads, train
 from classifier.models import ExampleSource, ModelRole, ModelVersion, TrainingExample
 from classifier.registry import (
     active_version,
-    active_version_id,
     model_version_activate,
     model_version_create,
     model_version_register,
@@ -47,41 +47,58 @@ def training_example_record(*, image_name: str, label: str, corrected: bool, ref
 def product_model_train(
     *,
     architecture: str = "seed-cnn",
-    epochs: int = 5,
+    epochs: int | None = None,
     train_limit: int | None = None,
     test_limit: int | None = None,
     activate: str = "if-none",
     progress: bool = True,
     threads: int | None = None,
-    dataset_dir: str | None = None,
 ) -> ModelVersion:
-    """Train a product model on Fashion-MNIST and register it.
+    """Train a product model on Fashion-MNIST (and, for an embedding head, the
+    moderators' examples too) and register it.
 
-    `activate`: "always", "never", or "if-none" (only when no version is active).
+    `activate`: "always", "never", "if-none" (only when no version is active),
+    or "gate" (promote only if the gate prefers it to the active version on
+    the same evaluation set; with no active version it is activated).
     """
+    from classifier.inputs import Inputs
+    from classifier.retraining import candidate_conclude, gate_evaluate
+
     set_threads(threads)
-    train_split = load_split("train", dataset_dir)
-    test_split = load_split("test", dataset_dir)
-    if train_limit:
-        train_split = train_split.head(train_limit)
-    if test_limit:
-        test_split = test_split.head(test_limit)
+    inputs = Inputs(architecture)
+    if inputs.kind == "embedding":
+        train_limit = min(train_limit or settings.HEAD_BASE_EXAMPLES, settings.HEAD_BASE_EXAMPLES)
+    train_inputs, train_labels = inputs.base("train", count=train_limit)
+    test_inputs, test_labels = inputs.base("test", count=test_limit)
+    corrections = 0
+    if inputs.kind == "embedding":
+        # A head trains from scratch in seconds, so it always includes every
+        # moderator example outside the gate's held-out slice.
+        examples = inputs.examples(TrainingExample.objects.filter(holdout=False).order_by("pk"), list(FASHION_MNIST_CLASSES))
+        train_inputs = np.concatenate([train_inputs, examples.inputs])
+        train_labels = np.concatenate([train_labels, examples.labels])
+        corrections = len(examples)
     trained = train(
         architecture=architecture,
         class_names=FASHION_MNIST_CLASSES,
-        train_pixels=train_split.images,
-        train_labels=train_split.labels,
-        test_pixels=test_split.images,
-        test_labels=test_split.labels,
+        train_pixels=train_inputs,
+        train_labels=train_labels,
+        test_pixels=test_inputs,
+        test_labels=test_labels,
         epochs=epochs,
         progress=progress,
     )
-    version = model_version_register(
-        trained=trained,
-        role=ModelRole.PRODUCT,
-        training_info={"base_examples": len(train_split), "corrections": 0, "test_examples": len(test_split)},
-    )
-    if activate == "always" or (activate == "if-none" and active_version_id(ModelRole.PRODUCT) is None):
+    info = {"base_examples": int(len(train_inputs)) - corrections, "corrections": corrections,
+            "test_examples": int(len(test_inputs))}
+    current = active_version(ModelRole.PRODUCT)
+    if activate == "gate" and current is not None:
+        decision = gate_evaluate(
+            candidate_bytes=trained.tflite_bytes, candidate_architecture=architecture, active=current,
+            class_names=list(current.class_names), holdout_rows=list(TrainingExample.objects.filter(holdout=True)),
+        )
+        return candidate_conclude(trained=trained, decision=decision, role=ModelRole.PRODUCT, training_info=info)
+    version = model_version_register(trained=trained, role=ModelRole.PRODUCT, training_info=info)
+    if activate in ("always", "gate") or (activate == "if-none" and current is None):
         version = model_version_activate(version=version, reason="trained on the base data set")
     return version
 

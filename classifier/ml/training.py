@@ -130,6 +130,7 @@ def train(
     TFLite model on the test pixels, and return both artifacts.
 
     Epochs, batch size and augmentation default to the architecture's recipe.
+    For an embedding head, the "pixels" are the backbone's embeddings.
     A warm start continues from `initial_keras_bytes` with a small constant
     learning rate, so that it adapts without forgetting what it knew.
     """
@@ -149,11 +150,12 @@ def train(
     labels = np.asarray(train_labels, dtype=np.int64)
     targets = np.eye(len(class_names), dtype=np.float32)[labels] if spec.one_hot_labels else labels
     callbacks = [_progress_callback(epochs, steps)] if progress else []
+    prepare = model_input_preparer(architecture)
     started = time.perf_counter()
     for epoch in range(epochs):
         pixels = flip_and_shift(train_pixels, rng) if spec.augment else train_pixels
         model.fit(
-            normalize(pixels),
+            prepare(pixels),
             targets,
             sample_weight=sample_weight,
             initial_epoch=epoch,
@@ -165,7 +167,7 @@ def train(
         )
     seconds = time.perf_counter() - started
     tflite_bytes = export_tflite(model)
-    report = evaluate_tflite(tflite_bytes, test_pixels, test_labels, class_names)
+    report = evaluate_tflite(tflite_bytes, test_pixels, test_labels, class_names, architecture=architecture)
     return TrainedModel(
         architecture=architecture,
         class_names=list(class_names),
@@ -178,19 +180,28 @@ def train(
     )
 
 
+def model_input_preparer(architecture: str):
+    """Pixel models take normalised 28x28 pixels; embedding heads take their
+    features as they are."""
+    return normalize if get_architecture(architecture).input_kind == "pixels" else (lambda x: np.asarray(x, np.float32))
+
+
 def evaluate_tflite(
     tflite_bytes: bytes,
     pixels: np.ndarray,
     labels: np.ndarray,
     class_names: Sequence[str],
     batch_size: int = 256,
+    architecture: str = "seed-cnn",
 ) -> dict[str, Any]:
-    """Evaluate exactly what will serve: the exported TFLite model."""
+    """Evaluate exactly what will serve: the exported TFLite model. `pixels`
+    are the model's inputs before preparation (embeddings for a head)."""
     from classifier.ml.runtime import LiteModel
 
     model = LiteModel(tflite_bytes, num_threads=os.cpu_count() or 1)
+    prepare = model_input_preparer(architecture)
     predictions = [
-        model.predict(normalize(pixels[i : i + batch_size])).argmax(axis=1)
+        model.predict(prepare(pixels[i : i + batch_size])).argmax(axis=1)
         for i in range(0, len(pixels), batch_size)
     ]
     y_pred = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)

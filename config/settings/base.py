@@ -197,6 +197,10 @@ RETRAIN_BASE_SAMPLE = get_env("RETRAIN_BASE_SAMPLE", 12000, cast=int)
 RETRAIN_EPOCHS = get_env("RETRAIN_EPOCHS", 2, cast=int)
 RETRAIN_HOLDOUT_PERCENT = get_env("RETRAIN_HOLDOUT_PERCENT", 20, cast=int)
 RETRAIN_THREADS = get_env("RETRAIN_THREADS", 0, cast=int) or None
+# Embedding heads train on the first N Fashion-MNIST images (embeddings cached).
+HEAD_BASE_EXAMPLES = get_env("HEAD_BASE_EXAMPLES", 10000, cast=int)
+# The gate evaluates on the first N test images (unset: all 10,000).
+GATE_TEST_LIMIT = get_env("GATE_TEST_LIMIT", 0, cast=int) or None
 GATE_BASE_MARGIN = get_env("GATE_BASE_MARGIN", 0.01, cast=float)
 GATE_MIN_HOLDOUT = get_env("GATE_MIN_HOLDOUT", 20, cast=int)
 # Threshold calibration from reviewer decisions.

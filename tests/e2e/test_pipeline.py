@@ -90,3 +90,25 @@ def test_worker_picks_up_a_newly_active_version_without_restart(
     assert _submit_and_wait(api_client, key, 0).model_version_id == active_model.pk
     newer = model_version_activate(version=model_version_register(trained=tiny_trained_model))
     assert _submit_and_wait(api_client, key, 1).model_version_id == newer.pk
+
+
+def test_colour_photo_through_the_api_gets_every_model_and_a_verdict(celery_worker, photo_models, partner_key, api_client):
+    from tests.conftest import skimage_jpeg
+
+    _, key = partner_key()
+    response = api_client.post(
+        "/api/v1/uploads/",
+        {"image": SimpleUploadedFile("coffee.jpg", skimage_jpeg("coffee"))},
+        format="multipart",
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    )
+    assert response.status_code == 202
+    upload_id = response.json()["id"]
+    settled = {UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.IN_REVIEW}
+    assert wait_for(lambda: Upload.objects.filter(pk=upload_id, status__in=settled).exists(), timeout=90), \
+        Upload.objects.filter(pk=upload_id).values_list("status", "failure_reason").first()
+    body = api_client.get(f"/api/v1/uploads/{upload_id}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+    assert body["imagenet_tags"][0]["name"] == "espresso"
+    assert body["adult_score"] < 0.1
+    assert body["tags"] and body["tags"][0]["label"] in photo_models["product"].class_names
+    assert body["status"] in settled

@@ -103,3 +103,34 @@ def test_session_user_uploads_through_the_api(client, uploader):
     assert response.status_code == 202
     upload = Upload.objects.get(pk=response.json()["id"])
     assert upload.uploader == uploader and upload.partner is None
+
+
+def test_review_page_explains_photo_flags_and_draws_the_heat_map(client, moderator, photo_models, uploader):
+    from moderation.models import FlagCategory
+    from tests.conftest import skimage_jpeg
+
+    FlagCategory.objects.filter(name="adult content").update(review_threshold=0.0)  # every photo goes to review
+    upload = upload_create(data=skimage_jpeg("coffee"), filename="coffee.jpg", uploader=uploader)
+    upload_classify(upload_id=upload.pk)
+    client.force_login(moderator)
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    assert "espresso" in page and "Adult-content score" in page
+    assert "adult content:" in page and "≥ review threshold 0.00" in page
+    response = client.get(f"/review/{upload.pk}/heatmap.png")
+    assert response.status_code == 200 and response.content.startswith(b"\x89PNG")
+    assert client.get(f"/review/{upload.pk}/heatmap.png").content == response.content  # cached
+
+
+def test_reject_into_a_bank_from_the_review_page(client, moderator, photo_models, uploader):
+    from moderation.models import BankedHash, FlagCategory, HashBank
+    from tests.conftest import skimage_jpeg
+
+    FlagCategory.objects.filter(name="adult content").update(review_threshold=0.0)
+    upload = upload_create(data=skimage_jpeg("astronaut"), filename="a.jpg", uploader=uploader)
+    upload_classify(upload_id=upload.pk)
+    bank = HashBank.objects.get(name="known-bad")
+    client.force_login(moderator)
+    client.post(f"/review/{upload.pk}/", {"verdict": "reject", "reason_code": "other", "bank": bank.pk})
+    entry = BankedHash.objects.get(bank=bank)
+    upload.refresh_from_db()
+    assert entry.upload == upload and entry.pdq_hash == upload.pdq_hash and entry.added_by == moderator

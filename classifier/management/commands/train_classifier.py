@@ -11,14 +11,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--architecture", default="seed-cnn", choices=sorted(ARCHITECTURES))
-        parser.add_argument("--epochs", type=int, default=5)
+        parser.add_argument("--epochs", type=int, default=None, help="default: the architecture's recipe")
         parser.add_argument("--limit", type=int, default=None, help="Train on the first N images only.")
         parser.add_argument("--test-limit", type=int, default=None)
         parser.add_argument(
             "--activate",
-            choices=["always", "never", "if-none"],
+            choices=["always", "never", "if-none", "gate"],
             default="if-none",
-            help="Activate the new version always, never, or only when none is active (default).",
+            help="Activate the new version always, never, only when none is active (default), "
+                 "or when the promotion gate prefers it to the active version.",
         )
         parser.add_argument("--if-no-active", action="store_true", help="Do nothing when a version is active.")
         parser.add_argument("--threads", type=int, default=None)
@@ -39,15 +40,19 @@ class Command(BaseCommand):
         except DatasetNotFound as exc:
             raise CommandError(str(exc)) from exc
         metrics, training = version.metrics, version.training
+        gate = version.gate or {}
         worst = sorted(metrics["per_class"].items(), key=lambda kv: kv[1]["f1"])[:3]
         lines = [
             "",
             f"Model version    {version.name}  ({version.status})",
             f"Architecture     {version.architecture}, {training['epochs']} epochs",
-            f"Trained on       {training['base_examples']} images in {training['train_seconds']:.1f} s",
+            f"Trained on       {training['base_examples']} base images + {training.get('corrections', 0)} "
+            f"moderator examples in {training['train_seconds']:.1f} s",
             f"Test accuracy    {metrics['accuracy']:.4f}  on {metrics['support']} images",
             f"Macro F1         {metrics['macro_f1']:.4f}",
             "Weakest classes  " + ", ".join(f"{name} (F1 {m['f1']:.3f})" for name, m in worst),
             f"Artifact         {version.artifact.name}",
         ]
+        if gate:
+            lines.append(f"Gate             {'promoted' if gate.get('promote') else 'rejected'}: {gate.get('reason')}")
         self.stdout.write("\n".join(lines))
