@@ -1,8 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from moderation.errors import ApplicationError
 from moderation.models import (
     ApiKey,
+    Appeal,
     AuditEvent,
     BankedHash,
     ClassPolicy,
@@ -14,8 +16,13 @@ from moderation.models import (
     Partner,
     Prediction,
     Upload,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from moderation.services.banks import bank_hash_remove
+from moderation.services.partners import api_key_create, api_key_revoke, api_key_rotate
+from moderation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_replay
 
 
 class PredictionInline(admin.TabularInline):
@@ -64,10 +71,54 @@ class UploadAdmin(admin.ModelAdmin):
         return False  # uploads come in through the upload page and the API
 
 
+class WebhookEndpointInline(admin.TabularInline):
+    model = WebhookEndpoint
+    extra = 0
+    fields = ("url", "active", "created_at")
+    readonly_fields = ("created_at",)
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    extra = 0
+    can_delete = False
+    fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False  # keys are made by the "new key" action, which shows the key once
+
+
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
-    list_display = ("name", "created_at")
+    list_display = ("name", "priority", "burst_limit", "sustained_limit", "daily_quota", "created_at")
     search_fields = ("name",)
+    readonly_fields = ("webhook_secret", "created_at")
+    inlines = [ApiKeyInline, WebhookEndpointInline]
+    actions = ["new_key"]
+
+    @admin.action(description="Create a new API key (shown once)")
+    def new_key(self, request, queryset):
+        for partner in queryset:
+            _, raw = api_key_create(partner=partner, name="admin", actor=request.user)
+            self.message_user(request, f"New key for {partner}: {raw} — store it now; it is not shown again.",
+                              messages.WARNING)
+
+    def save_formset(self, request, form, formset, change):
+        # Callback URLs go through the service, which refuses unsafe addresses.
+        if formset.model is WebhookEndpoint:
+            for endpoint in formset.save(commit=False):
+                if endpoint.pk is None:
+                    try:
+                        webhook_endpoint_create(partner=endpoint.partner, url=endpoint.url, actor=request.user)
+                    except ApplicationError as exc:
+                        self.message_user(request, exc.message, messages.ERROR)
+                else:
+                    endpoint.save()
+            for endpoint in formset.deleted_objects:
+                webhook_endpoint_delete(endpoint=endpoint, actor=request.user)
+            return
+        super().save_formset(request, form, formset, change)
 
 
 @admin.register(ApiKey)
@@ -75,7 +126,61 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("partner", "name", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("partner__name", "name", "prefix")
-    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
+    readonly_fields = ("partner", "prefix", "key_hash", "created_at", "last_used_at", "revoked_at")
+    actions = ["rotate", "revoke"]
+
+    def has_add_permission(self, request):
+        return False  # see the partner's "new key" action
+
+    @admin.action(description="Rotate: new key, old one revoked (shown once)")
+    def rotate(self, request, queryset):
+        for key in queryset.filter(revoked_at__isnull=True):
+            _, raw = api_key_rotate(key=key, actor=request.user)
+            self.message_user(request, f"New key for {key.partner} / {key.name}: {raw} — shown once.", messages.WARNING)
+
+    @admin.action(description="Revoke now")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            api_key_revoke(key=key, actor=request.user)
+        self.message_user(request, "Revoked.", messages.SUCCESS)
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "status_code", "latency_ms", "error")
+    readonly_fields = fields
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("event", "endpoint", "upload", "status", "attempts", "next_attempt_at", "created_at")
+    list_filter = ("status", "event")
+    readonly_fields = ("endpoint", "upload", "event", "payload", "status", "attempts", "next_attempt_at",
+                       "created_at", "delivered_at")
+    inlines = [WebhookAttemptInline]
+    actions = ["replay"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Replay the selected deliveries")
+    def replay(self, request, queryset):
+        for delivery in queryset:
+            webhook_replay(delivery=delivery, actor=request.user)
+        self.message_user(request, f"{queryset.count()} deliveries queued again.", messages.SUCCESS)
+
+
+@admin.register(Appeal)
+class AppealAdmin(admin.ModelAdmin):
+    list_display = ("upload", "status", "rejected_by", "decided_by", "created_at", "decided_at")
+    list_filter = ("status",)
+    search_fields = ("upload__id", "message")
+    readonly_fields = [f.name for f in Appeal._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(ClassPolicy)

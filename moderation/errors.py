@@ -52,3 +52,12 @@ class Forbidden(ApplicationError):
 class Conflict(ApplicationError):
     status = 409
     code = "conflict"
+
+
+class RateLimited(ApplicationError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited", detail=None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, code=code, detail={"retry_after": self.retry_after, **(detail or {})})

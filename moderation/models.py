@@ -14,6 +14,7 @@ class UploadStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     IN_REVIEW = "in_review", "In review"
+    APPEALED = "appealed", "Appealed"
     FAILED = "failed", "Failed"
 
 
@@ -25,12 +26,16 @@ UPLOAD_TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     UploadStatus.IN_REVIEW: frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED}),
     UploadStatus.APPROVED: frozenset(),
-    UploadStatus.REJECTED: frozenset(),
+    # A rejection may be appealed once; the appeal ends approved or rejected.
+    UploadStatus.REJECTED: frozenset({UploadStatus.APPEALED}),
+    UploadStatus.APPEALED: frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED}),
     UploadStatus.FAILED: frozenset(),
 }
 FINAL_STATUSES = frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.FAILED})
 # Statuses after which the worker has nothing more to do.
-SETTLED_STATUSES = FINAL_STATUSES | {UploadStatus.IN_REVIEW}
+SETTLED_STATUSES = FINAL_STATUSES | {UploadStatus.IN_REVIEW, UploadStatus.APPEALED}
+# Statuses a moderator decides.
+REVIEWABLE_STATUSES = frozenset({UploadStatus.IN_REVIEW, UploadStatus.APPEALED})
 
 
 class Verdict(models.TextChoices):
@@ -41,6 +46,11 @@ class Verdict(models.TextChoices):
 
 class Partner(models.Model):
     name = models.CharField(max_length=200, unique=True)
+    priority = models.SmallIntegerField(default=0, help_text="Higher comes first in the review queue.")
+    burst_limit = models.PositiveIntegerField(default=20, help_text="Requests per key in any 10 seconds.")
+    sustained_limit = models.PositiveIntegerField(default=600, help_text="Requests per key in any hour.")
+    daily_quota = models.PositiveIntegerField(default=10_000, help_text="Uploads per key per UTC day.")
+    webhook_secret = models.CharField(max_length=64, blank=True, help_text="Signs webhook deliveries (HMAC-SHA256).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -321,6 +331,87 @@ class Decision(models.Model):
         return bool(self.label_after) and self.label_after != self.label_before
 
 
+class AppealStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    UPHELD = "upheld", "Rejection upheld"
+    OVERTURNED = "overturned", "Rejection overturned"
+
+
+class Appeal(models.Model):
+    """An uploader's (or partner's) one appeal against a rejection."""
+
+    upload = models.OneToOneField(Upload, on_delete=models.CASCADE, related_name="appeal")
+    message = models.TextField(max_length=2000)
+    status = models.CharField(max_length=12, choices=AppealStatus.choices, default=AppealStatus.OPEN)
+    rejected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", help_text="Who rejected the upload; may not decide the appeal.")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="appeals_decided")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"appeal of {self.upload_id} ({self.status})"
+
+
+class IdempotencyRecord(models.Model):
+    """An Idempotency-Key a partner sent, and what it created (kept 24 hours)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE)
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "key"], name="unique_idempotency_key")]
+
+
+class WebhookEndpoint(models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Gave up"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint; retried with backoff until delivered or 24 hours old."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    upload = models.ForeignKey(Upload, null=True, on_delete=models.SET_NULL, related_name="webhook_deliveries")
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-created_at"]
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
 class AuditAction(models.TextChoices):
     UPLOAD_CREATED = "upload.created", "Upload created"
     POLICY_VERDICT = "policy.verdict", "Policy verdict"
@@ -331,6 +422,10 @@ class AuditAction(models.TextChoices):
     THRESHOLDS_CALIBRATED = "thresholds.calibrated", "Thresholds calibrated"
     CLASS_POLICY_CHANGED = "class_policy.changed", "Class policy changed"
     BANK_HASH_ADDED = "bank.hash_added", "Hash added to a bank"
+    APPEAL_OPENED = "appeal.opened", "Appeal opened"
+    APPEAL_DECIDED = "appeal.decided", "Appeal decided"
+    API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    WEBHOOK_CHANGED = "webhook.changed", "Webhook endpoint changed"
     BANK_HASH_REMOVED = "bank.hash_removed", "Hash removed from a bank"
     PARTNER_CREATED = "partner.created", "Partner created"
     API_KEY_CREATED = "api_key.created", "API key created"

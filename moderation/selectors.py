@@ -18,7 +18,7 @@ def class_thresholds() -> dict[str, ClassThresholds]:
 
 
 def _with_results(queryset: QuerySet[Upload]) -> QuerySet[Upload]:
-    return queryset.prefetch_related(
+    return queryset.select_related("appeal").prefetch_related(
         Prefetch("predictions", queryset=Prediction.objects.select_related("model_version")),
         "flags",
     )

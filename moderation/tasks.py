@@ -15,6 +15,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from classifier.contracts import NoActiveModel
 from moderation.services.uploads import upload_classify, upload_fail, uploads_requeue_stuck
+from moderation.services.webhooks import webhook_deliver, webhooks_retry_due
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +53,15 @@ def _fail_quietly(upload_id: str, reason: str) -> None:
         logger.exception("upload %s: could not record the failure", upload_id)
 
 
+@shared_task(name="moderation.deliver_webhook", acks_late=True)
+def deliver_webhook(delivery_id: int) -> None:
+    webhook_deliver(delivery_id=delivery_id)
+
+
 @shared_task(name="moderation.sweep_stuck_uploads")
 def sweep_stuck_uploads() -> dict[str, int]:
     result = uploads_requeue_stuck()
+    result["webhooks_requeued"] = webhooks_retry_due()
     if any(result.values()):
         logger.info("sweeper: %s", result)
     return result

@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "classifier",
     "moderation",
@@ -163,6 +164,16 @@ CELERY_TASK_DEFAULT_QUEUE = get_env("CELERY_QUEUE", "moderation")
 CELERY_TRAINING_QUEUE = get_env("CELERY_TRAINING_QUEUE", "training")
 CELERY_TASK_ROUTES = {"classifier.*": {"queue": CELERY_TRAINING_QUEUE}}
 
+# --- Cache: rate-limit counters are shared through it, so Redis wherever
+# several web processes run.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "moderation"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -173,11 +184,17 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "moderation.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["moderation.api.throttling.ApiKeyRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Image moderation API",
+    "DESCRIPTION": "Submit images for moderation, read verdicts, appeal rejections, register signed webhooks.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Uploads: limits checked before anything is stored.
@@ -210,6 +227,10 @@ CALIBRATION_MIN_REVIEWED = get_env("CALIBRATION_MIN_REVIEWED", 30, cast=int)
 INFERENCE_THREADS = get_env("INFERENCE_THREADS", 1, cast=int)
 # How often a worker checks whether a hash bank changed.
 BANK_CHECK_SECONDS = get_env("BANK_CHECK_SECONDS", 5.0, cast=float)
+# Webhooks: callback URLs that resolve to loopback/private addresses are refused
+# unless this is on (local runs and tests only).
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = get_env("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False, cast=bool)
+WEBHOOK_TIMEOUT_SECONDS = get_env("WEBHOOK_TIMEOUT_SECONDS", 5.0, cast=float)
 CLASSIFY_MAX_RETRIES = get_env("CLASSIFY_MAX_RETRIES", 5, cast=int)
 # Uploads still pending/processing this long after their last attempt are re-queued.
 SWEEP_STUCK_AFTER_SECONDS = get_env("SWEEP_STUCK_AFTER_SECONDS", 300, cast=int)

@@ -10,3 +10,5 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Static files are served from the source folders (finders); collectstatic is
 # for production, but WhiteNoise still expects the folder to exist.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = get_env("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", True, cast=bool)

@@ -32,7 +32,10 @@ def error_body(code: str, message: str, detail=None) -> dict:
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response(exc.as_dict(), status=exc.status)
+        response = Response(exc.as_dict(), status=exc.status)
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -47,3 +50,26 @@ def exception_handler(exc, context):
         message, detail = str(exc.detail), None
     response.data = error_body(code, message, detail)
     return response
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception=None):
+    """404 for URLs no view matched: the API's error shape under /api/, HTML elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found as html_not_found
+
+    if _wants_json(request):
+        return JsonResponse(error_body("not_found", "No such resource."), status=404)
+    return html_not_found(request, exception)
+
+
+def server_error(request):
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as html_server_error
+
+    if _wants_json(request):
+        return JsonResponse(error_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
+    return html_server_error(request)

@@ -1,6 +1,44 @@
 from rest_framework import serializers
 
-from moderation.models import Upload
+from moderation.models import Appeal, Upload, WebhookEndpoint
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="stable machine code, listed in docs/api.md")
+    message = serializers.CharField(help_text="for people")
+    detail = serializers.JSONField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+
+class AppealInputSerializer(serializers.Serializer):
+    message = serializers.CharField(max_length=2000)
+
+
+class AppealOutputSerializer(serializers.ModelSerializer):
+    upload = serializers.UUIDField(source="upload_id")
+
+    class Meta:
+        model = Appeal
+        fields = ["upload", "status", "message", "created_at", "decided_at"]
+
+
+class WebhookInputSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500)
+
+
+class WebhookOutputSerializer(serializers.ModelSerializer):
+    signing_secret = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "active", "created_at", "signing_secret"]
+
+    def get_signing_secret(self, endpoint) -> str:
+        """The partner's HMAC-SHA256 secret that signs every delivery."""
+        return self.context["partner"].webhook_secret
 
 
 class UploadInputSerializer(serializers.Serializer):
@@ -40,6 +78,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
     flags = serializers.SerializerMethodField()
     verdict = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()
+    appeal = serializers.SerializerMethodField()
 
     class Meta:
         model = Upload
@@ -60,6 +99,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "width",
             "height",
             "byte_size",
+            "appeal",
             "created_at",
             "verdict_at",
         ]
@@ -92,9 +132,22 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         """approved / rejected once final, else null."""
         return upload.status if upload.status in ("approved", "rejected") else None
 
+    def get_appeal(self, upload) -> dict | None:
+        try:
+            appeal = upload.appeal  # select_related by the selectors
+        except Appeal.DoesNotExist:
+            return None
+        return AppealOutputSerializer(appeal).data
+
     def get_model_version(self, upload) -> dict | None:
         prediction = self._prediction(upload)
         if prediction is None:
             return None
         version = prediction.model_version
         return {"id": version.pk, "name": version.name, "architecture": version.architecture}
+
+
+class UploadPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="the next page, or null")
+    previous = serializers.URLField(allow_null=True)
+    results = UploadOutputSerializer(many=True)

@@ -1,14 +1,37 @@
+"""The partner REST API: thin views over the upload, appeal and webhook services."""
+
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.db.models import Exists, OuterRef
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from moderation.api.serializers import UploadInputSerializer, UploadOutputSerializer
+from moderation.api.serializers import (
+    AppealInputSerializer,
+    AppealOutputSerializer,
+    ErrorSerializer,
+    UploadInputSerializer,
+    UploadOutputSerializer,
+    UploadPageSerializer,
+    WebhookInputSerializer,
+    WebhookOutputSerializer,
+)
 from moderation.errors import InvalidInput, NotFound, PayloadTooLarge
+from moderation.models import SETTLED_STATUSES, Flag, Prediction, UploadStatus, WebhookEndpoint
 from moderation.selectors import uploads_visible_to
-from moderation.services.uploads import upload_create
+from moderation.services.appeals import appeal_open
+from moderation.services.notify import wait_until_settled
+from moderation.services.ratelimit import check_daily_quota
+from moderation.services.uploads import upload_create, upload_create_idempotent
+from moderation.services.webhooks import partner_webhook_secret, webhook_endpoint_create, webhook_endpoint_delete
+
+ERRORS = {code: OpenApiResponse(ErrorSerializer, description="error") for code in (400, 401, 404, 409, 413, 415, 429)}
+MAX_WAIT_SECONDS = 10.0
 
 
 def _caller(request) -> dict:
@@ -17,16 +40,87 @@ def _caller(request) -> dict:
     return {"partner": partner} if partner is not None else {"user": request.user}
 
 
-class UploadCreateApi(APIView):
+def _partner(request):
+    partner = getattr(request.auth, "partner", None)
+    if partner is None:
+        raise NotFound("Webhooks belong to partners: authenticate with an API key.", code="partner_only")
+    return partner
+
+
+class UploadCursorPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 200
+
+
+def _parse_wait(request) -> float:
+    raw = request.query_params.get("wait")
+    if raw in (None, ""):
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise InvalidInput("wait must be a number of seconds from 0 to 10.", code="invalid_wait") from None
+    if not 0 <= wait <= MAX_WAIT_SECONDS:
+        raise InvalidInput("wait must be a number of seconds from 0 to 10.", code="invalid_wait")
+    return wait
+
+
+def _filter(queryset, params):
+    if value := params.get("status"):
+        if value not in UploadStatus.values:
+            raise InvalidInput(f"Unknown status {value!r}.", code="invalid_filter", detail={"status": UploadStatus.values})
+        queryset = queryset.filter(status=value)
+    for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
+        if value := params.get(name):
+            moment = parse_datetime(value)
+            if moment is None:
+                raise InvalidInput(f"{name} must be an ISO 8601 date-time.", code="invalid_filter")
+            queryset = queryset.filter(**{lookup: moment})
+    if value := params.get("label"):
+        queryset = queryset.filter(Exists(Prediction.objects.filter(
+            upload=OuterRef("pk"), model_version__role="product", label=value)))
+    if value := params.get("flag"):
+        queryset = queryset.filter(Exists(Flag.objects.filter(upload=OuterRef("pk"), kind=value))
+                                   | Exists(Flag.objects.filter(upload=OuterRef("pk"), category=value)))
+    return queryset
+
+
+class UploadListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=UploadStatus.values),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+            OpenApiParameter("label", str, description="product label of the upload"),
+            OpenApiParameter("flag", str, description="flag kind (adult, prohibited_goods, hash_match, …) or category"),
+            OpenApiParameter("limit", int, description="page size, at most 200"),
+            OpenApiParameter("cursor", str),
+        ],
+        responses={200: UploadPageSerializer, **ERRORS},
+        summary="List your uploads, newest first (cursor pagination)",
+    )
+    def get(self, request):
+        queryset = _filter(uploads_visible_to(**_caller(request)), request.query_params)
+        paginator = UploadCursorPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(UploadOutputSerializer(page, many=True).data)
+
+    @extend_schema(
         request={"multipart/form-data": UploadInputSerializer},
-        responses={202: UploadOutputSerializer, 400: OpenApiResponse(description="error"),
-                   413: OpenApiResponse(description="error"), 415: OpenApiResponse(description="error")},
+        parameters=[
+            OpenApiParameter("wait", float, description="seconds (0-10) to wait for the verdict"),
+            OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER,
+                             description="same key + same request = the same upload, for 24 hours"),
+        ],
+        responses={201: UploadOutputSerializer, 202: UploadOutputSerializer, **ERRORS},
         summary="Submit an image for moderation",
     )
     def post(self, request):
+        wait = _parse_wait(request)
         image = request.FILES.get("image")
         if image is None:
             raise InvalidInput("Send the image as the multipart field `image`.", code="missing_image")
@@ -41,23 +135,83 @@ class UploadCreateApi(APIView):
         serializer = UploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         caller = _caller(request)
-        upload = upload_create(
-            data=image.read(),
-            filename=image.name or "",
-            caption=serializer.validated_data["caption"],
-            external_id=serializer.validated_data["external_id"],
-            partner=caller.get("partner"),
-            uploader=caller.get("user"),
-        )
-        upload = uploads_visible_to(**caller).get(pk=upload.pk)
-        return Response(UploadOutputSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
+        fields = {
+            "data": image.read(),
+            "filename": image.name or "",
+            "caption": serializer.validated_data["caption"],
+            "external_id": serializer.validated_data["external_id"],
+        }
+        key = request.headers.get("Idempotency-Key")
+        replayed = False
+        if "partner" in caller:
+            check_daily_quota(request.auth)
+        if key is not None and "partner" in caller:
+            upload, created = upload_create_idempotent(key=key, partner=caller["partner"], **fields)
+            replayed = not created
+        else:
+            upload = upload_create(**fields, partner=caller.get("partner"), uploader=caller.get("user"))
+        visible = uploads_visible_to(**caller)
+        settled = wait > 0 and wait_until_settled(
+            upload.pk, wait, lambda: visible.filter(pk=upload.pk, status__in=SETTLED_STATUSES).exists())
+        upload = visible.get(pk=upload.pk)
+        settled = settled or upload.status in SETTLED_STATUSES
+        response = Response(UploadOutputSerializer(upload).data,
+                            status=status.HTTP_201_CREATED if settled else status.HTTP_202_ACCEPTED)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class UploadDetailApi(APIView):
-    @extend_schema(responses={200: UploadOutputSerializer, 404: OpenApiResponse(description="error")},
+    @extend_schema(responses={200: UploadOutputSerializer, **ERRORS},
                    summary="Read an upload's status, tags, flags and verdict")
     def get(self, request, upload_id):
         upload = uploads_visible_to(**_caller(request)).filter(pk=upload_id).first()
         if upload is None:
             raise NotFound("No upload with this id.", code="upload_not_found")
         return Response(UploadOutputSerializer(upload).data)
+
+
+class UploadAppealApi(APIView):
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(request=AppealInputSerializer, responses={201: AppealOutputSerializer, **ERRORS},
+                   summary="Appeal a rejection (once per upload)")
+    def post(self, request, upload_id):
+        serializer = AppealInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        caller = _caller(request)
+        appeal = appeal_open(upload_id=upload_id, message=serializer.validated_data["message"],
+                             partner=caller.get("partner"), user=caller.get("user"))
+        return Response(AppealOutputSerializer(appeal).data, status=status.HTTP_201_CREATED)
+
+
+class WebhookListCreateApi(APIView):
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(responses={200: WebhookOutputSerializer(many=True), **ERRORS}, summary="Your webhook endpoints")
+    def get(self, request):
+        partner = _partner(request)
+        endpoints = WebhookEndpoint.objects.filter(partner=partner).order_by("created_at")
+        return Response(WebhookOutputSerializer(endpoints, many=True, context={"partner": partner}).data)
+
+    @extend_schema(request=WebhookInputSerializer, responses={201: WebhookOutputSerializer, **ERRORS},
+                   summary="Register a callback URL for verdicts and appeal outcomes")
+    def post(self, request):
+        partner = _partner(request)
+        serializer = WebhookInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhook_endpoint_create(partner=partner, url=serializer.validated_data["url"])
+        partner_webhook_secret(partner)
+        return Response(WebhookOutputSerializer(endpoint, context={"partner": partner}).data, status=status.HTTP_201_CREATED)
+
+
+class WebhookDetailApi(APIView):
+    @extend_schema(responses={204: None, **ERRORS}, summary="Remove a webhook endpoint")
+    def delete(self, request, webhook_id):
+        partner = _partner(request)
+        endpoint = WebhookEndpoint.objects.filter(partner=partner, pk=webhook_id).first()
+        if endpoint is None:
+            raise NotFound("No webhook endpoint with this id.", code="webhook_not_found")
+        webhook_endpoint_delete(endpoint=endpoint)
+        return Response(status=status.HTTP_204_NO_CONTENT)

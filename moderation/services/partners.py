@@ -31,10 +31,27 @@ def api_key_create(*, partner: Partner, name: str = "default", actor=None) -> tu
 @transaction.atomic
 def partner_create(*, name: str, actor=None) -> tuple[Partner, str]:
     """Create a partner with one API key; returns the raw key (shown once)."""
-    partner = Partner.objects.create(name=name)
+    partner = Partner.objects.create(name=name, webhook_secret=secrets.token_hex(32))
     audit_record(actor=actor, action=AuditAction.PARTNER_CREATED, target=partner, data={"name": name})
     _, raw = api_key_create(partner=partner, actor=actor)
     return partner, raw
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor=None) -> None:
+    """Revoke at once: the next request with this key is refused."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, action=AuditAction.API_KEY_REVOKED, target=key, data={"prefix": key.prefix})
+
+
+@transaction.atomic
+def api_key_rotate(*, key: ApiKey, actor=None) -> tuple[ApiKey, str]:
+    """A new key with the same name; the old one is revoked."""
+    new_key, raw = api_key_create(partner=key.partner, name=key.name, actor=actor)
+    api_key_revoke(key=key, actor=actor)
+    return new_key, raw
 
 
 def api_key_authenticate(raw_key: str) -> ApiKey | None:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from classifier.services import training_example_record
 from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
-from moderation.models import AuditAction, Decision, HashBank, RejectReason, Upload, UploadStatus, Verdict
+from moderation.models import (
+    REVIEWABLE_STATUSES,
+    Appeal,
+    AppealStatus,
+    AuditAction,
+    Decision,
+    HashBank,
+    RejectReason,
+    Upload,
+    UploadStatus,
+    Verdict,
+)
 from moderation.services.audit import audit_record
 from moderation.services.banks import bank_hash_add
 from moderation.services.uploads import upload_transition
+from moderation.services.webhooks import webhooks_notify
 
 REVIEW_PERMISSION = "moderation.review_upload"
 
@@ -44,8 +57,12 @@ def review_decide(
         upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
         if upload is None:
             raise NotFound("No such upload.")
-        if upload.status != UploadStatus.IN_REVIEW:
+        if upload.status not in REVIEWABLE_STATUSES:
             raise Conflict(f"The upload is {upload.get_status_display().lower()}, not in review.", code="not_in_review")
+        appeal = Appeal.objects.filter(upload=upload).first() if upload.status == UploadStatus.APPEALED else None
+        if appeal is not None and appeal.rejected_by_id == moderator.pk:
+            raise Forbidden("An appeal is decided by a moderator other than the one who rejected the upload.",
+                            code="same_moderator")
         prediction = upload.predictions.select_related("model_version").filter(model_version__role="product").first()
         label_before = prediction.label if prediction else ""
         known = prediction.model_version.class_names if prediction else []
@@ -64,6 +81,14 @@ def review_decide(
         )
         upload_transition(upload, UploadStatus.APPROVED if verdict == Verdict.APPROVE else UploadStatus.REJECTED)
         upload.save(update_fields=["status", "verdict_at", "updated_at"])
+        if appeal is not None:
+            appeal.status = AppealStatus.OVERTURNED if verdict == Verdict.APPROVE else AppealStatus.UPHELD
+            appeal.decided_by = moderator
+            appeal.decided_at = timezone.now()
+            appeal.save(update_fields=["status", "decided_by", "decided_at"])
+            audit_record(actor=moderator, action=AuditAction.APPEAL_DECIDED, target=upload,
+                         data={"appeal": appeal.pk, "outcome": appeal.status})
+        webhooks_notify(upload=upload, event="appeal.decided" if appeal is not None else "upload.decided")
         example = None
         if label_after:
             example = training_example_record(

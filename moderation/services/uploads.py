@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from classifier.contracts import ImageAnalysis
@@ -20,6 +21,7 @@ from moderation.models import (
     AuditAction,
     Flag,
     FlagKind,
+    IdempotencyRecord,
     Partner,
     Prediction,
     Upload,
@@ -29,6 +31,8 @@ from moderation.models import (
 from moderation.selectors import class_thresholds, flag_signals
 from moderation.services.audit import audit_record
 from moderation.services.banks import hash_matches
+from moderation.services.notify import publish_settled
+from moderation.services.webhooks import webhooks_notify
 from moderation.validation import validate_image
 
 logger = logging.getLogger(__name__)
@@ -75,10 +79,13 @@ def upload_create(
     external_id: str = "",
     partner: Partner | None = None,
     uploader=None,
+    idempotency: tuple[str, str] | None = None,
 ) -> Upload:
     """Validate, store and record an upload, then queue it for classification.
 
     A refused upload raises an ApplicationError and leaves no row and no file.
+    `idempotency` is (key, request hash): recorded in the same transaction, so
+    that of two racing identical requests exactly one creates the upload.
     """
     if len(caption) > 2000:
         raise InvalidInput("The caption is longer than 2000 characters.", code="caption_too_long")
@@ -110,6 +117,9 @@ def upload_create(
     try:
         with transaction.atomic():
             upload.save(force_insert=True)
+            if idempotency is not None:
+                IdempotencyRecord.objects.create(partner=partner, key=idempotency[0], request_hash=idempotency[1],
+                                                 upload=upload)
             audit_record(
                 actor=upload.uploader,
                 action=AuditAction.UPLOAD_CREATED,
@@ -117,10 +127,51 @@ def upload_create(
                 data={"partner": partner.pk if partner else None, "bytes": info.byte_size, "format": info.format},
             )
             transaction.on_commit(lambda: _enqueue_classification(upload.pk))
+    except IntegrityError:
+        upload.image.delete(save=False)
+        if idempotency is not None:
+            raise  # the idempotent wrapper resolves the race
+        # Two requests with the same external_id raced past the check above.
+        raise Conflict(f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id") from None
     except Exception:
         upload.image.delete(save=False)
         raise
     return upload
+
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+def upload_create_idempotent(*, key: str, partner: Partner, data: bytes, filename: str = "", caption: str = "",
+                             external_id: str = "") -> tuple[Upload, bool]:
+    """upload_create behind an Idempotency-Key: the same key with the same
+    request returns the original upload (created=False); with a different
+    request it is a conflict. Keys expire after 24 hours."""
+    if not key or len(key) > 200:
+        raise InvalidInput("The Idempotency-Key header must be 1 to 200 characters.", code="invalid_idempotency_key")
+    request_hash = hashlib.sha256(b"\0".join([data, external_id.encode(), caption.encode()])).hexdigest()
+    IdempotencyRecord.objects.filter(partner=partner, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_TTL).delete()
+
+    def replay() -> tuple[Upload, bool] | None:
+        record = IdempotencyRecord.objects.select_related("upload").filter(partner=partner, key=key).first()
+        if record is None:
+            return None
+        if record.request_hash != request_hash:
+            raise Conflict("This Idempotency-Key was used with a different request.", code="idempotency_key_reused")
+        return record.upload, False
+
+    found = replay()
+    if found:
+        return found
+    try:
+        upload = upload_create(data=data, filename=filename, caption=caption, external_id=external_id,
+                               partner=partner, idempotency=(key, request_hash))
+    except IntegrityError:
+        found = replay()  # a racing twin created it first
+        if found is None:
+            raise Conflict(f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id") from None
+        return found
+    return upload, True
 
 
 def _start_processing(upload_id) -> Upload | None:
@@ -217,6 +268,9 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | Non
             data={"verdict": str(result.verdict), "label": product.label, "score": round(product.score, 4),
                   "model_version": product.model_version_id, "flags": [f.category for f in result.flags]},
         )
+        if upload.status in (UploadStatus.APPROVED, UploadStatus.REJECTED):
+            webhooks_notify(upload=upload, event="upload.decided")
+        transaction.on_commit(lambda: publish_settled(upload_id))
     return upload
 
 
@@ -230,6 +284,7 @@ def upload_fail(*, upload_id, reason: str) -> Upload | None:
         upload.failure_reason = reason[:2000]
         upload.save(update_fields=["status", "failure_reason", "verdict_at", "updated_at"])
         audit_record(actor=None, action=AuditAction.UPLOAD_FAILED, target=upload, data={"reason": reason[:500]})
+        transaction.on_commit(lambda: publish_settled(upload_id))
     logger.warning("upload %s failed: %s", upload_id, reason)
     return upload
 

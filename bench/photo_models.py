@@ -1,0 +1,88 @@
+"""Per-image cost of every model the platform runs on a colour photo, at batch
+1 and 16: EfficientNet-Lite0 (ImageNet tags + embedding), the product model
+(CNN on 28x28, or the head on the embedding), Open-NSFW, PDQ, and decoding.
+
+    python -m bench.photo_models [--no-write]
+
+Runs in a scratch installation (var/bench-photo/) so that it can install the
+models without touching yours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+
+import numpy as np
+
+from bench.common import ROOT, table, write_section
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    os.environ["VAR_DIR"] = str(ROOT / "var" / "bench-photo")
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from PIL import Image
+    from skimage import data
+
+    from classifier.inference import analyze_many, loaded_model
+    from classifier.ml.hashing import pdq_hash
+    from classifier.ml.preprocessing import image_to_product_pixels, normalize, open_image, photo_input
+    from classifier.models import ModelRole
+    from classifier.registry import active_version_id
+
+    call_command("migrate", verbosity=0)
+    call_command("install_models")
+    if active_version_id(ModelRole.PRODUCT) is None:
+        call_command("train_classifier", architecture="seed-cnn", epochs=1, limit=2000, activate="always")
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.coffee()).resize((1200, 800)).save(buffer, "JPEG", quality=90)  # ~1 MP photo
+    photo = buffer.getvalue()
+    backbone, product, adult = (loaded_model(r) for r in (ModelRole.IMAGENET, ModelRole.PRODUCT, ModelRole.ADULT))
+
+    def per_image(fn, batch: int) -> float:
+        fn(batch)
+        calls, started = 0, time.perf_counter()
+        while calls < 3 or time.perf_counter() - started < args.seconds:
+            fn(batch)
+            calls += 1
+        return (time.perf_counter() - started) / (calls * batch) * 1000
+
+    image = open_image(photo, target_side=256)
+    parts = {
+        "decode 1 MP JPEG (reduced-size)": lambda n: [open_image(photo, target_side=256) for _ in range(n)],
+        "EfficientNet-Lite0 (LiteRT)": lambda n: backbone.runtime.predict_all(np.repeat(photo_input(image)[None], n, 0)),
+        f"product model {product.architecture} (LiteRT)": lambda n: product.runtime.predict(
+            np.repeat(normalize(image_to_product_pixels(image))[None], n, 0)),
+        "Open-NSFW (onnxruntime)": lambda n: adult.runtime.score_images([image] * n),
+        "PDQ hash": lambda n: [pdq_hash(image) for _ in range(n)],
+        "all of it: analyze_many()": lambda n: analyze_many([photo] * n),
+    }
+    rows = []
+    for name, fn in parts.items():
+        one, sixteen = per_image(fn, 1), per_image(fn, 16)
+        rows.append([name, one, sixteen, 1000 / sixteen])
+        print(f"measured {name}", flush=True)
+    output = table(["step", "ms/img, batch 1", "ms/img, batch 16", "img/s at batch 16 (one process)"], rows)
+    print("\n" + output)
+    if not args.no_write:
+        write_section("photo_models", "Every model on a colour photo",
+                      "One worker process, one thread per model (INFERENCE_THREADS=1); a 1200x800 JPEG.\n\n" + output,
+                      "python -m bench.photo_models")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
