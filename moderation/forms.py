@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from moderation.models import HashBank, RejectReason, Verdict
+from moderation.models import AuditAction, HashBank, ModeratorPreference, RejectReason, Verdict
 
 
 class DecisionForm(forms.Form):
@@ -20,3 +20,16 @@ class DecisionForm(forms.Form):
 
 class SignUpForm(UserCreationForm):
     pass
+
+
+class PreferenceForm(forms.ModelForm):
+    class Meta:
+        model = ModeratorPreference
+        fields = ["blur_flagged", "greyscale_flagged"]
+
+
+class AuditSearchForm(forms.Form):
+    q = forms.CharField(required=False, label="Target id or actor")
+    action = forms.ChoiceField(required=False, choices=[("", "any action")] + list(AuditAction.choices))
+    since = forms.DateTimeField(required=False)
+    until = forms.DateTimeField(required=False)

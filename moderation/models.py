@@ -110,6 +110,10 @@ class Upload(models.Model):
     policy_explanation = models.JSONField(default=dict, blank=True)
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    review_rank = models.FloatField(default=0.0, help_text="Queue order, highest first (moderation.queue).")
+    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="claims")
+    claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     verdict_at = models.DateTimeField(null=True, blank=True)
@@ -122,6 +126,7 @@ class Upload(models.Model):
             ("calibrate_thresholds", "Can apply calibrated thresholds"),
         ]
         indexes = [
+            models.Index(fields=["status", "-review_rank", "id"], name="upload_queue_order"),
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["partner", "created_at"]),
             models.Index(fields=["uploader", "created_at"]),
@@ -331,6 +336,44 @@ class Decision(models.Model):
         return bool(self.label_after) and self.label_after != self.label_before
 
 
+class QAKind(models.TextChoices):
+    BLIND = "blind", "Blind QA of an automatic approval"
+    SECOND = "second", "Second, independent review"
+
+
+class QAItem(models.Model):
+    """A quality-assurance review: a sampled automatic approval (the moderator
+    is not shown the policy's verdict) or a second review of a decided item.
+    Its answer never changes the upload; it measures agreement."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="qa_items")
+    kind = models.CharField(max_length=8, choices=QAKind.choices)
+    reference_verdict = models.CharField(max_length=8, help_text="The verdict it is compared with.")
+    reference_moderator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                            on_delete=models.SET_NULL, related_name="+")
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="qa_answers")
+    verdict = models.CharField(max_length=8, blank=True)
+    label = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["upload", "kind"], name="one_qa_item_per_kind")]
+
+    @property
+    def agrees(self) -> bool | None:
+        return None if not self.verdict else self.verdict == self.reference_verdict
+
+
+class ModeratorPreference(models.Model):
+    """Wellness settings: how flagged images are shown to this moderator."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="moderation_preference")
+    blur_flagged = models.BooleanField(default=True, help_text="Blur images flagged for adult content until revealed.")
+    greyscale_flagged = models.BooleanField(default=False, help_text="Also show them in greyscale.")
+
+
 class AppealStatus(models.TextChoices):
     OPEN = "open", "Open"
     UPHELD = "upheld", "Rejection upheld"
@@ -426,6 +469,7 @@ class AuditAction(models.TextChoices):
     APPEAL_DECIDED = "appeal.decided", "Appeal decided"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
     WEBHOOK_CHANGED = "webhook.changed", "Webhook endpoint changed"
+    QA_ANSWERED = "qa.answered", "QA review answered"
     BANK_HASH_REMOVED = "bank.hash_removed", "Hash removed from a bank"
     PARTNER_CREATED = "partner.created", "Partner created"
     API_KEY_CREATED = "api_key.created", "API key created"

@@ -33,15 +33,25 @@ def uploads_visible_to(*, partner=None, user=None) -> QuerySet[Upload]:
     return Upload.objects.none()
 
 
-def review_queue(*, limit: int = 50) -> list[Upload]:
-    """Uploads waiting for a moderator, oldest first."""
-    return list(
-        _with_results(Upload.objects.filter(status=UploadStatus.IN_REVIEW).order_by("created_at", "id"))[:limit]
-    )
+def review_queue(*, limit: int = 50, after: tuple[float, str] | None = None) -> list[Upload]:
+    """Items waiting for a moderator, highest priority first (moderation.queue),
+    one keyset page: the same few queries however long the queue is."""
+    from django.db.models import Q
+
+    from moderation.models import REVIEWABLE_STATUSES
+
+    queryset = Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
+    if after is not None:
+        rank, upload_id = after
+        queryset = queryset.filter(Q(review_rank__lt=rank) | Q(review_rank=rank, id__gt=upload_id))
+    queryset = queryset.select_related("partner", "claimed_by").order_by("-review_rank", "id")
+    return list(_with_results(queryset)[:limit])
 
 
 def review_queue_size() -> int:
-    return Upload.objects.filter(status=UploadStatus.IN_REVIEW).count()
+    from moderation.models import REVIEWABLE_STATUSES
+
+    return Upload.objects.filter(status__in=REVIEWABLE_STATUSES).count()
 
 
 def feed(*, limit: int = 60) -> list[Upload]:
@@ -106,3 +116,117 @@ def flag_signals(analysis) -> list:
             if signal is not None:
                 signals.append(signal)
     return signals
+
+
+def metrics_summary(*, now=None, hours: int = 24) -> dict:
+    """The figures of the metrics page; each is one aggregate query."""
+    from datetime import timedelta
+    from statistics import median
+
+    from django.db.models import Count, F, Min, Q
+    from django.db.models.functions import TruncHour
+    from django.utils import timezone
+
+    from classifier.models import ModelVersion
+    from moderation.models import REVIEWABLE_STATUSES, Decision, QAItem, QAKind
+
+    now = now or timezone.now()
+    since = now - timedelta(hours=hours)
+    per_hour = {
+        row["hour"]: row["n"]
+        for row in Upload.objects.filter(created_at__gte=since).annotate(hour=TruncHour("created_at"))
+        .values("hour").annotate(n=Count("id")).order_by("hour")
+    }
+    hours_axis = [(since + timedelta(hours=i + 1)).replace(minute=0, second=0, microsecond=0) for i in range(hours)]
+    verdicts = dict(Upload.objects.filter(created_at__gte=since).exclude(policy_verdict="")
+                    .values_list("policy_verdict").annotate(n=Count("id")).order_by())
+    decided_total = sum(verdicts.values()) or 1
+    queue = Upload.objects.filter(status__in=REVIEWABLE_STATUSES).aggregate(n=Count("id"), oldest=Min("created_at"))
+    recent = list(Decision.objects.filter(created_at__gte=now - timedelta(days=7))
+                  .annotate(wait=F("created_at") - F("upload__created_at")).values_list("wait", flat=True)[:5000])
+    per_moderator = list(Decision.objects.filter(created_at__gte=since).values("moderator__username")
+                         .annotate(n=Count("id")).order_by("-n")[:20])
+
+    def agreement(kind: str) -> dict:
+        answered = list(QAItem.objects.filter(kind=kind, answered_at__isnull=False)
+                        .values_list("verdict", "reference_verdict"))
+        agreed = sum(1 for verdict, reference in answered if verdict == reference)
+        return {"answered": len(answered), "agreement": agreed / len(answered) if answered else None}
+
+    versions = list(ModelVersion.objects.filter(role="product").order_by("created_at")
+                    .values("id", "architecture", "status", "created_at", "metrics__accuracy"))
+    live = {row["prediction__model_version"]: row for row in Decision.objects.filter(prediction__isnull=False)
+            .values("prediction__model_version")
+            .annotate(n=Count("id"), confirmed=Count("id", filter=Q(label_after=F("label_before"))))}
+    for version in versions:
+        row = live.get(version["id"])
+        version["reviewed"] = row["n"] if row else 0
+        version["review_accuracy"] = (row["confirmed"] / row["n"]) if row and row["n"] else None
+    return {
+        "hours": [h.strftime("%H:%M") for h in hours_axis],
+        "uploads_per_hour": [per_hour.get(h, 0) for h in hours_axis],
+        "uploads": sum(per_hour.values()),
+        "auto_approve_rate": verdicts.get("approve", 0) / decided_total,
+        "auto_reject_rate": verdicts.get("reject", 0) / decided_total,
+        "review_rate": verdicts.get("review", 0) / decided_total,
+        "queue_size": queue["n"],
+        "oldest_age_hours": (now - queue["oldest"]).total_seconds() / 3600 if queue["oldest"] else 0.0,
+        "median_minutes_to_decision": median(w.total_seconds() for w in recent) / 60 if recent else None,
+        "decisions_per_moderator": per_moderator,
+        "moderator_vs_moderator": agreement(QAKind.SECOND),
+        "moderator_vs_policy": agreement(QAKind.BLIND),
+        "model_versions": versions,
+    }
+
+
+def low_risk_items(*, moderator, limit: int = 48) -> list[Upload]:
+    """In review, no flag, no appeal, not held by someone else: safe to decide in bulk."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from moderation.models import Flag
+
+    now = timezone.now()
+    queryset = (Upload.objects.filter(status=UploadStatus.IN_REVIEW)
+                .exclude(pk__in=Flag.objects.values("upload_id"))
+                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
+                .order_by("-review_rank", "id"))
+    return list(_with_results(queryset)[:limit])
+
+
+def audit_search(*, q: str = "", action: str = "", since=None, until=None):
+    from django.db.models import Q
+
+    from moderation.models import AuditEvent
+
+    events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")
+    if q:
+        events = events.filter(Q(target_id__icontains=q) | Q(actor__username__icontains=q))
+    if action:
+        events = events.filter(action=action)
+    if since:
+        events = events.filter(created_at__gte=since)
+    if until:
+        events = events.filter(created_at__lt=until)
+    return events
+
+
+def audit_csv_rows(events):
+    """CSV lines of audit events, streamed."""
+    import csv
+    import io
+    import json
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(["created_at", "actor", "action", "target_type", "target_id", "data"])
+    for event in events.iterator(chunk_size=2000):
+        yield line([event.created_at.isoformat(), event.actor.username if event.actor else "system", event.action,
+                    event.target_type, event.target_id, json.dumps(event.data, sort_keys=True)])

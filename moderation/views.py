@@ -3,19 +3,26 @@ selector, and renders the result."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from moderation import selectors
+from moderation import queue, selectors
 from moderation.errors import ApplicationError
-from moderation.forms import DecisionForm, SignUpForm
-from moderation.models import Upload, UploadStatus
+from moderation.forms import AuditSearchForm, DecisionForm, PreferenceForm, SignUpForm
+from moderation.models import ModeratorPreference, Upload, UploadStatus
+from moderation.services.appeals import appeal_open
 from moderation.services.explain import upload_heatmap
+from moderation.services.qa import qa_answer, qa_open_items
+from moderation.services.queue import queue_claim, queue_claim_next
 from moderation.services.review import REVIEW_PERMISSION, review_decide
 from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
 
@@ -73,13 +80,50 @@ def upload_image(request: HttpRequest, upload_id) -> FileResponse:
     return response
 
 
+def _queue_cursor(raw: str | None) -> tuple[float, str] | None:
+    if not raw:
+        return None
+    try:
+        rank, upload_id = raw.split("_", 1)
+        return float(rank), str(uuid.UUID(upload_id))
+    except ValueError:
+        return None
+
+
+def _preference(user) -> ModeratorPreference:
+    return ModeratorPreference.objects.filter(user=user).first() or ModeratorPreference(user=user)
+
+
 @permission_required(REVIEW_PERMISSION)
 def review_queue(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "moderation/review_queue.html",
-        {"items": selectors.review_queue(limit=50), "queue_size": selectors.review_queue_size()},
-    )
+    page_size = 50
+    items = selectors.review_queue(limit=page_size + 1, after=_queue_cursor(request.GET.get("after")))
+    more = len(items) > page_size
+    items = items[:page_size]
+    now = timezone.now()
+    rows = [
+        {"upload": item, "priority": queue.priority_now(item.review_rank, now),
+         "claimed": item.claimed_by_id and item.claimed_until and item.claimed_until > now}
+        for item in items
+    ]
+    return render(request, "moderation/review_queue.html", {
+        "rows": rows,
+        "queue_size": selectors.review_queue_size(),
+        "next_cursor": f"{items[-1].review_rank!r}_{items[-1].pk}" if more else None,
+        "explanation": queue.EXPLANATION,
+        "preference": _preference(request.user),
+    })
+
+
+@permission_required(REVIEW_PERMISSION)
+def review_next(request: HttpRequest) -> HttpResponse:
+    """Claim the next item and open it (J skips the current one)."""
+    skip = [s for s in request.GET.getlist("skip") if _queue_cursor(f"0_{s}")]
+    upload = queue_claim_next(moderator=request.user, skip=skip)
+    if upload is None:
+        messages.info(request, "The queue is empty. Well done.")
+        return redirect("review-queue")
+    return redirect("review-detail", upload_id=upload.pk)
 
 
 @permission_required(REVIEW_PERMISSION)
@@ -88,6 +132,11 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
     upload = selectors.upload_for_review(upload_id)
     if upload is None:
         raise Http404
+    claim_error = None
+    try:
+        queue_claim(moderator=request.user, upload_id=upload.pk)
+    except ApplicationError as exc:
+        claim_error = exc.message
     by_role = upload.predictions_by_role()
     prediction = by_role.get("product")
     labels = list(prediction.model_version.class_names) if prediction else []
@@ -107,22 +156,114 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
             messages.error(request, exc.message)
         else:
             messages.success(request, f"Upload {str(upload.pk)[:8]}: {form.cleaned_data['verdict']}d.")
-            following = selectors.review_queue(limit=1)
-            if following:
-                return redirect("review-detail", upload_id=following[0].pk)
-            return redirect("review-queue")
+            return redirect("review-next")
+    preference = _preference(request.user)
+    adult_flagged = any(f.kind == "adult" for f in upload.flags.all())
+    appeal = getattr(upload, "appeal", None) if upload.status == "appealed" else None
     return render(
         request,
         "moderation/review_detail.html",
         {
             "upload": upload,
             "prediction": prediction,
+            "labels": labels,
             "imagenet": by_role.get("imagenet"),
             "adult": by_role.get("adult"),
             "form": form,
             "decisions": upload.decisions.select_related("moderator"),
+            "claim_error": claim_error,
+            "appeal": appeal,
+            "blur": adult_flagged and preference.blur_flagged,
+            "greyscale": adult_flagged and preference.greyscale_flagged,
         },
     )
+
+
+@permission_required(REVIEW_PERMISSION)
+@require_http_methods(["GET", "POST"])
+def review_grid(request: HttpRequest) -> HttpResponse:
+    """Many low-risk items at once: in review, no flag, not appeals."""
+    if request.method == "POST":
+        verdict = request.POST.get("verdict")
+        done, failed = 0, []
+        for upload_id in request.POST.getlist("selected")[:200]:
+            try:
+                review_decide(upload_id=upload_id, moderator=request.user, verdict=verdict,
+                              reason_code="other" if verdict == "reject" else "")
+                done += 1
+            except (ApplicationError, ValueError, ValidationError) as exc:
+                failed.append(f"{upload_id[:8]}: {getattr(exc, 'message', exc)}")
+        messages.success(request, f"{done} items {verdict}d.")
+        for line in failed[:10]:
+            messages.error(request, line)
+        return redirect("review-grid")
+    items = selectors.low_risk_items(moderator=request.user, limit=48)
+    return render(request, "moderation/review_grid.html", {"items": items, "preference": _preference(request.user)})
+
+
+@permission_required(REVIEW_PERMISSION)
+@require_http_methods(["GET", "POST"])
+def review_qa(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            qa_answer(item_id=int(request.POST.get("item", 0)), moderator=request.user,
+                      verdict=request.POST.get("verdict", ""), label=request.POST.get("label", ""))
+        except (ApplicationError, ValueError) as exc:
+            messages.error(request, getattr(exc, "message", str(exc)))
+        return redirect("review-qa")
+    return render(request, "moderation/review_qa.html", {"items": qa_open_items(moderator=request.user, limit=20)})
+
+
+@permission_required(REVIEW_PERMISSION)
+@require_http_methods(["GET", "POST"])
+def review_preferences(request: HttpRequest) -> HttpResponse:
+    preference = _preference(request.user)
+    form = PreferenceForm(request.POST or None, instance=preference)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Saved.")
+        return redirect("review-queue")
+    return render(request, "moderation/preferences.html", {"form": form})
+
+
+@permission_required("moderation.view_auditevent")
+def audit_log(request: HttpRequest) -> HttpResponse:
+    form = AuditSearchForm(request.GET or None)
+    events = selectors.audit_search(**(form.cleaned_data if form.is_valid() else {}))
+    if request.GET.get("format") == "csv":
+        response = StreamingHttpResponse(selectors.audit_csv_rows(events), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="audit.csv"'
+        return response
+    return render(request, "moderation/audit_log.html", {"form": form, "events": events[:200],
+                                                          "query": request.GET.urlencode()})
+
+
+@permission_required("moderation.view_metrics")
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    summary = selectors.metrics_summary()
+    chart_data = {
+        "hours": summary["hours"],
+        "uploads": summary["uploads_per_hour"],
+        "rates": [summary["auto_approve_rate"], summary["auto_reject_rate"], summary["review_rate"]],
+        "moderators": [row["moderator__username"] for row in summary["decisions_per_moderator"]],
+        "decisions": [row["n"] for row in summary["decisions_per_moderator"]],
+        "versions": [f"v{v['id']} {v['architecture']}" for v in summary["model_versions"]],
+        "test_accuracy": [v["metrics__accuracy"] for v in summary["model_versions"]],
+        "review_accuracy": [v["review_accuracy"] for v in summary["model_versions"]],
+    }
+    return render(request, "moderation/metrics.html", {"m": summary, "chart_data": chart_data})
+
+
+@login_required
+@require_http_methods(["POST"])
+def post_appeal(request: HttpRequest, upload_id) -> HttpResponse:
+    try:
+        appeal_open(upload_id=upload_id, message=request.POST.get("message", ""), user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Your appeal was sent; a different moderator will look at it.")
+    return redirect("my-posts")
 
 
 def _curve_points(curve, width: int = 220, height: int = 120) -> str:

@@ -18,6 +18,16 @@ ARTIFACTS = ROOT / "test-artifacts"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_counters(settings):
+    # Local-memory rate counters outlive a test's rolled-back rows, whose ids
+    # SQLite reuses. (With Redis, ids come from sequences and never repeat.)
+    if "LocMem" in settings.CACHES["default"]["BACKEND"]:
+        from django.core.cache import cache
+
+        cache.clear()
+
+
 @pytest.fixture(scope="session")
 def tiny_trained_model():
     """A seed-cnn trained for one epoch on 600 real images: seconds, not minutes."""

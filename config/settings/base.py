@@ -231,6 +231,10 @@ BANK_CHECK_SECONDS = get_env("BANK_CHECK_SECONDS", 5.0, cast=float)
 # unless this is on (local runs and tests only).
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = get_env("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False, cast=bool)
 WEBHOOK_TIMEOUT_SECONDS = get_env("WEBHOOK_TIMEOUT_SECONDS", 5.0, cast=float)
+# Review: how long opening an item holds it for one moderator; QA sampling.
+REVIEW_CLAIM_SECONDS = get_env("REVIEW_CLAIM_SECONDS", 300, cast=int)
+QA_SAMPLE_RATE = get_env("QA_SAMPLE_RATE", 0.02, cast=float)  # of automatic approvals, reviewed blind
+SECOND_REVIEW_RATE = get_env("SECOND_REVIEW_RATE", 0.05, cast=float)  # of moderator decisions
 CLASSIFY_MAX_RETRIES = get_env("CLASSIFY_MAX_RETRIES", 5, cast=int)
 # Uploads still pending/processing this long after their last attempt are re-queued.
 SWEEP_STUCK_AFTER_SECONDS = get_env("SWEEP_STUCK_AFTER_SECONDS", 300, cast=int)

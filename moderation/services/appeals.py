@@ -8,6 +8,7 @@ from django.db import transaction
 from moderation.errors import Conflict, InvalidInput, NotFound
 from moderation.models import Appeal, AuditAction, Decision, Upload, UploadStatus, Verdict
 from moderation.services.audit import audit_record
+from moderation.services.queue import upload_set_review_rank
 from moderation.services.uploads import upload_transition
 
 
@@ -32,7 +33,10 @@ def appeal_open(*, upload_id, message: str, partner=None, user=None) -> Appeal:
     appeal = Appeal.objects.create(upload=upload, message=message,
                                    rejected_by=last_reject.moderator if last_reject else None)
     upload_transition(upload, UploadStatus.APPEALED)
-    upload.save(update_fields=["status", "verdict_at", "updated_at"])
+    product = upload.predictions.filter(model_version__role="product").first()
+    upload_set_review_rank(upload, scores=product.scores if product else {}, flags=upload.flags.count())
+    upload.claimed_by, upload.claimed_until = None, None
+    upload.save(update_fields=["status", "verdict_at", "updated_at", "review_rank", "claimed_by", "claimed_until"])
     audit_record(actor=user, action=AuditAction.APPEAL_OPENED, target=upload,
                  data={"appeal": appeal.pk, "partner": partner.pk if partner else None})
     return appeal

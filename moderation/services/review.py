@@ -21,6 +21,7 @@ from moderation.models import (
 )
 from moderation.services.audit import audit_record
 from moderation.services.banks import bank_hash_add
+from moderation.services.qa import qa_sample_decision
 from moderation.services.uploads import upload_transition
 from moderation.services.webhooks import webhooks_notify
 
@@ -59,6 +60,8 @@ def review_decide(
             raise NotFound("No such upload.")
         if upload.status not in REVIEWABLE_STATUSES:
             raise Conflict(f"The upload is {upload.get_status_display().lower()}, not in review.", code="not_in_review")
+        if upload.claimed_by_id and upload.claimed_by_id != moderator.pk and upload.claimed_until > timezone.now():
+            raise Conflict(f"{upload.claimed_by} is reviewing this item.", code="claimed_by_other")
         appeal = Appeal.objects.filter(upload=upload).first() if upload.status == UploadStatus.APPEALED else None
         if appeal is not None and appeal.rejected_by_id == moderator.pk:
             raise Forbidden("An appeal is decided by a moderator other than the one who rejected the upload.",
@@ -80,7 +83,9 @@ def review_decide(
             note=note[:2000],
         )
         upload_transition(upload, UploadStatus.APPROVED if verdict == Verdict.APPROVE else UploadStatus.REJECTED)
-        upload.save(update_fields=["status", "verdict_at", "updated_at"])
+        upload.claimed_by, upload.claimed_until = None, None
+        upload.save(update_fields=["status", "verdict_at", "updated_at", "claimed_by", "claimed_until"])
+        qa_sample_decision(upload=upload, decision=decision)
         if appeal is not None:
             appeal.status = AppealStatus.OVERTURNED if verdict == Verdict.APPROVE else AppealStatus.UPHELD
             appeal.decided_by = moderator

@@ -32,6 +32,8 @@ from moderation.selectors import class_thresholds, flag_signals
 from moderation.services.audit import audit_record
 from moderation.services.banks import hash_matches
 from moderation.services.notify import publish_settled
+from moderation.services.qa import qa_sample_approval
+from moderation.services.queue import upload_set_review_rank
 from moderation.services.webhooks import webhooks_notify
 from moderation.validation import validate_image
 
@@ -259,8 +261,12 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | Non
             "models": {row.model_version_id: row.label for row in rows},
         }
         upload_transition(upload, VERDICT_STATUS[result.verdict])
+        if upload.status == UploadStatus.IN_REVIEW:
+            upload_set_review_rank(upload, scores=product.scores, flags=len(result.flags))
         upload.failure_reason = ""
         upload.save()
+        if upload.status == UploadStatus.APPROVED:
+            qa_sample_approval(upload=upload)
         audit_record(
             actor=None,
             action=AuditAction.POLICY_VERDICT,

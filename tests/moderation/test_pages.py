@@ -48,8 +48,11 @@ def test_decision_through_the_page_opens_next_item(client, moderator, active_mod
     for u in (first, second):
         upload_classify(upload_id=u.pk)
     client.force_login(moderator)
-    response = client.post(f"/review/{first.pk}/", {"verdict": "reject", "reason_code": "spam", "label": "", "note": ""})
-    assert response.status_code == 302 and response["Location"] == f"/review/{second.pk}/"
+    response = client.post(f"/review/{first.pk}/", {"verdict": "reject", "reason_code": "spam", "label": "", "note": ""},
+                           follow=True)
+    assert response.redirect_chain[-1][0] == f"/review/{second.pk}/"
+    second.refresh_from_db()
+    assert second.claimed_by == moderator  # opening the next item claimed it
     first.refresh_from_db()
     assert first.status == UploadStatus.REJECTED
 

@@ -9,7 +9,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
@@ -32,13 +31,6 @@ from tests.helpers import fashion_png
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/uploads/"
-
-
-@pytest.fixture(autouse=True)
-def fresh_counters(settings):
-    # Local-memory counters outlive a test's rolled-back rows (ids are reused on SQLite).
-    if "LocMem" in settings.CACHES["default"]["BACKEND"]:
-        cache.clear()
 
 
 def auth(key):

@@ -1,0 +1,72 @@
+"""Claiming review items: opening an item claims it for one moderator until the
+claim expires; nobody else is offered it meanwhile."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from moderation import queue
+from moderation.errors import Conflict, NotFound
+from moderation.models import REVIEWABLE_STATUSES, Upload, UploadStatus
+
+
+def upload_set_review_rank(upload: Upload, *, scores: dict, flags: int) -> None:
+    """Give an upload entering the queue its rank (see moderation.queue)."""
+    partner_priority = upload.partner.priority if upload.partner_id else 0
+    static = queue.static_priority(scores=scores, flags=flags, appeal=upload.status == UploadStatus.APPEALED,
+                                   partner_priority=partner_priority)
+    upload.review_rank = queue.rank(static, upload.created_at)
+
+
+def _claimable(moderator):
+    now = timezone.now()
+    return (
+        Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
+        # An appeal is never offered to the moderator who made the rejection.
+        .exclude(status=UploadStatus.APPEALED, appeal__rejected_by=moderator)
+    )
+
+
+def queue_claim_next(*, moderator, skip: list | None = None) -> Upload | None:
+    """Claim the highest-priority item nobody else holds. Two moderators asking
+    at the same moment get different items (SKIP LOCKED on PostgreSQL; SQLite
+    serialises writers)."""
+    with transaction.atomic():
+        candidates = _claimable(moderator).exclude(pk__in=skip or []).order_by("-review_rank", "id")
+        upload = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        if upload is None:
+            return None
+        _claim(upload, moderator)
+        return upload
+
+
+def queue_claim(*, moderator, upload_id) -> Upload:
+    """Claim one item (opening it). Raises Conflict if someone else holds it."""
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        if upload is None:
+            raise NotFound("No such upload.")
+        if upload.status not in REVIEWABLE_STATUSES:
+            return upload
+        held = upload.claimed_by_id and upload.claimed_by_id != moderator.pk and upload.claimed_until > timezone.now()
+        if held:
+            raise Conflict(f"{upload.claimed_by} is reviewing this item until {upload.claimed_until:%H:%M:%S}.",
+                           code="claimed_by_other", detail={"claimed_by": str(upload.claimed_by)})
+        _claim(upload, moderator)
+        return upload
+
+
+def queue_release(*, moderator, upload_id) -> None:
+    Upload.objects.filter(pk=upload_id, claimed_by=moderator).update(claimed_by=None, claimed_until=None)
+
+
+def _claim(upload: Upload, moderator) -> None:
+    upload.claimed_by = moderator
+    upload.claimed_until = timezone.now() + timedelta(seconds=settings.REVIEW_CLAIM_SECONDS)
+    upload.save(update_fields=["claimed_by", "claimed_until"])
