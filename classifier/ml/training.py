@@ -16,7 +16,10 @@ import numpy as np
 # TensorFlow's C++ start-up chatter is not for our users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from classifier.ml.architectures import build  # noqa: E402
+from classifier.ml.architectures import (
+    build,  # noqa: E402
+    with_flip_average,
+)
 from classifier.ml.architectures import get as get_architecture
 from classifier.ml.augment import flip_and_shift
 from classifier.ml.evaluation import classification_report
@@ -153,7 +156,7 @@ def train(
     prepare = model_input_preparer(architecture)
     started = time.perf_counter()
     for epoch in range(epochs):
-        pixels = flip_and_shift(train_pixels, rng) if spec.augment else train_pixels
+        pixels = flip_and_shift(train_pixels, rng, max_shift=spec.max_shift) if spec.augment else train_pixels
         model.fit(
             prepare(pixels),
             targets,
@@ -166,7 +169,7 @@ def train(
             callbacks=callbacks,
         )
     seconds = time.perf_counter() - started
-    tflite_bytes = export_tflite(model)
+    tflite_bytes = export_tflite(with_flip_average(model) if spec.flip_average else model)
     report = evaluate_tflite(tflite_bytes, test_pixels, test_labels, class_names, architecture=architecture)
     return TrainedModel(
         architecture=architecture,

@@ -1,0 +1,45 @@
+"""Every product architecture trains, exports to TFLite, and the served model
+computes what Keras computes."""
+
+import numpy as np
+import pytest
+
+from classifier.ml.architectures import ARCHITECTURES, build, with_flip_average
+from classifier.ml.augment import flip_and_shift
+from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
+from classifier.ml.runtime import LiteModel
+from classifier.ml.training import export_tflite, keras_from_bytes, train
+
+
+@pytest.mark.parametrize("name", [n for n, a in ARCHITECTURES.items() if a.input_kind == "pixels"])
+def test_trains_exports_and_serves_the_same_numbers(name):
+    data = load_split("test").head(256)
+    trained = train(architecture=name, class_names=FASHION_MNIST_CLASSES, train_pixels=data.images,
+                    train_labels=data.labels, test_pixels=data.images[:64], test_labels=data.labels[:64],
+                    epochs=1, progress=False)
+    model = keras_from_bytes(trained.keras_bytes)
+    served = with_flip_average(model) if ARCHITECTURES[name].flip_average else model
+    x = data.images[:8, :, :, None].astype(np.float32) / 255
+    expected = np.asarray(served(x, training=False))
+    got = LiteModel(trained.tflite_bytes).predict(x)
+    assert np.allclose(got, expected, atol=1e-4)
+    assert np.allclose(got.sum(axis=1), 1.0, atol=1e-4)
+    assert 0 <= trained.report["accuracy"] <= 1 and trained.report["support"] == 64
+
+
+def test_flip_average_is_mirror_invariant():
+    model = with_flip_average(build("bn-cnn", 10, total_steps=10))
+    x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    lite = LiteModel(export_tflite(model))
+    assert np.allclose(lite.predict(x), lite.predict(x[:, :, ::-1]), atol=1e-5)
+
+
+def test_augmentation_keeps_shape_and_content():
+    rng = np.random.default_rng(0)
+    pixels = load_split("test").images[:64]
+    flipped_only = flip_and_shift(pixels, rng, max_shift=0)
+    for original, out in zip(pixels, flipped_only):
+        assert np.array_equal(out, original) or np.array_equal(out, original[:, ::-1])
+    shifted = flip_and_shift(pixels, rng, max_shift=2)
+    assert shifted.shape == pixels.shape and shifted.dtype == np.uint8
+    assert abs(int(shifted.sum()) - int(pixels.sum())) < pixels.sum() * 0.05  # little cut off at the edges

@@ -1,0 +1,201 @@
+"""The review dashboard: queue order, claims, bulk, wellness, QA, audit, metrics, roles."""
+
+import csv
+import io
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from moderation import queue
+from moderation.models import (
+    AuditEvent,
+    ClassPolicy,
+    Flag,
+    ModeratorPreference,
+    QAItem,
+    Upload,
+    UploadStatus,
+)
+from moderation.services.qa import qa_answer, qa_sample_approval, qa_sample_decision
+from moderation.services.queue import queue_claim, queue_claim_next
+from moderation.services.review import review_decide
+from moderation.services.uploads import upload_classify, upload_create
+from tests.helpers import fashion_png
+
+pytestmark = pytest.mark.django_db
+
+
+def test_priority_formula():
+    certain = queue.static_priority(scores={"a": 0.98, "b": 0.02}, flags=0, appeal=False, partner_priority=0)
+    torn = queue.static_priority(scores={"a": 0.5, "b": 0.49}, flags=0, appeal=False, partner_priority=0)
+    flagged = queue.static_priority(scores={"a": 0.98, "b": 0.02}, flags=2, appeal=False, partner_priority=0)
+    appeal = queue.static_priority(scores={"a": 0.98, "b": 0.02}, flags=0, appeal=True, partner_priority=0)
+    assert torn > certain and flagged > torn and appeal > flagged
+    now = timezone.now()
+    old, new = now - timedelta(hours=40), now
+    # 40 hours of waiting (10 points) beats a torn model's uncertainty (< 4 points).
+    assert queue.rank(certain, old) > queue.rank(torn, new)
+    assert queue.priority_now(queue.rank(certain, old), now) == pytest.approx(certain + 10.0)
+
+
+def _in_review(n: int, **kwargs) -> list[Upload]:
+    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    uploads = []
+    for i in range(n):
+        upload = upload_create(data=fashion_png(i % 50)[0], filename=f"{i}.png", **kwargs)
+        upload_classify(upload_id=upload.pk)
+        uploads.append(upload)
+    return uploads
+
+
+def test_queue_orders_by_rank_and_claims(active_model, moderator, second_moderator):
+    uploads = _in_review(4)
+    ranks = dict(Upload.objects.values_list("pk", "review_rank"))
+    expected = sorted(ranks, key=lambda pk: (-ranks[pk], str(pk)))
+    first = queue_claim_next(moderator=moderator)
+    assert first.pk == expected[0]
+    # The other moderator is not offered the claimed item.
+    assert queue_claim_next(moderator=second_moderator).pk == expected[1]
+    # Opening a claimed item is refused while the claim lasts ...
+    from moderation.errors import Conflict
+
+    with pytest.raises(Conflict):
+        queue_claim(moderator=second_moderator, upload_id=first.pk)
+    with pytest.raises(Conflict):
+        review_decide(upload_id=first.pk, moderator=second_moderator, verdict="approve")
+    # ... and allowed once it expired.
+    Upload.objects.filter(pk=first.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert queue_claim(moderator=second_moderator, upload_id=first.pk).claimed_by == second_moderator
+    assert len(uploads) == 4
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_moderators_at_the_same_moment_get_different_items(active_model):
+    from moderation.services.accounts import moderator_create
+
+    _in_review(6)
+    moderators = [moderator_create(username=f"m{i}", password="pw-123456")[0] for i in range(4)]
+    barrier = threading.Barrier(len(moderators))
+    claimed, errors = [], []
+
+    def claim(user):
+        try:
+            barrier.wait()
+            upload = queue_claim_next(moderator=user)
+            claimed.append(upload.pk if upload else None)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(m,)) for m in moderators]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert None not in claimed and len(set(claimed)) == len(moderators)
+
+
+def _bulk_queue(n: int) -> None:
+    """n items in review, written directly (the queue page only reads them)."""
+    from moderation.models import Prediction
+
+    base = Upload.objects.order_by("created_at").first()
+    prediction = base.predictions.get()
+    now = timezone.now()
+    rows = [Upload(id=uuid.uuid4(), image=base.image.name, image_format="PNG", content_type="image/png", width=28,
+                   height=28, byte_size=10, sha256="0" * 64, status=UploadStatus.IN_REVIEW, created_at=now,
+                   review_rank=float(i)) for i in range(n)]
+    Upload.objects.bulk_create(rows, batch_size=500)
+    Prediction.objects.bulk_create([Prediction(upload=u, model_version_id=prediction.model_version_id, label="Bag",
+                                               score=0.5, scores=prediction.scores) for u in rows], batch_size=500)
+
+
+def test_queue_page_queries_do_not_grow_with_the_queue(client, active_model, moderator):
+    _in_review(1)
+    client.force_login(moderator)
+    counts = []
+    for size in (10, 1000):
+        _bulk_queue(size - Upload.objects.filter(status=UploadStatus.IN_REVIEW).count())
+        assert Upload.objects.filter(status=UploadStatus.IN_REVIEW).count() == size
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/review/")
+        assert response.status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    assert f"{1000} waiting" in response.content.decode()
+    # Keyset pages: following "next" walks the queue without repeats.
+    page = client.get("/review/").content.decode()
+    assert 'rel="next"' in page
+
+
+def test_bulk_grid_decides_many_low_risk_items(client, active_model, moderator):
+    uploads = _in_review(5)
+    Flag.objects.create(upload=uploads[0], kind="adult", category="adult content", score=0.5, reason="test")
+    client.force_login(moderator)
+    page = client.get("/review/grid/").content.decode()
+    assert str(uploads[0].pk) not in page  # flagged: not low risk
+    selected = [str(u.pk) for u in uploads[1:4]]
+    client.post("/review/grid/", {"verdict": "approve", "selected": selected})
+    assert Upload.objects.filter(pk__in=selected, status=UploadStatus.APPROVED).count() == 3
+    assert Upload.objects.get(pk=uploads[4].pk).status == UploadStatus.IN_REVIEW
+
+
+def test_adult_flagged_images_are_blurred_per_user_setting(client, active_model, moderator):
+    [upload] = _in_review(1)
+    Flag.objects.create(upload=upload, kind="adult", category="adult content", score=0.5, reason="test")
+    client.force_login(moderator)
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    assert 'class="subject blurred"' in page and 'id="reveal"' in page
+    ModeratorPreference.objects.update_or_create(user=moderator, defaults={"blur_flagged": False, "greyscale_flagged": True})
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    assert "blurred" not in page.split('id="subject"')[0].rsplit("<figure", 1)[-1] and "greyscale" in page
+
+
+def test_qa_sampling_and_agreement(client, active_model, moderator, second_moderator, settings):
+    from django.contrib.auth.models import Group
+
+    [upload] = _in_review(1)
+    decision = review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
+    second = qa_sample_decision(upload=upload, decision=decision, rate=1.0)
+    blind = qa_sample_approval(upload=upload, rate=1.0)
+    assert qa_sample_approval(upload=upload, rate=0.0) is None
+    from moderation.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        qa_answer(item_id=second.pk, moderator=moderator, verdict="approve")
+    qa_answer(item_id=second.pk, moderator=second_moderator, verdict="approve")
+    qa_answer(item_id=blind.pk, moderator=second_moderator, verdict="reject")
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.APPROVED  # QA never changes the upload
+    lead = get_user_model().objects.create_user("lead", password="lead-pass-1")
+    lead.groups.add(Group.objects.get(name="leads"))
+    client.force_login(lead)
+    page = client.get("/lead/metrics/").content.decode()
+    assert "moderator vs moderator (second reviews): 1.000 of 1" in page
+    assert "moderator vs policy (blind QA of automatic approvals): 0.000 of 1" in page
+    assert QAItem.objects.filter(answered_at__isnull=False).count() == 2
+
+
+def test_audit_log_search_and_csv(client, active_model, moderator):
+    [upload] = _in_review(1)
+    review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
+    lead = get_user_model().objects.create_user("lead", password="lead-pass-1")
+    lead.groups.add(Group.objects.get(name="leads"))
+    client.force_login(lead)
+    page = client.get("/lead/audit/", {"action": "review.decided"}).content.decode()
+    assert "<td>Review decided</td>" in page and "<td>Policy verdict</td>" not in page
+    response = client.get("/lead/audit/", {"q": str(upload.pk), "format": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["created_at", "actor", "action", "target_type", "target_id", "data"]
+    assert {row[2] for row in rows[1:]} >= {"upload.created", "policy.verdict", "review.decided"}
+    assert all(row[4] == str(upload.pk) for row in rows[1:])
+    assert AuditEvent.objects.filter(target_id=str(upload.pk)).count() == len(rows) - 1
