@@ -13,5 +13,21 @@ class ModerationConfig(AppConfig):
         from moderation.setup import ensure_roles_and_schedules
 
         post_migrate.connect(ensure_roles_and_schedules, sender=self)
+        _register_metrics_collector()
         # Model promotions, rollbacks and gate rejections land in the one audit log.
         model_version_status_changed.connect(audit_model_version_status, dispatch_uid="audit-model-version-status")
+
+
+_registered = False
+
+
+def _register_metrics_collector() -> None:
+    global _registered
+    if _registered:
+        return
+    from prometheus_client import REGISTRY
+
+    from moderation.observability import PlatformCollector
+
+    REGISTRY.register(PlatformCollector())
+    _registered = True

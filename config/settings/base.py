@@ -25,11 +25,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
+    "django_prometheus",
     "classifier",
     "moderation",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -38,7 +41,19 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Refuses sign-in after repeated failures (django-axes); last, as its docs ask.
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = get_env("AXES_FAILURE_LIMIT", 5, cast=int)
+AXES_COOLOFF_TIME = get_env("AXES_COOLOFF_HOURS", 1, cast=float)  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -66,6 +81,9 @@ DATABASES = {
         conn_max_age=get_env("DATABASE_CONN_MAX_AGE", 60, cast=int),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and get_env("DATABASE_APPLICATION_NAME", ""):
+    # Names the connection in pg_stat_activity (operations, and the fault tests).
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = get_env("DATABASE_APPLICATION_NAME")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Web, worker and beat share the file: WAL lets readers run beside a
@@ -148,7 +166,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # A task whose worker died is redelivered after this long (must exceed
     # the longest task, training included).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": get_env("CELERY_VISIBILITY_TIMEOUT", 3600, cast=int)}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -197,6 +215,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Prometheus scrapes /metrics; with a token set, it must send it as a bearer token.
+METRICS_TOKEN = get_env("METRICS_TOKEN", "")
+
 # --- Uploads: limits checked before anything is stored.
 UPLOAD_MAX_BYTES = get_env("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, cast=int)
 UPLOAD_MAX_PIXELS = get_env("UPLOAD_MAX_PIXELS", 40_000_000, cast=int)
@@ -235,15 +256,22 @@ WEBHOOK_TIMEOUT_SECONDS = get_env("WEBHOOK_TIMEOUT_SECONDS", 5.0, cast=float)
 REVIEW_CLAIM_SECONDS = get_env("REVIEW_CLAIM_SECONDS", 300, cast=int)
 QA_SAMPLE_RATE = get_env("QA_SAMPLE_RATE", 0.02, cast=float)  # of automatic approvals, reviewed blind
 SECOND_REVIEW_RATE = get_env("SECOND_REVIEW_RATE", 0.05, cast=float)  # of moderator decisions
+# Fault tests only: seconds a classification sleeps after it started.
+FAULT_INJECTION_CLASSIFY_DELAY = get_env("FAULT_INJECTION_CLASSIFY_DELAY", 0.0, cast=float)
 CLASSIFY_MAX_RETRIES = get_env("CLASSIFY_MAX_RETRIES", 5, cast=int)
 # Uploads still pending/processing this long after their last attempt are re-queued.
 SWEEP_STUCK_AFTER_SECONDS = get_env("SWEEP_STUCK_AFTER_SECONDS", 300, cast=int)
 SWEEP_MAX_ATTEMPTS = get_env("SWEEP_MAX_ATTEMPTS", 5, cast=int)
 
+# Logs: one JSON object a line (LOG_FORMAT=json, the production default) or plain text.
+LOG_FORMAT = get_env("LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": get_env("LOG_LEVEL", "INFO")},
 }

@@ -102,6 +102,7 @@ class UploadListCreateApi(APIView):
         ],
         responses={200: UploadPageSerializer, **ERRORS},
         summary="List your uploads, newest first (cursor pagination)",
+        operation_id="uploads_list",
     )
     def get(self, request):
         queryset = _filter(uploads_visible_to(**_caller(request)), request.query_params)
@@ -118,6 +119,7 @@ class UploadListCreateApi(APIView):
         ],
         responses={201: UploadOutputSerializer, 202: UploadOutputSerializer, **ERRORS},
         summary="Submit an image for moderation",
+        operation_id="uploads_create",
     )
     def post(self, request):
         wait = _parse_wait(request)
@@ -164,7 +166,7 @@ class UploadListCreateApi(APIView):
 
 class UploadDetailApi(APIView):
     @extend_schema(responses={200: UploadOutputSerializer, **ERRORS},
-                   summary="Read an upload's status, tags, flags and verdict")
+                   summary="Read an upload's status, tags, flags and verdict", operation_id="uploads_read")
     def get(self, request, upload_id):
         upload = uploads_visible_to(**_caller(request)).filter(pk=upload_id).first()
         if upload is None:
@@ -176,7 +178,7 @@ class UploadAppealApi(APIView):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(request=AppealInputSerializer, responses={201: AppealOutputSerializer, **ERRORS},
-                   summary="Appeal a rejection (once per upload)")
+                   summary="Appeal a rejection (once per upload)", operation_id="uploads_appeal")
     def post(self, request, upload_id):
         serializer = AppealInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -189,14 +191,15 @@ class UploadAppealApi(APIView):
 class WebhookListCreateApi(APIView):
     parser_classes = [JSONParser, FormParser]
 
-    @extend_schema(responses={200: WebhookOutputSerializer(many=True), **ERRORS}, summary="Your webhook endpoints")
+    @extend_schema(responses={200: WebhookOutputSerializer(many=True), **ERRORS}, summary="Your webhook endpoints",
+                   operation_id="webhooks_list")
     def get(self, request):
         partner = _partner(request)
         endpoints = WebhookEndpoint.objects.filter(partner=partner).order_by("created_at")
         return Response(WebhookOutputSerializer(endpoints, many=True, context={"partner": partner}).data)
 
     @extend_schema(request=WebhookInputSerializer, responses={201: WebhookOutputSerializer, **ERRORS},
-                   summary="Register a callback URL for verdicts and appeal outcomes")
+                   summary="Register a callback URL for verdicts and appeal outcomes", operation_id="webhooks_create")
     def post(self, request):
         partner = _partner(request)
         serializer = WebhookInputSerializer(data=request.data)
@@ -207,7 +210,7 @@ class WebhookListCreateApi(APIView):
 
 
 class WebhookDetailApi(APIView):
-    @extend_schema(responses={204: None, **ERRORS}, summary="Remove a webhook endpoint")
+    @extend_schema(responses={204: None, **ERRORS}, summary="Remove a webhook endpoint", operation_id="webhooks_delete")
     def delete(self, request, webhook_id):
         partner = _partner(request)
         endpoint = WebhookEndpoint.objects.filter(partner=partner, pk=webhook_id).first()

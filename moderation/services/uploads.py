@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -68,9 +69,16 @@ def _clean_filename(name: str) -> str:
 
 
 def _enqueue_classification(upload_id) -> None:
+    """Queue the classification. The row is already committed: if the broker is
+    down, the upload stays pending and the sweeper queues it again, so the
+    client's request must not fail for it."""
     from moderation.tasks import classify_upload
 
-    classify_upload.delay(str(upload_id))
+    try:
+        classify_upload.apply_async(args=[str(upload_id)], retry=True,
+                                    retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
+    except Exception:  # noqa: BLE001 - any broker failure; the database remembers the upload
+        logger.warning("could not queue upload %s; the sweeper will", upload_id, exc_info=True)
 
 
 def upload_create(
@@ -215,6 +223,10 @@ def upload_classify(*, upload_id) -> Upload | None:
     upload = _start_processing(upload_id)
     if upload is None:
         return None
+    if settings.FAULT_INJECTION_CLASSIFY_DELAY:
+        # Fault tests only (never set in production): hold the task open so a
+        # test can kill the worker in the middle of it.
+        time.sleep(settings.FAULT_INJECTION_CLASSIFY_DELAY)
     with upload.image.open("rb") as fh:
         data = fh.read()
     analysis = analyze(data)

@@ -132,7 +132,10 @@ def webhooks_notify(*, upload: Upload, event: str) -> list[WebhookDelivery]:
 def _enqueue(delivery_id: int, countdown: float = 0) -> None:
     from moderation.tasks import deliver_webhook
 
-    deliver_webhook.apply_async(args=[delivery_id], countdown=countdown)
+    try:
+        deliver_webhook.apply_async(args=[delivery_id], countdown=countdown)
+    except Exception:  # noqa: BLE001 - the sweeper re-queues overdue deliveries
+        logger.warning("could not queue webhook delivery %s", delivery_id, exc_info=True)
 
 
 def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:

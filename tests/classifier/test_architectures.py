@@ -38,7 +38,7 @@ def test_augmentation_keeps_shape_and_content():
     rng = np.random.default_rng(0)
     pixels = load_split("test").images[:64]
     flipped_only = flip_and_shift(pixels, rng, max_shift=0)
-    for original, out in zip(pixels, flipped_only):
+    for original, out in zip(pixels, flipped_only, strict=False):
         assert np.array_equal(out, original) or np.array_equal(out, original[:, ::-1])
     shifted = flip_and_shift(pixels, rng, max_shift=2)
     assert shifted.shape == pixels.shape and shifted.dtype == np.uint8

@@ -41,6 +41,21 @@ def png_bomb(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", raw) + _png_chunk(b"IEND", b"")
 
 
+def gif_giant_canvas() -> bytes:
+    """A tiny GIF whose logical screen claims 60000 x 60000 pixels."""
+    data = bytearray(encode(Image.new("P", (16, 16), 1), "GIF"))
+    data[6:10] = struct.pack("<HH", 60000, 60000)
+    return bytes(data)
+
+
+def jpeg_giant_header() -> bytes:
+    """A JPEG whose frame header claims 50000 x 50000 pixels."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), "white"), "JPEG"))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 50000, 50000)
+    return bytes(data)
+
+
 def gif_many_frames(frames: int = 300) -> bytes:
     images = [Image.new("P", (32, 32), i % 256) for i in range(frames)]
     return encode(images[0], "GIF", save_all=True, append_images=images[1:], duration=10)
@@ -81,6 +96,8 @@ def build_corpus() -> list[Case]:
         Case("jpeg magic then garbage", b"\xff\xd8\xff\xe0" + b"\x00" * 64, "corrupt_image"),
         Case("png header-only giant", png_header_only(100_000, 100_000), "too_many_pixels"),
         Case("png bomb 8000x6000", png_bomb(8000, 6000), "too_many_pixels"),
+        Case("gif giant logical screen", gif_giant_canvas(), "too_many_pixels"),
+        Case("jpeg giant frame header", jpeg_giant_header(), "too_many_pixels"),
         Case("gif header only", b"GIF89a" + b"\x00" * 7, "corrupt_image"),
         Case("truncated webp", encode(rgb, "WEBP")[:40], "corrupt_image"),
         Case("tiny 8x8", encode(Image.new("RGB", (8, 8), "white"), "PNG"), "image_too_small"),
@@ -90,7 +107,9 @@ def build_corpus() -> list[Case]:
         Case("png", png, None),
         Case("webp", encode(rgb, "WEBP"), None),
         Case("bmp", encode(rgb, "BMP"), None),
-        Case("gif 300 frames", gif_many_frames(300), None),
+        Case("gif 2000 frames", gif_many_frames(2000), None),
+        Case("jpeg with trailing html payload", jpeg + b"<html><script>alert(1)</script></html>", None),
+        Case("extreme aspect 2000x16", encode(Image.new("L", (2000, 16), 200), "PNG"), None),
         Case("cmyk jpeg", encode(rgb.convert("CMYK"), "JPEG"), None),
         Case("16-bit png", encode(sixteen_bit, "PNG"), None),
         Case("palette with alpha", encode(palette_alpha, "PNG"), None),

@@ -1,0 +1,11 @@
+from django.http import HttpResponse
+from django_prometheus.exports import ExportToDjangoView
+
+from moderation.observability import metrics_allowed
+
+
+def prometheus_metrics(request):
+    """Prometheus exposition; guarded by METRICS_TOKEN when it is set."""
+    if not metrics_allowed(request):
+        return HttpResponse("metrics need the bearer token", status=401, content_type="text/plain")
+    return ExportToDjangoView(request)

@@ -1,0 +1,107 @@
+"""Health check and Prometheus metrics of the platform's own state.
+
+The metrics are read from the database when Prometheus scrapes, so they are
+right whichever process (web or worker) did the work."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client.core import GaugeMetricFamily
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_broker() -> str:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=3)
+    return "ok"
+
+
+def _check_storage() -> str:
+    name = default_storage.save(f"health/{uuid.uuid4().hex}.txt", ContentFile(b"ok"))
+    try:
+        with default_storage.open(name, "rb") as fh:
+            if fh.read() != b"ok":
+                return "read back something else"
+    finally:
+        default_storage.delete(name)
+    return "ok"
+
+
+def health(request: HttpRequest) -> HttpResponse:
+    """200 when database, broker and storage all answer, else 503 naming the failure."""
+    checks, started = {}, time.perf_counter()
+    for name, check in (("database", _check_database), ("broker", _check_broker), ("storage", _check_storage)):
+        try:
+            checks[name] = check()
+        except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
+            checks[name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+    healthy = all(value == "ok" for value in checks.values())
+    body = {"status": "ok" if healthy else "fail", "checks": checks,
+            "seconds": round(time.perf_counter() - started, 3)}
+    response = JsonResponse(body, status=200 if healthy else 503)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class PlatformCollector:
+    """uploads by state, review queue depth, verdict latency, model versions in service."""
+
+    def describe(self):
+        # Names only, so that registering does not query the database.
+        yield GaugeMetricFamily("moderation_uploads", "Uploads by state", labels=["state"])
+        yield GaugeMetricFamily("moderation_review_queue_depth", "Items waiting for a moderator")
+        yield GaugeMetricFamily("moderation_verdict_latency_seconds", "Upload-to-verdict time", labels=["quantile"])
+        yield GaugeMetricFamily("moderation_model_version_in_service", "Active model version by role",
+                                labels=["role", "version", "architecture"])
+
+    def collect(self):
+        from classifier.models import ModelVersion, ModelVersionStatus
+        from moderation.models import REVIEWABLE_STATUSES, Upload
+
+        try:
+            by_state = dict(Upload.objects.values_list("status").annotate(n=Count("id")).order_by())
+            queue_depth = Upload.objects.filter(status__in=REVIEWABLE_STATUSES).count()
+            recent = list(Upload.objects.filter(verdict_at__isnull=False).order_by("-verdict_at")
+                          .values_list("created_at", "verdict_at")[:1000])
+            active = list(ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE)
+                          .values_list("role", "pk", "architecture"))
+        except Exception:  # noqa: BLE001 - no database (e.g. before migrate): export nothing
+            return
+        uploads = GaugeMetricFamily("moderation_uploads", "Uploads by state", labels=["state"])
+        for state, count in sorted(by_state.items()):
+            uploads.add_metric([state], count)
+        yield uploads
+        yield GaugeMetricFamily("moderation_review_queue_depth", "Items waiting for a moderator", value=queue_depth)
+        latency = GaugeMetricFamily("moderation_verdict_latency_seconds",
+                                    "Upload-to-verdict time over the last 1000 verdicts", labels=["quantile"])
+        seconds = sorted((verdict - created).total_seconds() for created, verdict in recent)
+        for quantile in (0.5, 0.95, 0.99):
+            if seconds:
+                latency.add_metric([str(quantile)], seconds[min(len(seconds) - 1, int(quantile * len(seconds)))])
+        yield latency
+        versions = GaugeMetricFamily("moderation_model_version_in_service", "Active model version by role",
+                                     labels=["role", "version", "architecture"])
+        for role, pk, architecture in active:
+            versions.add_metric([role, str(pk), architecture], pk)
+        yield versions
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    return not token or request.headers.get("Authorization") == f"Bearer {token}"
