@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from moderation.errors import ApplicationError
+from moderation.models import AuditAction
+from moderation.services.audit import audit_record
 from moderation.models import (
     ApiKey,
     Appeal,
@@ -183,8 +185,22 @@ class AppealAdmin(admin.ModelAdmin):
         return False
 
 
+class AuditedChangesMixin:
+    """Every edit of thresholds, flag categories and banks is an audit row."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(actor=request.user, action=AuditAction.CLASS_POLICY_CHANGED, target=obj,
+                     data={"op": "change" if change else "create",
+                           "fields": {name: str(form.cleaned_data.get(name)) for name in form.changed_data}})
+
+    def delete_model(self, request, obj):
+        audit_record(actor=request.user, action=AuditAction.CLASS_POLICY_CHANGED, target=obj, data={"op": "delete"})
+        super().delete_model(request, obj)
+
+
 @admin.register(ClassPolicy)
-class ClassPolicyAdmin(admin.ModelAdmin):
+class ClassPolicyAdmin(AuditedChangesMixin, admin.ModelAdmin):
     list_display = ("class_name", "approve_threshold", "prohibited", "reject_threshold", "updated_at")
     list_editable = ("approve_threshold", "prohibited", "reject_threshold")
     list_filter = ("prohibited",)
@@ -228,7 +244,7 @@ class ImageNetClassMappingInline(admin.TabularInline):
 
 
 @admin.register(FlagCategory)
-class FlagCategoryAdmin(admin.ModelAdmin):
+class FlagCategoryAdmin(AuditedChangesMixin, admin.ModelAdmin):
     list_display = ("name", "kind", "review_threshold", "reject_threshold", "enabled", "mapped_classes")
     list_editable = ("review_threshold", "reject_threshold", "enabled")
     list_filter = ("kind", "enabled")
@@ -243,7 +259,7 @@ class FlagCategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(HashBank)
-class HashBankAdmin(admin.ModelAdmin):
+class HashBankAdmin(AuditedChangesMixin, admin.ModelAdmin):
     list_display = ("name", "action", "max_distance", "enabled", "entry_count", "created_at")
     list_editable = ("action", "max_distance", "enabled")
 

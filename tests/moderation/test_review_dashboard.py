@@ -199,3 +199,14 @@ def test_audit_log_search_and_csv(client, active_model, moderator):
     assert {row[2] for row in rows[1:]} >= {"upload.created", "policy.verdict", "review.decided"}
     assert all(row[4] == str(upload.pk) for row in rows[1:])
     assert AuditEvent.objects.filter(target_id=str(upload.pk)).count() == len(rows) - 1
+
+
+def test_threshold_change_in_the_admin_is_audited(client):
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-1")
+    client.force_login(admin)
+    policy = ClassPolicy.objects.get(class_name="Bag")
+    response = client.post(f"/admin/moderation/classpolicy/{policy.pk}/change/",
+                           {"class_name": "Bag", "approve_threshold": "0.8", "reject_threshold": "0.9"})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="class_policy.changed", target_id=str(policy.pk))
+    assert event.actor == admin and event.data["fields"] == {"approve_threshold": "0.8"}
