@@ -35,7 +35,9 @@ def serving_ms_per_image(tflite_bytes: bytes, pixels: np.ndarray, repeats: int =
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--architectures", default=",".join(ARCHITECTURES))
+    pixel_models = [name for name, spec in ARCHITECTURES.items() if spec.input_kind == "pixels"]
+    parser.add_argument("--architectures", default=",".join(pixel_models),
+                        help="pixel architectures (the embedding head is measured by bench.photo_models)")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images (quick check)")
     parser.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
     parser.add_argument("--no-write", action="store_true")
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         train_split = train_split.head(args.limit)
     rows = []
+    headers = ["architecture", "epochs", "train time", "test accuracy", "macro F1", "serving ms/img (LiteRT, batch 1)", "model size"]
     for name in args.architectures.split(","):
         print(f"== {name}: {ARCHITECTURES[name].description}", flush=True)
         trained = train(
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             trained.report["macro_f1"], serving_ms_per_image(trained.tflite_bytes, test_split.images),
             f"{len(trained.tflite_bytes) / 1024:.0f} KiB",
         ])
-    headers = ["architecture", "epochs", "train time", "test accuracy", "macro F1", "serving ms/img (LiteRT, batch 1)", "model size"]
+        print(table(headers, rows[-1:]), flush=True)  # each result as soon as it exists
     output = table(headers, rows)
     print("\n" + output)
     if not args.no_write and not args.limit:
