@@ -38,3 +38,11 @@ def photo_like(width: int = 64, height: int = 48, seed: int = 0) -> Image.Image:
     rgb = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x + y) % 256], axis=-1)
     rgb[height // 4 : height // 2, width // 4 : width // 2] = rng.integers(0, 255, 3)
     return Image.fromarray(rgb.astype(np.uint8), "RGB")
+
+
+def sign_in(page, base: str, username: str, password: str) -> None:
+    """Sign in through the real form in a Playwright page, as a person would."""
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")

@@ -50,3 +50,4 @@ def shot(page, request):
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{next(counter):02d}-{step}.png"), full_page=True)
 
     return take
+

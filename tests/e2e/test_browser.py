@@ -7,16 +7,9 @@ from classifier.models import TrainingExample
 from moderation.models import AuditEvent, ClassPolicy, Decision, Upload, UploadStatus
 from moderation.services.uploads import upload_classify, upload_create
 from tests.conftest import wait_for
-from tests.helpers import fashion_png
+from tests.helpers import fashion_png, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def sign_in(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
 
 
 def test_person_uploads_several_files_and_sees_verdicts_live(

@@ -10,16 +10,9 @@ from django.contrib.auth.models import Group
 from moderation.models import Appeal, ClassPolicy, Decision, Flag, Upload, UploadStatus
 from moderation.services.review import review_decide
 from moderation.services.uploads import upload_classify, upload_create
-from tests.helpers import fashion_png
+from tests.helpers import fashion_png, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def sign_in(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
 
 
 def _queue(n, author):
