@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_section(
             "feedback_loop", "The feedback loop: corrections → retraining → gate",
+            "The same as `python manage.py feedback_loop`, in a scratch installation.\n\n"
             "```\n" + captured.getvalue().strip() + "\n```",
-            "python -m bench.feedback_loop  (same as `python manage.py feedback_loop` in a scratch installation)",
+            "python -m bench.feedback_loop",
         )
     return 0
 
