@@ -2,11 +2,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from moderation.errors import ApplicationError
-from moderation.models import AuditAction
-from moderation.services.audit import audit_record
 from moderation.models import (
     ApiKey,
     Appeal,
+    AuditAction,
     AuditEvent,
     BankedHash,
     ClassPolicy,
@@ -22,6 +21,7 @@ from moderation.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from moderation.services.audit import audit_record
 from moderation.services.banks import bank_hash_remove
 from moderation.services.partners import api_key_create, api_key_revoke, api_key_rotate
 from moderation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_replay

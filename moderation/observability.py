@@ -27,8 +27,12 @@ def _check_database() -> str:
 def _check_broker() -> str:
     from config.celery import app
 
-    with app.connection_for_write() as conn:
+    with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, timeout=3)
+        # Redis connects lazily: ask it something to know it is there.
+        client = getattr(conn.default_channel, "client", None)
+        if client is not None and hasattr(client, "ping"):
+            client.ping()
     return "ok"
 
 

@@ -36,3 +36,6 @@ SWEEP_STUCK_AFTER_SECONDS = 60
 STATIC_ROOT = Path(_SESSION_DIR) / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+# Counters of another test session (its ids start at 1 again) must not be seen.
+if "KEY_PREFIX" in CACHES["default"]:  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"moderation-{os.path.basename(_SESSION_DIR)}"  # noqa: F405

@@ -4,6 +4,7 @@ same counts. Fixed windows: simple, and atomic with the cache's incr."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,8 @@ from django.core.cache import cache
 
 from moderation.errors import RateLimited
 from moderation.models import ApiKey
+
+logger = logging.getLogger(__name__)
 
 BURST_WINDOW = 10
 SUSTAINED_WINDOW = 3600
@@ -30,6 +33,22 @@ def _count(key: str, window: int) -> tuple[int, int]:
     return count, int(start + window - now) + 1
 
 
+def _counting_works(fn):
+    """Limits fail open: if the shared cache is down, uploads are still taken
+    (and logged) rather than refused or failed."""
+
+    def wrapper(api_key: ApiKey) -> None:
+        try:
+            fn(api_key)
+        except RateLimited:
+            raise
+        except Exception:  # noqa: BLE001 - Redis down or similar
+            logger.warning("rate-limit counters unavailable; not limiting key %s", api_key.pk, exc_info=True)
+
+    return wrapper
+
+
+@_counting_works
 def check_rate(api_key: ApiKey) -> None:
     partner = api_key.partner
     for window, limit, label in ((BURST_WINDOW, partner.burst_limit, "burst"),
@@ -40,6 +59,7 @@ def check_rate(api_key: ApiKey) -> None:
                               retry_after=retry_after, detail={"limit": limit, "window_seconds": window})
 
 
+@_counting_works
 def check_daily_quota(api_key: ApiKey) -> None:
     now = datetime.now(UTC)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)

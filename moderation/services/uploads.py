@@ -311,8 +311,10 @@ def uploads_requeue_stuck(*, older_than: timedelta | None = None, max_attempts: 
     """Find uploads stuck in pending/processing and queue them again, or fail
     them after too many attempts. The database is the source of truth: an
     upload whose queue message was lost is found here."""
-    older_than = older_than or timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
-    max_attempts = max_attempts or settings.SWEEP_MAX_ATTEMPTS
+    if older_than is None:
+        older_than = timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
+    if max_attempts is None:
+        max_attempts = settings.SWEEP_MAX_ATTEMPTS
     cutoff = timezone.now() - older_than
     stuck = list(
         Upload.objects.filter(

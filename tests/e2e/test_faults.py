@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -19,7 +20,7 @@ from django.db import connection
 
 from moderation.models import SETTLED_STATUSES, Upload, UploadStatus
 from moderation.services.uploads import upload_create, uploads_requeue_stuck
-from tests.conftest import start_process, stop_process, wait_for
+from tests.conftest import ROOT, start_process, stop_process, wait_for
 from tests.helpers import fashion_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -99,19 +100,13 @@ def test_redis_restarted_during_a_burst_loses_nothing(active_model, partner_key)
 
 
 def uploads_requeue_stuck_via(env: dict) -> None:
-    """Run the sweeper's body with the private broker (as beat would)."""
-    from config.celery import app
-
-    previous = app.conf.broker_url
-    app.conf.broker_url = env["CELERY_BROKER_URL"]
-    app.conf.task_default_queue = env["CELERY_QUEUE"]
-    try:
-        with app.pool.acquire(block=True) as conn:
-            conn.ensure_connection(max_retries=3)
-        uploads_requeue_stuck(older_than=timedelta(0))
-    finally:
-        app.conf.broker_url = previous
-        app.pool.force_close_all()
+    """Run the sweeper's body in a process of its own, on the private broker (as beat would)."""
+    code = ("from datetime import timedelta; from moderation.services.uploads import uploads_requeue_stuck; "
+            "print(uploads_requeue_stuck(older_than=timedelta(0)))")
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "USE_TEST_DATABASE": "1", **env}
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=full_env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def _reachable(port: int) -> bool:

@@ -29,6 +29,7 @@ def test_hostile_files_and_names(celery_worker, active_model, partner_key, api_c
     partner, key = partner_key()
     Partner.objects.filter(pk=partner.pk).update(burst_limit=10_000, sustained_limit=10_000)
     accepted, refused, server_errors = [], [], []
+    before = set(media_files())
     cases = [(case.name, case.data, "x.png", case.expected) for case in CORPUS]
     cases += [(f"name {i}", fashion_png(i)[0], name, None) for i, name in enumerate(HOSTILE_NAMES)]
     for label, data, filename, expected in cases:
@@ -48,7 +49,8 @@ def test_hostile_files_and_names(celery_worker, active_model, partner_key, api_c
     assert wait_for(lambda: Upload.objects.filter(pk__in=accepted, status__in=SETTLED_STATUSES).count() == len(accepted),
                     timeout=120), list(Upload.objects.filter(pk__in=accepted).values_list("status", "failure_reason"))
     # One stored file per accepted upload, nowhere but under uploads/, none named by the client.
-    stored = {str(p) for p in media_files() if "/uploads/" in str(p)}
+    stored = {str(p) for p in set(media_files()) - before if "/uploads/" in str(p)}
+    assert stored == {str(p) for p in set(media_files()) - before}  # nothing but the originals was written
     names = set(Upload.objects.filter(pk__in=accepted).values_list("image", flat=True))
     assert len(stored) == len(accepted) == len(names)
     assert all(n.startswith("uploads/") and ".." not in n and "passwd" not in n for n in names)

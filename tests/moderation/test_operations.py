@@ -22,14 +22,8 @@ def test_health_checks_database_broker_and_storage(client):
 
 
 def test_health_reports_a_dead_broker(client, settings):
-    from config.celery import app
-
-    previous = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
-    try:
-        response = client.get("/health/")
-    finally:
-        app.conf.broker_url = previous
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    response = client.get("/health/")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"].startswith("failed")
     assert response.json()["checks"]["database"] == "ok"
@@ -62,8 +56,10 @@ def test_every_form_has_csrf(client):
 
 
 def test_check_deploy_with_production_settings_reports_nothing():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
-           "DJANGO_SECRET_KEY": secrets.token_urlsafe(60), "DJANGO_ALLOWED_HOSTS": "moderation.example.com"}
+    # The environment of a deployment, not of this test run (which sets test-only variables).
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "USE_TEST_DATABASE")}
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.production",
+                "DJANGO_SECRET_KEY": secrets.token_urlsafe(60), "DJANGO_ALLOWED_HOSTS": "moderation.example.com"})
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -97,7 +97,7 @@ def test_originals_artifacts_and_heat_maps_round_trip_through_s3(s3_storage, tin
     assert heatmap.status_code == 200 and f"heatmaps/{upload.pk}-v{version.pk}.png" in _keys(s3_storage)
 
     url = upload.image.url  # signed, expiring
-    assert "X-Amz-Signature" in url and "X-Amz-Expires=300" in url
+    assert "Signature=" in url and "Expires=" in url
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.read() == data
     forget_loaded_models()
