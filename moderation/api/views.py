@@ -1,5 +1,7 @@
 """The partner REST API: thin views over the upload, appeal and webhook services."""
 
+from datetime import UTC
+
 from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils.dateparse import parse_datetime
@@ -67,6 +69,19 @@ def _parse_wait(request) -> float:
     return wait
 
 
+def _moment(name: str, value: str):
+    """An ISO 8601 date-time as UTC (databases disagree on odd offsets such as +16:36)."""
+    try:
+        moment = parse_datetime(value)
+        if moment is not None:
+            moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None:
+        raise InvalidInput(f"{name} must be an ISO 8601 date-time.", code="invalid_filter")
+    return moment
+
+
 def _filter(queryset, params):
     if value := params.get("status"):
         if value not in UploadStatus.values:
@@ -74,10 +89,10 @@ def _filter(queryset, params):
         queryset = queryset.filter(status=value)
     for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
         if value := params.get(name):
-            moment = parse_datetime(value)
-            if moment is None:
-                raise InvalidInput(f"{name} must be an ISO 8601 date-time.", code="invalid_filter")
-            queryset = queryset.filter(**{lookup: moment})
+            queryset = queryset.filter(**{lookup: _moment(name, value)})
+    for name in ("label", "flag"):
+        if "\x00" in params.get(name, ""):
+            raise InvalidInput(f"{name} may not contain NUL characters.", code="invalid_filter")
     if value := params.get("label"):
         queryset = queryset.filter(Exists(Prediction.objects.filter(
             upload=OuterRef("pk"), model_version__role="product", label=value)))
