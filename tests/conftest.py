@@ -68,7 +68,11 @@ def partner_key(db):
     counter = iter(range(1, 10_000))
 
     def make(name: str | None = None):
-        return partner_create(name=name or f"partner-{next(counter)}")
+        partner, key = partner_create(name=name or f"partner-{next(counter)}")
+        # Generous limits: the suite posts in bursts; the limit tests set their own.
+        type(partner).objects.filter(pk=partner.pk).update(burst_limit=10_000, sustained_limit=100_000)
+        partner.refresh_from_db()
+        return partner, key
 
     return make
 
