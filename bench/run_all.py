@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.inference", "bench.hash_bank", "bench.review_queue", "bench.photo_models", "bench.train_fmnist",
-           "bench.feedback_loop"]
+BENCHES = ["bench.inference", "bench.decode", "bench.pipeline", "bench.hash_bank", "bench.review_queue",
+           "bench.photo_models", "bench.train_fmnist", "bench.feedback_loop", "bench.soak"]
 
 
 def main() -> int:

@@ -20,16 +20,20 @@ from django.conf import settings
 from classifier.contracts import AdultScore, ImageAnalysis, ImageNetTags, NoActiveModel, ProductPrediction
 from classifier.ml.architectures import get as get_architecture
 from classifier.ml.hashing import pdq_hash
-from classifier.ml.preprocessing import PRODUCT_INPUT_SIDE, image_to_product_pixels, normalize, open_image, photo_input
+from classifier.ml.preprocessing import (
+    DECODE_SIDE,
+    PRODUCT_INPUT_SIDE,
+    image_to_product_pixels,
+    normalize,
+    open_image,
+    photo_input,
+)
 from classifier.ml.runtime import LiteModel
 from classifier.models import ModelRole, ModelVersion
 from classifier.registry import active_version_id
 
 EMBEDDING_WIDTH = 1280
 IMAGENET_CLASSES = 1000
-# Decode JPEGs at reduced size down to this: enough for the 224-px backbone,
-# the 256-px adult model and PDQ.
-DECODE_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class _ModelCache:
     def get(self, role: str) -> LoadedModel | None:
         now = time.monotonic()
         interval = settings.CLASSIFIER_VERSION_CHECK_SECONDS
+        if not settings.INFERENCE_CACHE_MODELS:
+            version_id = active_version_id(role)
+            return None if version_id is None else _load(ModelVersion.objects.get(pk=version_id))
         if role in self._loaded and now - self._checked_at.get(role, 0.0) < interval:
             return self._loaded[role]
         with self._lock:
@@ -125,7 +132,8 @@ def analyze_many(images: list[bytes]) -> list[ImageAnalysis]:
     if head and backbone is None:
         raise NoActiveModel("the product model reads backbone embeddings, but no ImageNet backbone is active")
 
-    decoded = [open_image(data, target_side=DECODE_SIDE if (backbone or adult) else PRODUCT_INPUT_SIDE) for data in images]
+    target_side = (DECODE_SIDE if (backbone or adult) else PRODUCT_INPUT_SIDE) if settings.INFERENCE_REDUCED_DECODE else None
+    decoded = [open_image(data, target_side=target_side) for data in images]
     hashes = [pdq_hash(image) for image in decoded]
 
     tags: list[ImageNetTags | None] = [None] * len(decoded)

@@ -23,16 +23,23 @@ class Architecture:
     input_kind: str = "pixels"  # "pixels": 28x28 grayscale; "embedding": the backbone's 1280-d vector
     flip_average: bool = False  # serve the mean of the image's and its mirror image's scores
     max_shift: int = 2  # augmentation: random shifts up to this many pixels
+    erase_probability: float = 0.0  # augmentation: share of images with a random rectangle erased
+    # Train with bfloat16 activations where the CPU has native bfloat16
+    # (AVX512-BF16/AMX): about twice the speed; weights stay float32 and the
+    # exported model is float32.
+    mixed_precision: bool = False
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
 def register(name: str, *, epochs: int, batch_size: int, augment: bool, description: str,
-             one_hot_labels: bool = False, input_kind: str = "pixels", flip_average: bool = False, max_shift: int = 2):
+             one_hot_labels: bool = False, input_kind: str = "pixels", flip_average: bool = False, max_shift: int = 2,
+             erase_probability: float = 0.0, mixed_precision: bool = False):
     def wrap(builder):
         ARCHITECTURES[name] = Architecture(
-            name, builder, epochs, batch_size, augment, one_hot_labels, description, input_kind, flip_average, max_shift
+            name, builder, epochs, batch_size, augment, one_hot_labels, description, input_kind, flip_average,
+            max_shift, erase_probability, mixed_precision,
         )
         return builder
 

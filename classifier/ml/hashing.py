@@ -8,6 +8,15 @@ from PIL import Image
 HASH_BYTES = 32  # 256 bits
 
 
+def pdq_input(image: Image.Image) -> np.ndarray:
+    """The RGB array PDQ hashes: at most 512 px a side."""
+    rgb = image.convert("RGB")
+    if max(rgb.size) > 512:
+        rgb = rgb.copy()
+        rgb.thumbnail((512, 512), Image.Resampling.BILINEAR)
+    return np.asarray(rgb)
+
+
 def pdq_hash(image: Image.Image) -> tuple[bytes, int]:
     """(256-bit PDQ hash as 32 bytes, quality 0..100) of a decoded image.
 
@@ -15,11 +24,7 @@ def pdq_hash(image: Image.Image) -> tuple[bytes, int]:
     512 px a side gives the same hash far faster on large photos."""
     import pdqhash
 
-    rgb = image.convert("RGB")
-    if max(rgb.size) > 512:
-        rgb = rgb.copy()
-        rgb.thumbnail((512, 512), Image.Resampling.BILINEAR)
-    bits, quality = pdqhash.compute(np.asarray(rgb))
+    bits, quality = pdqhash.compute(pdq_input(image))
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes(), int(quality)
 
 

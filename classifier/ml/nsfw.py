@@ -29,12 +29,12 @@ class AdultScorer:
 
         if not images:
             return np.zeros(0, dtype=np.float32)
-        batch = preprocess_batch([_reduce(image) for image in images])
+        batch = preprocess_batch([shrink_large(image) for image in images])
         with self._lock:
             return self._session.run(None, {self._input: batch})[0][:, 1]
 
 
-def _reduce(image: Image.Image) -> Image.Image:
+def shrink_large(image: Image.Image) -> Image.Image:
     # The model's own pipeline resizes to 256x256; shrinking a large photo
     # first (to at least 512 px) keeps that step cheap and the result the same
     # to within resampling noise.

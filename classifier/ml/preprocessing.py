@@ -13,6 +13,9 @@ import numpy as np
 from PIL import Image, ImageOps
 
 PRODUCT_INPUT_SIDE = 28
+# With the photo models active, JPEGs are decoded at reduced size down to this:
+# enough for the 224-px backbone, the 256-px adult model and PDQ.
+DECODE_SIDE = 256
 
 # Fashion-MNIST draws bright products on black, so transparent areas and the
 # padding around a non-square image become black too.

@@ -21,7 +21,7 @@ from classifier.ml.architectures import (
     with_flip_average,
 )
 from classifier.ml.architectures import get as get_architecture
-from classifier.ml.augment import flip_and_shift
+from classifier.ml.augment import flip_and_shift, random_erase
 from classifier.ml.evaluation import classification_report
 from classifier.ml.preprocessing import normalize
 
@@ -59,6 +59,28 @@ def _progress_callback(epochs: int, steps: int):
             self.bar.close()
 
     return EpochProgress()
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (else mixed precision is slower)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = set(fh.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+@contextlib.contextmanager
+def precision(policy: str):
+    import keras
+
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def set_threads(threads: int | None) -> None:
@@ -145,11 +167,14 @@ def train(
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     steps = int(np.ceil(len(train_pixels) / batch_size))
+    mixed = spec.mixed_precision and not initial_keras_bytes and native_bfloat16()
     if initial_keras_bytes:
         model = keras_from_bytes(initial_keras_bytes)
         _compile_for_fine_tuning(model, spec, fine_tune_learning_rate)
     else:
-        model = build(architecture, num_classes=len(class_names), side=train_pixels.shape[1], total_steps=steps * epochs)
+        with precision("mixed_bfloat16" if mixed else "float32"):
+            model = build(architecture, num_classes=len(class_names), side=train_pixels.shape[1],
+                          total_steps=steps * epochs)
     labels = np.asarray(train_labels, dtype=np.int64)
     targets = np.eye(len(class_names), dtype=np.float32)[labels] if spec.one_hot_labels else labels
     callbacks = [_progress_callback(epochs, steps)] if progress else []
@@ -157,6 +182,8 @@ def train(
     started = time.perf_counter()
     for epoch in range(epochs):
         pixels = flip_and_shift(train_pixels, rng, max_shift=spec.max_shift) if spec.augment else train_pixels
+        if spec.erase_probability:
+            pixels = random_erase(pixels, rng, spec.erase_probability)
         model.fit(
             prepare(pixels),
             targets,
@@ -169,6 +196,12 @@ def train(
             callbacks=callbacks,
         )
     seconds = time.perf_counter() - started
+    if mixed:
+        # Serve (and warm-start from) float32: the same weights in a float32 copy.
+        with precision("float32"):
+            trained_weights = model.get_weights()
+            model = build(architecture, num_classes=len(class_names), side=train_pixels.shape[1], total_steps=1)
+            model.set_weights(trained_weights)
     tflite_bytes = export_tflite(with_flip_average(model) if spec.flip_average else model)
     report = evaluate_tflite(tflite_bytes, test_pixels, test_labels, class_names, architecture=architecture)
     return TrainedModel(

@@ -246,6 +246,10 @@ CALIBRATION_TARGET_PRECISION = get_env("CALIBRATION_TARGET_PRECISION", 0.98, cas
 CALIBRATION_MIN_REVIEWED = get_env("CALIBRATION_MIN_REVIEWED", 30, cast=int)
 # Threads each worker process gives one model call (LiteRT / onnxruntime).
 INFERENCE_THREADS = get_env("INFERENCE_THREADS", 1, cast=int)
+# Benchmarks only (bench.pipeline's naive configuration): off, every task loads
+# its models afresh and decodes JPEGs at full size.
+INFERENCE_CACHE_MODELS = get_env("INFERENCE_CACHE_MODELS", True, cast=bool)
+INFERENCE_REDUCED_DECODE = get_env("INFERENCE_REDUCED_DECODE", True, cast=bool)
 # How often a worker checks whether a hash bank changed.
 BANK_CHECK_SECONDS = get_env("BANK_CHECK_SECONDS", 5.0, cast=float)
 # Webhooks: callback URLs that resolve to loopback/private addresses are refused

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from classifier.ml.architectures import ARCHITECTURES, build, with_flip_average
-from classifier.ml.augment import flip_and_shift
+from classifier.ml.augment import flip_and_shift, random_erase
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.runtime import LiteModel
 from classifier.ml.training import export_tflite, keras_from_bytes, train
@@ -43,3 +43,17 @@ def test_augmentation_keeps_shape_and_content():
     shifted = flip_and_shift(pixels, rng, max_shift=2)
     assert shifted.shape == pixels.shape and shifted.dtype == np.uint8
     assert abs(int(shifted.sum()) - int(pixels.sum())) < pixels.sum() * 0.05  # little cut off at the edges
+
+
+def test_random_erase_replaces_one_rectangle_per_chosen_image():
+    rng = np.random.default_rng(1)
+    pixels = np.zeros((200, 28, 28), dtype=np.uint8)
+    assert np.array_equal(random_erase(pixels, rng, probability=0.0), pixels)
+    erased = random_erase(pixels, rng, probability=1.0, area=(0.1, 0.2))
+    for image in erased:
+        rows, cols = np.nonzero(image)
+        assert len(rows)  # noise was written (all-zero noise over 78+ pixels cannot happen)
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert box <= 0.2 * 28 * 28 + 28  # one rectangle of the requested size, not scattered pixels
+    half = random_erase(pixels, rng, probability=0.5)
+    assert 60 < sum(bool(image.any()) for image in half) < 140

@@ -49,3 +49,21 @@ def test_head_serves_and_explains_photos(photo_models):
     assert result.imagenet.top[0][1] == "espresso"
     png = product_heatmap(skimage_jpeg("coffee"), version_id=head.pk, label=result.product.label)
     assert png.startswith(b"\x89PNG")
+
+
+def test_naive_inference_settings_give_the_same_answers(photo_models, settings):
+    """bench.pipeline's naive configuration (models loaded by every call, full-size
+    decoding) must do the same work, only slower."""
+    from classifier import inference
+
+    image = skimage_jpeg("coffee")
+    served = analyze(image)
+    settings.INFERENCE_CACHE_MODELS = False
+    settings.INFERENCE_REDUCED_DECODE = False
+    inference.forget_loaded_models()
+    naive = analyze(image)
+    assert not inference._cache._loaded  # nothing kept between calls
+    assert naive.product.label == served.product.label
+    assert naive.imagenet.top[0][1] == served.imagenet.top[0][1] == "espresso"
+    assert abs(naive.adult.score - served.adult.score) < 0.05
+    assert naive.product.model_version_id == served.product.model_version_id
