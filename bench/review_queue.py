@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["VAR_DIR"] = str(ROOT / "var" / "bench-queue")
     if os.environ.get("BENCH_DATABASE_URL"):
+        from bench.stack import ensure_database
+
+        ensure_database(os.environ["BENCH_DATABASE_URL"])
         os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
     else:
         os.environ.pop("DATABASE_URL", None)

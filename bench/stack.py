@@ -47,7 +47,7 @@ def sample_jpegs(size: tuple[int, int] = (1224, 816), quality: int = 90) -> list
     return photos
 
 
-def _ensure_database(url: str) -> None:
+def ensure_database(url: str) -> None:
     import psycopg
 
     name = url.rsplit("/", 1)[1]
@@ -87,7 +87,7 @@ class Stack:
 
     def prepare(self) -> None:
         """Schema, the photo models, a product model, and a partner without limits."""
-        _ensure_database(self.env["DATABASE_URL"])
+        ensure_database(self.env["DATABASE_URL"])
         self.manage("migrate", "--verbosity", "0")
         self.manage("install_models")
         self.manage("train_classifier", "--architecture", "seed-cnn", "--epochs", "1", "--limit", "10000",

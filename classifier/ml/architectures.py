@@ -69,9 +69,11 @@ def seed_cnn(num_classes: int, side: int = 28, total_steps: int = 0):
     return model
 
 
-@register("bn-cnn", epochs=18, batch_size=256, augment=True, one_hot_labels=True, flip_average=True, max_shift=0,
-          description="Conv blocks with batch norm and light dropout, mirror-image augmentation, AdamW with "
-                      "warm-up and cosine decay, label smoothing; serves the mean of the image and its mirror.")
+@register("bn-cnn", epochs=22, batch_size=256, augment=True, one_hot_labels=True, flip_average=True, max_shift=0,
+          erase_probability=0.5, mixed_precision=True,
+          description="Conv blocks with batch norm and light dropout, mirror-image and random-erasing augmentation, "
+                      "AdamW with warm-up and cosine decay, label smoothing, bfloat16 training where the CPU has it; "
+                      "serves the mean of the image and its mirror.")
 def bn_cnn(num_classes: int, side: int = 28, total_steps: int = 0):
     import keras
     from keras import layers
@@ -87,15 +89,17 @@ def bn_cnn(num_classes: int, side: int = 28, total_steps: int = 0):
     inputs = keras.Input(shape=(side, side, 1))
     # One conv at full resolution: a second one there doubled the training
     # time on 2 cores for no measurable accuracy.
-    x = block(inputs, 32, 1, 0.1)  # 14x14
-    x = block(x, 64, 2, 0.2)  # 7x7
-    x = block(x, 128, 1, 0.3)  # 3x3
+    # Random erasing regularises; the dropout stays light.
+    x = block(inputs, 32, 1, 0.05)  # 14x14
+    x = block(x, 64, 2, 0.1)  # 7x7
+    x = block(x, 128, 1, 0.15)  # 3x3
     x = layers.Flatten()(x)
     x = layers.Dense(256, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
-    x = layers.Dropout(0.4)(x)
-    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    x = layers.Dropout(0.3)(x)
+    # float32 scores even when the layers compute in bfloat16.
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="bn_cnn")
 
     total_steps = max(1, total_steps)
