@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from bench.common import table, write_section
-from classifier.ml.architectures import ARCHITECTURES, build, with_flip_average
+from classifier.ml.architectures import ARCHITECTURES, build, served
 from classifier.ml.runtime import LiteModel
 from classifier.ml.training import export_tflite
 
@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if spec.input_kind != "pixels":
             continue  # the embedding head's cost is part of bench.photo_models
         model = build(name, num_classes=10, total_steps=100)
-        if spec.flip_average:
-            model = with_flip_average(model)  # what serves
+        model = served(name, model)  # with its test-time views
         lite = LiteModel(export_tflite(model), num_threads=1)
         one = rng.random((1, 28, 28, 1), dtype=np.float32)
         graph = tf.function(lambda x, m=model: m(x, training=False))

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from classifier.ml.architectures import (
     build,  # noqa: E402
-    with_flip_average,
+    served,
 )
 from classifier.ml.architectures import get as get_architecture
 from classifier.ml.augment import flip_and_shift, random_erase
@@ -202,7 +202,7 @@ def train(
             trained_weights = model.get_weights()
             model = build(architecture, num_classes=len(class_names), side=train_pixels.shape[1], total_steps=1)
             model.set_weights(trained_weights)
-    tflite_bytes = export_tflite(with_flip_average(model) if spec.flip_average else model)
+    tflite_bytes = export_tflite(served(architecture, model))
     report = evaluate_tflite(tflite_bytes, test_pixels, test_labels, class_names, architecture=architecture)
     return TrainedModel(
         architecture=architecture,

@@ -4,7 +4,7 @@ computes what Keras computes."""
 import numpy as np
 import pytest
 
-from classifier.ml.architectures import ARCHITECTURES, build, with_flip_average
+from classifier.ml.architectures import ARCHITECTURES, build, served
 from classifier.ml.augment import flip_and_shift, random_erase
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.runtime import LiteModel
@@ -18,17 +18,16 @@ def test_trains_exports_and_serves_the_same_numbers(name):
                     train_labels=data.labels, test_pixels=data.images[:64], test_labels=data.labels[:64],
                     epochs=1, progress=False)
     model = keras_from_bytes(trained.keras_bytes)
-    served = with_flip_average(model) if ARCHITECTURES[name].flip_average else model
     x = data.images[:8, :, :, None].astype(np.float32) / 255
-    expected = np.asarray(served(x, training=False))
+    expected = np.asarray(served(name, model)(x, training=False))
     got = LiteModel(trained.tflite_bytes).predict(x)
     assert np.allclose(got, expected, atol=1e-4)
     assert np.allclose(got.sum(axis=1), 1.0, atol=1e-4)
     assert 0 <= trained.report["accuracy"] <= 1 and trained.report["support"] == 64
 
 
-def test_flip_average_is_mirror_invariant():
-    model = with_flip_average(build("bn-cnn", 10, total_steps=10))
+def test_served_bn_cnn_is_mirror_invariant():
+    model = served("bn-cnn", build("bn-cnn", 10, total_steps=10))
     x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
     lite = LiteModel(export_tflite(model))
     assert np.allclose(lite.predict(x), lite.predict(x[:, :, ::-1]), atol=1e-5)
@@ -57,3 +56,23 @@ def test_random_erase_replaces_one_rectangle_per_chosen_image():
         assert box <= 0.2 * 28 * 28 + 28  # one rectangle of the requested size, not scattered pixels
     half = random_erase(pixels, rng, probability=0.5)
     assert 60 < sum(bool(image.any()) for image in half) < 140
+
+
+def test_served_views_average_the_shifted_and_mirrored_images(monkeypatch):
+    from dataclasses import replace
+
+    shifts = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+    monkeypatch.setitem(ARCHITECTURES, "bn-cnn", replace(ARCHITECTURES["bn-cnn"], view_shifts=shifts))
+    model = build("bn-cnn", 10, total_steps=10)
+    x = np.random.default_rng(2).random((3, 28, 28, 1), dtype=np.float32)
+
+    def shifted(images, dy, dx):  # content moves down dy and right dx; zeros come in
+        out = np.zeros_like(images)
+        out[:, max(dy, 0) : 28 + min(dy, 0), max(dx, 0) : 28 + min(dx, 0)] = \
+            images[:, max(-dy, 0) : 28 - max(dy, 0), max(-dx, 0) : 28 - max(dx, 0)]
+        return out
+
+    views = [shifted(source, dy, dx) for source in (x, x[:, :, ::-1]) for dy, dx in shifts]
+    expected = np.mean([np.asarray(model(v, training=False)) for v in views], axis=0)
+    lite = LiteModel(export_tflite(served("bn-cnn", model)))
+    assert np.allclose(lite.predict(x), expected, atol=1e-5)
