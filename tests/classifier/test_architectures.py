@@ -57,22 +57,3 @@ def test_random_erase_replaces_one_rectangle_per_chosen_image():
     half = random_erase(pixels, rng, probability=0.5)
     assert 60 < sum(bool(image.any()) for image in half) < 140
 
-
-def test_served_views_average_the_shifted_and_mirrored_images(monkeypatch):
-    from dataclasses import replace
-
-    shifts = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
-    monkeypatch.setitem(ARCHITECTURES, "bn-cnn", replace(ARCHITECTURES["bn-cnn"], view_shifts=shifts))
-    model = build("bn-cnn", 10, total_steps=10)
-    x = np.random.default_rng(2).random((3, 28, 28, 1), dtype=np.float32)
-
-    def shifted(images, dy, dx):  # content moves down dy and right dx; zeros come in
-        out = np.zeros_like(images)
-        out[:, max(dy, 0) : 28 + min(dy, 0), max(dx, 0) : 28 + min(dx, 0)] = \
-            images[:, max(-dy, 0) : 28 - max(dy, 0), max(-dx, 0) : 28 - max(dx, 0)]
-        return out
-
-    views = [shifted(source, dy, dx) for source in (x, x[:, :, ::-1]) for dy, dx in shifts]
-    expected = np.mean([np.asarray(model(v, training=False)) for v in views], axis=0)
-    lite = LiteModel(export_tflite(served("bn-cnn", model)))
-    assert np.allclose(lite.predict(x), expected, atol=1e-5)
