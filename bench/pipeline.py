@@ -11,6 +11,8 @@ Per configuration:
 - maximum rate: `--burst` uploads from 16 client threads as fast as the server
   takes them; sustained uploads/s = uploads / (last verdict - first send).
 Uploads that never reach a final state (or review) are counted as lost.
+Then, unless --no-profile, py-spy samples the platform's worker during one more
+burst (not measured) and a table shows where its CPU time goes.
 
 Naive: one task per image with the models loaded by each task and JPEGs
 decoded at full size (INFERENCE_CACHE_MODELS=0, INFERENCE_REDUCED_DECODE=0).
@@ -106,8 +108,10 @@ def start_profiler(pid: int, path: str) -> subprocess.Popen | None:
     """py-spy sampling the worker and its child processes (needs ptrace rights)."""
     try:
         spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
-        return subprocess.Popen([spy if os.path.exists(spy) else "py-spy", "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
-                                 "--rate", "200", "--nonblocking", "-o", path],
+        if os.path.exists(path):
+            os.remove(path)  # never report an earlier run's samples
+        return subprocess.Popen([spy if os.path.exists(spy) else "py-spy", "record", "--pid", str(pid),
+                                 "--subprocesses", "--format", "raw", "--rate", "200", "--nonblocking", "-o", path],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except FileNotFoundError:
         return None
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configurations", default=";".join(CONFIGURATIONS), help="names separated by ';'")
     parser.add_argument("--settle-timeout", type=float, default=600.0)
     parser.add_argument("--no-profile", dest="profile", action="store_false",
-                        help="do not sample the platform's worker with py-spy during the maximum-rate phase")
+                        help="skip the extra, unmeasured burst during which py-spy samples the platform's worker")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
