@@ -2,9 +2,9 @@
 
     python -m bench.review_queue [--items 100000] [--no-write]
 
-Uses a scratch database: PostgreSQL when BENCH_DATABASE_URL is set (e.g.
-postgres://postgres@127.0.0.1:5432/moderation_bench), else SQLite under
-var/bench-queue/. The page is requested in-process (Django's test client), so
+Uses a scratch database: on PostgreSQL when BENCH_DATABASE_URL is set (e.g.
+postgres://postgres@127.0.0.1:5432/moderation_bench; this benchmark uses that
+name + "_queue", created when missing), else SQLite under var/bench-queue/. The page is requested in-process (Django's test client), so
 the time is the server's own: view, queries, template.
 """
 
@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("BENCH_DATABASE_URL"):
         from bench.stack import ensure_database
 
-        ensure_database(os.environ["BENCH_DATABASE_URL"])
-        os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
+        # A database of its own: it empties the uploads table and leaves 100k items.
+        url = os.environ["BENCH_DATABASE_URL"] + "_queue"
+        ensure_database(url)
+        os.environ["DATABASE_URL"] = url
     else:
         os.environ.pop("DATABASE_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"

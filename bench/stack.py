@@ -3,15 +3,17 @@ Celery worker(s) and beat on PostgreSQL and Redis, with a partner key and
 1-megapixel-class JPEGs to upload.
 
 Runs against a scratch PostgreSQL database (BENCH_DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/moderation_bench, created when missing) and
-a Redis database of its own (BENCH_REDIS_URL, default redis://127.0.0.1:6379/3);
-each stack gets its own Celery queue, so runs never share messages.
+postgres://postgres@127.0.0.1:5432/moderation_bench, created anew by each run), its
+media under var/bench-platform/, and a Redis database of its own
+(BENCH_REDIS_URL, default redis://127.0.0.1:6379/3); each start gets its own
+Celery queue, so runs never share messages.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +23,7 @@ import time
 import urllib.request
 import uuid
 from io import BytesIO
+from pathlib import Path
 
 from bench.common import ROOT
 
@@ -47,11 +50,15 @@ def sample_jpegs(size: tuple[int, int] = (1224, 816), quality: int = 90) -> list
     return photos
 
 
-def ensure_database(url: str) -> None:
+def ensure_database(url: str, *, fresh: bool = False) -> None:
+    """Create the PostgreSQL database named in `url` when missing (dropped and
+    created anew with `fresh`)."""
     import psycopg
 
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -67,13 +74,15 @@ class Stack:
             "DJANGO_DEBUG": "false",
             "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
             "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
-            "VAR_DIR": str(ROOT / "var" / f"bench-{name}"),
+            # One media folder for every stack: they share the database, and
+            # its model versions point at files in it.
+            "VAR_DIR": str(ROOT / "var" / "bench-platform"),
             "LOG_LEVEL": "WARNING",
             # Measure the pipeline, not the QA sampler's extra rows.
             "QA_SAMPLE_RATE": "0",
         }
         self.env.pop("CELERY_BROKER_URL", None)
-        self.var = ROOT / "var" / f"bench-{name}"
+        self.var = Path(self.env["VAR_DIR"])
         self.var.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, subprocess.Popen] = {}
         self.port = free_port()
@@ -86,12 +95,13 @@ class Stack:
         return result.stdout if capture else ""
 
     def prepare(self) -> None:
-        """Schema, the photo models, a product model, and a partner without limits."""
-        ensure_database(self.env["DATABASE_URL"])
+        """A fresh database and media folder (nothing left from an earlier run),
+        the photo models, a product model, and a partner without limits."""
+        ensure_database(self.env["DATABASE_URL"], fresh=True)
+        shutil.rmtree(self.var / "media", ignore_errors=True)
         self.manage("migrate", "--verbosity", "0")
         self.manage("install_models")
-        self.manage("train_classifier", "--architecture", "seed-cnn", "--epochs", "1", "--limit", "10000",
-                    "--if-no-active")
+        self.manage("train_classifier", "--architecture", "seed-cnn", "--epochs", "1", "--limit", "10000")
         partner = f"bench-{self.name}-{uuid.uuid4().hex[:6]}"
         self.key = self.manage("create_partner", partner, capture=True).split()[-1]
         self.manage("shell", "-c", "from moderation.models import Partner; "
