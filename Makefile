@@ -57,7 +57,7 @@ test: $(VENV)/.dev dataset browser
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 # The end-to-end benchmarks (pipeline, soak, review queue) run on PostgreSQL and
-# Redis: a scratch database (created when missing) and Redis database 3.
+# Redis: a scratch database (created anew by each run) and Redis database 3.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/moderation_bench
 bench: $(VENV)/.dev dataset
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.run_all
