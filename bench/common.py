@@ -7,6 +7,7 @@ import platform
 import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,17 @@ def machine() -> str:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{cores} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def ms_per_call(call, seconds: float, min_calls: int = 3) -> float:
+    """Milliseconds per call of `call()`: one warm-up call, then at least
+    `min_calls` calls and at least `seconds` of them."""
+    call()
+    calls, started = 0, time.perf_counter()
+    while calls < min_calls or time.perf_counter() - started < seconds:
+        call()
+        calls += 1
+    return (time.perf_counter() - started) / calls * 1000
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:

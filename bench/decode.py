@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from io import BytesIO
 
 from PIL import Image
 
-from bench.common import table, write_section
+from bench.common import ms_per_call, table, write_section
 from classifier.ml.hashing import pdq_input
 from classifier.ml.nsfw import shrink_large
 from classifier.ml.preprocessing import (
@@ -48,15 +47,6 @@ def every_model(data: bytes, reduced: bool) -> None:
     photo_input(image)
     preprocess_batch([shrink_large(image)])
     pdq_input(image)
-
-
-def ms_per_call(call, seconds: float) -> float:
-    call()
-    calls, started = 0, time.perf_counter()
-    while calls < 3 or time.perf_counter() - started < seconds:
-        call()
-        calls += 1
-    return (time.perf_counter() - started) / calls * 1000
 
 
 def images() -> dict[str, bytes]:

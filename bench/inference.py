@@ -11,23 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
-from bench.common import table, write_section
+from bench.common import ms_per_call, table, write_section
 from classifier.ml.architectures import ARCHITECTURES, build, served
 from classifier.ml.runtime import LiteModel
 from classifier.ml.training import export_tflite
 
 
-def per_image_ms(call, batch: np.ndarray, seconds: float = 2.0, min_calls: int = 5) -> float:
-    call(batch)  # warm up
-    calls, started = 0, time.perf_counter()
-    while calls < min_calls or time.perf_counter() - started < seconds:
-        call(batch)
-        calls += 1
-    return (time.perf_counter() - started) / (calls * len(batch)) * 1000
+def per_image_ms(call, batch: np.ndarray, seconds: float = 2.0) -> float:
+    return ms_per_call(lambda: call(batch), seconds, min_calls=5) / len(batch)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from bench.common import ROOT, table, write_section
+from bench.common import ROOT, ms_per_call, table, write_section
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,12 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     backbone, product, adult = (loaded_model(r) for r in (ModelRole.IMAGENET, ModelRole.PRODUCT, ModelRole.ADULT))
 
     def per_image(fn, batch: int) -> float:
-        fn(batch)
-        calls, started = 0, time.perf_counter()
-        while calls < 3 or time.perf_counter() - started < args.seconds:
-            fn(batch)
-            calls += 1
-        return (time.perf_counter() - started) / (calls * batch) * 1000
+        return ms_per_call(lambda: fn(batch), args.seconds) / batch
 
     image = open_image(photo, target_side=256)
     parts = {
