@@ -29,7 +29,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 
 import numpy as np
 from tqdm import tqdm
@@ -45,13 +44,12 @@ CONFIGURATIONS = {
 }
 
 
-def latencies(uploads: Uploads) -> np.ndarray:
-    """Seconds from sending each upload to its verdict (settled uploads only)."""
+def verdict_times(uploads: Uploads) -> dict[str, float]:
+    """Each settled upload's verdict time (epoch seconds), by id."""
     from moderation.models import Upload
 
-    verdicts = {str(pk): at.timestamp() for pk, at in Upload.objects.filter(
+    return {str(pk): at.timestamp() for pk, at in Upload.objects.filter(
         pk__in=list(uploads.sent), verdict_at__isnull=False).values_list("pk", "verdict_at")}
-    return np.array([verdicts[pk] - sent for pk, sent in uploads.sent.items() if pk in verdicts])
 
 
 def fixed_rate(stack: Stack, photos: list[bytes], rate: float, seconds: float, label: str) -> tuple[Uploads, float]:
@@ -76,13 +74,9 @@ def burst(stack: Stack, photos: list[bytes], count: int, label: str) -> Uploads:
 
 
 def summarise(name: str, phase: str, uploads: Uploads, states: dict[str, int], offered: str) -> list[object]:
-    lat = latencies(uploads) * 1000
-    from moderation.models import Upload
-
-    last = Upload.objects.filter(pk__in=list(uploads.sent)).exclude(verdict_at=None).order_by("-verdict_at") \
-        .values_list("verdict_at", flat=True).first()
-    first_sent = min(uploads.sent.values()) if uploads.sent else time.time()
-    span = (last.timestamp() - first_sent) if isinstance(last, datetime) else float("nan")
+    verdicts = verdict_times(uploads)
+    lat = np.array([verdicts[pk] - sent for pk, sent in uploads.sent.items() if pk in verdicts]) * 1000
+    span = max(verdicts.values()) - min(uploads.sent.values()) if verdicts else float("nan")
     settled = settled_count(states)
     p50, p95, p99 = np.percentile(lat, [50, 95, 99]) if len(lat) else [float("nan")] * 3
     return [name, phase, offered, len(uploads.sent), len(uploads.failures), settled / span if span else 0.0,
