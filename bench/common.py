@@ -16,14 +16,23 @@ DOC = ROOT / "docs" / "benchmarks.md"
 
 
 def machine() -> str:
+    """Cores, CPU (with its family/model and widest vector instructions: the
+    same model name covers CPU generations that train at very different
+    speeds), Python and kernel."""
     cpu = platform.processor() or "unknown CPU"
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        info = dict(
+            (key.strip(), value.strip())
+            for key, _, value in (line.partition(":") for line in Path("/proc/cpuinfo").read_text().splitlines())
+            if value
+        )
     except OSError:
-        pass
+        info = {}
+    if info:
+        flags = set(info.get("flags", "").split())
+        vector = next((name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"),
+                                               ("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags), "no AVX2")
+        cpu = f"{info.get('model name', cpu)} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}, {vector})"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{cores} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 

@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + output)
     if not args.no_write and not args.limit:
         note = (f"Trained on all {len(train_split)} training images, evaluated on the {len(test_split)} test images "
-                "with the exported TFLite model (what serves). Serving time: one image at a time, one thread.")
+                "with the exported TFLite model (what serves). Serving time: one image at a time, one thread. "
+                "A recipe with a time budget (bn-cnn: 18 minutes) trains as many epochs as fit in it on the "
+                "machine, so its epochs, and its accuracy, depend on the CPU named above.")
         write_section("train_fmnist", "Product models on Fashion-MNIST", note + "\n\n" + output,
                       "python -m bench.train_fmnist")
     return 0

@@ -48,6 +48,7 @@ def product_model_train(
     *,
     architecture: str = "seed-cnn",
     epochs: int | None = None,
+    time_budget_seconds: float | None = None,
     train_limit: int | None = None,
     test_limit: int | None = None,
     activate: str = "if-none",
@@ -86,6 +87,7 @@ def product_model_train(
         test_pixels=test_inputs,
         test_labels=test_labels,
         epochs=epochs,
+        time_budget_seconds=time_budget_seconds,
         progress=progress,
     )
     info = {"base_examples": int(len(train_inputs)) - corrections, "corrections": corrections,

@@ -13,13 +13,7 @@ from typing import Any
 
 import numpy as np
 
-# TensorFlow's C++ start-up chatter is not for our users.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from classifier.ml.architectures import (
-    build,  # noqa: E402
-    served,
-)
+from classifier.ml.architectures import build, served
 from classifier.ml.architectures import get as get_architecture
 from classifier.ml.augment import flip_and_shift, random_erase
 from classifier.ml.evaluation import classification_report
@@ -43,10 +37,15 @@ def _progress_callback(epochs: int, steps: int):
     from tqdm.auto import tqdm
 
     class EpochProgress(keras.callbacks.Callback):
-        """One tqdm bar per epoch, closed with the epoch's loss and accuracy."""
+        """One tqdm bar per epoch, closed with the epoch's loss and accuracy.
+        `epochs` may change on the way (a time budget)."""
+
+        def __init__(self):
+            super().__init__()
+            self.epochs = epochs
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True)
+            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch", leave=True)
 
         def on_train_batch_end(self, batch, logs=None):
             self.bar.update(1)
@@ -59,6 +58,14 @@ def _progress_callback(epochs: int, steps: int):
             self.bar.close()
 
     return EpochProgress()
+
+
+def epochs_within_budget(done: int, elapsed: float, budget: float, most: int) -> int:
+    """How many epochs training should run in all, `done` of them having taken
+    `elapsed` seconds: as many as fit in `budget` at the pace so far, at most
+    `most`, and never fewer than are done."""
+    fit = done + int(max(0.0, budget - elapsed) // (elapsed / done))
+    return max(done, min(most, fit))
 
 
 def native_bfloat16() -> bool:
@@ -121,7 +128,9 @@ def keras_from_bytes(data: bytes):
         path = os.path.join(folder, "model.keras")
         with open(path, "wb") as fh:
             fh.write(data)
-        return keras.models.load_model(path)
+        # The weights and the architecture; a warm start compiles its own
+        # optimizer (so the recipe's schedule needs no deserialising).
+        return keras.models.load_model(path, compile=False)
 
 
 def _compile_for_fine_tuning(model, spec, learning_rate: float) -> None:
@@ -147,6 +156,7 @@ def train(
     batch_size: int | None = None,
     sample_weight: np.ndarray | None = None,
     initial_keras_bytes: bytes | None = None,
+    time_budget_seconds: float | None = None,
     fine_tune_learning_rate: float = 5e-4,
     progress: bool = True,
     seed: int = 0,
@@ -155,13 +165,17 @@ def train(
     TFLite model on the test pixels, and return both artifacts.
 
     Epochs, batch size and augmentation default to the architecture's recipe.
-    For an embedding head, the "pixels" are the backbone's embeddings.
-    A warm start continues from `initial_keras_bytes` with a small constant
+    With a time budget (`time_budget_seconds`, else the recipe's) training
+    runs as many epochs as fit in it, at most the recipe's (the pace is
+    measured after each epoch and the learning-rate schedule follows), unless
+    `epochs` is given. For an embedding head, the "pixels" are the backbone's
+    embeddings. A warm start continues from `initial_keras_bytes` with a small constant
     learning rate, so that it adapts without forgetting what it knew.
     """
     import keras
 
     spec = get_architecture(architecture)
+    budget = None if epochs or initial_keras_bytes else time_budget_seconds or spec.time_budget_seconds
     epochs = epochs or spec.epochs
     batch_size = batch_size or spec.batch_size
     keras.utils.set_random_seed(seed)
@@ -173,16 +187,21 @@ def train(
         _compile_for_fine_tuning(model, spec, fine_tune_learning_rate)
     else:
         with precision("mixed_bfloat16" if mixed else "float32"):
+            total_steps = keras.Variable(steps * epochs, dtype="int64", trainable=False, name="total_steps")
             model = build(architecture, num_classes=len(class_names), side=train_pixels.shape[1],
-                          total_steps=steps * epochs)
+                          total_steps=total_steps)
     labels = np.asarray(train_labels, dtype=np.int64)
     targets = np.eye(len(class_names), dtype=np.float32)[labels] if spec.one_hot_labels else labels
-    callbacks = [_progress_callback(epochs, steps)] if progress else []
+    progress_bar = _progress_callback(epochs, steps) if progress else None
     prepare = model_input_preparer(architecture)
     started = time.perf_counter()
-    for epoch in range(epochs):
+    epoch = 0
+    while epoch < epochs:
         pixels = flip_and_shift(train_pixels, rng, max_shift=spec.max_shift) if spec.augment else train_pixels
-        if spec.erase_probability:
+        # Under a budget the plan exists from the second epoch on; the first
+        # runs without erasing.
+        planned = epochs if epoch or not budget else 0
+        if spec.erase_probability and planned >= spec.erase_min_epochs:
             pixels = random_erase(pixels, rng, spec.erase_probability)
         model.fit(
             prepare(pixels),
@@ -193,8 +212,14 @@ def train(
             batch_size=batch_size,
             verbose=0,
             shuffle=True,
-            callbacks=callbacks,
+            callbacks=[progress_bar] if progress_bar else [],
         )
+        epoch += 1
+        if budget:
+            epochs = epochs_within_budget(epoch, time.perf_counter() - started, budget, spec.epochs)
+            total_steps.assign(steps * epochs)
+            if progress_bar:
+                progress_bar.epochs = epochs
     seconds = time.perf_counter() - started
     if mixed:
         # Serve (and warm-start from) float32: the same weights in a float32 copy.

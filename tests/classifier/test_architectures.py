@@ -1,14 +1,17 @@
 """Every product architecture trains, exports to TFLite, and the served model
 computes what Keras computes."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from classifier.ml import training
 from classifier.ml.architectures import ARCHITECTURES, build, served
 from classifier.ml.augment import flip_and_shift, random_erase
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.runtime import LiteModel
-from classifier.ml.training import export_tflite, keras_from_bytes, train
+from classifier.ml.training import epochs_within_budget, export_tflite, keras_from_bytes, train
 
 
 @pytest.mark.parametrize("name", [n for n, a in ARCHITECTURES.items() if a.input_kind == "pixels"])
@@ -57,3 +60,51 @@ def test_random_erase_replaces_one_rectangle_per_chosen_image():
     half = random_erase(pixels, rng, probability=0.5)
     assert 60 < sum(bool(image.any()) for image in half) < 140
 
+
+
+@pytest.mark.parametrize(
+    ("done", "elapsed", "most", "expected"),
+    [
+        (1, 100.0, 40, 10),  # 100 s an epoch: 9 more fit in the remaining 980 s
+        (5, 600.0, 40, 9),  # slower than the first epoch suggested: shortened
+        (10, 1100.0, 40, 10),  # over the budget already: stop here
+        (1, 10.0, 40, 40),  # a fast machine: the recipe's most
+    ],
+)
+def test_epochs_within_budget(done, elapsed, most, expected):
+    assert epochs_within_budget(done, elapsed, 1080.0, most) == expected
+
+
+class FakeClock:
+    """perf_counter for classifier.ml.training that moves `step` seconds a call."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def perf_counter(self):
+        self.now += self.step
+        return self.now
+
+
+def test_time_budget_decides_the_epochs_unless_they_are_asked_for(monkeypatch):
+    data = load_split("test").head(256)
+    budgeted = dataclasses.replace(ARCHITECTURES["bn-cnn"], epochs=6, time_budget_seconds=35.0,
+                                   erase_probability=0.5, erase_min_epochs=3)
+    monkeypatch.setitem(ARCHITECTURES, "bn-cnn", budgeted)
+    # Each epoch "takes" 10 s on the fake clock: three fit in 35 s.
+    monkeypatch.setattr(training, "time", FakeClock(10.0))
+    erased = []
+    monkeypatch.setattr(training, "random_erase", lambda pixels, *args: erased.append(1) or pixels)
+
+    def run(**kwargs):
+        return train(architecture="bn-cnn", class_names=FASHION_MNIST_CLASSES, train_pixels=data.images,
+                     train_labels=data.labels, test_pixels=data.images[:64], test_labels=data.labels[:64],
+                     progress=False, **kwargs)
+
+    assert run().epochs == 3
+    assert len(erased) == 2  # planned after the first epoch: three are enough for erasing
+    assert run(time_budget_seconds=25.0).epochs == 2  # a budget of the caller's
+    assert run(epochs=2, time_budget_seconds=15.0).epochs == 2  # asked for: exactly those, whatever the clock
+    assert len(erased) == 2  # two epochs are too few for erasing
+    monkeypatch.setattr(training, "time", FakeClock(1.0))
+    assert run().epochs == 6  # fast: the recipe's most

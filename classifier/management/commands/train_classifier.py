@@ -12,6 +12,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--architecture", default="seed-cnn", choices=sorted(ARCHITECTURES))
         parser.add_argument("--epochs", type=int, default=None, help="default: the architecture's recipe")
+        parser.add_argument("--minutes", type=float, default=None,
+                            help="Train as many epochs as fit in this many minutes, at most the recipe's "
+                                 "(default: the recipe's budget; bn-cnn has 18 minutes).")
         parser.add_argument("--limit", type=int, default=None, help="Train on the first N images only.")
         parser.add_argument("--test-limit", type=int, default=None)
         parser.add_argument(
@@ -32,6 +35,7 @@ class Command(BaseCommand):
             version = product_model_train(
                 architecture=options["architecture"],
                 epochs=options["epochs"],
+                time_budget_seconds=options["minutes"] * 60 if options["minutes"] else None,
                 train_limit=options["limit"],
                 test_limit=options["test_limit"],
                 activate=options["activate"],
