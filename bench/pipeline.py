@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         note = (f"1224x816 JPEGs (five scikit-image photos) through `POST /api/v1/uploads/`; gunicorn 2 workers x 4 "
                 f"threads, one Celery worker (2 processes with one thread per model unless named), beat; PostgreSQL "
-                f"and Redis on the same machine; every model runs on every upload (product CNN, EfficientNet-Lite0, Open-NSFW, PDQ + bank lookup). "
+                f"and Redis on the same machine; every model runs on every upload (product CNN, EfficientNet-Lite0, "
+                f"Open-NSFW, PDQ + bank lookup). "
                 f"Latency: from the client sending the upload to the upload's `verdict_at`. Verdicts/s: settled "
                 f"uploads / (last verdict - first send). Fixed rate: {args.rate:g}/s for {args.seconds:g} s; maximum "
                 f"rate: {args.burst} uploads from 16 client threads. Naive: "

@@ -4,8 +4,9 @@
 
 Uses a scratch database: on PostgreSQL when BENCH_DATABASE_URL is set (e.g.
 postgres://postgres@127.0.0.1:5432/moderation_bench; this benchmark uses that
-name + "_queue", created when missing), else SQLite under var/bench-queue/. The page is requested in-process (Django's test client), so
-the time is the server's own: view, queries, template.
+name + "_queue", created when missing), else SQLite under var/bench-queue/.
+The page is requested in-process (Django's test client), so the time is the
+server's own: view, queries, template.
 """
 
 from __future__ import annotations

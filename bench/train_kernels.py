@@ -25,6 +25,7 @@ KERNELS = {"TensorFlow default (Eigen)": "0", "oneDNN (the platform's setting)":
 def child(architecture: str, batches: int) -> None:
     import time
 
+    import keras
     import numpy as np
 
     from classifier.ml.architectures import build, get
@@ -37,8 +38,6 @@ def child(architecture: str, batches: int) -> None:
     x = rng.random(((batches + 2) * spec.batch_size, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 10, len(x))
     y = np.eye(10, dtype=np.float32)[labels] if spec.one_hot_labels else labels
-    import keras
-
     stamps: list[float] = []
 
     class Stamp(keras.callbacks.Callback):

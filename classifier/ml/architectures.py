@@ -146,7 +146,7 @@ def warmup_cosine(peak: float, total_steps):
             return ops.where(step < warmup, ramp, decay)
 
         def get_config(self):
-            return {"peak": peak}
+            return {"peak": peak, "total_steps": int(ops.convert_to_numpy(total_steps))}
 
     return WarmupCosine()
 

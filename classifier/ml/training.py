@@ -169,8 +169,8 @@ def train(
     runs as many epochs as fit in it, at most the recipe's (the pace is
     measured after each epoch and the learning-rate schedule follows), unless
     `epochs` is given. For an embedding head, the "pixels" are the backbone's
-    embeddings. A warm start continues from `initial_keras_bytes` with a small constant
-    learning rate, so that it adapts without forgetting what it knew.
+    embeddings. A warm start continues from `initial_keras_bytes` with a small
+    constant learning rate, so that it adapts without forgetting what it knew.
     """
     import keras
 
