@@ -204,14 +204,11 @@ def train(
         if spec.erase_probability and planned >= spec.erase_min_epochs:
             pixels = random_erase(pixels, rng, spec.erase_probability)
         model.fit(
-            prepare(pixels),
-            targets,
-            sample_weight=sample_weight,
+            epoch_batches(prepare(pixels), targets, sample_weight, batch_size, rng),
             initial_epoch=epoch,
             epochs=epoch + 1,
-            batch_size=batch_size,
             verbose=0,
-            shuffle=True,
+            shuffle=False,  # epoch_batches shuffles
             callbacks=[progress_bar] if progress_bar else [],
         )
         epoch += 1
@@ -239,6 +236,21 @@ def train(
         train_examples=int(len(train_pixels)),
         report=report,
     )
+
+
+def epoch_batches(inputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None, batch_size: int,
+                  rng: np.random.Generator):
+    """One epoch of shuffled batches as a plain tf.data pipeline. Keras's own
+    pipeline for NumPy arrays (parallel, autotuned) took up to 20 s to shut
+    down after some epochs on 2 cores, about 40 % on top of the batches'
+    time (measured with bn-cnn: 22 s of batches, 37 s an epoch)."""
+    import tensorflow as tf
+
+    order = rng.permutation(len(inputs))
+    arrays = (inputs[order], targets[order]) + (() if sample_weight is None else (sample_weight[order],))
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size).with_options(options)
 
 
 def model_input_preparer(architecture: str):

@@ -75,6 +75,22 @@ def test_epochs_within_budget(done, elapsed, most, expected):
     assert epochs_within_budget(done, elapsed, 1080.0, most) == expected
 
 
+def test_epoch_batches_hold_every_example_once_with_its_target_and_weight():
+    rng = np.random.default_rng(0)
+    inputs = np.arange(70, dtype=np.float32).reshape(70, 1)
+    targets, weights = np.arange(70) * 10, np.arange(70) / 100
+    orders = []
+    for _ in range(2):
+        batches = list(training.epoch_batches(inputs, targets, weights, 32, rng).as_numpy_iterator())
+        assert [len(batch[0]) for batch in batches] == [32, 32, 6]
+        x, y, w = (np.concatenate(parts) for parts in zip(*batches, strict=True))
+        assert sorted(x[:, 0]) == list(range(70))
+        assert np.array_equal(y, x[:, 0] * 10) and np.allclose(w, x[:, 0] / 100)
+        orders.append(x[:, 0])
+    assert not np.array_equal(orders[0], np.arange(70)) and not np.array_equal(orders[0], orders[1])
+    assert len(training.epoch_batches(inputs, targets, None, 32, rng).element_spec) == 2  # (x, y): no weights
+
+
 class FakeClock:
     """perf_counter for classifier.ml.training that moves `step` seconds a call."""
 
