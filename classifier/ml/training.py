@@ -136,6 +136,15 @@ def keras_from_bytes(data: bytes):
 def _compile_for_fine_tuning(model, spec, learning_rate: float) -> None:
     import keras
 
+    # Batch norm keeps the statistics it learnt on the whole base set: a few
+    # hundred corrections from a shifted distribution would otherwise pull
+    # the running means towards them, and the base images would pay.
+    # Measured with bn-cnn (0.9473), 12,000 base images + 800 inverted ones,
+    # two epochs: base test 0.9398 and inverted held-out 0.7655 with the
+    # statistics updated; 0.9405 and 0.8135 with them frozen.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
     loss = (
         keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
         if spec.one_hot_labels
@@ -170,7 +179,8 @@ def train(
     measured after each epoch and the learning-rate schedule follows), unless
     `epochs` is given. For an embedding head, the "pixels" are the backbone's
     embeddings. A warm start continues from `initial_keras_bytes` with a small
-    constant learning rate, so that it adapts without forgetting what it knew.
+    constant learning rate and its batch-norm statistics frozen, so that it
+    adapts without forgetting what it knew.
     """
     import keras
 

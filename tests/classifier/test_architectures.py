@@ -124,3 +124,24 @@ def test_time_budget_decides_the_epochs_unless_they_are_asked_for(monkeypatch):
     assert len(erased) == 2  # two epochs are too few for erasing
     monkeypatch.setattr(training, "time", FakeClock(1.0))
     assert run().epochs == 6  # fast: the recipe's most
+
+
+def test_warm_start_keeps_batch_norm_statistics_and_learns():
+    data = load_split("test").head(512)
+    kwargs = dict(architecture="bn-cnn", class_names=FASHION_MNIST_CLASSES, test_pixels=data.images[:64],
+                  test_labels=data.labels[:64], epochs=1, progress=False)
+    base = train(train_pixels=data.images, train_labels=data.labels, **kwargs)
+    shifted = 255 - data.images  # another distribution: its statistics differ
+    tuned = train(train_pixels=shifted, train_labels=data.labels, initial_keras_bytes=base.keras_bytes, **kwargs)
+
+    def statistics(model):
+        return [w for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"
+                for w in layer.get_weights()]
+
+    def trainable(model):
+        return [w for layer in model.layers if layer.__class__.__name__ == "Conv2D" for w in layer.get_weights()]
+
+    before, after = keras_from_bytes(base.keras_bytes), keras_from_bytes(tuned.keras_bytes)
+    assert statistics(before) and all(np.array_equal(a, b) for a, b in zip(statistics(before), statistics(after),
+                                                                              strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(trainable(before), trainable(after), strict=True))
