@@ -138,10 +138,10 @@ def test_warm_start_keeps_batch_norm_statistics_and_learns():
         return [w for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"
                 for w in layer.get_weights()]
 
-    def trainable(model):
+    def convolutions(model):
         return [w for layer in model.layers if layer.__class__.__name__ == "Conv2D" for w in layer.get_weights()]
 
     before, after = keras_from_bytes(base.keras_bytes), keras_from_bytes(tuned.keras_bytes)
     assert statistics(before) and all(np.array_equal(a, b) for a, b in zip(statistics(before), statistics(after),
                                                                               strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(trainable(before), trainable(after), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(convolutions(before), convolutions(after), strict=True))
