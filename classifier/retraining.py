@@ -124,6 +124,15 @@ def _timed(timings: dict, key: str):
     return Timer()
 
 
+def warm_start_origin(version: ModelVersion) -> ModelVersion | None:
+    """The version that `version`'s line of warm starts began from (trained
+    from scratch), or None when `version` is such a version itself."""
+    origin_id = version.training.get("warm_start_origin")
+    if not origin_id or origin_id == version.pk:
+        return None
+    return ModelVersion.objects.filter(pk=origin_id).first()
+
+
 def gate_evaluate(
     *,
     candidate_bytes: bytes,
@@ -154,6 +163,11 @@ def gate_evaluate(
     (a_test, a_holdout) = evaluation_set(active.architecture)
     (c_test, c_holdout) = evaluation_set(candidate_architecture)
     holdout_size = min(len(a_holdout), len(c_holdout))
+    origin = warm_start_origin(active)
+    origin_base = None
+    if origin is not None:
+        with origin.artifact.open("rb") as fh:
+            origin_base = accuracy(fh.read(), origin.architecture, *evaluation_set(origin.architecture)[0])
     figures = GateFigures(
         candidate_base=accuracy(candidate_bytes, candidate_architecture, *c_test),
         active_base=accuracy(active_bytes, active.architecture, *a_test),
@@ -163,6 +177,8 @@ def gate_evaluate(
         if holdout_size else None,
         holdout_size=holdout_size,
         margin=settings.GATE_BASE_MARGIN,
+        origin_base=origin_base,
+        origin_name=origin.name if origin else "",
     )
     return gate_decide(figures, min_holdout=settings.GATE_MIN_HOLDOUT)
 
@@ -251,6 +267,7 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
             "confirmations": run.data["confirmations"],
             "example_id_range": [run.data["min_example_id"], run.data["max_example_id"]],
             "warm_start_from": base_version.pk if warm else None,
+            "warm_start_origin": (base_version.training.get("warm_start_origin") or base_version.pk) if warm else None,
             "example_weight": weight,
             "run": run.pk,
         },

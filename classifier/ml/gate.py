@@ -13,6 +13,12 @@ class GateFigures:
     active_holdout: float | None
     holdout_size: int
     margin: float  # how much worse on the base split the candidate may be
+    # The base-split accuracy of the version a line of warm starts began from
+    # (None when the active version is that one). Each promotion may lose up
+    # to the margin against the active version; without this floor a series
+    # of them could lose it again and again.
+    origin_base: float | None = None
+    origin_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,9 @@ class GateDecision:
 
 def gate_decide(figures: GateFigures, *, min_holdout: int = 1) -> GateDecision:
     """Promote only if the candidate is not worse on the base test split by
-    more than the margin AND strictly better on the held-out corrections."""
+    more than the margin (than the active version, and than the version its
+    line of warm starts began from) AND strictly better on the held-out
+    corrections."""
     f = figures
     base_drop = f.active_base - f.candidate_base
     if f.holdout_size < min_holdout or f.candidate_holdout is None or f.active_holdout is None:
@@ -37,6 +45,14 @@ def gate_decide(figures: GateFigures, *, min_holdout: int = 1) -> GateDecision:
             False,
             f"base test accuracy fell {base_drop:.4f} ({f.active_base:.4f} → {f.candidate_base:.4f}), "
             f"more than the margin {f.margin:.4f}",
+            f,
+        )
+    if f.origin_base is not None and f.origin_base - f.candidate_base > f.margin:
+        return GateDecision(
+            False,
+            f"base test accuracy {f.candidate_base:.4f} is {f.origin_base - f.candidate_base:.4f} below "
+            f"{f.origin_name or 'the first version'} ({f.origin_base:.4f}), where this line of warm starts "
+            f"began, more than the margin {f.margin:.4f}",
             f,
         )
     if f.candidate_holdout <= f.active_holdout:

@@ -82,6 +82,14 @@ def test_better_candidate_is_promoted_and_audited(active_model):
     # Nothing new since: the check does not start another run.
     assert new_examples_count() == 0
     assert retrain_if_due(trigger="threshold") is None
+    # The next run's gate also measures the version the warm starts began from.
+    assert candidate.training["warm_start_origin"] == active_model.pk
+    assert gate["origin_base"] is None  # the active version was that one
+    add_examples(20, start=6000)
+    second = retrain_if_due(trigger="threshold", min_new=1).candidate
+    assert second.training["warm_start_origin"] == active_model.pk
+    assert second.gate["origin_name"] == active_model.name
+    assert second.gate["origin_base"] == pytest.approx(gate["active_base"])  # the same version on the same set
 
 
 def test_candidate_trained_on_shuffled_labels_is_rejected(active_model):
