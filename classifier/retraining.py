@@ -124,13 +124,10 @@ def _timed(timings: dict, key: str):
     return Timer()
 
 
-def warm_start_origin(version: ModelVersion) -> ModelVersion | None:
-    """The version that `version`'s line of warm starts began from (trained
-    from scratch), or None when `version` is such a version itself."""
-    origin_id = version.training.get("warm_start_origin")
-    if not origin_id or origin_id == version.pk:
-        return None
-    return ModelVersion.objects.filter(pk=origin_id).first()
+def warm_start_origin_id(version: ModelVersion) -> int:
+    """The id of the version that `version`'s line of warm starts began from
+    (trained from scratch): its own when it is such a version."""
+    return version.training.get("warm_start_origin") or version.pk
 
 
 def gate_evaluate(
@@ -163,7 +160,8 @@ def gate_evaluate(
     (a_test, a_holdout) = evaluation_set(active.architecture)
     (c_test, c_holdout) = evaluation_set(candidate_architecture)
     holdout_size = min(len(a_holdout), len(c_holdout))
-    origin = warm_start_origin(active)
+    origin_id = warm_start_origin_id(active)
+    origin = None if origin_id == active.pk else ModelVersion.objects.filter(pk=origin_id).first()
     origin_base = None
     if origin is not None:
         with origin.artifact.open("rb") as fh:
@@ -267,7 +265,7 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
             "confirmations": run.data["confirmations"],
             "example_id_range": [run.data["min_example_id"], run.data["max_example_id"]],
             "warm_start_from": base_version.pk if warm else None,
-            "warm_start_origin": (base_version.training.get("warm_start_origin") or base_version.pk) if warm else None,
+            "warm_start_origin": warm_start_origin_id(base_version) if warm else None,
             "example_weight": weight,
             "run": run.pk,
         },
