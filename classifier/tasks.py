@@ -4,7 +4,7 @@ sits in front of uploads; TensorFlow is imported only when a run trains."""
 from celery import shared_task
 
 from classifier.models import TrainingTrigger
-from classifier.retraining import retrain_if_due, training_run_execute
+from classifier.retraining import retrain_if_due
 
 
 @shared_task(name="classifier.retrain_check", acks_late=True)
@@ -19,8 +19,3 @@ def retrain_scheduled() -> int | None:
     """At the scheduled time: train if any new example arrived."""
     run = retrain_if_due(trigger=TrainingTrigger.SCHEDULE, min_new=1)
     return run.pk if run else None
-
-
-@shared_task(name="classifier.run_training", acks_late=True)
-def run_training(run_id: int) -> None:
-    training_run_execute(run_id=run_id)

@@ -146,10 +146,6 @@ class Upload(models.Model):
     def extension(self) -> str:
         return {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}.get(self.image_format, "bin")
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
     def predictions_by_role(self) -> dict[str, Prediction]:
         """The latest prediction of each model role (uses prefetched rows when there are)."""
         found: dict[str, Prediction] = {}

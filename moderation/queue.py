@@ -2,12 +2,14 @@
 
     priority = 4 × (1 − margin between the top two product classes)
              + 3 × number of flags
-             + 10 if it is an appeal, + 6 if it is a QA sample
+             + 10 if it is an appeal
              + the partner's priority
              + 0.25 per hour the item has waited
 
 An uncertain model (small margin) gains most from a person's label; flagged
 items and appeals are what users wait on; older items must not starve.
+QA samples are not in this queue: they have their own list
+(`moderation.services.qa.qa_open_items`, oldest first).
 
 Because the age term grows at the same rate for every item, ordering by
 priority now is the same as ordering by `rank = static part − 0.25 × hours

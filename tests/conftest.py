@@ -105,15 +105,18 @@ def media_files() -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-def start_process(kind: str, *, env: dict | None = None, port: int | None = None) -> subprocess.Popen:
+def start_process(kind: str, *, env: dict | None = None, port: int | None = None,
+                  include: tuple[str, ...] = ()) -> subprocess.Popen:
     """A real worker or web server on the suite's test database, in its own
-    process group so that a test can stop or kill it."""
+    process group so that a test can stop or kill it. `include` names modules
+    a worker imports at start (test seams such as tests/e2e/slow_classify.py)."""
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "USE_TEST_DATABASE": "1", **(env or {})}
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"{kind}.log", "ab")
     if kind == "worker":
         command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2",
                    "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"]
+        command += [f"--include={module}" for module in include]
     else:
         command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
                    "--threads", "8", "--timeout", "60"]

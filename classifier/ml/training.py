@@ -1,4 +1,6 @@
-"""Training and export. The only module that imports TensorFlow/Keras."""
+"""Training and export to TFLite. TensorFlow/Keras is imported here and, lazily
+inside the builder functions, in `architectures.py` and `efficientnet_lite.py`;
+serving (`runtime.py`) needs only LiteRT and onnxruntime."""
 
 from __future__ import annotations
 

@@ -151,10 +151,14 @@ def filesystem_broker_options(folder: Path) -> dict:
     """kombu's filesystem transport: a folder of message files, no daemon."""
     (folder / "queue").mkdir(parents=True, exist_ok=True)
     (folder / "processed").mkdir(parents=True, exist_ok=True)
+    (folder / "control").mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        # Exchange-to-queue bindings; kombu's default is ./control, i.e. the
+        # working directory (which then filled the repository with files).
+        "control_folder": str(folder / "control"),
         "store_processed": False,
         # How often an idle worker looks for new message files.
         "polling_interval": 0.2,
@@ -260,8 +264,6 @@ WEBHOOK_TIMEOUT_SECONDS = get_env("WEBHOOK_TIMEOUT_SECONDS", 5.0, cast=float)
 REVIEW_CLAIM_SECONDS = get_env("REVIEW_CLAIM_SECONDS", 300, cast=int)
 QA_SAMPLE_RATE = get_env("QA_SAMPLE_RATE", 0.02, cast=float)  # of automatic approvals, reviewed blind
 SECOND_REVIEW_RATE = get_env("SECOND_REVIEW_RATE", 0.05, cast=float)  # of moderator decisions
-# Fault tests only: seconds a classification sleeps after it started.
-FAULT_INJECTION_CLASSIFY_DELAY = get_env("FAULT_INJECTION_CLASSIFY_DELAY", 0.0, cast=float)
 CLASSIFY_MAX_RETRIES = get_env("CLASSIFY_MAX_RETRIES", 5, cast=int)
 # Uploads still pending/processing this long after their last attempt are re-queued.
 SWEEP_STUCK_AFTER_SECONDS = get_env("SWEEP_STUCK_AFTER_SECONDS", 300, cast=int)

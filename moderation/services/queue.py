@@ -62,10 +62,6 @@ def queue_claim(*, moderator, upload_id) -> Upload:
         return upload
 
 
-def queue_release(*, moderator, upload_id) -> None:
-    Upload.objects.filter(pk=upload_id, claimed_by=moderator).update(claimed_by=None, claimed_until=None)
-
-
 def _claim(upload: Upload, moderator) -> None:
     upload.claimed_by = moderator
     upload.claimed_until = timezone.now() + timedelta(seconds=settings.REVIEW_CLAIM_SECONDS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -45,6 +45,13 @@ VERDICT_STATUS = {
     Verdict.REJECT: UploadStatus.REJECTED,
     Verdict.REVIEW: UploadStatus.IN_REVIEW,
 }
+
+
+# A test seam, None outside tests: the fault tests set it (in a worker they
+# start, through tests/e2e/slow_classify.py) to hold a classification open
+# between claiming the upload and analysing it, so that they can kill the
+# worker or its database connection in the middle of the task.
+before_analysis: Callable[[Upload], None] | None = None
 
 
 class InvalidTransition(RuntimeError):
@@ -223,10 +230,8 @@ def upload_classify(*, upload_id) -> Upload | None:
     upload = _start_processing(upload_id)
     if upload is None:
         return None
-    if settings.FAULT_INJECTION_CLASSIFY_DELAY:
-        # Fault tests only (never set in production): hold the task open so a
-        # test can kill the worker in the middle of it.
-        time.sleep(settings.FAULT_INJECTION_CLASSIFY_DELAY)
+    if before_analysis is not None:
+        before_analysis(upload)
     with upload.image.open("rb") as fh:
         data = fh.read()
     analysis = analyze(data)

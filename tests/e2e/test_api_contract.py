@@ -52,7 +52,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(celery_worke
         "--report-ndjson-path", str(report),
         "--request-timeout", "30",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # schemathesis keeps its example database in ./.schemathesis: run it in the
+    # test session's folder so that nothing lands in the working tree.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=os.environ["TEST_SESSION_DIR"])
     (ARTIFACTS / "schemathesis.txt").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     summary = [line for line in result.stdout.splitlines() if "passed" in line or "failed" in line]

@@ -37,7 +37,7 @@ def _settled(ids) -> int:
 
 
 def test_worker_killed_mid_task_then_the_upload_still_settles(active_model):
-    worker = start_process("worker", env={"FAULT_INJECTION_CLASSIFY_DELAY": "6"})
+    worker = start_process("worker", env={"TEST_CLASSIFY_DELAY": "6"}, include=("tests.e2e.slow_classify",))
     try:
         upload = upload_create(data=fashion_png(0)[0], filename="a.png")
         assert wait_for(lambda: Upload.objects.filter(pk=upload.pk, status=UploadStatus.PROCESSING).exists(), timeout=60)
@@ -130,8 +130,8 @@ def _post(port: int, key: str, data: bytes) -> tuple[int, dict]:
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_terminate_backend needs PostgreSQL")
 def test_database_connection_dropped_under_a_worker_retries_and_succeeds(active_model):
     name = f"fault-worker-{uuid.uuid4().hex[:8]}"
-    worker = start_process("worker", env={"DATABASE_APPLICATION_NAME": name, "FAULT_INJECTION_CLASSIFY_DELAY": "4",
-                                          "DATABASE_CONN_MAX_AGE": "600"})
+    worker = start_process("worker", env={"DATABASE_APPLICATION_NAME": name, "TEST_CLASSIFY_DELAY": "4",
+                                          "DATABASE_CONN_MAX_AGE": "600"}, include=("tests.e2e.slow_classify",))
     try:
         upload = upload_create(data=fashion_png(3)[0], filename="c.png")
         assert wait_for(lambda: Upload.objects.filter(pk=upload.pk, status=UploadStatus.PROCESSING).exists(), timeout=60)
