@@ -8,7 +8,7 @@ class ModerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from classifier.signals import model_version_status_changed
+        from classifier.facade import model_version_status_changed
         from moderation.services.audit import audit_model_version_status
         from moderation.setup import ensure_roles_and_schedules
 

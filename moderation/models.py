@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from classifier.models import ModelVersion
+from classifier.facade import ModelRole
 
 
 class UploadStatus(models.TextChoices):
@@ -155,14 +155,14 @@ class Upload(models.Model):
 
     @property
     def product_prediction(self) -> Prediction | None:
-        return self.predictions_by_role().get("product")
+        return self.predictions_by_role().get(ModelRole.PRODUCT)
 
 
 class Prediction(models.Model):
     """What one model version said of one upload."""
 
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="predictions")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    model_version = models.ForeignKey("classifier.ModelVersion", on_delete=models.PROTECT, related_name="predictions")
     label = models.CharField(max_length=100)
     score = models.FloatField()
     scores = models.JSONField(help_text="Class scores by name (all classes, or the top five for ImageNet).")

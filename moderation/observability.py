@@ -75,7 +75,7 @@ class PlatformCollector:
                                 labels=["role", "version", "architecture"])
 
     def collect(self):
-        from classifier.models import ModelVersion, ModelVersionStatus
+        from classifier.facade import ModelVersion, ModelVersionStatus
         from moderation.models import REVIEWABLE_STATUSES, Upload
 
         try:

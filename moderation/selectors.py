@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
+from classifier.facade import ModelRole, ModelVersion
 from moderation.models import ClassPolicy, Prediction, Upload, UploadStatus
 from moderation.policy import ClassThresholds
 
@@ -73,7 +74,7 @@ def calibration_observations(*, since=None) -> tuple[dict[str, list[tuple[float,
     from moderation.models import Decision
 
     decisions = Decision.objects.filter(prediction__isnull=False)
-    predictions = Prediction.objects.filter(model_version__role="product")
+    predictions = Prediction.objects.filter(model_version__role=ModelRole.PRODUCT)
     if since is not None:
         decisions = decisions.filter(created_at__gte=since)
         predictions = predictions.filter(created_at__gte=since)
@@ -127,7 +128,6 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
     from django.db.models.functions import TruncHour
     from django.utils import timezone
 
-    from classifier.models import ModelVersion
     from moderation.models import REVIEWABLE_STATUSES, Decision, QAItem, QAKind
 
     now = now or timezone.now()
@@ -153,7 +153,7 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
         agreed = sum(1 for verdict, reference in answered if verdict == reference)
         return {"answered": len(answered), "agreement": agreed / len(answered) if answered else None}
 
-    versions = list(ModelVersion.objects.filter(role="product").order_by("created_at")
+    versions = list(ModelVersion.objects.filter(role=ModelRole.PRODUCT).order_by("created_at")
                     .values("id", "architecture", "status", "created_at", "metrics__accuracy"))
     live = {row["prediction__model_version"]: row for row in Decision.objects.filter(prediction__isnull=False)
             .values("prediction__model_version")

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 
-from classifier.ml.hashing import HashIndex
+from classifier.facade import HashIndex
 from moderation.errors import Conflict, InvalidInput
 from moderation.models import AuditAction, BankedHash, HashBank, Upload
 from moderation.policy import HashMatch

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from classifier.services import training_example_record
+from classifier.facade import training_example_record
 from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
 from moderation.models import (
     REVIEWABLE_STATUSES,

@@ -20,11 +20,9 @@ from django.core.management.base import BaseCommand
 from PIL import Image
 from tqdm import tqdm
 
+from classifier.facade import FASHION_MNIST_CLASSES, TrainingTrigger, load_split, retrain_if_due
 from classifier.inference import classify_product
-from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
-from classifier.models import TrainingTrigger
 from classifier.registry import active_version
-from classifier.retraining import retrain_if_due
 from moderation.models import ClassPolicy, Upload, UploadStatus
 from moderation.services.accounts import moderator_create
 from moderation.services.review import review_decide

@@ -1,0 +1,29 @@
+"""The rest of the classifier's facade: what moderation may name besides
+image analysis (`classifier.inference`), its frozen results
+(`classifier.contracts`) and the model registry (`classifier.registry`).
+
+Moderation imports the classifier only through these four modules; the
+import-linter contracts in pyproject.toml check it (`make lint`). When
+moderation needs something more from the classifier, re-export it here rather
+than importing a module behind the facade.
+"""
+
+from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
+from classifier.ml.hashing import HashIndex
+from classifier.models import ModelRole, ModelVersion, ModelVersionStatus, TrainingTrigger
+from classifier.retraining import retrain_if_due
+from classifier.services import training_example_record
+from classifier.signals import model_version_status_changed
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "HashIndex",
+    "ModelRole",
+    "ModelVersion",
+    "ModelVersionStatus",
+    "TrainingTrigger",
+    "load_split",
+    "model_version_status_changed",
+    "retrain_if_due",
+    "training_example_record",
+]
