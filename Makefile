@@ -12,7 +12,8 @@ help:
 	@echo "make run    set up (venv, data set, database, demo account, baseline model) and start web, worker, beat"
 	@echo "make test   run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
 	@echo "make bench  run the benchmarks and rewrite docs/benchmarks.md"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff check, ruff format --check, import contracts (lint-imports), mypy"
+	@echo "make test-fast  the suite without TensorFlow, trained models or the browser (under a minute)"
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,8 +63,14 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/moderation_bench
 bench: $(VENV)/.dev dataset
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.run_all
 
+# Every step runs even when one fails; the target fails if any did.
 lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check .
+	@status=0; \
+	echo "== ruff check"; $(VENV)/bin/ruff check . || status=1; \
+	echo "== ruff format --check"; $(VENV)/bin/ruff format --check . || status=1; \
+	echo "== import contracts"; $(VENV)/bin/lint-imports || status=1; \
+	echo "== mypy"; $(VENV)/bin/mypy || status=1; \
+	exit $$status
 
 clean:
 	rm -rf var/ .pytest_cache test-artifacts

@@ -79,6 +79,7 @@ class _ModelCache:
 def _load(version: ModelVersion) -> LoadedModel:
     with version.artifact.open("rb") as fh:
         data = fh.read()
+    runtime: Any
     if version.role == ModelRole.ADULT:
         from classifier.ml.nsfw import AdultScorer
 

@@ -118,12 +118,10 @@ def model_version_reject(*, version: ModelVersion, reason: str, actor=None) -> M
 def model_version_rollback(*, role: str = ModelRole.PRODUCT, actor=None) -> ModelVersion:
     """Bring back the version that served before the active one."""
     current = active_version(role)
-    previous = (
-        ModelVersion.objects.filter(role=role, status=ModelVersionStatus.RETIRED, activated_at__isnull=False)
-        .exclude(pk=current.pk if current else None)
-        .order_by("-activated_at")
-        .first()
-    )
+    earlier = ModelVersion.objects.filter(role=role, status=ModelVersionStatus.RETIRED, activated_at__isnull=False)
+    if current is not None:
+        earlier = earlier.exclude(pk=current.pk)
+    previous = earlier.order_by("-activated_at").first()
     if previous is None:
         raise RegistryError("there is no earlier version to roll back to")
     return model_version_activate(version=previous, actor=actor, reason=f"rollback from {current.name if current else 'none'}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 
 from classifier.facade import ModelRole, ModelVersion
@@ -153,8 +155,10 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
         agreed = sum(1 for verdict, reference in answered if verdict == reference)
         return {"answered": len(answered), "agreement": agreed / len(answered) if answered else None}
 
-    versions = list(ModelVersion.objects.filter(role=ModelRole.PRODUCT).order_by("created_at")
-                    .values("id", "architecture", "status", "created_at", "metrics__accuracy"))
+    versions: list[dict[str, Any]] = [
+        dict(row) for row in ModelVersion.objects.filter(role=ModelRole.PRODUCT).order_by("created_at")
+        .values("id", "architecture", "status", "created_at", "metrics__accuracy")
+    ]
     live = {row["prediction__model_version"]: row for row in Decision.objects.filter(prediction__isnull=False)
             .values("prediction__model_version")
             .annotate(n=Count("id"), confirmed=Count("id", filter=Q(label_after=F("label_before"))))}

@@ -31,10 +31,12 @@ def error_body(code: str, message: str, detail=None) -> dict:
 
 
 def exception_handler(exc, context):
+    response: Response | None
     if isinstance(exc, ApplicationError):
         response = Response(exc.as_dict(), status=exc.status)
-        if getattr(exc, "retry_after", None):
-            response["Retry-After"] = str(exc.retry_after)
+        retry_after = getattr(exc, "retry_after", None)  # RateLimited only
+        if retry_after:
+            response["Retry-After"] = str(retry_after)
         return response
     if isinstance(exc, Http404):
         exc = drf.NotFound()

@@ -48,7 +48,7 @@ class UploadInputSerializer(serializers.Serializer):
 
 
 class TagSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.label
     score = serializers.FloatField()
 
 
@@ -112,21 +112,21 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         prediction = self._prediction(upload)
         if prediction is None:
             return []
-        return TagSerializer([{"label": label, "score": score} for label, score in prediction.top(5)], many=True).data
+        return list(TagSerializer([{"label": label, "score": score} for label, score in prediction.top(5)], many=True).data)
 
     def get_imagenet_tags(self, upload) -> list[dict]:
         """The top five ImageNet classes, with readable names."""
         prediction = self._prediction(upload, "imagenet")
         if prediction is None:
             return []
-        return ImageNetTagSerializer([{"name": n, "score": s} for n, s in prediction.top(5)], many=True).data
+        return list(ImageNetTagSerializer([{"name": n, "score": s} for n, s in prediction.top(5)], many=True).data)
 
     def get_adult_score(self, upload) -> float | None:
         prediction = self._prediction(upload, "adult")
         return prediction.score if prediction else None
 
     def get_flags(self, upload) -> list[dict]:
-        return FlagSerializer(upload.flags.all(), many=True).data
+        return list(FlagSerializer(upload.flags.all(), many=True).data)
 
     def get_verdict(self, upload) -> str | None:
         """approved / rejected once final, else null."""

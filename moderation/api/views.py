@@ -24,7 +24,7 @@ from moderation.api.serializers import (
     WebhookOutputSerializer,
 )
 from moderation.errors import InvalidInput, NotFound, PayloadTooLarge
-from moderation.models import SETTLED_STATUSES, Flag, Prediction, UploadStatus, WebhookEndpoint
+from moderation.models import SETTLED_STATUSES, Flag, Prediction, Upload, UploadStatus, WebhookEndpoint
 from moderation.selectors import uploads_visible_to
 from moderation.services.appeals import appeal_open
 from moderation.services.notify import wait_until_settled
@@ -122,7 +122,7 @@ class UploadListCreateApi(APIView):
     def get(self, request):
         queryset = _filter(uploads_visible_to(**_caller(request)), request.query_params)
         paginator = UploadCursorPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
+        page: list[Upload] | None = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(UploadOutputSerializer(page, many=True).data)
 
     @extend_schema(

@@ -60,7 +60,8 @@ def review_decide(
             raise NotFound("No such upload.")
         if upload.status not in REVIEWABLE_STATUSES:
             raise Conflict(f"The upload is {upload.get_status_display().lower()}, not in review.", code="not_in_review")
-        if upload.claimed_by_id and upload.claimed_by_id != moderator.pk and upload.claimed_until > timezone.now():
+        if (upload.claimed_by_id and upload.claimed_by_id != moderator.pk and upload.claimed_until is not None
+                and upload.claimed_until > timezone.now()):
             raise Conflict(f"{upload.claimed_by} is reviewing this item.", code="claimed_by_other")
         appeal = Appeal.objects.filter(upload=upload).first() if upload.status == UploadStatus.APPEALED else None
         if appeal is not None and appeal.rejected_by_id == moderator.pk:
@@ -97,7 +98,7 @@ def review_decide(
         example = None
         if label_after:
             example = training_example_record(
-                image_name=upload.image.name,
+                image_name=str(upload.image.name),
                 label=label_after,
                 corrected=decision.corrected,
                 reference=f"upload:{upload.pk}",

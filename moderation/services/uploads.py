@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -135,8 +136,9 @@ def upload_create(
         with transaction.atomic():
             upload.save(force_insert=True)
             if idempotency is not None:
-                IdempotencyRecord.objects.create(partner=partner, key=idempotency[0], request_hash=idempotency[1],
-                                                 upload=upload)
+                # Only partners send idempotency keys (upload_create_idempotent).
+                IdempotencyRecord.objects.create(partner=partner, key=idempotency[0],  # type: ignore[misc]
+                                                 request_hash=idempotency[1], upload=upload)
             audit_record(
                 actor=upload.uploader,
                 action=AuditAction.UPLOAD_CREATED,
@@ -340,6 +342,6 @@ def uploads_requeue_stuck(*, older_than: timedelta | None = None, max_attempts: 
                 upload_transition(upload, UploadStatus.PENDING)
             upload.save(update_fields=["status", "updated_at"])
             audit_record(actor=None, action=AuditAction.UPLOAD_REQUEUED, target=upload, data={"attempts": attempts})
-            transaction.on_commit(lambda pk=upload_id: _enqueue_classification(pk))
+            transaction.on_commit(partial(_enqueue_classification, upload_id))
         requeued += 1
     return {"requeued": requeued, "failed": failed}

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
+from functools import partial
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -74,7 +75,7 @@ def validate_callback_url(url: str) -> None:
     except (socket.gaierror, UnicodeError):
         raise InvalidInput("The callback URL's host does not resolve.", code="invalid_webhook_url") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         allowed = settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES and (address.is_loopback or address.is_private)
         if not address.is_global and not allowed:
             raise InvalidInput(
@@ -125,7 +126,7 @@ def webhooks_notify(*, upload: Upload, event: str) -> list[WebhookDelivery]:
     deliveries = [WebhookDelivery.objects.create(endpoint=e, upload=upload, event=event, payload=payload,
                                                  next_attempt_at=timezone.now()) for e in endpoints]
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: _enqueue(pk))
+        transaction.on_commit(partial(_enqueue, delivery.pk))
     return deliveries
 
 
