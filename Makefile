@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run setup test bench lint dataset browser clean help
+.PHONY: run setup test test-fast bench lint dataset browser clean help
 
 help:
 	@echo "make run    set up (venv, data set, database, demo account, baseline model) and start web, worker, beat"
@@ -56,6 +56,10 @@ run: setup
 
 test: $(VENV)/.dev dataset browser
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite without TensorFlow, trained models or the browser: under a minute.
+test-fast: $(VENV)/.dev dataset
+	TEST_WITHOUT_TENSORFLOW=1 DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -m "not tf and not browser" $(PYTEST_ARGS)
 
 # The end-to-end benchmarks (pipeline, soak, review queue) run on PostgreSQL and
 # Redis: a scratch database (created anew by each run) and Redis database 3.

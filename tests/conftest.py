@@ -17,6 +17,33 @@ ARTIFACTS = ROOT / "test-artifacts"
 # browser tests make between page actions are still plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+# Tests that need TensorFlow or a trained model carry the `tf` marker: by hand
+# on tests that build Keras models themselves, and automatically on every test
+# whose fixtures train or load one. `make test-fast` deselects them (and the
+# browser tests) and sets TEST_WITHOUT_TENSORFLOW=1, under which importing
+# TensorFlow or Keras fails, naming the test that needs the marker.
+TRAINED_MODEL_FIXTURES = frozenset({"tiny_trained_model", "photo_model_artifacts"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if TRAINED_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.tf)
+
+
+class _NoTensorFlow:
+    """An import hook that refuses TensorFlow and Keras (test-fast only)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
+            raise ImportError(f"{name} imported in a test without the `tf` marker (make test-fast runs without TensorFlow)")
+        return None
+
+
+if os.environ.get("TEST_WITHOUT_TENSORFLOW") == "1":
+    sys.meta_path.insert(0, _NoTensorFlow())
+
 
 @pytest.fixture(autouse=True)
 def fresh_rate_counters(settings):

@@ -15,6 +15,7 @@ from classifier.ml.training import epochs_within_budget, export_tflite, keras_fr
 
 
 @pytest.mark.parametrize("name", [n for n, a in ARCHITECTURES.items() if a.input_kind == "pixels"])
+@pytest.mark.tf
 def test_trains_exports_and_serves_the_same_numbers(name):
     data = load_split("test").head(256)
     trained = train(architecture=name, class_names=FASHION_MNIST_CLASSES, train_pixels=data.images,
@@ -29,6 +30,7 @@ def test_trains_exports_and_serves_the_same_numbers(name):
     assert 0 <= trained.report["accuracy"] <= 1 and trained.report["support"] == 64
 
 
+@pytest.mark.tf
 def test_served_bn_cnn_is_mirror_invariant():
     model = served("bn-cnn", build("bn-cnn", 10, total_steps=10))
     x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
@@ -75,6 +77,7 @@ def test_epochs_within_budget(done, elapsed, most, expected):
     assert epochs_within_budget(done, elapsed, 1080.0, most) == expected
 
 
+@pytest.mark.tf
 def test_epoch_batches_hold_every_example_once_with_its_target_and_weight():
     rng = np.random.default_rng(0)
     inputs = np.arange(70, dtype=np.float32).reshape(70, 1)
@@ -102,6 +105,7 @@ class FakeClock:
         return self.now
 
 
+@pytest.mark.tf
 def test_time_budget_decides_the_epochs_unless_they_are_asked_for(monkeypatch):
     data = load_split("test").head(256)
     budgeted = dataclasses.replace(ARCHITECTURES["bn-cnn"], epochs=6, time_budget_seconds=35.0,
@@ -126,6 +130,7 @@ def test_time_budget_decides_the_epochs_unless_they_are_asked_for(monkeypatch):
     assert run().epochs == 6  # fast: the recipe's most
 
 
+@pytest.mark.tf
 def test_warm_start_keeps_batch_norm_statistics_and_learns():
     data = load_split("test").head(512)
     kwargs = dict(architecture="bn-cnn", class_names=FASHION_MNIST_CLASSES, test_pixels=data.images[:64],

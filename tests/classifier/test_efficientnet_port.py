@@ -38,6 +38,7 @@ def _check(probabilities: np.ndarray, top5: list[dict]) -> None:
         assert abs(float(probabilities[t["index"]]) - t["prob"]) <= 1e-4, (t, probabilities[t["index"]])
 
 
+@pytest.mark.tf
 def test_keras_port_matches_reference(keras_model):
     for _, x, top5 in _cases():
         probabilities, embedding = keras_model(x, training=False)

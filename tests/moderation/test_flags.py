@@ -7,6 +7,7 @@ from moderation.policy import ClassThresholds, HashMatch, Signal, decide, goods_
 from moderation.services.banks import bank_hash_add, bank_hash_remove, hash_matches
 from moderation.services.uploads import upload_classify, upload_create
 from tests.conftest import skimage_jpeg
+from tests.factories import UploadFactory, analysis, classified
 
 SAFE_PRODUCT = {"Bag": 0.95, "Coat": 0.05}
 T = {"Bag": ClassThresholds(approve=0.9)}
@@ -115,3 +116,21 @@ def test_weapon_category_flags_with_its_reason(photo_models):
     second.refresh_from_db()
     flag = second.flags.get(kind="prohibited_goods")
     assert second.status == UploadStatus.IN_REVIEW and flag.category == "weapons" and top.label in flag.reason
+
+
+@pytest.mark.django_db
+def test_goods_and_adult_flags_through_the_services_from_a_frozen_analysis():
+    from moderation.models import FlagCategory
+
+    weapons = FlagCategory.objects.get(name="weapons")  # revolver (763) is one of its classes by default
+    assert weapons.imagenet_classes.filter(class_index=763).exists()
+    weapons.review_threshold, weapons.reject_threshold = 0.3, 0.8
+    weapons.save()
+    upload = classified(UploadFactory(), analysis(SAFE_PRODUCT, imagenet=[(763, "revolver", 0.5), (1, "goldfish", 0.2)]))
+    flag = upload.flags.get(kind="prohibited_goods")
+    assert upload.status == UploadStatus.IN_REVIEW and flag.category == "weapons" and "revolver" in flag.reason
+    assert upload.predictions.count() == 2  # product and ImageNet, each tied to its version
+
+    adult = classified(UploadFactory(), analysis(SAFE_PRODUCT, adult=0.97))
+    assert adult.status == UploadStatus.REJECTED and adult.flags.get().kind == "adult"
+    assert AuditEvent.objects.filter(action="policy.verdict", target_id=str(adult.pk)).exists()

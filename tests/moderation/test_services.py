@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from classifier.facade import FASHION_MNIST_CLASSES
 from classifier.models import TrainingExample
 from moderation import policy
 from moderation.errors import Conflict, Forbidden, InvalidInput
@@ -18,6 +19,7 @@ from moderation.services.uploads import (
     upload_transition,
     uploads_requeue_stuck,
 )
+from tests.factories import analysis, classified, uploads_in_review
 from tests.helpers import fashion_png
 
 pytestmark = pytest.mark.django_db
@@ -28,11 +30,8 @@ def _create(index=0, **kwargs) -> Upload:
     return upload_create(data=data, filename=f"{index}.png", **kwargs)
 
 
-def _in_review(index=0) -> Upload:
-    ClassPolicy.objects.all().update(approve_threshold=1.01)  # nothing is approved automatically
-    upload = _create(index)
-    upload_classify(upload_id=upload.pk)
-    upload.refresh_from_db()
+def _in_review() -> Upload:
+    [upload] = uploads_in_review(1)
     assert upload.status == UploadStatus.IN_REVIEW
     return upload
 
@@ -70,18 +69,18 @@ def test_classify_after_a_crash_mid_task_finishes(active_model):
     assert upload.status != UploadStatus.PROCESSING and upload.attempts == 2
 
 
-def test_prohibited_class_is_rejected_with_a_flag(active_model):
+def test_prohibited_class_is_rejected_with_a_flag(db):
     upload = _create(7)
-    # Whatever the tiny model says, mark every class prohibited from score 0.
+    # Whatever the model says, mark every class prohibited from score 0.
     ClassPolicy.objects.all().update(prohibited=True, reject_threshold=0.0)
-    upload_classify(upload_id=upload.pk)
-    upload.refresh_from_db()
+    scores = {name: (0.91 if name == "Bag" else 0.01) for name in FASHION_MNIST_CLASSES}
+    upload = classified(upload, analysis(scores))
     assert upload.status == UploadStatus.REJECTED
     assert upload.flags.count() == 10
     assert all("prohibited class" in f.reason for f in upload.flags.all())
 
 
-def test_classify_ignores_missing_upload(active_model):
+def test_classify_ignores_missing_upload(db):
     assert upload_classify(upload_id="00000000-0000-0000-0000-000000000000") is None
 
 
@@ -98,10 +97,10 @@ def test_fail_keeps_reason(db):
     assert upload.status == UploadStatus.FAILED and upload.failure_reason == "decoder exploded"
 
 
-def test_review_correction_becomes_training_example(active_model, moderator):
-    upload = _in_review(4)
+def test_review_correction_becomes_training_example(moderator):
+    upload = _in_review()
     predicted = upload.predictions.get().label
-    other = next(name for name in active_model.class_names if name != predicted)
+    other = next(name for name in upload.predictions.get().model_version.class_names if name != predicted)
     decision = review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve", label=other, note="looks fine")
     upload.refresh_from_db()
     assert upload.status == UploadStatus.APPROVED
@@ -113,15 +112,15 @@ def test_review_correction_becomes_training_example(active_model, moderator):
     assert event.data["label_before"] == predicted and event.data["label_after"] == other
 
 
-def test_review_approval_confirms_predicted_label(active_model, moderator):
-    upload = _in_review(6)
+def test_review_approval_confirms_predicted_label(moderator):
+    upload = _in_review()
     review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
     example = TrainingExample.objects.get()
     assert example.source == "confirmation" and example.label == upload.predictions.get().label
 
 
-def test_review_reject_without_label_makes_no_example(active_model, moderator):
-    upload = _in_review(8)
+def test_review_reject_without_label_makes_no_example(moderator):
+    upload = _in_review()
     decision = review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
     assert decision.reason_code == "spam"
     assert not TrainingExample.objects.exists()
@@ -129,8 +128,8 @@ def test_review_reject_without_label_makes_no_example(active_model, moderator):
     assert upload.status == UploadStatus.REJECTED
 
 
-def test_review_rules(active_model, moderator):
-    upload = _in_review(9)
+def test_review_rules(moderator):
+    upload = _in_review()
     plain = get_user_model().objects.create_user("someone", password="x")
     with pytest.raises(Forbidden):
         review_decide(upload_id=upload.pk, moderator=plain, verdict="approve")
