@@ -7,6 +7,7 @@ from classifier.models import TrainingExample
 from moderation.models import AuditEvent, ClassPolicy, Decision, Upload, UploadStatus
 from moderation.services.uploads import upload_classify, upload_create
 from tests.conftest import wait_for
+from tests.factories import NEVER, policy_approves_nothing
 from tests.helpers import fashion_png, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -54,8 +55,7 @@ def test_person_uploads_several_files_and_sees_verdicts_live(
 
 def test_moderator_decides_on_the_review_page_and_the_next_item_opens(page, shot, live_server, active_model, moderator):
     ClassPolicy.objects.all().delete()
-    for name in active_model.class_names:
-        ClassPolicy.objects.create(class_name=name, approve_threshold=1.01)
+    policy_approves_nothing(active_model.class_names)
     author = get_user_model().objects.create_user("bob", password="bob-pass-1")
     uploads = [upload_create(data=fashion_png(i)[0], filename=f"{i}.png", uploader=author) for i in range(2)]
     for upload in uploads:
@@ -68,7 +68,7 @@ def test_moderator_decides_on_the_review_page_and_the_next_item_opens(page, shot
     shot("queue")
     page.click(f"a[href='/review/{first.pk}/']")
     page.wait_for_url(f"**/review/{first.pk}/")
-    assert "< approve threshold 1.01" in page.inner_text(".side")
+    assert f"< approve threshold {NEVER}" in page.inner_text(".side")
     predicted = first.predictions.get().label
     corrected = next(name for name in active_model.class_names if name != predicted)
     page.select_option("select[name=label]", corrected)

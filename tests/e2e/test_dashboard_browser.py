@@ -7,9 +7,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from moderation.models import Appeal, ClassPolicy, Decision, Flag, Upload, UploadStatus
+from moderation.models import Appeal, Decision, Flag, Upload, UploadStatus
 from moderation.services.review import review_decide
 from moderation.services.uploads import upload_classify, upload_create
+from tests.factories import policy_approves_nothing
 from tests.helpers import fashion_png, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -28,8 +29,7 @@ def author(db):
 
 
 def test_claim_and_decide_with_the_keyboard(page, shot, live_server, active_model, moderator, author):
-    for name in active_model.class_names:
-        ClassPolicy.objects.update_or_create(class_name=name, defaults={"approve_threshold": 1.01})
+    policy_approves_nothing(active_model.class_names)
     uploads = _queue(3, author)
     assert all(Upload.objects.get(pk=u.pk).status == UploadStatus.IN_REVIEW for u in uploads)
     sign_in(page, live_server.url, "mod1", "mod-pass-123")
@@ -77,8 +77,7 @@ def test_blurred_item_is_revealed(page, shot, live_server, active_model, moderat
 
 
 def test_appeal_is_decided_by_a_second_moderator(page, shot, live_server, active_model, moderator, second_moderator, author):
-    for name in active_model.class_names:
-        ClassPolicy.objects.update_or_create(class_name=name, defaults={"approve_threshold": 1.01})
+    policy_approves_nothing(active_model.class_names)
     [upload] = _queue(1, author)
     review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
     # The author appeals from "My posts".

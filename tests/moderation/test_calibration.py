@@ -7,6 +7,7 @@ from moderation.errors import Forbidden
 from moderation.models import AuditEvent, ClassPolicy, Decision, Upload, UploadStatus
 from moderation.services.thresholds import thresholds_apply, thresholds_propose
 from moderation.services.uploads import upload_classify, upload_create
+from tests.factories import policy_approves_nothing
 from tests.helpers import fashion_png
 
 
@@ -44,7 +45,7 @@ def test_tied_scores_are_one_cut():
 
 @pytest.mark.django_db
 def test_proposal_from_real_decisions_is_applied_and_audited(active_model, moderator, client):
-    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    policy_approves_nothing()
     author = get_user_model().objects.create_user("author", password="x")
     for index in range(40):
         upload = upload_create(data=fashion_png(index)[0], filename="x.png", uploader=author)

@@ -1,8 +1,9 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from moderation.models import ClassPolicy, Upload, UploadStatus
+from moderation.models import Upload, UploadStatus
 from moderation.services.uploads import upload_classify, upload_create
+from tests.factories import policy_approves_nothing
 from tests.helpers import fashion_png
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def test_plain_user_cannot_review(client, uploader):
 
 
 def test_review_queue_lists_items_and_escapes_names(client, moderator, active_model, uploader):
-    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    policy_approves_nothing()
     upload = _post(uploader)
     upload_classify(upload_id=upload.pk)
     client.force_login(moderator)
@@ -43,7 +44,7 @@ def test_review_queue_lists_items_and_escapes_names(client, moderator, active_mo
 
 
 def test_decision_through_the_page_opens_next_item(client, moderator, active_model, uploader):
-    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    policy_approves_nothing()
     first, second = _post(uploader, 0), _post(uploader, 1)
     for u in (first, second):
         upload_classify(upload_id=u.pk)

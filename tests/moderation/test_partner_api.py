@@ -26,6 +26,7 @@ from moderation.services.partners import api_key_create, api_key_revoke, api_key
 from moderation.services.review import review_decide
 from moderation.services.uploads import upload_create
 from moderation.services.webhooks import webhook_deliver
+from tests.factories import policy_approves_nothing
 from tests.helpers import fashion_png
 
 pytestmark = pytest.mark.django_db
@@ -175,12 +176,11 @@ def test_list_filters_by_label_and_flag(api_client, partner_key, active_model):
 
 def test_appeal_through_the_api_and_a_second_moderator_decides(api_client, partner_key, active_model, moderator, second_moderator):
     from moderation.errors import Forbidden
-    from moderation.models import ClassPolicy
     from moderation.services.uploads import upload_classify
 
     partner, key = partner_key()
     _, other_key = partner_key()
-    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    policy_approves_nothing()
     upload = upload_create(data=fashion_png(3)[0], partner=partner)
     upload_classify(upload_id=upload.pk)
     url = f"{URL}{upload.pk}/appeal/"
@@ -255,7 +255,6 @@ def test_private_callback_urls_are_refused_unless_allowed(api_client, partner_ke
 
 def test_verdict_is_delivered_signed_and_retried(api_client, partner_key, active_model, moderator, receiver,
                                                  django_capture_on_commit_callbacks):
-    from moderation.models import ClassPolicy
     from moderation.services.uploads import upload_classify
 
     partner, key = partner_key()
@@ -264,7 +263,7 @@ def test_verdict_is_delivered_signed_and_retried(api_client, partner_key, active
     listed = api_client.get("/api/v1/webhooks/", **auth(key)).json()
     assert [w["url"] for w in listed] == [receiver.url]
 
-    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    policy_approves_nothing()
     upload = upload_create(data=fashion_png(2)[0], partner=partner, external_id="post-2")
     upload_classify(upload_id=upload.pk)
     assert not WebhookDelivery.objects.exists()  # in review: not final yet

@@ -26,8 +26,7 @@ from moderation.models import (
 from moderation.services.qa import qa_answer, qa_sample_approval, qa_sample_decision
 from moderation.services.queue import queue_claim, queue_claim_next
 from moderation.services.review import review_decide
-from moderation.services.uploads import upload_classify, upload_create
-from tests.helpers import fashion_png
+from tests.factories import uploads_in_review
 
 pytestmark = pytest.mark.django_db
 
@@ -45,18 +44,8 @@ def test_priority_formula():
     assert queue.priority_now(queue.rank(certain, old), now) == pytest.approx(certain + 10.0)
 
 
-def _in_review(n: int, **kwargs) -> list[Upload]:
-    ClassPolicy.objects.all().update(approve_threshold=1.01)
-    uploads = []
-    for i in range(n):
-        upload = upload_create(data=fashion_png(i % 50)[0], filename=f"{i}.png", **kwargs)
-        upload_classify(upload_id=upload.pk)
-        uploads.append(upload)
-    return uploads
-
-
-def test_queue_orders_by_rank_and_claims(active_model, moderator, second_moderator):
-    uploads = _in_review(4)
+def test_queue_orders_by_rank_and_claims(moderator, second_moderator):
+    uploads = uploads_in_review(4)
     ranks = dict(Upload.objects.values_list("pk", "review_rank"))
     expected = sorted(ranks, key=lambda pk: (-ranks[pk], str(pk)))
     first = queue_claim_next(moderator=moderator)
@@ -77,10 +66,10 @@ def test_queue_orders_by_rank_and_claims(active_model, moderator, second_moderat
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_moderators_at_the_same_moment_get_different_items(active_model):
+def test_two_moderators_at_the_same_moment_get_different_items():
     from moderation.services.accounts import moderator_create
 
-    _in_review(6)
+    uploads_in_review(6)
     moderators = [moderator_create(username=f"m{i}", password="pw-123456")[0] for i in range(4)]
     barrier = threading.Barrier(len(moderators))
     claimed, errors = [], []
@@ -119,8 +108,8 @@ def _bulk_queue(n: int) -> None:
                                                score=0.5, scores=prediction.scores) for u in rows], batch_size=500)
 
 
-def test_queue_page_queries_do_not_grow_with_the_queue(client, active_model, moderator):
-    _in_review(1)
+def test_queue_page_queries_do_not_grow_with_the_queue(client, moderator):
+    uploads_in_review(1)
     client.force_login(moderator)
     counts = []
     for size in (10, 1000):
@@ -137,8 +126,8 @@ def test_queue_page_queries_do_not_grow_with_the_queue(client, active_model, mod
     assert 'rel="next"' in page
 
 
-def test_bulk_grid_decides_many_low_risk_items(client, active_model, moderator):
-    uploads = _in_review(5)
+def test_bulk_grid_decides_many_low_risk_items(client, moderator):
+    uploads = uploads_in_review(5)
     Flag.objects.create(upload=uploads[0], kind="adult", category="adult content", score=0.5, reason="test")
     client.force_login(moderator)
     page = client.get("/review/grid/").content.decode()
@@ -149,8 +138,8 @@ def test_bulk_grid_decides_many_low_risk_items(client, active_model, moderator):
     assert Upload.objects.get(pk=uploads[4].pk).status == UploadStatus.IN_REVIEW
 
 
-def test_adult_flagged_images_are_blurred_per_user_setting(client, active_model, moderator):
-    [upload] = _in_review(1)
+def test_adult_flagged_images_are_blurred_per_user_setting(client, moderator):
+    [upload] = uploads_in_review(1)
     Flag.objects.create(upload=upload, kind="adult", category="adult content", score=0.5, reason="test")
     client.force_login(moderator)
     page = client.get(f"/review/{upload.pk}/").content.decode()
@@ -160,10 +149,10 @@ def test_adult_flagged_images_are_blurred_per_user_setting(client, active_model,
     assert "blurred" not in page.split('id="subject"')[0].rsplit("<figure", 1)[-1] and "greyscale" in page
 
 
-def test_qa_sampling_and_agreement(client, active_model, moderator, second_moderator, settings):
+def test_qa_sampling_and_agreement(client, moderator, second_moderator, settings):
     from django.contrib.auth.models import Group
 
-    [upload] = _in_review(1)
+    [upload] = uploads_in_review(1)
     decision = review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
     second = qa_sample_decision(upload=upload, decision=decision, rate=1.0)
     blind = qa_sample_approval(upload=upload, rate=1.0)
@@ -185,8 +174,8 @@ def test_qa_sampling_and_agreement(client, active_model, moderator, second_moder
     assert QAItem.objects.filter(answered_at__isnull=False).count() == 2
 
 
-def test_audit_log_search_and_csv(client, active_model, moderator):
-    [upload] = _in_review(1)
+def test_audit_log_search_and_csv(client, moderator):
+    [upload] = uploads_in_review(1)
     review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
     lead = get_user_model().objects.create_user("lead", password="lead-pass-1")
     lead.groups.add(Group.objects.get(name="leads"))

@@ -5,9 +5,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
-from moderation.models import ClassPolicy
 from moderation.services.accounts import moderator_create
 from moderation.services.uploads import upload_classify, upload_create
+from tests.factories import policy_approves_nothing
 from tests.helpers import fashion_png
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def world(db, active_model, partner_key):
     admin = User.objects.create_superuser("admin", "admin@example.com", "pw-admin-1")
     partner_a, key_a = partner_key("partner-a")
     _, key_b = partner_key("partner-b")
-    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    policy_approves_nothing()
     post = upload_create(data=fashion_png(0)[0], filename="p.png", uploader=uploader)
     partner_upload = upload_create(data=fashion_png(1)[0], filename="q.png", partner=partner_a)
     for upload in (post, partner_upload):

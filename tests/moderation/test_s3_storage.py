@@ -14,6 +14,7 @@ from django.test import override_settings
 
 from moderation.services.uploads import upload_classify, upload_create
 from tests.conftest import wait_for
+from tests.factories import policy_approves_nothing
 from tests.helpers import fashion_png
 
 pytestmark = pytest.mark.django_db
@@ -77,12 +78,11 @@ def test_originals_artifacts_and_heat_maps_round_trip_through_s3(s3_storage, tin
 
     from classifier.inference import forget_loaded_models
     from classifier.registry import model_version_activate, model_version_register
-    from moderation.models import ClassPolicy
 
     assert default_storage.__class__.__name__ == "S3Storage"
     version = model_version_activate(version=model_version_register(trained=tiny_trained_model))
     forget_loaded_models()
-    ClassPolicy.objects.all().update(approve_threshold=1.01)
+    policy_approves_nothing()
     data = fashion_png(4)[0]
     upload = upload_create(data=data, filename="a.png")
     upload_classify(upload_id=upload.pk)  # the worker reads the original and the model from S3
