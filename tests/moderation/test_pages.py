@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 
 from moderation.models import Upload, UploadStatus
 from moderation.services.uploads import upload_classify, upload_create
-from tests.factories import policy_approves_nothing
+from tests.factories import UNSURE, ModelVersionFactory, analysis, classified, policy_approves_nothing
 from tests.helpers import fashion_png
 
 pytestmark = pytest.mark.django_db
@@ -30,10 +30,9 @@ def test_plain_user_cannot_review(client, uploader):
     assert client.get("/upload/").status_code == 200
 
 
-def test_review_queue_lists_items_and_escapes_names(client, moderator, active_model, uploader):
+def test_review_queue_lists_items_and_escapes_names(client, moderator, uploader):
     policy_approves_nothing()
-    upload = _post(uploader)
-    upload_classify(upload_id=upload.pk)
+    upload = classified(_post(uploader), analysis(UNSURE))
     client.force_login(moderator)
     page = client.get("/review/").content.decode()
     assert str(upload.pk) in page and "1 waiting" in page
@@ -43,11 +42,12 @@ def test_review_queue_lists_items_and_escapes_names(client, moderator, active_mo
     assert "&lt;b&gt;shoe&lt;/b&gt;" in detail
 
 
-def test_decision_through_the_page_opens_next_item(client, moderator, active_model, uploader):
+def test_decision_through_the_page_opens_next_item(client, moderator, uploader):
     policy_approves_nothing()
+    version = ModelVersionFactory()
     first, second = _post(uploader, 0), _post(uploader, 1)
     for u in (first, second):
-        upload_classify(upload_id=u.pk)
+        classified(u, analysis(UNSURE, version=version))
     client.force_login(moderator)
     response = client.post(f"/review/{first.pk}/", {"verdict": "reject", "reason_code": "spam", "label": "", "note": ""},
                            follow=True)
@@ -58,7 +58,7 @@ def test_decision_through_the_page_opens_next_item(client, moderator, active_mod
     assert first.status == UploadStatus.REJECTED
 
 
-def test_image_view_authorisation(client, moderator, active_model, uploader):
+def test_image_view_authorisation(client, moderator, uploader):
     upload = _post(uploader)
     other = get_user_model().objects.create_user("bob", password="bob-pass-1")
     url = f"/uploads/{upload.pk}/image"
@@ -75,7 +75,7 @@ def test_image_view_authorisation(client, moderator, active_model, uploader):
     assert client.get(url).status_code == 200
 
 
-def test_feed_shows_only_approved_posts(client, uploader, active_model):
+def test_feed_shows_only_approved_posts(client, uploader):
     approved, held = _post(uploader, 0, caption="approved one"), _post(uploader, 1, caption="held one")
     Upload.objects.filter(pk=approved.pk).update(status=UploadStatus.APPROVED)
     Upload.objects.filter(pk=held.pk).update(status=UploadStatus.IN_REVIEW)

@@ -135,7 +135,7 @@ def test_wait_mode_without_a_worker_answers_202_in_time(api_client, partner_key)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_wait"
 
 
-def test_list_filters_and_cursor(api_client, partner_key, active_model):
+def test_list_filters_and_cursor(api_client, partner_key):
     partner, key = partner_key()
     other, other_key = partner_key()
     uploads = [upload_create(data=fashion_png(i)[0], partner=partner) for i in range(5)]
