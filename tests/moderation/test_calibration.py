@@ -6,9 +6,7 @@ from moderation.calibration import calibrate_class
 from moderation.errors import Forbidden
 from moderation.models import AuditEvent, ClassPolicy, Decision, Upload, UploadStatus
 from moderation.services.thresholds import thresholds_apply, thresholds_propose
-from moderation.services.uploads import upload_classify, upload_create
-from tests.factories import policy_approves_nothing
-from tests.helpers import fashion_png
+from tests.factories import uploads_in_review
 
 
 def test_lowest_threshold_that_keeps_the_target_precision():
@@ -44,12 +42,9 @@ def test_tied_scores_are_one_cut():
 
 
 @pytest.mark.django_db
-def test_proposal_from_real_decisions_is_applied_and_audited(active_model, moderator, client):
-    policy_approves_nothing()
+def test_proposal_from_real_decisions_is_applied_and_audited(moderator, client):
     author = get_user_model().objects.create_user("author", password="x")
-    for index in range(40):
-        upload = upload_create(data=fashion_png(index)[0], filename="x.png", uploader=author)
-        upload_classify(upload_id=upload.pk)
+    uploads_in_review(40, uploader=author)  # frozen analyses, top scores 0.40 to 0.85
     # Moderators approve every item with the predicted label: the model was right.
     for upload in Upload.objects.filter(status=UploadStatus.IN_REVIEW).prefetch_related("predictions"):
         prediction = upload.predictions.get()
