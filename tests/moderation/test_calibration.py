@@ -4,9 +4,9 @@ from django.contrib.auth.models import Group
 
 from moderation.calibration import calibrate_class
 from moderation.errors import Forbidden
-from moderation.models import AuditEvent, ClassPolicy, Decision, Upload, UploadStatus
+from moderation.models import AuditEvent, ClassPolicy, Upload, UploadStatus
 from moderation.services.thresholds import thresholds_apply, thresholds_propose
-from tests.factories import uploads_in_review
+from tests.factories import DecisionFactory, uploads_in_review
 
 
 def test_lowest_threshold_that_keeps_the_target_precision():
@@ -48,8 +48,7 @@ def test_proposal_from_real_decisions_is_applied_and_audited(moderator, client):
     # Moderators approve every item with the predicted label: the model was right.
     for upload in Upload.objects.filter(status=UploadStatus.IN_REVIEW).prefetch_related("predictions"):
         prediction = upload.predictions.get()
-        Decision.objects.create(upload=upload, moderator=moderator, prediction=prediction, verdict="approve",
-                                label_before=prediction.label, label_after=prediction.label)
+        DecisionFactory(upload=upload, moderator=moderator, prediction=prediction, label_after=prediction.label)
     proposals = {p.class_name: p for p in thresholds_propose(target_precision=0.9, min_reviewed=3)}
     proposed = [p for p in proposals.values() if p.proposed is not None]
     assert proposed, proposals

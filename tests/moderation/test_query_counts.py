@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from moderation.models import AuditAction, QAItem, QAKind, UploadStatus, Verdict, WebhookEndpoint
 from moderation.services.audit import audit_record
-from tests.factories import ModelVersionFactory, PredictionFactory, UploadFactory
+from tests.factories import DecisionFactory, ModelVersionFactory, PredictionFactory, UploadFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +116,13 @@ def test_list_costs_the_same_queries_for_10_and_30_rows(name, scene, django_asse
         counts.append(len(captured))
     print(f"{name}: {counts} queries for {SIZES} rows")
     assert counts[0] == counts[1], f"{name}: {counts[0]} queries for {SIZES[0]} rows, {counts[1]} for {SIZES[1]}"
+
+
+def test_factories_build_consistent_rows(moderator):
+    """The builders the query-count tests rely on: a decision reviews a
+    prediction of its own upload, and the labels follow the chosen scores."""
+    decision = DecisionFactory(moderator=moderator)
+    assert decision.prediction.upload_id == decision.upload_id
+    assert decision.label_before == decision.prediction.label == "T-shirt/top"
+    assert decision.upload.status == UploadStatus.APPROVED and decision.upload.image.read()[:4] == b"\x89PNG"
+    assert decision.prediction.model_version.predictions.count() == 1
