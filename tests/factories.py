@@ -100,8 +100,13 @@ class ImageAnalysisFactory(factory.Factory):
     pdq_quality = 100
 
 
-def analysis(scores: dict[str, float], *, version: ModelVersion | None = None, adult: float | None = None,
-             imagenet: list[tuple[int, str, float]] | None = None) -> ImageAnalysis:
+def analysis(
+    scores: dict[str, float],
+    *,
+    version: ModelVersion | None = None,
+    adult: float | None = None,
+    imagenet: list[tuple[int, str, float]] | None = None,
+) -> ImageAnalysis:
     """A frozen analysis of these product scores by `version` (a new version
     row when None), optionally with an adult score and ImageNet classes
     (index, name, probability), each by a version row of its role."""
@@ -115,8 +120,13 @@ def analysis(scores: dict[str, float], *, version: ModelVersion | None = None, a
         probabilities = [0.0] * 1000
         for index, _, p in imagenet:
             probabilities[index] = p
-        tags = ImageNetTags(top=tuple(sorted(imagenet, key=lambda t: -t[2])), probabilities=tuple(probabilities),
-                            embedding=bytes(1280 * 2), model_version_id=tagger.pk, model_version_name=tagger.name)
+        tags = ImageNetTags(
+            top=tuple(sorted(imagenet, key=lambda t: -t[2])),
+            probabilities=tuple(probabilities),
+            embedding=bytes(1280 * 2),
+            model_version_id=tagger.pk,
+            model_version_name=tagger.name,
+        )
     return ImageAnalysisFactory(product=product, adult=adult_score, imagenet=tags)
 
 

@@ -50,8 +50,16 @@ def scene(client, api_client, moderator, partner_key):
     lead = User.objects.create_user("lead", password="lead-pass-1")
     lead.groups.add(Group.objects.get(name="leads"))
     partner, key = partner_key()
-    return Scene(client=client, api_client=api_client, person=User.objects.create_user("poster", password="x"),
-                 moderator=moderator, lead=lead, partner=partner, key=key, version=ModelVersionFactory())
+    return Scene(
+        client=client,
+        api_client=api_client,
+        person=User.objects.create_user("poster", password="x"),
+        moderator=moderator,
+        lead=lead,
+        partner=partner,
+        key=key,
+        version=ModelVersionFactory(),
+    )
 
 
 def _page(scene: Scene, user, url: str):
@@ -73,30 +81,48 @@ class Case:
 CASES = {
     "feed": Case(
         lambda s, i: s.with_prediction(status=UploadStatus.APPROVED, uploader=s.person, verdict_at=timezone.now()),
-        lambda s: _page(s, s.person, "/feed/"), 5 + SLACK),
+        lambda s: _page(s, s.person, "/feed/"),
+        5 + SLACK,
+    ),
     "my posts": Case(
         lambda s, i: s.with_prediction(status=UploadStatus.IN_REVIEW, uploader=s.person),
-        lambda s: _page(s, s.person, "/posts/"), 7 + SLACK),
+        lambda s: _page(s, s.person, "/posts/"),
+        7 + SLACK,
+    ),
     "review queue": Case(
         lambda s, i: s.with_prediction(status=UploadStatus.IN_REVIEW, review_rank=float(i)),
-        lambda s: _page(s, s.moderator, "/review/"), 9 + SLACK),
+        lambda s: _page(s, s.moderator, "/review/"),
+        9 + SLACK,
+    ),
     "review grid": Case(
         lambda s, i: s.with_prediction(status=UploadStatus.IN_REVIEW, review_rank=float(i)),
-        lambda s: _page(s, s.moderator, "/review/grid/"), 8 + SLACK),
+        lambda s: _page(s, s.moderator, "/review/grid/"),
+        8 + SLACK,
+    ),
     "QA list": Case(
-        lambda s, i: QAItem.objects.create(upload=s.with_prediction(status=UploadStatus.APPROVED),
-                                           kind=QAKind.BLIND, reference_verdict=Verdict.APPROVE),
-        lambda s: _page(s, s.moderator, "/review/qa/"), 5 + SLACK),
+        lambda s, i: QAItem.objects.create(
+            upload=s.with_prediction(status=UploadStatus.APPROVED), kind=QAKind.BLIND, reference_verdict=Verdict.APPROVE
+        ),
+        lambda s: _page(s, s.moderator, "/review/qa/"),
+        5 + SLACK,
+    ),
     "audit log": Case(
-        lambda s, i: audit_record(actor=s.moderator, action=AuditAction.REVIEW_DECIDED, target=s.partner,
-                                  data={"n": i}),
-        lambda s: _page(s, s.lead, "/lead/audit/"), 5 + SLACK),
+        lambda s, i: audit_record(
+            actor=s.moderator, action=AuditAction.REVIEW_DECIDED, target=s.partner, data={"n": i}
+        ),
+        lambda s: _page(s, s.lead, "/lead/audit/"),
+        5 + SLACK,
+    ),
     "API uploads list": Case(
         lambda s, i: s.with_prediction(status=UploadStatus.APPROVED, partner=s.partner, verdict_at=timezone.now()),
-        lambda s: _api(s, "/api/v1/uploads/"), 4 + SLACK),
+        lambda s: _api(s, "/api/v1/uploads/"),
+        4 + SLACK,
+    ),
     "API webhooks list": Case(
         lambda s, i: WebhookEndpoint.objects.create(partner=s.partner, url=f"https://partner.example/hook/{i}"),
-        lambda s: _api(s, "/api/v1/webhooks/"), 2 + SLACK),
+        lambda s: _api(s, "/api/v1/webhooks/"),
+        2 + SLACK,
+    ),
 }
 
 
