@@ -112,7 +112,8 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         prediction = self._prediction(upload)
         if prediction is None:
             return []
-        return list(TagSerializer([{"label": label, "score": score} for label, score in prediction.top(5)], many=True).data)
+        tags = [{"label": label, "score": score} for label, score in prediction.top(5)]
+        return list(TagSerializer(tags, many=True).data)
 
     def get_imagenet_tags(self, upload) -> list[dict]:
         """The top five ImageNet classes, with readable names."""
