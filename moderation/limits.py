@@ -2,8 +2,8 @@
 
 A body's size is judged from its Content-Length header, before Django's
 multipart parser (or anything else) reads a byte of it: more than
-REQUEST_MAX_BYTES (the file cap plus room for the multipart envelope) is a
-413 with the stable code `file_too_large`. A body without a Content-Length
+UPLOAD_MAX_BYTES plus room for the multipart envelope (field names, caption,
+boundaries) is a 413 with the stable code `file_too_large`. A body without a Content-Length
 (chunked transfer encoding) is refused with 411: under WSGI Django would read
 none of it anyway (its stream is limited to the declared length, 0), so
 refusing says so clearly instead of failing later as "no image".
@@ -15,6 +15,14 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from moderation.api.errors import error_body
+
+# The multipart envelope around the file: boundaries, headers, caption (2000
+# characters), external id.
+ENVELOPE_BYTES = 64 * 1024
+
+
+def request_max_bytes() -> int:
+    return settings.UPLOAD_MAX_BYTES + ENVELOPE_BYTES
 
 
 def _refuse(request: HttpRequest, status: int, code: str, message: str, detail=None) -> HttpResponse:
@@ -33,7 +41,7 @@ class RequestBodyLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         declared = request.META.get("CONTENT_LENGTH") or ""
-        limit = settings.REQUEST_MAX_BYTES
+        limit = request_max_bytes()
         if declared:
             try:
                 size = int(declared)

@@ -234,9 +234,9 @@ HEALTH_STORAGE_PROBE_SECONDS = get_env("HEALTH_STORAGE_PROBE_SECONDS", 60.0, cas
 UPLOAD_MAX_BYTES = get_env("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, cast=int)
 UPLOAD_MAX_PIXELS = get_env("UPLOAD_MAX_PIXELS", 40_000_000, cast=int)
 UPLOAD_MIN_SIDE = get_env("UPLOAD_MIN_SIDE", 16, cast=int)
-# A request body larger than the file cap plus the multipart envelope is
-# refused from its Content-Length before any of it is read (moderation.limits).
-REQUEST_MAX_BYTES = UPLOAD_MAX_BYTES + 64 * 1024
+# A request body larger than UPLOAD_MAX_BYTES plus room for the multipart
+# envelope is refused from its Content-Length before any of it is read
+# (moderation.limits).
 # Form fields (not files) Django keeps in memory; files above the second spill to disk.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

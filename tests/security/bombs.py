@@ -1,4 +1,5 @@
-"""Small files that decode to very many pixels, built without holding the pixels."""
+"""The decompression bomb of issue 16 (an RGB PNG, where tests.moderation.corpus
+has a 1-bit one), built row by row without holding its pixels."""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ import struct
 import zlib
 from functools import lru_cache
 
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+from tests.moderation.corpus import _png_chunk as _chunk
 
 
 @lru_cache(maxsize=4)
