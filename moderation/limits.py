@@ -30,8 +30,8 @@ def _refuse(request: HttpRequest, status: int, code: str, message: str, detail=N
         response = JsonResponse(error_body(code, message, detail), status=status)
     else:
         response = HttpResponse(f"{message} ({code})", status=status, content_type="text/plain; charset=utf-8")
-    # The unread body must not be taken for the next request on this connection.
-    response["Connection"] = "close"
+    # No Connection header (hop-by-hop headers are the server's under WSGI):
+    # gunicorn discards the unread rest of the body itself, without keeping it.
     return response
 
 
