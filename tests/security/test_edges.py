@@ -139,6 +139,8 @@ def test_production_refuses_to_start_without_its_tokens(missing):
 
 
 def test_every_entry_point_defaults_to_production_settings():
+    # Each entry point runs in a process without DJANGO_SETTINGS_MODULE, with
+    # what it would start stubbed out, and reports what it chose.
     code = (
         "import os, runpy, sys\n"
         "import config.celery\n"
@@ -149,11 +151,16 @@ def test_every_entry_point_defaults_to_production_settings():
         "import django.core.management as m; m.execute_from_command_line = lambda argv: None\n"
         "runpy.run_path('manage.py', run_name='__main__')\n"
         "print('manage', os.environ.pop('DJANGO_SETTINGS_MODULE'))\n"
+        "import django; django.setup = lambda **kw: None\n"
+        "import types; stub = types.ModuleType('moderation.limits'); stub.BodyCappedASGIHandler = lambda: None\n"
+        "sys.modules['moderation.limits'] = stub\n"
+        "import config.asgi\n"
+        "print('asgi', os.environ.pop('DJANGO_SETTINGS_MODULE'))\n"
     )
     result = _python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["celery", "config.settings.production", "wsgi", "config.settings.production",
-                                     "manage", "config.settings.production"]
+                                     "manage", "config.settings.production", "asgi", "config.settings.production"]
 
 
 def test_make_and_ci_still_choose_their_settings():

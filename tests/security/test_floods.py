@@ -5,6 +5,7 @@ nothing, and `wait=` cannot hold every web thread."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 
@@ -129,6 +130,40 @@ def test_a_chunked_body_without_length_is_refused():
                               **{"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked"})
     assert response.status_code == 411
     assert response.json()["error"]["code"] == "length_required"
+
+
+def _asgi_post(chunks: list[bytes], headers: list[tuple[bytes, bytes]]) -> tuple[int, list[dict]]:
+    """POST a body in chunks to config.asgi; return how many chunks it took, and what it sent."""
+    from config.asgi import application
+
+    taken, sent = 0, []
+
+    async def receive():
+        nonlocal taken
+        taken += 1
+        if taken > len(chunks):
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": chunks[taken - 1], "more_body": taken < len(chunks)}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": URL, "raw_path": URL.encode(), "root_path": "", "query_string": b"",
+             "headers": [(b"host", b"testserver"), (b"content-type", b"multipart/form-data; boundary=x"), *headers],
+             "client": ("198.51.100.7", 5000), "server": ("testserver", 80)}
+    asyncio.run(application(scope, receive, send))
+    return taken, sent
+
+
+def test_asgi_cuts_a_streamed_body_off_at_the_cap(settings):
+    settings.UPLOAD_MAX_BYTES = 100_000
+    chunks = [b"x" * 50_000] * 200  # 10 MB, no Content-Length
+    taken, sent = _asgi_post(chunks, [(b"transfer-encoding", b"chunked")])
+    assert sent[0]["status"] == 413 and b"file_too_large" in sent[1]["body"]
+    assert taken <= 4  # (100,000 + 64 KiB) / 50,000 bytes, not all 200
+    taken, sent = _asgi_post(chunks, [(b"content-length", str(50_000 * 200).encode())])
+    assert sent[0]["status"] == 413 and taken == 0
 
 
 @pytest.fixture
