@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from moderation.errors import RateLimited
-from moderation.models import ApiKey
+from moderation.models import ApiKey, UploaderLimit
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +101,16 @@ def check_daily_quota(api_key: ApiKey) -> None:
 
 def check_user_upload(user) -> None:
     """A signed-in person's uploads: the same burst, hourly and daily limits
-    partners have, with the numbers from settings (USER_UPLOAD_*)."""
+    partners have; the numbers come from the person's UploaderLimit row, or
+    from settings (USER_UPLOAD_*) when there is none."""
+    own = UploaderLimit.objects.filter(user_id=user.pk).first()
+    burst, hourly, daily = ((own.burst_limit, own.hourly_limit, own.daily_quota) if own else
+                            (settings.USER_UPLOAD_BURST_LIMIT, settings.USER_UPLOAD_HOURLY_LIMIT,
+                             settings.USER_UPLOAD_DAILY_QUOTA))
     subject = f"user:{user.pk}"
-    limit_windows(subject=subject,
-                  limits=((BURST_WINDOW, settings.USER_UPLOAD_BURST_LIMIT, "burst"),
-                          (SUSTAINED_WINDOW, settings.USER_UPLOAD_HOURLY_LIMIT, "sustained")),
+    limit_windows(subject=subject, limits=((BURST_WINDOW, burst, "burst"), (SUSTAINED_WINDOW, hourly, "sustained")),
                   message="Too many uploads: at most {limit} every {window} seconds. Please wait a little.")
-    limit_daily(subject=subject, quota=settings.USER_UPLOAD_DAILY_QUOTA,
+    limit_daily(subject=subject, quota=daily,
                 message="You have used today's quota of {quota} uploads; it renews at midnight UTC.")
 
 

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from PIL import ImageFile
 
-from moderation.models import Upload, UploadStatus
+from moderation.models import Upload, UploaderLimit, UploadStatus
 from moderation.services import ratelimit
 from moderation.services.notify import wait_slot
 from tests.helpers import fashion_png
@@ -64,6 +64,14 @@ def test_signed_in_uploads_hit_the_burst_limit_then_the_daily_quota(settings, fi
     assert over.status_code == 429
     assert over.json()["error"]["code"] == "quota_exceeded"
     assert Upload.objects.filter(uploader__username="bob").count() == 2
+
+
+def test_a_persons_own_limits_replace_the_defaults(settings, fixed_clock):
+    settings.USER_UPLOAD_BURST_LIMIT = settings.USER_UPLOAD_DAILY_QUOTA = 1
+    judy = _person("judy")
+    UploaderLimit.objects.create(user=get_user_model().objects.get(username="judy"), burst_limit=3, hourly_limit=3,
+                                 daily_quota=3, note="trusted seller")
+    assert [_upload(judy).status_code for _ in range(4)] == [202, 202, 202, 429]
 
 
 def test_the_limit_is_checked_before_the_body_is_parsed(settings, fixed_clock, monkeypatch):
