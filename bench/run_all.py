@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.inference", "bench.decode", "bench.pipeline", "bench.hash_bank", "bench.review_queue",
+BENCHES = ["bench.inference", "bench.decode", "bench.web_decode", "bench.pipeline", "bench.hash_bank", "bench.review_queue",
            "bench.photo_models", "bench.train_kernels", "bench.train_fmnist", "bench.feedback_loop", "bench.soak"]
 
 

@@ -17,6 +17,7 @@ from moderation.models import (
     Partner,
     Prediction,
     Upload,
+    UploaderLimit,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -285,3 +286,12 @@ class BankedHashAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for entry in queryset.select_related("bank"):
             bank_hash_remove(entry=entry, actor=request.user)
+
+
+@admin.register(UploaderLimit)
+class UploaderLimitAdmin(AuditedChangesMixin, admin.ModelAdmin):
+    """Other upload limits for one signed-in person (defaults: USER_UPLOAD_* settings)."""
+
+    list_display = ("user", "burst_limit", "hourly_limit", "daily_quota", "note", "updated_at")
+    search_fields = ("user__username", "note")
+    raw_id_fields = ("user",)

@@ -5,7 +5,7 @@ from moderation.observability import metrics_allowed
 
 
 def prometheus_metrics(request):
-    """Prometheus exposition; guarded by METRICS_TOKEN when it is set."""
+    """Prometheus exposition; only with METRICS_TOKEN as a bearer token."""
     if not metrics_allowed(request):
         return HttpResponse("metrics need the bearer token", status=401, content_type="text/plain")
     return ExportToDjangoView(request)

@@ -488,3 +488,30 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         who = self.actor or "system"
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.target_type}:{self.target_id}"
+
+
+def _default_user_burst() -> int:
+    return settings.USER_UPLOAD_BURST_LIMIT
+
+
+def _default_user_hourly() -> int:
+    return settings.USER_UPLOAD_HOURLY_LIMIT
+
+
+def _default_user_daily() -> int:
+    return settings.USER_UPLOAD_DAILY_QUOTA
+
+
+class UploaderLimit(models.Model):
+    """One signed-in person's upload limits, in place of the USER_UPLOAD_*
+    defaults (as partners have theirs on Partner)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_limit")
+    burst_limit = models.PositiveIntegerField(default=_default_user_burst, help_text="Uploads in any 10 seconds.")
+    hourly_limit = models.PositiveIntegerField(default=_default_user_hourly, help_text="Uploads in any hour.")
+    daily_quota = models.PositiveIntegerField(default=_default_user_daily, help_text="Uploads per UTC day.")
+    note = models.CharField(max_length=200, blank=True, help_text="Why this person has other limits.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"upload limits of {self.user}"

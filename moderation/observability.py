@@ -5,6 +5,7 @@ right whichever process (web or worker) did the work."""
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 
@@ -36,7 +37,7 @@ def _check_broker() -> str:
     return "ok"
 
 
-def _check_storage() -> str:
+def _probe_storage() -> str:
     name = default_storage.save(f"health/{uuid.uuid4().hex}.txt", ContentFile(b"ok"))
     try:
         with default_storage.open(name, "rb") as fh:
@@ -47,8 +48,34 @@ def _check_storage() -> str:
     return "ok"
 
 
+_storage_probe: dict[str, float | str] = {}
+
+
+def _check_storage() -> str:
+    """A write-read-delete probe at most once per HEALTH_STORAGE_PROBE_SECONDS
+    per process; between probes its last answer is repeated, so a flood of
+    health checks writes nothing."""
+    now = time.monotonic()
+    if _storage_probe and now - float(_storage_probe["at"]) < settings.HEALTH_STORAGE_PROBE_SECONDS:
+        result = str(_storage_probe["result"])
+    else:
+        try:
+            result = _probe_storage()
+        except Exception as exc:  # noqa: BLE001 - reported by health()
+            result = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+        _storage_probe.update(at=now, result=result)
+    return result
+
+
+def bearer_token_matches(request: HttpRequest, token: str) -> bool:
+    """The request carries `Authorization: Bearer <token>`; never true for an empty token."""
+    sent = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+
+
 def health(request: HttpRequest) -> HttpResponse:
-    """200 when database, broker and storage all answer, else 503 naming the failure."""
+    """200 when database, broker and storage all answer, else 503. Anyone
+    learns only ok/fail; which check failed, and why, needs HEALTH_TOKEN."""
     checks, started = {}, time.perf_counter()
     for name, check in (("database", _check_database), ("broker", _check_broker), ("storage", _check_storage)):
         try:
@@ -56,8 +83,9 @@ def health(request: HttpRequest) -> HttpResponse:
         except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
             checks[name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
     healthy = all(value == "ok" for value in checks.values())
-    body = {"status": "ok" if healthy else "fail", "checks": checks,
-            "seconds": round(time.perf_counter() - started, 3)}
+    body = {"status": "ok" if healthy else "fail"}
+    if bearer_token_matches(request, settings.HEALTH_TOKEN):
+        body.update(checks=checks, seconds=round(time.perf_counter() - started, 3))
     response = JsonResponse(body, status=200 if healthy else 503)
     response["Cache-Control"] = "no-store"
     return response
@@ -107,5 +135,5 @@ class PlatformCollector:
 
 
 def metrics_allowed(request: HttpRequest) -> bool:
-    token = settings.METRICS_TOKEN
-    return not token or request.headers.get("Authorization") == f"Bearer {token}"
+    """Only with METRICS_TOKEN as a bearer token (no token set: nobody)."""
+    return bearer_token_matches(request, settings.METRICS_TOKEN)

@@ -16,13 +16,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from moderation import queue, selectors
-from moderation.errors import ApplicationError
+from moderation.client_address import client_address
+from moderation.errors import ApplicationError, RateLimited
 from moderation.forms import AuditSearchForm, DecisionForm, PreferenceForm, SignUpForm
 from moderation.models import ModeratorPreference, Upload, UploadStatus
 from moderation.services.appeals import appeal_open
 from moderation.services.explain import upload_heatmap
 from moderation.services.qa import qa_answer, qa_open_items
 from moderation.services.queue import queue_claim, queue_claim_next
+from moderation.services.ratelimit import check_signup
 from moderation.services.review import REVIEW_PERMISSION, review_decide
 from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
 
@@ -39,10 +41,21 @@ def home(request: HttpRequest) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        try:
+            check_signup(address=client_address(request))
+        except RateLimited as exc:
+            return rate_limited_page(request, exc)
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("upload")
     return render(request, "registration/signup.html", {"form": form})
+
+
+def rate_limited_page(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    """429 for a person in a browser: the message, the stable code, Retry-After."""
+    response = render(request, "moderation/rate_limited.html", {"error": exc}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @login_required

@@ -50,7 +50,26 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *args):
     return _TensorRef(key, dtype, int(storage_offset), tuple(size), tuple(stride))
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Numbers, strings, lists, tuples and dicts only: the legacy format's
+    magic number, protocol, system info and storage keys. Any class or
+    function (os.system, builtins.eval, ...) is refused before it is looked up."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"refused: a weights file may not name {module}.{name}")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refused: unexpected persistent id")
+
+
+def _plain_load(fh) -> Any:
+    return _PlainUnpickler(fh).load()
+
+
 class _Unpickler(pickle.Unpickler):
+    """A state_dict's own pickle: tensors rebuilt into references, ordered
+    dicts and storage types; every other class or function is refused."""
+
     def find_class(self, module: str, name: str):
         if module == "torch._utils" and name == "_rebuild_tensor_v2":
             return _rebuild_tensor
@@ -86,15 +105,17 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def _load_legacy(path) -> dict[str, np.ndarray]:
     with open(path, "rb") as fh:
-        magic = pickle.load(fh)
+        magic = _plain_load(fh)
         if magic != 0x1950A86A20F9469CFC6C:
             raise ValueError(f"{path}: not a PyTorch file (bad magic number)")
-        pickle.load(fh)  # protocol version
-        sys_info = pickle.load(fh)
+        _plain_load(fh)  # protocol version
+        sys_info = _plain_load(fh)
+        if not isinstance(sys_info, dict):
+            raise ValueError(f"{path}: not a PyTorch file (no system info)")
         if not sys_info.get("little_endian", True):
             raise ValueError(f"{path}: big-endian files are not supported")
         refs = _Unpickler(fh).load()
-        keys = pickle.load(fh)
+        keys = _plain_load(fh)
         dtypes = {ref.key: ref.dtype for ref in refs.values() if isinstance(ref, _TensorRef)}
         storages: dict[str, np.ndarray] = {}
         for key in keys:

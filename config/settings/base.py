@@ -33,6 +33,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Refuses oversized or unsized bodies before anything reads them.
+    "moderation.limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -54,6 +56,11 @@ AXES_FAILURE_LIMIT = get_env("AXES_FAILURE_LIMIT", 5, cast=int)
 AXES_COOLOFF_TIME = get_env("AXES_COOLOFF_HOURS", 1, cast=float)  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Addresses/networks of our own reverse proxies and load balancers. Only a
+# request from one of them has its X-Forwarded-For read (from the right); the
+# failure counter then keys on the real client, username and address together.
+TRUSTED_PROXIES = [p.strip() for p in get_env("TRUSTED_PROXIES", "").split(",") if p.strip()]
+AXES_CLIENT_IP_CALLABLE = "moderation.client_address.client_address"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -219,15 +226,37 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Prometheus scrapes /metrics; with a token set, it must send it as a bearer token.
+# Prometheus scrapes /metrics with this bearer token (unset: /metrics answers
+# nobody). /health/ tells anyone ok/fail; its detail needs HEALTH_TOKEN.
+# Production refuses to start without either.
 METRICS_TOKEN = get_env("METRICS_TOKEN", "")
+HEALTH_TOKEN = get_env("HEALTH_TOKEN", "")
+# The storage check writes a file at most this often (per web process).
+HEALTH_STORAGE_PROBE_SECONDS = get_env("HEALTH_STORAGE_PROBE_SECONDS", 60.0, cast=float)
 
 # --- Uploads: limits checked before anything is stored.
 UPLOAD_MAX_BYTES = get_env("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, cast=int)
 UPLOAD_MAX_PIXELS = get_env("UPLOAD_MAX_PIXELS", 40_000_000, cast=int)
 UPLOAD_MIN_SIDE = get_env("UPLOAD_MIN_SIDE", 16, cast=int)
-DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
+# A request body larger than UPLOAD_MAX_BYTES plus room for the multipart
+# envelope is refused from its Content-Length before any of it is read
+# (moderation.limits).
+# Form fields (not files) Django keeps in memory; files above the second spill to disk.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The web decodes at most this many pixels of an upload (JPEG: a reduced
+# decode; other formats this large are checked by header and CRC only, and the
+# worker's full decode fails a damaged one as `failed`).
+UPLOAD_WEB_DECODE_PIXELS = get_env("UPLOAD_WEB_DECODE_PIXELS", 4_000_000, cast=int)
+# Signed-in people uploading through the web (partners' limits are on Partner).
+USER_UPLOAD_BURST_LIMIT = get_env("USER_UPLOAD_BURST_LIMIT", 10, cast=int)  # per 10 seconds
+USER_UPLOAD_HOURLY_LIMIT = get_env("USER_UPLOAD_HOURLY_LIMIT", 120, cast=int)
+USER_UPLOAD_DAILY_QUOTA = get_env("USER_UPLOAD_DAILY_QUOTA", 500, cast=int)  # per UTC day
+SIGNUP_PER_ADDRESS_HOURLY = get_env("SIGNUP_PER_ADDRESS_HOURLY", 5, cast=int)
+SIGNUP_GLOBAL_HOURLY = get_env("SIGNUP_GLOBAL_HOURLY", 200, cast=int)
+# `wait=` on the upload API holds a web thread: at most this many requests of
+# one web process wait at once; the others get their 202 at once.
+API_MAX_CONCURRENT_WAITS = get_env("API_MAX_CONCURRENT_WAITS", 2, cast=int)
 
 # --- Classification
 # Workers check for a newly active model version at most this often.

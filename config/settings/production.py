@@ -6,6 +6,18 @@ from config.settings.base import *  # noqa: F403
 DEBUG = False
 SECRET_KEY = get_env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = get_env("DJANGO_ALLOWED_HOSTS").split(",")
+
+
+def _token(name: str) -> str:
+    value = get_env(name).strip()
+    if not value:
+        raise RuntimeError(f"The environment variable {name} must be set (and not empty).")
+    return value
+
+
+# No defaults: /metrics and the detail of /health/ are only for whoever holds these.
+METRICS_TOKEN = _token("METRICS_TOKEN")
+HEALTH_TOKEN = _token("HEALTH_TOKEN")
 CSRF_TRUSTED_ORIGINS = [o for o in get_env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

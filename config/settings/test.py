@@ -42,3 +42,6 @@ if "KEY_PREFIX" in CACHES["default"]:  # noqa: F405
 # QA sampling is random; tests that exercise it ask for a rate of 1.
 QA_SAMPLE_RATE = 0.0
 SECOND_REVIEW_RATE = 0.0
+# The suite uploads in bursts; the flood tests set their own limits.
+USER_UPLOAD_BURST_LIMIT = USER_UPLOAD_HOURLY_LIMIT = USER_UPLOAD_DAILY_QUOTA = 100_000
+SIGNUP_PER_ADDRESS_HOURLY = SIGNUP_GLOBAL_HOURLY = 100_000

@@ -71,7 +71,14 @@ class ImageNetTagSerializer(serializers.Serializer):
     score = serializers.FloatField()
 
 
+# What partners and uploaders read when processing failed; the cause itself
+# (an exception's text can name hosts, paths or versions) stays on the row
+# for staff, in the admin.
+GENERIC_FAILURE_REASON = "The image could not be processed. Try another file, or contact support with the upload id."
+
+
 class UploadOutputSerializer(serializers.ModelSerializer):
+    failure_reason = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
     imagenet_tags = serializers.SerializerMethodField()
     adult_score = serializers.SerializerMethodField()
@@ -121,6 +128,10 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         if prediction is None:
             return []
         return list(ImageNetTagSerializer([{"name": n, "score": s} for n, s in prediction.top(5)], many=True).data)
+
+    def get_failure_reason(self, upload) -> str:
+        """Empty unless processing failed; then a generic message."""
+        return GENERIC_FAILURE_REASON if upload.failure_reason else ""
 
     def get_adult_score(self, upload) -> float | None:
         prediction = self._prediction(upload, "adult")

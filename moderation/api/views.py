@@ -28,7 +28,7 @@ from moderation.models import SETTLED_STATUSES, Flag, Prediction, Upload, Upload
 from moderation.selectors import uploads_visible_to
 from moderation.services.appeals import appeal_open
 from moderation.services.notify import wait_until_settled
-from moderation.services.ratelimit import check_daily_quota
+from moderation.services.ratelimit import check_daily_quota, check_user_upload
 from moderation.services.uploads import upload_create, upload_create_idempotent
 from moderation.services.webhooks import partner_webhook_secret, webhook_endpoint_create, webhook_endpoint_delete
 
@@ -138,6 +138,10 @@ class UploadListCreateApi(APIView):
     )
     def post(self, request):
         wait = _parse_wait(request)
+        if getattr(request.auth, "partner", None) is None:
+            # A signed-in person: counted before the body is parsed, so a
+            # flood costs no parsing, no decoding and no storage.
+            check_user_upload(request.user)
         image = request.FILES.get("image")
         if image is None:
             raise InvalidInput("Send the image as the multipart field `image`.", code="missing_image")

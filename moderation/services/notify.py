@@ -7,8 +7,10 @@ its subscription (no polling, no database connection held). Without Redis
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -42,10 +44,38 @@ def _release_connection() -> None:
         connection.close()
 
 
+_waiters_lock = threading.Lock()
+_waiters = 0
+
+
+@contextmanager
+def wait_slot() -> Iterator[bool]:
+    """One of this process's API_MAX_CONCURRENT_WAITS waiting places, if one
+    is free (yields False when none is): a waiting request holds a web thread,
+    so only a few may wait at once and the rest answer at once."""
+    global _waiters
+    with _waiters_lock:
+        granted = _waiters < settings.API_MAX_CONCURRENT_WAITS
+        if granted:
+            _waiters += 1
+    try:
+        yield granted
+    finally:
+        if granted:
+            with _waiters_lock:
+                _waiters -= 1
+
+
 def wait_until_settled(upload_id, timeout: float, is_settled: Callable[[], bool]) -> bool:
-    """Block up to `timeout` seconds until the upload settles; True if it did."""
+    """Block up to `timeout` seconds until the upload settles; True if it did.
+    Returns at once (after one look) when every waiting place is taken."""
     if is_settled():
         return True
+    with wait_slot() as granted:
+        return granted and _wait(upload_id, timeout, is_settled)
+
+
+def _wait(upload_id, timeout: float, is_settled: Callable[[], bool]) -> bool:
     _release_connection()
     deadline = time.monotonic() + timeout
     if settings.REDIS_URL:

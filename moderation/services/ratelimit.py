@@ -1,17 +1,23 @@
-"""Per-key rate limits (burst and sustained) and a daily upload quota, counted
-in the shared cache (Redis in production), so every web process sees the
-same counts. Fixed windows: simple, and atomic with the cache's incr."""
+"""Rate limits (burst and sustained windows) and daily quotas, counted in the
+shared cache (Redis in production), so every web process sees the same
+counts. Fixed windows: simple, and atomic with the cache's incr.
+
+One mechanism serves every kind of caller: partners' API keys (limits on the
+Partner row), signed-in people uploading through the web (limits in settings),
+and sign-up (per client address and for the whole site)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 
 from moderation.errors import RateLimited
-from moderation.models import ApiKey
+from moderation.models import ApiKey, UploaderLimit
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +25,14 @@ BURST_WINDOW = 10
 SUSTAINED_WINDOW = 3600
 
 
+def _now() -> float:
+    """The clock the windows are counted on (tests fix it)."""
+    return time.time()
+
+
 def _count(key: str, window: int) -> tuple[int, int]:
     """Increment a window's counter; return (count, seconds until the window ends)."""
-    now = time.time()
+    now = _now()
     start = int(now // window) * window
     name = f"rl:{key}:{window}:{start}"
     cache.add(name, 0, timeout=window + 5)
@@ -33,40 +44,81 @@ def _count(key: str, window: int) -> tuple[int, int]:
     return count, int(start + window - now) + 1
 
 
-def _counting_works(fn):
-    """Limits fail open: if the shared cache is down, uploads are still taken
+def _fail_open(subject: str, check) -> None:
+    """Limits fail open: if the shared cache is down, requests are still taken
     (and logged) rather than refused or failed."""
-
-    def wrapper(api_key: ApiKey) -> None:
-        try:
-            fn(api_key)
-        except RateLimited:
-            raise
-        except Exception:  # noqa: BLE001 - Redis down or similar
-            logger.warning("rate-limit counters unavailable; not limiting key %s", api_key.pk, exc_info=True)
-
-    return wrapper
+    try:
+        check()
+    except RateLimited:
+        raise
+    except Exception:  # noqa: BLE001 - Redis down or similar
+        logger.warning("rate-limit counters unavailable; not limiting %s", subject, exc_info=True)
 
 
-@_counting_works
+def limit_windows(*, subject: str, limits: Iterable[tuple[int, int, str]], message: str,
+                  code: str = "rate_limited") -> None:
+    """Count one request of `subject` in each (window seconds, limit, label)
+    window; raise RateLimited when any count passes its limit. `message` is
+    formatted with {limit} and {window}."""
+
+    def check() -> None:
+        for window, limit, label in limits:
+            count, retry_after = _count(f"{subject}:{label}", window)
+            if count > limit:
+                raise RateLimited(message.format(limit=limit, window=window), code=code, retry_after=retry_after,
+                                  detail={"limit": limit, "window_seconds": window})
+
+    _fail_open(subject, check)
+
+
+def limit_daily(*, subject: str, quota: int, message: str, code: str = "quota_exceeded") -> None:
+    """Count one unit of `subject`'s UTC-day quota; raise RateLimited once it is used up."""
+
+    def check() -> None:
+        now = datetime.fromtimestamp(_now(), UTC)
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        name = f"quota:{subject}:{now:%Y%m%d}"
+        cache.add(name, 0, timeout=int((midnight - now).total_seconds()) + 60)
+        if cache.incr(name) > quota:
+            raise RateLimited(message.format(quota=quota), code=code,
+                              retry_after=int((midnight - now).total_seconds()) + 1, detail={"quota": quota})
+
+    _fail_open(subject, check)
+
+
 def check_rate(api_key: ApiKey) -> None:
     partner = api_key.partner
-    for window, limit, label in ((BURST_WINDOW, partner.burst_limit, "burst"),
-                                 (SUSTAINED_WINDOW, partner.sustained_limit, "sustained")):
-        count, retry_after = _count(f"{api_key.pk}:{label}", window)
-        if count > limit:
-            raise RateLimited(f"Rate limit exceeded: {limit} requests per {window} seconds for this key.",
-                              retry_after=retry_after, detail={"limit": limit, "window_seconds": window})
+    limit_windows(subject=f"key:{api_key.pk}",
+                  limits=((BURST_WINDOW, partner.burst_limit, "burst"),
+                          (SUSTAINED_WINDOW, partner.sustained_limit, "sustained")),
+                  message="Rate limit exceeded: {limit} requests per {window} seconds for this key.")
 
 
-@_counting_works
 def check_daily_quota(api_key: ApiKey) -> None:
-    now = datetime.now(UTC)
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    name = f"quota:{api_key.pk}:{now:%Y%m%d}"
-    cache.add(name, 0, timeout=int((midnight - now).total_seconds()) + 60)
-    count = cache.incr(name)
-    limit = api_key.partner.daily_quota
-    if count > limit:
-        raise RateLimited(f"Daily quota of {limit} uploads used up for this key.", code="quota_exceeded",
-                          retry_after=int((midnight - now).total_seconds()) + 1, detail={"quota": limit})
+    limit_daily(subject=f"key:{api_key.pk}", quota=api_key.partner.daily_quota,
+                message="Daily quota of {quota} uploads used up for this key.")
+
+
+def check_user_upload(user) -> None:
+    """A signed-in person's uploads: the same burst, hourly and daily limits
+    partners have; the numbers come from the person's UploaderLimit row, or
+    from settings (USER_UPLOAD_*) when there is none."""
+    own = UploaderLimit.objects.filter(user_id=user.pk).first()
+    burst, hourly, daily = ((own.burst_limit, own.hourly_limit, own.daily_quota) if own else
+                            (settings.USER_UPLOAD_BURST_LIMIT, settings.USER_UPLOAD_HOURLY_LIMIT,
+                             settings.USER_UPLOAD_DAILY_QUOTA))
+    subject = f"user:{user.pk}"
+    limit_windows(subject=subject, limits=((BURST_WINDOW, burst, "burst"), (SUSTAINED_WINDOW, hourly, "sustained")),
+                  message="Too many uploads: at most {limit} every {window} seconds. Please wait a little.")
+    limit_daily(subject=subject, quota=daily,
+                message="You have used today's quota of {quota} uploads; it renews at midnight UTC.")
+
+
+def check_signup(*, address: str) -> None:
+    """Sign-ups per client address and for the whole site, per hour."""
+    message = "Too many accounts were created recently; please try again later."
+    limit_windows(subject=f"signup:{address}", limits=((SUSTAINED_WINDOW, settings.SIGNUP_PER_ADDRESS_HOURLY,
+                                                        "sustained"),),
+                  message=message, code="signup_rate_limited")
+    limit_windows(subject="signup:*", limits=((SUSTAINED_WINDOW, settings.SIGNUP_GLOBAL_HOURLY, "sustained"),),
+                  message=message, code="signup_rate_limited")
