@@ -179,19 +179,25 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
     }
 
 
-def low_risk_items(*, moderator, limit: int = 48) -> list[Upload]:
-    """In review, no flag, no appeal, not held by someone else: safe to decide in bulk."""
+def low_risk_queryset(*, moderator) -> QuerySet[Upload]:
+    """In review, no flag, no appeal, not held by someone else, not one's own:
+    safe to decide in bulk. The bulk service decides nothing outside this."""
     from django.db.models import Q
     from django.utils import timezone
 
     from moderation.models import Flag
+    from moderation.services.duties import not_decidable_by
 
     now = timezone.now()
-    queryset = (Upload.objects.filter(status=UploadStatus.IN_REVIEW)
-                .exclude(pk__in=Flag.objects.values("upload_id"))
-                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
-                .order_by("-review_rank", "id"))
-    return list(_with_results(queryset)[:limit])
+    return (Upload.objects.filter(status=UploadStatus.IN_REVIEW)
+            .exclude(pk__in=Flag.objects.values("upload_id"))
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
+            .exclude(not_decidable_by(moderator)))
+
+
+def low_risk_items(*, moderator, limit: int = 48) -> list[Upload]:
+    """The bulk grid's page of low-risk items (low_risk_queryset)."""
+    return list(_with_results(low_risk_queryset(moderator=moderator).order_by("-review_rank", "id"))[:limit])
 
 
 def audit_search(*, q: str = "", action: str = "", since=None, until=None):
