@@ -6,6 +6,7 @@ validated (0 ≤ review ≤ reject ≤ 1, empty reject = never)."""
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
+from django.forms import MultiWidget
 
 from moderation.models import AuditEvent
 from moderation.selectors import audit_csv_rows, audit_search
@@ -55,3 +56,202 @@ def test_deleting_a_user_keeps_their_name_on_their_audit_rows():
     assert [e.pk for e in audit_search(q="leaver")] == [event.pk]
     rows = list(audit_csv_rows(audit_search(q="leaver")))
     assert rows[1].split(",")[1] == "leaver"
+
+
+# --- the admin ---------------------------------------------------------------
+
+
+@pytest.fixture
+def root(client):
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-1")
+    client.force_login(user)
+    return user
+
+
+def _form_data(response) -> dict:
+    """What the admin's change page would post back unchanged: the main form
+    and each inline formset with its management form."""
+    data = {}
+
+    def add(form):
+        for name in form.fields:
+            value = form[name].value()
+            if value is None or value is False:
+                continue
+            widget = form.fields[name].widget
+            if isinstance(widget, MultiWidget):  # a date and a time, say
+                for i, part in enumerate(widget.decompress(value)):
+                    data[f"{form.add_prefix(name)}_{i}"] = "" if part is None else str(part)
+                continue
+            data[form.add_prefix(name)] = "on" if value is True else (
+                [str(v) for v in value] if isinstance(value, list | tuple) else str(value))
+
+    add(response.context["adminform"].form)
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        add(formset.management_form)
+        for form in formset.forms:
+            add(form)
+    return data
+
+
+def _events(action: str, obj) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action, target_type=obj._meta.label_lower, target_id=str(obj.pk)))
+
+
+def test_the_admin_cannot_add_change_or_delete_the_record(client, root, moderator):
+    from moderation.models import Decision, Flag
+    from moderation.services.uploads import upload_create
+    from tests.helpers import fashion_png
+
+    upload = upload_create(data=fashion_png(0)[0], filename="a.png")
+    event = audit_record(actor=moderator, action="review.decided", target=upload)
+    decision = Decision.objects.create(upload=upload, moderator=moderator, verdict="reject", reason_code="spam")
+    flag = Flag.objects.create(upload=upload, kind="adult", category="adult content", score=0.9, reason="model")
+    for obj, forged in ((event, {"action": "upload.created", "target_type": "x", "target_id": "y"}),
+                        (decision, {"verdict": "approve", "note": "forged"}),
+                        (flag, {"kind": "adult", "category": "none", "score": "0", "reason": "forged"})):
+        base = f"/admin/{obj._meta.app_label}/{obj._meta.model_name}/"
+        assert client.get(f"{base}add/").status_code == 403
+        assert client.post(f"{base}add/", forged).status_code == 403
+        assert client.post(f"{base}{obj.pk}/change/", forged).status_code == 403
+        assert client.post(f"{base}{obj.pk}/delete/", {"post": "yes"}).status_code == 403
+        changelist = client.post(base, {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"})
+        assert changelist.status_code in (200, 302) and type(obj).objects.filter(pk=obj.pk).exists()
+    assert type(event).objects.count() >= 1 and AuditEvent.objects.get(pk=event.pk).action == "review.decided"
+    assert Decision.objects.get(pk=decision.pk).verdict == "reject" and Flag.objects.get(pk=flag.pk).reason == "model"
+
+
+def test_admin_changes_to_partner_limits_api_keys_groups_and_thresholds_are_audited(client, root, partner_key):
+    from django.contrib.auth.models import Group
+
+    from moderation.models import ApiKey, FlagCategory
+
+    partner, _ = partner_key()
+    url = f"/admin/moderation/partner/{partner.pk}/change/"
+    data = _form_data(client.get(url))
+    data["daily_quota"] = "999999"
+    assert client.post(url, data).status_code == 302
+    [event] = _events("admin.changed", partner)
+    assert event.actor == root and event.data["fields"] == {"daily_quota": "999999"}
+    assert event.data["before"] == {"daily_quota": 10_000}
+
+    key = ApiKey.objects.get(partner=partner)
+    url = f"/admin/moderation/apikey/{key.pk}/change/"
+    data = _form_data(client.get(url))
+    data["name"] = "renamed"
+    assert client.post(url, data).status_code == 302
+    assert _events("admin.changed", key)[0].data["fields"] == {"name": "renamed"}
+
+    user = get_user_model().objects.create_user("newbie", password="newbie-pass-1")
+    url = f"/admin/auth/user/{user.pk}/change/"
+    data = _form_data(client.get(url))
+    data["groups"] = [str(Group.objects.get(name="leads").pk)]
+    assert client.post(url, data).status_code == 302
+    assert list(user.groups.values_list("name", flat=True)) == ["leads"]
+    [event] = _events("admin.changed", user)
+    assert event.data["fields"]["groups"] == ["leads"] and event.data["before"]["groups"] == []
+    # A password set in the admin is recorded as changed, never as a value.
+    response = client.post(f"/admin/auth/user/{user.pk}/password/",
+                           {"password1": "S3cret-new-pass!", "password2": "S3cret-new-pass!", "usable_password": "true"})
+    assert response.status_code == 302
+    assert len(_events("admin.changed", user)) == 2
+    assert "S3cret" not in str([e.data for e in AuditEvent.objects.all()])
+
+    group = Group.objects.get(name="moderators")
+    url = f"/admin/auth/group/{group.pk}/change/"
+    data = _form_data(client.get(url))
+    data["permissions"] = []
+    assert client.post(url, data).status_code == 302
+    assert _events("admin.changed", group)[0].data["fields"] == {"permissions": []}
+
+    category = FlagCategory.objects.get(name="weapons")
+    url = f"/admin/moderation/flagcategory/{category.pk}/change/"
+    data = _form_data(client.get(url))
+    data["review_threshold"] = "0.5"
+    data["imagenet_classes-0-DELETE"] = "on"  # and one ImageNet class leaves the mapping
+    assert client.post(url, data).status_code == 302
+    changed = _events("class_policy.changed", category)
+    assert [e.data["fields"] for e in changed] == [{"review_threshold": "0.5"}]
+    assert AuditEvent.objects.filter(action="class_policy.changed", target_type="moderation.imagenetclassmapping",
+                                     data__op="delete").count() == 1
+
+
+def test_webhook_url_edits_in_the_admin_are_validated_and_audited(client, root, partner_key, settings):
+    from moderation.models import WebhookEndpoint
+    from moderation.services.webhooks import webhook_endpoint_create
+
+    partner, _ = partner_key()
+    endpoint = webhook_endpoint_create(partner=partner, url="http://93.184.215.14/hook")
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    url = f"/admin/moderation/partner/{partner.pk}/change/"
+    data = _form_data(client.get(url))
+    prefix = next(k for k, v in data.items() if v == "http://93.184.215.14/hook").rsplit("-", 1)[0]
+    data[f"{prefix}-url"] = "http://127.0.0.1:6379/"
+    response = client.post(url, data)
+    assert response.status_code == 200 and "non-public address" in response.content.decode()
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).url == "http://93.184.215.14/hook"
+
+    data[f"{prefix}-url"] = "http://93.184.215.15/hook"
+    assert client.post(url, data).status_code == 302
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).url == "http://93.184.215.15/hook"
+    [event] = [e for e in _events("webhook.changed", endpoint) if e.data["op"] == "change"]
+    assert event.actor == root and event.data["url"] == {"from": "http://93.184.215.14/hook",
+                                                         "to": "http://93.184.215.15/hook"}
+
+
+# --- thresholds --------------------------------------------------------------
+
+
+def test_thresholds_out_of_range_or_crossed_are_refused_everywhere(client, root):
+    from django.core.exceptions import ValidationError
+
+    from moderation.errors import InvalidInput
+    from moderation.models import ClassPolicy, FlagCategory
+    from moderation.services.thresholds import thresholds_set
+
+    adult = FlagCategory.objects.get(name="adult content")
+    bad = [{"review_threshold": -1.0}, {"review_threshold": 0.9, "reject_threshold": 0.5},
+           {"reject_threshold": 1.5}, {"review_threshold": float("nan")}]
+    for values in bad:
+        # The model ...
+        candidate = FlagCategory.objects.get(pk=adult.pk)
+        for name, value in values.items():
+            setattr(candidate, name, value)
+        with pytest.raises(ValidationError):
+            candidate.full_clean()
+        # ... the service ...
+        with pytest.raises(InvalidInput) as refused:
+            thresholds_set(target=adult, actor=root, values=values)
+        assert refused.value.code == "invalid_threshold"
+    # ... and the admin (its change form and its list of editable rows).
+    url = f"/admin/moderation/flagcategory/{adult.pk}/change/"
+    data = _form_data(client.get(url))
+    data["review_threshold"] = "-1"
+    assert client.post(url, data).status_code == 200
+    data["review_threshold"], data["reject_threshold"] = "0.9", "0.5"
+    assert client.post(url, data).status_code == 200
+    policy = ClassPolicy.objects.get(class_name="Bag")
+    assert client.post(f"/admin/moderation/classpolicy/{policy.pk}/change/",
+                       {"class_name": "Bag", "approve_threshold": "-1", "reject_threshold": "0.9"}).status_code == 200
+    adult.refresh_from_db()
+    assert (adult.review_threshold, adult.reject_threshold) == (0.4, 0.85)
+    assert ClassPolicy.objects.get(pk=policy.pk).approve_threshold == 0.9
+    assert not AuditEvent.objects.filter(action="class_policy.changed").exists()
+
+    # "Never" is explicit: an empty reject threshold.
+    thresholds_set(target=adult, actor=root, values={"review_threshold": 0.3, "reject_threshold": None})
+    adult.refresh_from_db()
+    assert (adult.review_threshold, adult.reject_threshold) == (0.3, None)
+    assert AuditEvent.objects.get(action="class_policy.changed").data["before"] == {
+        "review_threshold": 0.4, "reject_threshold": 0.85}
+
+
+def test_an_empty_reject_threshold_never_rejects():
+    from moderation.policy import ClassThresholds, Signal, decide
+
+    signal = Signal("adult", "adult content", 1.0, review=0.4, reject=None, reason="model")
+    assert decide({"Bag": 0.99}, {}, signals=[signal]).verdict == "review"
+    never = {"Bag": ClassThresholds(approve=0.9, reject=None, prohibited=True)}
+    result = decide({"Bag": 1.0}, never)
+    assert result.verdict == "review" and "never rejected automatically" in result.reasons[0]
