@@ -44,20 +44,16 @@ END;
 SQLITE_UNGUARD = "DROP TRIGGER IF EXISTS moderation_auditevent_no_update;"
 
 
-def guard(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_GUARD, params=None)
-    elif vendor == "sqlite":
-        schema_editor.execute(SQLITE_GUARD)
+def _for_vendor(statements: dict[str, str]):
+    def run(apps, schema_editor):
+        sql = statements.get(schema_editor.connection.vendor)
+        if sql:
+            schema_editor.execute(sql, params=None)
+    return run
 
 
-def unguard(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_UNGUARD, params=None)
-    elif vendor == "sqlite":
-        schema_editor.execute(SQLITE_UNGUARD)
+guard = _for_vendor({"postgresql": POSTGRES_GUARD, "sqlite": SQLITE_GUARD})
+unguard = _for_vendor({"postgresql": POSTGRES_UNGUARD, "sqlite": SQLITE_UNGUARD})
 
 
 def backfill_actor_names(apps, schema_editor):
@@ -82,6 +78,11 @@ def never_instead_of_above_one(apps, schema_editor):
     FlagCategory.objects.filter(review_threshold__gt=1).update(review_threshold=1, reject_threshold=None, enabled=False)
     ClassPolicy = apps.get_model("moderation", "ClassPolicy")
     ClassPolicy.objects.filter(approve_threshold__lt=0).update(approve_threshold=0)
+
+
+def above_one_instead_of_never(apps, schema_editor):
+    for model in ("FlagCategory", "ClassPolicy"):
+        apps.get_model("moderation", model).objects.filter(reject_threshold__isnull=True).update(reject_threshold=1.01)
 
 
 class Migration(migrations.Migration):
@@ -123,6 +124,6 @@ class Migration(migrations.Migration):
             field=models.FloatField(help_text='Send to review at or above this score (0 to 1).'),
         ),
         migrations.RunPython(backfill_actor_names, migrations.RunPython.noop),
-        migrations.RunPython(never_instead_of_above_one, migrations.RunPython.noop),
+        migrations.RunPython(never_instead_of_above_one, above_one_instead_of_never),
         migrations.RunPython(guard, unguard),
     ]
