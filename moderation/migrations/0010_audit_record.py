@@ -3,57 +3,18 @@
 from django.conf import settings
 from django.db import migrations, models
 
-# Issue 16, "the record": the audit log is append-only in the database. On
-# PostgreSQL a trigger refuses UPDATE and DELETE of audit rows, with one
-# exception: deleting a user sets actor_id to NULL (on_delete=SET_NULL) and
-# changes nothing else; actor_name keeps who it was. On SQLite (one machine,
-# development) a trigger refuses UPDATE the same way; DELETE stays possible
-# there because the test runner empties tables with DELETE.
+from moderation.audit_guard import audit_guard_apply, audit_guard_remove
 
-POSTGRES_GUARD = """
-CREATE OR REPLACE FUNCTION moderation_auditevent_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.actor_id IS NOT NULL AND NEW.actor_id IS NULL
-       AND (to_jsonb(NEW) - 'actor_id') = (to_jsonb(OLD) - 'actor_id') THEN
-        RETURN NEW;  -- the actor's account was deleted; the row keeps actor_name
-    END IF;
-    RAISE EXCEPTION 'moderation_auditevent is append-only: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$;
-DROP TRIGGER IF EXISTS moderation_auditevent_append_only ON moderation_auditevent;
-CREATE TRIGGER moderation_auditevent_append_only
-    BEFORE UPDATE OR DELETE ON moderation_auditevent
-    FOR EACH ROW EXECUTE FUNCTION moderation_auditevent_append_only();
-"""
-POSTGRES_UNGUARD = """
-DROP TRIGGER IF EXISTS moderation_auditevent_append_only ON moderation_auditevent;
-DROP FUNCTION IF EXISTS moderation_auditevent_append_only();
-"""
-SQLITE_GUARD = """
-CREATE TRIGGER IF NOT EXISTS moderation_auditevent_no_update
-BEFORE UPDATE ON moderation_auditevent
-WHEN NOT (OLD.actor_id IS NOT NULL AND NEW.actor_id IS NULL AND NEW.id IS OLD.id AND NEW.action IS OLD.action
-          AND NEW.target_type IS OLD.target_type AND NEW.target_id IS OLD.target_id AND NEW.data IS OLD.data
-          AND NEW.created_at IS OLD.created_at AND NEW.actor_name IS OLD.actor_name)
-BEGIN
-    SELECT RAISE(ABORT, 'moderation_auditevent is append-only: UPDATE refused');
-END;
-"""
-SQLITE_UNGUARD = "DROP TRIGGER IF EXISTS moderation_auditevent_no_update;"
+# Issue 16, "the record": the audit log becomes append-only in the database
+# (moderation/audit_guard.py says how, and re-applies it after every migrate).
 
 
-def _for_vendor(statements: dict[str, str]):
-    def run(apps, schema_editor):
-        sql = statements.get(schema_editor.connection.vendor)
-        if sql:
-            schema_editor.execute(sql, params=None)
-    return run
+def guard(apps, schema_editor):
+    audit_guard_apply(schema_editor.connection)
 
 
-guard = _for_vendor({"postgresql": POSTGRES_GUARD, "sqlite": SQLITE_GUARD})
-unguard = _for_vendor({"postgresql": POSTGRES_UNGUARD, "sqlite": SQLITE_UNGUARD})
+def unguard(apps, schema_editor):
+    audit_guard_remove(schema_editor.connection)
 
 
 def backfill_actor_names(apps, schema_editor):
