@@ -214,7 +214,7 @@ class AppealAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return False
 
 
-class ThresholdsAdminMixin(AuditedAdminMixin):
+class AuditedChangesMixin(AuditedAdminMixin):
     """Thresholds, flag categories (with their ImageNet mapping) and banks:
     validated by the models' clean(), each change an audit row."""
 
@@ -222,7 +222,7 @@ class ThresholdsAdminMixin(AuditedAdminMixin):
 
 
 @admin.register(ClassPolicy)
-class ClassPolicyAdmin(ThresholdsAdminMixin, admin.ModelAdmin):
+class ClassPolicyAdmin(AuditedChangesMixin, admin.ModelAdmin):
     list_display = ("class_name", "approve_threshold", "prohibited", "reject_threshold", "updated_at")
     list_editable = ("approve_threshold", "prohibited", "reject_threshold")
     list_filter = ("prohibited",)
@@ -259,7 +259,7 @@ class ImageNetClassMappingInline(admin.TabularInline):
 
 
 @admin.register(FlagCategory)
-class FlagCategoryAdmin(ThresholdsAdminMixin, admin.ModelAdmin):
+class FlagCategoryAdmin(AuditedChangesMixin, admin.ModelAdmin):
     list_display = ("name", "kind", "review_threshold", "reject_threshold", "enabled", "mapped_classes")
     list_editable = ("review_threshold", "reject_threshold", "enabled")
     list_filter = ("kind", "enabled")
@@ -274,7 +274,7 @@ class FlagCategoryAdmin(ThresholdsAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(HashBank)
-class HashBankAdmin(ThresholdsAdminMixin, admin.ModelAdmin):
+class HashBankAdmin(AuditedChangesMixin, admin.ModelAdmin):
     list_display = ("name", "action", "max_distance", "enabled", "entry_count", "created_at")
     list_editable = ("action", "max_distance", "enabled")
 
