@@ -97,6 +97,19 @@ def test_the_rejecter_opening_the_appeal_neither_claims_nor_blocks_it(
     assert Appeal.objects.get(upload=upload).status == "upheld"
 
 
+def test_nobody_answers_qa_on_their_own_upload(active_model, moderator, second_moderator):
+    from moderation.models import QAItem
+    from moderation.services.qa import qa_answer, qa_open_items
+
+    upload = _in_review(uploader=moderator)
+    review_decide(upload_id=upload.pk, moderator=second_moderator, verdict="approve")
+    item = QAItem.objects.create(upload=upload, kind="blind", reference_verdict="approve")
+    assert item not in qa_open_items(moderator=moderator)
+    with pytest.raises(Forbidden) as refused:
+        qa_answer(item_id=item.pk, moderator=moderator, verdict="approve")
+    assert refused.value.code == "own_upload"
+
+
 def test_bulk_refuses_ids_the_grid_would_not_show(active_model, moderator, second_moderator, django_user_model):
     author = django_user_model.objects.create_user("author", password="author-pass-1")
     low_risk = _in_review(0)
