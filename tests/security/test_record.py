@@ -156,6 +156,12 @@ def test_admin_changes_to_partner_limits_api_keys_groups_and_thresholds_are_audi
                            {"password1": "S3cret-new-pass!", "password2": "S3cret-new-pass!", "usable_password": "true"})
     assert response.status_code == 302
     assert len(_events("admin.changed", user)) == 2
+    response = client.post("/admin/auth/user/add/", {"username": "fresh", "password1": "S3cret-fresh-pass!",
+                                                      "password2": "S3cret-fresh-pass!", "usable_password": "true"})
+    assert response.status_code == 302
+    fresh = get_user_model().objects.get(username="fresh")
+    [created] = _events("admin.changed", fresh)
+    assert created.data["op"] == "create" and created.data["fields"]["username"] == "fresh"
     assert "S3cret" not in str([e.data for e in AuditEvent.objects.all()])
 
     group = Group.objects.get(name="moderators")
