@@ -276,6 +276,19 @@ def test_thresholds_out_of_range_or_crossed_are_refused_everywhere(client, root)
         "review_threshold": 0.4, "reject_threshold": 0.85}
 
 
+def test_calibration_cannot_apply_a_threshold_out_of_range(root):
+    from moderation.calibration import ClassCalibration
+    from moderation.errors import InvalidInput
+    from moderation.models import ClassPolicy
+    from moderation.services.thresholds import thresholds_apply
+
+    bad = ClassCalibration("Bag", current=0.9, reviewed=40, proposed=-1.0, precision=1.0, coverage=1.0,
+                           error_rate=0.0, note="forged")
+    with pytest.raises(InvalidInput):
+        thresholds_apply(actor=root, proposals=[bad])
+    assert ClassPolicy.objects.get(class_name="Bag").approve_threshold == 0.9
+
+
 def test_an_empty_reject_threshold_never_rejects():
     from moderation.policy import ClassThresholds, Signal, decide
 
