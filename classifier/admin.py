@@ -97,7 +97,20 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingExample)
 class TrainingExampleAdmin(admin.ModelAdmin):
+    """Read-only: examples come from moderators' decisions (audited there) and
+    from imports. An edit here would change what the next model learns, or
+    which examples the promotion gate holds out, with no record."""
+
     list_display = ("reference", "label", "source", "holdout", "created_at")
     list_filter = ("source", "holdout", "label")
     search_fields = ("reference", "label", "image_name")
     date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

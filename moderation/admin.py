@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
+from moderation.admin_audit import AuditedAdminMixin, ReadOnlyAdminMixin
 from moderation.errors import ApplicationError
 from moderation.models import (
     ApiKey,
@@ -22,10 +25,15 @@ from moderation.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from moderation.services.audit import audit_record
 from moderation.services.banks import bank_hash_remove
 from moderation.services.partners import api_key_create, api_key_revoke, api_key_rotate
-from moderation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_replay
+from moderation.services.webhooks import (
+    validate_callback_url,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_update,
+    webhook_replay,
+)
 
 
 class PredictionInline(admin.TabularInline):
@@ -53,7 +61,7 @@ class DecisionInline(admin.TabularInline):
 
 
 @admin.register(Upload)
-class UploadAdmin(admin.ModelAdmin):
+class UploadAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("id", "status", "policy_verdict", "partner", "uploader", "image_format", "size_display", "created_at")
     list_filter = ("status", "policy_verdict", "image_format", "partner")
     search_fields = ("id", "external_id", "original_filename", "sha256", "caption")
@@ -74,8 +82,25 @@ class UploadAdmin(admin.ModelAdmin):
         return False  # uploads come in through the upload page and the API
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    """The admin refuses the callback URLs the API refuses."""
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("url", "active")
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        try:
+            validate_callback_url(url)
+        except ApplicationError as exc:
+            raise ValidationError(exc.message, code=exc.code) from None
+        return url
+
+
 class WebhookEndpointInline(admin.TabularInline):
     model = WebhookEndpoint
+    form = WebhookEndpointForm
     extra = 0
     fields = ("url", "active", "created_at")
     readonly_fields = ("created_at",)
@@ -93,7 +118,7 @@ class ApiKeyInline(admin.TabularInline):
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "priority", "burst_limit", "sustained_limit", "daily_quota", "created_at")
     search_fields = ("name",)
     readonly_fields = ("webhook_secret", "created_at")
@@ -117,7 +142,11 @@ class PartnerAdmin(admin.ModelAdmin):
                     except ApplicationError as exc:
                         self.message_user(request, exc.message, messages.ERROR)
                 else:
-                    endpoint.save()
+                    try:
+                        webhook_endpoint_update(endpoint_id=endpoint.pk, url=endpoint.url, active=endpoint.active,
+                                                actor=request.user)
+                    except ApplicationError as exc:
+                        self.message_user(request, exc.message, messages.ERROR)
             for endpoint in formset.deleted_objects:
                 webhook_endpoint_delete(endpoint=endpoint, actor=request.user)
             return
@@ -125,7 +154,7 @@ class PartnerAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("partner", "name", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("partner__name", "name", "prefix")
@@ -176,7 +205,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Appeal)
-class AppealAdmin(admin.ModelAdmin):
+class AppealAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("upload", "status", "rejected_by", "decided_by", "created_at", "decided_at")
     list_filter = ("status",)
     search_fields = ("upload__id", "message")
@@ -186,18 +215,11 @@ class AppealAdmin(admin.ModelAdmin):
         return False
 
 
-class AuditedChangesMixin:
-    """Every edit of thresholds, flag categories and banks is an audit row."""
+class AuditedChangesMixin(AuditedAdminMixin):
+    """Thresholds, flag categories (with their ImageNet mapping) and banks:
+    validated by the models' clean(), each change an audit row."""
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        audit_record(actor=request.user, action=AuditAction.CLASS_POLICY_CHANGED, target=obj,
-                     data={"op": "change" if change else "create",
-                           "fields": {name: str(form.cleaned_data.get(name)) for name in form.changed_data}})
-
-    def delete_model(self, request, obj):
-        audit_record(actor=request.user, action=AuditAction.CLASS_POLICY_CHANGED, target=obj, data={"op": "delete"})
-        super().delete_model(request, obj)
+    audit_action = AuditAction.CLASS_POLICY_CHANGED
 
 
 @admin.register(ClassPolicy)
@@ -209,7 +231,7 @@ class ClassPolicyAdmin(AuditedChangesMixin, admin.ModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("upload", "moderator", "verdict", "reason_code", "label_before", "label_after", "created_at")
     list_filter = ("verdict", "reason_code", "moderator")
     search_fields = ("upload__id", "note", "label_after")
@@ -218,22 +240,15 @@ class DecisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "actor", "action", "target_type", "target_id")
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "actor_name", "action", "target_type", "target_id")
     list_filter = ("action", "target_type")
-    search_fields = ("target_id", "actor__username")
+    search_fields = ("target_id", "actor_name")
     date_hierarchy = "created_at"
-    list_select_related = ("actor",)
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Flag)
-class FlagAdmin(admin.ModelAdmin):
+class FlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("upload", "kind", "category", "score", "created_at")
     list_filter = ("kind", "category")
     search_fields = ("upload__id",)
@@ -270,7 +285,7 @@ class HashBankAdmin(AuditedChangesMixin, admin.ModelAdmin):
 
 
 @admin.register(BankedHash)
-class BankedHashAdmin(admin.ModelAdmin):
+class BankedHashAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("bank", "pdq_hash", "upload", "added_by", "note", "created_at")
     list_filter = ("bank",)
     search_fields = ("pdq_hash", "upload__id", "note")

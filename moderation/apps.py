@@ -9,10 +9,12 @@ class ModerationConfig(AppConfig):
 
     def ready(self) -> None:
         from classifier.facade import model_version_status_changed
+        from moderation.audit_guard import ensure_audit_guard
         from moderation.services.audit import audit_model_version_status
         from moderation.setup import ensure_roles_and_schedules
 
         post_migrate.connect(ensure_roles_and_schedules, sender=self)
+        post_migrate.connect(ensure_audit_guard, sender=self, dispatch_uid="audit-append-only")
         _register_metrics_collector()
         # Model promotions, rollbacks and gate rejections land in the one audit log.
         model_version_status_changed.connect(audit_model_version_status, dispatch_uid="audit-model-version-status")

@@ -207,14 +207,29 @@ class Flag(models.Model):
         return f"{self.kind}:{self.category} {self.score:.2f}"
 
 
+def _validate_thresholds(required: dict, optional: dict | None = None, ordered: tuple[str, str] | None = None) -> None:
+    from django.core.exceptions import ValidationError
+
+    from moderation.policy import threshold_errors
+
+    errors = threshold_errors(required=required, optional=optional or {}, ordered=ordered)
+    if errors:
+        raise ValidationError(errors)
+
+
 class ClassPolicy(models.Model):
     """Per-class thresholds of the policy, editable in the admin."""
 
     class_name = models.CharField(max_length=100, unique=True)
-    approve_threshold = models.FloatField(default=0.9, help_text="Approve when this is the top class at or above this score.")
+    approve_threshold = models.FloatField(default=0.9, help_text="Approve when this is the top class at or above this score (0 to 1). Never approve automatically: prohibited, with no reject threshold.")
     prohibited = models.BooleanField(default=False, help_text="Uploads of this class are not allowed.")
-    reject_threshold = models.FloatField(default=0.9, help_text="Reject a prohibited class at or above this score.")
+    reject_threshold = models.FloatField(
+        default=0.9, null=True, blank=True,
+        help_text="Reject a prohibited class at or above this score (0 to 1); empty: never reject automatically, only review.")
     updated_at = models.DateTimeField(auto_now=True)
+
+    def clean(self) -> None:
+        _validate_thresholds({"approve_threshold": self.approve_threshold}, {"reject_threshold": self.reject_threshold})
 
     class Meta:
         ordering = ["class_name"]
@@ -235,11 +250,17 @@ class FlagCategory(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=8, choices=FlagCategoryKind.choices)
-    review_threshold = models.FloatField(help_text="Send to review at or above this score.")
-    reject_threshold = models.FloatField(help_text="Reject at or above this score (above 1 = never).")
+    review_threshold = models.FloatField(help_text="Send to review at or above this score (0 to 1).")
+    reject_threshold = models.FloatField(
+        null=True, blank=True,
+        help_text="Reject at or above this score (review threshold to 1); empty: never reject automatically.")
     enabled = models.BooleanField(default=True)
     description = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def clean(self) -> None:
+        _validate_thresholds({"review_threshold": self.review_threshold}, {"reject_threshold": self.reject_threshold},
+                             ordered=("review_threshold", "reject_threshold"))
 
     class Meta:
         ordering = ["kind", "name"]
@@ -469,12 +490,16 @@ class AuditAction(models.TextChoices):
     BANK_HASH_REMOVED = "bank.hash_removed", "Hash removed from a bank"
     PARTNER_CREATED = "partner.created", "Partner created"
     API_KEY_CREATED = "api_key.created", "API key created"
+    ADMIN_CHANGED = "admin.changed", "Changed in the admin"
 
 
 class AuditEvent(models.Model):
-    """Who did what to which object, when. Rows are only ever added."""
+    """Who did what to which object, when. Rows are only ever added: the
+    database refuses UPDATE and DELETE (migration 0010), except the one update
+    deleting a user makes (actor set to NULL); actor_name keeps who it was."""
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_name = models.CharField(max_length=150, blank=True, help_text="The actor's username when it happened.")
     action = models.CharField(max_length=40, choices=AuditAction.choices, db_index=True)
     target_type = models.CharField(max_length=40)
     target_id = models.CharField(max_length=64)
@@ -486,7 +511,7 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["target_type", "target_id"])]
 
     def __str__(self) -> str:
-        who = self.actor or "system"
+        who = self.actor_name or "system"
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.target_type}:{self.target_id}"
 
 

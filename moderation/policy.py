@@ -12,8 +12,31 @@ from moderation.models import Verdict
 @dataclass(frozen=True)
 class ClassThresholds:
     approve: float = 0.9
-    reject: float = 0.9
+    reject: float | None = 0.9  # None: never reject automatically
     prohibited: bool = False
+
+
+def threshold_errors(
+    *,
+    required: Mapping[str, float | None],
+    optional: Mapping[str, float | None] = {},  # noqa: B006 - read only
+    ordered: tuple[str, str] | None = None,
+) -> dict[str, str]:
+    """Why a set of thresholds is not valid, by field (empty when it is).
+    Each is a score between 0 and 1; an optional one may be None ("never");
+    `ordered` names two that must not be the wrong way round (review ≤ reject)."""
+    errors = {}
+    for name, value in {**required, **optional}.items():
+        if value is None:
+            if name not in optional:
+                errors[name] = "A threshold is required here."
+        elif not isinstance(value, int | float) or not 0.0 <= value <= 1.0:  # also refuses NaN
+            errors[name] = "A threshold is a score between 0 and 1" + (" (or empty: never)." if name in optional else ".")
+    if ordered and not errors:
+        low, high = ({**required, **optional}[name] for name in ordered)
+        if low is not None and high is not None and low > high:
+            errors[ordered[1]] = f"It may not be below the {ordered[0].replace('_', ' ')} ({low})."
+    return errors
 
 
 @dataclass(frozen=True)
@@ -24,7 +47,7 @@ class Signal:
     category: str
     score: float
     review: float
-    reject: float
+    reject: float | None  # None: never reject automatically
     reason: str  # which model and class(es) produced the score
     detail: dict = field(default_factory=dict)
 
@@ -88,7 +111,7 @@ class PolicyResult:
 def _signal_flags(signals: Sequence[Signal]) -> list[PolicyFlag]:
     flags = []
     for s in signals:
-        if s.score >= s.reject:
+        if s.reject is not None and s.score >= s.reject:
             flags.append(PolicyFlag(s.kind, s.category, s.score, "reject",
                                     f"{s.category}: {s.reason} scored {s.score:.3f} ≥ reject threshold {s.reject:.2f}", s.detail))
         elif s.score >= s.review:
@@ -126,7 +149,7 @@ def decide(
         PolicyFlag("prohibited_class", name, score, "reject",
                    f"prohibited class {name!r} scored {score:.3f} ≥ reject threshold {rule(name).reject:.2f}")
         for name, score in sorted(scores.items(), key=lambda item: item[1], reverse=True)
-        if rule(name).prohibited and score >= rule(name).reject
+        if rule(name).prohibited and rule(name).reject is not None and score >= rule(name).reject
     ]
     flags += _signal_flags(signals) + _match_flags(matches)
     rejecting = [f for f in flags if f.action == "reject"]
@@ -142,7 +165,8 @@ def decide(
     if top_rule.prohibited:
         return PolicyResult(
             Verdict.REVIEW,
-            (f"top class {top_name!r} is prohibited but scored {top_score:.3f} < reject threshold {top_rule.reject:.2f}",),
+            (f"top class {top_name!r} is prohibited but scored {top_score:.3f} < reject threshold {top_rule.reject:.2f}"
+             if top_rule.reject is not None else f"top class {top_name!r} is prohibited (never rejected automatically)",),
         )
     if top_score >= top_rule.approve:
         return PolicyResult(

@@ -183,19 +183,25 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
     }
 
 
-def low_risk_items(*, moderator, limit: int = 48) -> list[Upload]:
-    """In review, no flag, no appeal, not held by someone else: safe to decide in bulk."""
+def low_risk_queryset(*, moderator) -> QuerySet[Upload]:
+    """In review, no flag, no appeal, not held by someone else, not one's own:
+    safe to decide in bulk. The bulk service decides nothing outside this."""
     from django.db.models import Q
     from django.utils import timezone
 
     from moderation.models import Flag
+    from moderation.services.duties import not_decidable_by
 
     now = timezone.now()
-    queryset = (Upload.objects.filter(status=UploadStatus.IN_REVIEW)
-                .exclude(pk__in=Flag.objects.values("upload_id"))
-                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
-                .order_by("-review_rank", "id"))
-    return list(_with_results(queryset)[:limit])
+    return (Upload.objects.filter(status=UploadStatus.IN_REVIEW)
+            .exclude(pk__in=Flag.objects.values("upload_id"))
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
+            .exclude(not_decidable_by(moderator)))
+
+
+def low_risk_items(*, moderator, limit: int = 48) -> list[Upload]:
+    """The bulk grid's page of low-risk items (low_risk_queryset)."""
+    return list(_with_results(low_risk_queryset(moderator=moderator).order_by("-review_rank", "id"))[:limit])
 
 
 def audit_search(*, q: str = "", action: str = "", since=None, until=None):
@@ -203,9 +209,9 @@ def audit_search(*, q: str = "", action: str = "", since=None, until=None):
 
     from moderation.models import AuditEvent
 
-    events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")
+    events = AuditEvent.objects.order_by("-created_at", "-id")
     if q:
-        events = events.filter(Q(target_id__icontains=q) | Q(actor__username__icontains=q))
+        events = events.filter(Q(target_id__icontains=q) | Q(actor_name__icontains=q))
     if action:
         events = events.filter(action=action)
     if since:
@@ -232,5 +238,5 @@ def audit_csv_rows(events):
 
     yield line(["created_at", "actor", "action", "target_type", "target_id", "data"])
     for event in events.iterator(chunk_size=2000):
-        yield line([event.created_at.isoformat(), event.actor.username if event.actor else "system", event.action,
+        yield line([event.created_at.isoformat(), event.actor_name or "system", event.action,
                     event.target_type, event.target_id, json.dumps(event.data, sort_keys=True)])

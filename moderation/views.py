@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -25,7 +24,7 @@ from moderation.services.explain import upload_heatmap
 from moderation.services.qa import qa_answer, qa_open_items
 from moderation.services.queue import queue_claim, queue_claim_next
 from moderation.services.ratelimit import check_signup
-from moderation.services.review import REVIEW_PERMISSION, review_decide
+from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
 from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
 
 
@@ -197,18 +196,16 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
 def review_grid(request: HttpRequest) -> HttpResponse:
     """Many low-risk items at once: in review, no flag, not appeals."""
     if request.method == "POST":
-        verdict = request.POST.get("verdict")
-        done, failed = 0, []
-        for upload_id in request.POST.getlist("selected")[:200]:
-            try:
-                review_decide(upload_id=upload_id, moderator=request.user, verdict=verdict,
-                              reason_code="other" if verdict == "reject" else "")
-                done += 1
-            except (ApplicationError, ValueError, ValidationError) as exc:
-                failed.append(f"{upload_id[:8]}: {getattr(exc, 'message', exc)}")
-        messages.success(request, f"{done} items {verdict}d.")
-        for line in failed[:10]:
-            messages.error(request, line)
+        verdict = request.POST.get("verdict", "")
+        try:
+            outcome = review_decide_bulk(upload_ids=request.POST.getlist("selected"), moderator=request.user,
+                                         verdict=verdict)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("review-grid")
+        messages.success(request, f"{len(outcome.decided)} items {verdict}d.")
+        for upload_id, why in list(outcome.refused.items())[:10]:
+            messages.error(request, f"{upload_id[:8]}: {why}")
         return redirect("review-grid")
     items = selectors.low_risk_items(moderator=request.user, limit=48)
     return render(request, "moderation/review_grid.html", {"items": items, "preference": _preference(request.user)})

@@ -18,8 +18,11 @@ def audit_record(
 ) -> AuditEvent:
     """Add one audit row. Call it inside the transaction of the act it records.
     The target is a row, or a type and id for acts on a set of rows."""
+    known = getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None)
     return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None) else None,
+        actor=actor if known else None,
+        # Kept beside the key: deleting the account does not make its acts "system".
+        actor_name=actor.get_username() if known else "",
         action=action,
         target_type=target._meta.label_lower if target is not None else target_type,
         target_id=str(target.pk) if target is not None else target_id,

@@ -44,9 +44,11 @@ def qa_sample_decision(*, upload: Upload, decision: Decision, rate: float | None
 
 
 def qa_open_items(*, moderator, limit: int = 50):
-    """QA items this moderator may answer: never a second review of their own decision."""
+    """QA items this moderator may answer: never a second review of their own
+    decision, never their own upload."""
     return (QAItem.objects.filter(answered_at__isnull=True)
             .filter(~Q(reference_moderator=moderator) | Q(reference_moderator__isnull=True))
+            .exclude(upload__uploader=moderator)
             .select_related("upload").order_by("created_at")[:limit])
 
 
@@ -54,13 +56,15 @@ def qa_open_items(*, moderator, limit: int = 50):
 def qa_answer(*, item_id: int, moderator, verdict: str, label: str = "") -> QAItem:
     if verdict not in (Verdict.APPROVE, Verdict.REJECT):
         raise InvalidInput(f"Unknown verdict {verdict!r}.", code="invalid_verdict")
-    item = QAItem.objects.select_for_update().filter(pk=item_id).first()
+    item = QAItem.objects.select_for_update(of=("self",)).select_related("upload").filter(pk=item_id).first()
     if item is None:
         raise NotFound("No such QA item.")
     if item.answered_at is not None:
         raise Conflict("This QA item was answered already.", code="qa_answered")
     if item.reference_moderator_id == moderator.pk:
         raise Forbidden("A second review must be made by another moderator.", code="same_moderator")
+    if item.upload.uploader_id is not None and item.upload.uploader_id == moderator.pk:
+        raise Forbidden("Nobody reviews their own upload, also not in QA.", code="own_upload")
     item.answered_by, item.verdict, item.label, item.answered_at = moderator, verdict, label, timezone.now()
     item.save(update_fields=["answered_by", "verdict", "label", "answered_at"])
     audit_record(actor=moderator, action=AuditAction.QA_ANSWERED, target=item.upload,

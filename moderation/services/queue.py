@@ -13,6 +13,7 @@ from django.utils import timezone
 from moderation import queue
 from moderation.errors import Conflict, NotFound
 from moderation.models import REVIEWABLE_STATUSES, Upload, UploadStatus
+from moderation.services.duties import duties_check, not_decidable_by
 
 
 def upload_set_review_rank(upload: Upload, *, scores: dict, flags: int) -> None:
@@ -28,8 +29,8 @@ def _claimable(moderator):
     return (
         Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
-        # An appeal is never offered to the moderator who made the rejection.
-        .exclude(status=UploadStatus.APPEALED, appeal__rejected_by=moderator)
+        # Never offered: one's own uploads, and appeals of one's own rejections.
+        .exclude(not_decidable_by(moderator))
     )
 
 
@@ -47,13 +48,17 @@ def queue_claim_next(*, moderator, skip: list | None = None) -> Upload | None:
 
 
 def queue_claim(*, moderator, upload_id) -> Upload:
-    """Claim one item (opening it). Raises Conflict if someone else holds it."""
+    """Claim one item (opening it). Raises Conflict if someone else holds it,
+    and Forbidden, claiming nothing, if the moderator may not decide it (their
+    own upload, or the appeal of their own rejection): opening such an item
+    must not keep the moderator who may decide it waiting."""
     with transaction.atomic():
         upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
         if upload is None:
             raise NotFound("No such upload.")
         if upload.status not in REVIEWABLE_STATUSES:
             return upload
+        duties_check(upload=upload, moderator=moderator)
         held = (upload.claimed_by_id and upload.claimed_by_id != moderator.pk and upload.claimed_until is not None
                 and upload.claimed_until > timezone.now())
         if held:

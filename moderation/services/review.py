@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
+
 from django.db import transaction
 from django.utils import timezone
 
 from classifier.facade import training_example_record
-from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
+from moderation.errors import ApplicationError, Conflict, Forbidden, InvalidInput, NotFound
 from moderation.models import (
     REVIEWABLE_STATUSES,
     Appeal,
     AppealStatus,
     AuditAction,
+    BankedHash,
     Decision,
+    FlagKind,
     HashBank,
     RejectReason,
     Upload,
@@ -20,7 +25,8 @@ from moderation.models import (
     Verdict,
 )
 from moderation.services.audit import audit_record
-from moderation.services.banks import bank_hash_add
+from moderation.services.banks import bank_hash_add, bank_hash_remove
+from moderation.services.duties import duties_check
 from moderation.services.qa import qa_sample_decision
 from moderation.services.uploads import upload_transition
 from moderation.services.webhooks import webhooks_notify
@@ -63,10 +69,8 @@ def review_decide(
         if (upload.claimed_by_id and upload.claimed_by_id != moderator.pk and upload.claimed_until is not None
                 and upload.claimed_until > timezone.now()):
             raise Conflict(f"{upload.claimed_by} is reviewing this item.", code="claimed_by_other")
+        duties_check(upload=upload, moderator=moderator)
         appeal = Appeal.objects.filter(upload=upload).first() if upload.status == UploadStatus.APPEALED else None
-        if appeal is not None and appeal.rejected_by_id == moderator.pk:
-            raise Forbidden("An appeal is decided by a moderator other than the one who rejected the upload.",
-                            code="same_moderator")
         prediction = upload.predictions.select_related("model_version").filter(model_version__role="product").first()
         label_before = prediction.label if prediction else ""
         known = prediction.model_version.class_names if prediction else []
@@ -93,7 +97,8 @@ def review_decide(
             appeal.decided_at = timezone.now()
             appeal.save(update_fields=["status", "decided_by", "decided_at"])
             audit_record(actor=moderator, action=AuditAction.APPEAL_DECIDED, target=upload,
-                         data={"appeal": appeal.pk, "outcome": appeal.status})
+                         data={"appeal": appeal.pk, "outcome": appeal.status,
+                               **(_unbank_overturned(upload, moderator) if verdict == Verdict.APPROVE else {})})
         webhooks_notify(upload=upload, event="appeal.decided" if appeal is not None else "upload.decided")
         example = None
         if label_after:
@@ -122,3 +127,59 @@ def review_decide(
                 raise InvalidInput("No such hash bank.", code="invalid_bank")
             bank_hash_add(bank=bank, upload=upload, actor=moderator, note=f"rejected: {decision.reason_code}")
     return decision
+
+
+def _unbank_overturned(upload: Upload, moderator) -> dict:
+    """An overturned rejection takes back the bank entries it created (each
+    removal audited), so the same image is not rejected again automatically.
+    Entries of other uploads that this one matched stay: they are other
+    decisions; the audit row names them for a lead to look at."""
+    removed = []
+    for entry in BankedHash.objects.filter(upload=upload).select_related("bank"):
+        removed.append(entry.pk)
+        bank_hash_remove(entry=entry, actor=moderator)
+    matched = sorted({f.detail.get("entry_id") for f in upload.flags.filter(kind=FlagKind.HASH_MATCH)} - {None})
+    return {"bank_entries_removed": removed, "bank_entries_matched": matched}
+
+
+BULK_LIMIT = 200
+
+
+@dataclass
+class BulkOutcome:
+    decided: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # upload id -> why
+
+
+def review_decide_bulk(*, upload_ids: list[str], moderator, verdict: str) -> BulkOutcome:
+    """Decide many low-risk items at once: only what the bulk grid may show
+    (selectors.low_risk_queryset: in review, no flag, no appeal, not held by
+    someone else, not one's own). Any other id is refused, not decided."""
+    from moderation.selectors import low_risk_queryset
+
+    if not moderator.has_perm(REVIEW_PERMISSION):
+        raise Forbidden("Only moderators may decide uploads.")
+    if verdict not in (Verdict.APPROVE, Verdict.REJECT):
+        raise InvalidInput(f"Unknown verdict {verdict!r}.", code="invalid_verdict")
+    if len(upload_ids) > BULK_LIMIT:
+        raise InvalidInput(f"At most {BULK_LIMIT} items at once.", code="too_many_items")
+    outcome = BulkOutcome()
+    for raw in upload_ids:
+        try:
+            upload_id = uuid.UUID(str(raw))
+        except ValueError:
+            outcome.refused[str(raw)] = "not an upload id"
+            continue
+        try:
+            with transaction.atomic():
+                Upload.objects.select_for_update().filter(pk=upload_id).first()
+                if not low_risk_queryset(moderator=moderator).filter(pk=upload_id).exists():
+                    raise Forbidden("Only low-risk items may be decided in bulk; open this one on its own.",
+                                    code="not_low_risk")
+                review_decide(upload_id=upload_id, moderator=moderator, verdict=verdict,
+                              reason_code=RejectReason.OTHER if verdict == Verdict.REJECT else "")
+        except ApplicationError as exc:
+            outcome.refused[str(raw)] = exc.message
+        else:
+            outcome.decided.append(str(upload_id))
+    return outcome

@@ -98,6 +98,23 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor=None) -> None:
     endpoint.delete()
 
 
+@transaction.atomic
+def webhook_endpoint_update(*, endpoint_id: int, url: str, active: bool, actor=None) -> WebhookEndpoint:
+    """Change an endpoint's URL (validated as when it was created) or switch it on or off; audited."""
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
+    changes = {}
+    if url != endpoint.url:
+        validate_callback_url(url)
+        changes["url"] = {"from": endpoint.url, "to": url}
+    if active != endpoint.active:
+        changes["active"] = {"from": endpoint.active, "to": active}
+    if changes:
+        endpoint.url, endpoint.active = url, active
+        endpoint.save(update_fields=["url", "active"])
+        audit_record(actor=actor, action=AuditAction.WEBHOOK_CHANGED, target=endpoint, data={"op": "change", **changes})
+    return endpoint
+
+
 def upload_payload(upload: Upload, event: str) -> dict:
     flags = [{"kind": f.kind, "category": f.category, "score": f.score, "action": f.action} for f in upload.flags.all()]
     appeal = getattr(upload, "appeal", None) if hasattr(upload, "appeal") else None
