@@ -6,7 +6,7 @@ changes nothing else; actor_name keeps who it was. On SQLite (one machine,
 development) a trigger refuses UPDATE the same way; DELETE stays possible
 there because Django's test runner empties tables with DELETE.
 
-Applied by migration moderation/0010 and again after every migrate: SQLite
+Applied by migration moderation/0007 and again after every migrate: SQLite
 drops a table's triggers when a later migration rebuilds the table."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def audit_guard_remove(connection) -> None:
 
 def ensure_audit_guard(sender=None, using: str = "default", **kwargs) -> None:
     """post_migrate: re-apply the guard where the audit table (with its
-    actor_name column, migration 0010) exists."""
+    actor_name column, migration 0007) exists."""
     from django.db import connections
 
     connection = connections[using]

@@ -495,7 +495,7 @@ class AuditAction(models.TextChoices):
 
 class AuditEvent(models.Model):
     """Who did what to which object, when. Rows are only ever added: the
-    database refuses UPDATE and DELETE (migration 0010), except the one update
+    database refuses UPDATE and DELETE (migration 0007), except the one update
     deleting a user makes (actor set to NULL); actor_name keeps who it was."""
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
