@@ -211,6 +211,11 @@ class PinnedConnection(http.client.HTTPConnection):
         self.sock = _DeadlineSocket(sock, self._deadline)
 
 
+def tls_context() -> ssl.SSLContext:
+    """Certificates verified against the system's CAs, for the host name (a seam for tests' own CA)."""
+    return ssl.create_default_context()
+
+
 def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool) -> AttemptResult:
     """POST once; every ending is an AttemptResult, none an exception (but for
     the interpreter's own, such as a task's time limit)."""
@@ -224,7 +229,7 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float, allo
     try:
         addresses = vetted_addresses(parts.hostname, port, allow_private=allow_private, deadline=deadline)
         connection = PinnedConnection(parts.hostname, port, addresses=addresses, deadline=deadline,
-                                      tls=ssl.create_default_context() if https else None)
+                                      tls=tls_context() if https else None)
         try:
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()

@@ -17,6 +17,7 @@ import ipaddress
 import json
 import signal
 import socket
+import ssl
 import threading
 import time
 from datetime import timedelta
@@ -48,7 +49,8 @@ def auth(key):
 class FakeReceiver:
     """A partner's receiver: records each request, answers a set status and headers."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, status: int = 200, headers: dict | None = None):
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, status: int = 200, headers: dict | None = None,
+                 tls: ssl.SSLContext | None = None):
         self.requests: list[tuple[dict, bytes]] = []
         self.status, self.headers = status, headers or {}
         receiver = self
@@ -69,8 +71,10 @@ class FakeReceiver:
                 pass
 
         self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.host, self.port = host, self.server.server_address[1]
-        self.url = f"http://{host}:{self.port}/hook"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
@@ -252,6 +256,73 @@ def test_dns_rebinding_connects_to_the_address_that_was_checked(settings, partne
     assert headers["Host"] == f"partner.example:{vetted.port}"  # the host name still travels
     assert resolver["lookups"] == ["partner.example", "partner.example"]  # one per registration, one per attempt
     assert WebhookAttempt.objects.get(delivery=delivery).outcome == AttemptOutcome.DELIVERED
+
+
+def _certificate_authority(tmp_path):
+    """A CA of the test's own, and a function issuing server certificates for a name."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(name, key, issuer_name, issuer_key, *, ca):
+        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca_cert = certificate("test CA", ca_key, ca_name, ca_key, ca=True)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+
+    def server_context(name: str, seen_names: list) -> ssl.SSLContext:
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = tmp_path / f"{name}.pem"
+        pem.write_bytes(certificate(name, key, ca_name, ca_key, ca=False).public_bytes(serialization.Encoding.PEM)
+                        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pem)
+        context.sni_callback = lambda sock, server_name, ctx: seen_names.append(server_name)
+        return context
+
+    return str(ca_file), server_context
+
+
+def test_tls_goes_to_the_vetted_address_with_the_host_name_for_sni_and_certificate(settings, partner, receivers,
+                                                                                public, resolver, monkeypatch,
+                                                                                tmp_path):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    ca_file, server_context = _certificate_authority(tmp_path)
+    # Certificates are verified as in production, against this test's CA instead of the system's.
+    monkeypatch.setattr(webhook_transport, "tls_context", lambda: ssl.create_default_context(cafile=ca_file))
+    names: list = []
+    good = receivers(tls=server_context("partner.example", names))
+    wrong = receivers(tls=server_context("other.example", names))
+    public(("127.0.0.1", good.port), ("127.0.0.1", wrong.port))
+    resolver["answers"] = [["127.0.0.1"]]
+
+    delivery = make_delivery(endpoint_for(partner, f"https://partner.example:{good.port}/hook"))
+    webhook_deliver(delivery_id=delivery.pk)
+    assert WebhookAttempt.objects.get(delivery=delivery).outcome == AttemptOutcome.DELIVERED
+    assert names == ["partner.example"]
+    assert good.requests[0][0]["Host"] == f"partner.example:{good.port}"
+
+    # The address is right but the certificate is for another name: refused by TLS.
+    delivery = make_delivery(endpoint_for(partner, f"https://partner.example:{wrong.port}/hook"))
+    webhook_deliver(delivery_id=delivery.pk)
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert attempt.outcome == AttemptOutcome.CONNECTION_ERROR and "certificate" in attempt.error.lower()
+    assert wrong.requests == []
 
 
 def test_every_resolved_address_is_checked(settings, partner, resolver):
