@@ -239,7 +239,8 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float, allo
     except UnsafeAddress as exc:
         return AttemptResult(AttemptOutcome.REFUSED_ADDRESS, error=str(exc))
     except TimeoutError as exc:  # socket timeouts included
-        return AttemptResult(AttemptOutcome.TIMEOUT, error=str(exc) or f"timed out (deadline {timeout:g} s)")
+        return AttemptResult(AttemptOutcome.TIMEOUT,
+                             error=f"no complete answer within the attempt's deadline of {timeout:g} s ({exc})")
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return AttemptResult(AttemptOutcome.CONNECTION_ERROR, error=f"{type(exc).__name__}: {exc}"[:1000])
     if 200 <= status < 300:
