@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -409,6 +410,10 @@ class IdempotencyRecord(models.Model):
         constraints = [models.UniqueConstraint(fields=["partner", "key"], name="unique_idempotency_key")]
 
 
+def new_webhook_secret() -> str:
+    return secrets.token_hex(32)
+
+
 class WebhookEndpoint(models.Model):
     """A partner's callback URL. Its secret signs deliveries; it is shown to the
     partner only when the endpoint is created or the secret rotated. During a
@@ -417,7 +422,7 @@ class WebhookEndpoint(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="webhooks")
     url = models.URLField(max_length=500)
     active = models.BooleanField(default=True)
-    secret = models.CharField(max_length=64, help_text="Signs deliveries (HMAC-SHA256).")
+    secret = models.CharField(max_length=64, default=new_webhook_secret, help_text="Signs deliveries (HMAC-SHA256).")
     previous_secret = models.CharField(max_length=64, blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -10,6 +10,8 @@ import uuid
 
 from django.db import migrations, models
 
+import moderation.models
+
 OUTCOMES = [
     ("delivered", "Delivered (2xx)"),
     ("http_error", "HTTP error status"),
@@ -47,8 +49,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="webhookendpoint",
             name="secret",
-            field=models.CharField(default="", help_text="Signs deliveries (HMAC-SHA256).", max_length=64),
-            preserve_default=False,
+            field=models.CharField(default=moderation.models.new_webhook_secret,
+                                   help_text="Signs deliveries (HMAC-SHA256).", max_length=64),
         ),
         migrations.AddField(
             model_name="webhookendpoint",

@@ -224,7 +224,10 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float, allo
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return AttemptResult(AttemptOutcome.REFUSED_ADDRESS, error="not an http(s) URL with a host")
     https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)
+    try:
+        port = parts.port or (443 if https else 80)
+    except ValueError:
+        return AttemptResult(AttemptOutcome.REFUSED_ADDRESS, error="the URL's port is not valid")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         addresses = vetted_addresses(parts.hostname, port, allow_private=allow_private, deadline=deadline)

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -38,6 +37,7 @@ from moderation.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
+    new_webhook_secret,
 )
 from moderation.services import webhook_transport
 from moderation.services.audit import audit_record
@@ -94,10 +94,6 @@ def validate_callback_url(url: str) -> None:
         raise InvalidInput(f"The callback URL is refused: {exc}.", code="unsafe_webhook_url") from None
 
 
-def _new_secret() -> str:
-    return secrets.token_hex(32)
-
-
 @transaction.atomic
 def webhook_endpoint_create(*, partner: Partner, url: str, actor=None) -> WebhookEndpoint:
     """Register a callback URL; the returned endpoint's `secret` is for the
@@ -108,7 +104,7 @@ def webhook_endpoint_create(*, partner: Partner, url: str, actor=None) -> Webhoo
     if WebhookEndpoint.objects.filter(partner=partner).count() >= limit:
         raise Conflict(f"A partner may register at most {limit} webhook endpoints; remove one first.",
                        code="webhook_limit_reached", detail={"limit": limit})
-    endpoint = WebhookEndpoint.objects.create(partner=partner, url=url, secret=_new_secret())
+    endpoint = WebhookEndpoint.objects.create(partner=partner, url=url, secret=new_webhook_secret())
     audit_record(actor=actor, action=AuditAction.WEBHOOK_CHANGED, target=endpoint, data={"url": url, "op": "create"})
     return endpoint
 
@@ -121,7 +117,7 @@ def webhook_secret_rotate(*, endpoint: WebhookEndpoint, actor=None) -> WebhookEn
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = timezone.now() + timedelta(hours=settings.WEBHOOK_SECRET_GRACE_HOURS)
-    endpoint.secret = _new_secret()
+    endpoint.secret = new_webhook_secret()
     endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
     audit_record(actor=actor, action=AuditAction.WEBHOOK_CHANGED, target=endpoint,
                  data={"url": endpoint.url, "op": "rotate_secret",

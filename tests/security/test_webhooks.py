@@ -411,6 +411,30 @@ def test_a_drip_feeding_receiver_is_cut_off_at_the_deadline_and_recorded(setting
     assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
 
 
+def _closed_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        return listener.getsockname()[1]
+
+
+def test_every_other_ending_is_recorded_and_the_give_up_fires(partner, receivers, monkeypatch):
+    failing = receivers(status=500)
+    endings = {
+        AttemptOutcome.HTTP_ERROR: failing.url,
+        AttemptOutcome.CONNECTION_ERROR: f"http://127.0.0.1:{_closed_port()}/hook",
+        AttemptOutcome.EXCEPTION: failing.url,
+    }
+    for outcome, url in endings.items():
+        delivery = make_delivery(endpoint_for(partner, url))
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=timezone.now() - timedelta(hours=25))
+        if outcome == AttemptOutcome.EXCEPTION:  # a bug in our own code, not the receiver
+            monkeypatch.setattr(webhook_transport, "post", lambda *a, **k: 1 / 0)
+        webhook_deliver(delivery_id=delivery.pk)
+        attempt = WebhookAttempt.objects.get(delivery=delivery)
+        assert attempt.outcome == outcome, (outcome, attempt.error)
+        delivery.refresh_from_db()
+        assert delivery.status == DeliveryStatus.FAILED, outcome
+
+
 def test_the_soft_time_limit_ending_is_recorded_and_the_give_up_fires(settings, partner, receivers):
     """Celery ends an overlong task by raising SoftTimeLimitExceeded from a
     signal handler (SIGUSR1 in the worker); SIGALRM does the same here."""
