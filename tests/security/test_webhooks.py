@@ -461,7 +461,8 @@ def test_the_soft_time_limit_ending_is_recorded_and_the_give_up_fires(settings, 
     assert delivery.status == DeliveryStatus.FAILED  # 25 hours old: given up
 
 
-def test_a_real_worker_records_its_soft_time_limit(settings, transactional_db, partner_key, receivers):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the worker reads committed rows
+def test_a_real_worker_records_its_soft_time_limit(settings, partner_key, receivers):
     """A webhook worker (only the webhooks queue) whose deadline comes too late,
     a 2 s soft limit and a drip-feeding receiver: the ending is an attempt row,
     not a lost task."""
