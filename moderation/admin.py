@@ -33,6 +33,7 @@ from moderation.services.webhooks import (
     webhook_endpoint_delete,
     webhook_endpoint_update,
     webhook_replay,
+    webhook_secret_rotate,
 )
 
 
@@ -121,7 +122,7 @@ class ApiKeyInline(admin.TabularInline):
 class PartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "priority", "burst_limit", "sustained_limit", "daily_quota", "created_at")
     search_fields = ("name",)
-    readonly_fields = ("webhook_secret", "created_at")
+    readonly_fields = ("created_at",)
     inlines = [ApiKeyInline, WebhookEndpointInline]
     actions = ["new_key"]
 
@@ -138,9 +139,11 @@ class PartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
             for endpoint in formset.save(commit=False):
                 if endpoint.pk is None:
                     try:
-                        webhook_endpoint_create(partner=endpoint.partner, url=endpoint.url, actor=request.user)
+                        created = webhook_endpoint_create(partner=endpoint.partner, url=endpoint.url, actor=request.user)
                     except ApplicationError as exc:
                         self.message_user(request, exc.message, messages.ERROR)
+                    else:
+                        self.message_user(request, _secret_message(created), messages.WARNING)
                 else:
                     try:
                         webhook_endpoint_update(endpoint_id=endpoint.pk, url=endpoint.url, active=endpoint.active,
@@ -177,11 +180,37 @@ class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
         self.message_user(request, "Revoked.", messages.SUCCESS)
 
 
+def _secret_message(endpoint: WebhookEndpoint) -> str:
+    return (f"Signing secret for {endpoint.url}: {endpoint.secret} — give it to the partner now; "
+            "it is not shown again.")
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Endpoints are added on the partner's page; here their secrets are rotated."""
+
+    list_display = ("url", "partner", "active", "previous_secret_expires_at", "created_at")
+    list_filter = ("active",)
+    search_fields = ("url", "partner__name")
+    fields = ("partner", "url", "active", "previous_secret_expires_at", "created_at")
+    readonly_fields = fields
+    actions = ["rotate_secret"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Rotate the signing secret (new one shown once; the old one signs during the grace period)")
+    def rotate_secret(self, request, queryset):
+        for endpoint in queryset:
+            self.message_user(request, _secret_message(webhook_secret_rotate(endpoint=endpoint, actor=request.user)),
+                              messages.WARNING)
+
+
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = ("created_at", "status_code", "latency_ms", "error")
+    fields = ("created_at", "outcome", "status_code", "latency_ms", "error")
     readonly_fields = fields
 
 
@@ -189,7 +218,7 @@ class WebhookAttemptInline(admin.TabularInline):
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ("event", "endpoint", "upload", "status", "attempts", "next_attempt_at", "created_at")
     list_filter = ("status", "event")
-    readonly_fields = ("endpoint", "upload", "event", "payload", "status", "attempts", "next_attempt_at",
+    readonly_fields = ("endpoint", "upload", "event", "event_id", "payload", "status", "attempts", "next_attempt_at",
                        "created_at", "delivered_at")
     inlines = [WebhookAttemptInline]
     actions = ["replay"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -50,7 +51,6 @@ class Partner(models.Model):
     burst_limit = models.PositiveIntegerField(default=20, help_text="Requests per key in any 10 seconds.")
     sustained_limit = models.PositiveIntegerField(default=600, help_text="Requests per key in any hour.")
     daily_quota = models.PositiveIntegerField(default=10_000, help_text="Uploads per key per UTC day.")
-    webhook_secret = models.CharField(max_length=64, blank=True, help_text="Signs webhook deliveries (HMAC-SHA256).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -427,10 +427,21 @@ class IdempotencyRecord(models.Model):
         constraints = [models.UniqueConstraint(fields=["partner", "key"], name="unique_idempotency_key")]
 
 
+def new_webhook_secret() -> str:
+    return secrets.token_hex(32)
+
+
 class WebhookEndpoint(models.Model):
+    """A partner's callback URL. Its secret signs deliveries; it is shown to the
+    partner only when the endpoint is created or the secret rotated. During a
+    rotation's grace period the previous secret signs as well."""
+
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="webhooks")
     url = models.URLField(max_length=500)
     active = models.BooleanField(default=True)
+    secret = models.CharField(max_length=64, default=new_webhook_secret, help_text="Signs deliveries (HMAC-SHA256).")
+    previous_secret = models.CharField(max_length=64, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -448,6 +459,8 @@ class WebhookDelivery(models.Model):
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     upload = models.ForeignKey(Upload, null=True, on_delete=models.SET_NULL, related_name="webhook_deliveries")
+    # Sent (signed) with every attempt, the same on retries: receivers drop an id they have seen.
+    event_id = models.UUIDField(default=uuid.uuid4, editable=False, db_index=True)
     event = models.CharField(max_length=40)
     payload = models.JSONField()
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
@@ -461,8 +474,20 @@ class WebhookDelivery(models.Model):
         ordering = ["-created_at"]
 
 
+class AttemptOutcome(models.TextChoices):
+    DELIVERED = "delivered", "Delivered (2xx)"
+    HTTP_ERROR = "http_error", "HTTP error status"
+    REDIRECT = "redirect", "Redirect (not followed)"
+    TIMEOUT = "timeout", "Deadline passed"
+    REFUSED_ADDRESS = "refused_address", "Address refused"
+    CONNECTION_ERROR = "connection_error", "Connection or protocol error"
+    SOFT_TIME_LIMIT = "soft_time_limit", "Task time limit"
+    EXCEPTION = "exception", "Unexpected error"
+
+
 class WebhookAttempt(models.Model):
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    outcome = models.CharField(max_length=20, choices=AttemptOutcome.choices)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

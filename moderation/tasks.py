@@ -10,12 +10,13 @@ import logging
 import random
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from classifier.contracts import NoActiveModel
 from moderation.services.uploads import upload_classify, upload_fail, uploads_requeue_stuck
-from moderation.services.webhooks import webhook_deliver, webhooks_retry_due
+from moderation.services.webhooks import webhook_attempt_interrupted, webhook_deliver, webhooks_retry_due
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,16 @@ def _fail_quietly(upload_id: str, reason: str) -> None:
         logger.exception("upload %s: could not record the failure", upload_id)
 
 
-@shared_task(name="moderation.deliver_webhook", acks_late=True)
+# Routed to its own queue (CELERY_WEBHOOK_QUEUE): a slow receiver never takes a
+# classification worker. The time limits are a backstop: the attempt's own
+# deadline (WEBHOOK_TIMEOUT_SECONDS) ends it long before.
+@shared_task(name="moderation.deliver_webhook", acks_late=True,
+             soft_time_limit=settings.WEBHOOK_TASK_SOFT_TIME_LIMIT, time_limit=settings.WEBHOOK_TASK_TIME_LIMIT)
 def deliver_webhook(delivery_id: int) -> None:
-    webhook_deliver(delivery_id=delivery_id)
+    try:
+        webhook_deliver(delivery_id=delivery_id)
+    except SoftTimeLimitExceeded:
+        webhook_attempt_interrupted(delivery_id=delivery_id)
 
 
 @shared_task(name="moderation.sweep_stuck_uploads")

@@ -191,7 +191,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = get_env("CELERY_QUEUE", "moderation")
 CELERY_TRAINING_QUEUE = get_env("CELERY_TRAINING_QUEUE", "training")
-CELERY_TASK_ROUTES = {"classifier.*": {"queue": CELERY_TRAINING_QUEUE}}
+# Webhook deliveries wait on partners' servers: their own workers, so they never
+# hold a classification slot.
+CELERY_WEBHOOK_QUEUE = get_env("CELERY_WEBHOOK_QUEUE", "webhooks")
+CELERY_TASK_ROUTES = {"classifier.*": {"queue": CELERY_TRAINING_QUEUE},
+                      "moderation.deliver_webhook": {"queue": CELERY_WEBHOOK_QUEUE}}
 
 # --- Cache: rate-limit counters are shared through it, so Redis wherever
 # several web processes run.
@@ -288,7 +292,14 @@ BANK_CHECK_SECONDS = get_env("BANK_CHECK_SECONDS", 5.0, cast=float)
 # Webhooks: callback URLs that resolve to loopback/private addresses are refused
 # unless this is on (local runs and tests only).
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = get_env("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False, cast=bool)
+# One attempt, all of it (resolve, connect, TLS, send, read the answer's head).
 WEBHOOK_TIMEOUT_SECONDS = get_env("WEBHOOK_TIMEOUT_SECONDS", 5.0, cast=float)
+# The delivery task's limits: a backstop well past the attempt's deadline.
+WEBHOOK_TASK_SOFT_TIME_LIMIT = get_env("WEBHOOK_TASK_SOFT_TIME_LIMIT", int(WEBHOOK_TIMEOUT_SECONDS) + 30, cast=int)
+WEBHOOK_TASK_TIME_LIMIT = WEBHOOK_TASK_SOFT_TIME_LIMIT + 15
+WEBHOOK_MAX_ENDPOINTS_PER_PARTNER = get_env("WEBHOOK_MAX_ENDPOINTS_PER_PARTNER", 5, cast=int)
+# After a rotation the previous secret still signs (beside the new) this long.
+WEBHOOK_SECRET_GRACE_HOURS = get_env("WEBHOOK_SECRET_GRACE_HOURS", 24.0, cast=float)
 # Review: how long opening an item holds it for one moderator; QA sampling.
 REVIEW_CLAIM_SECONDS = get_env("REVIEW_CLAIM_SECONDS", 300, cast=int)
 QA_SAMPLE_RATE = get_env("QA_SAMPLE_RATE", 0.02, cast=float)  # of automatic approvals, reviewed blind

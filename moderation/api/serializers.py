@@ -30,15 +30,20 @@ class WebhookInputSerializer(serializers.Serializer):
 
 
 class WebhookOutputSerializer(serializers.ModelSerializer):
-    signing_secret = serializers.SerializerMethodField()
+    """An endpoint as listed: never its secret."""
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "url", "active", "created_at", "signing_secret"]
+        fields = ["id", "url", "active", "created_at", "previous_secret_expires_at"]
 
-    def get_signing_secret(self, endpoint) -> str:
-        """The partner's HMAC-SHA256 secret that signs every delivery."""
-        return self.context["partner"].webhook_secret
+
+class WebhookSecretOutputSerializer(WebhookOutputSerializer):
+    """An endpoint just created or with a new secret: the secret, shown this once."""
+
+    signing_secret = serializers.CharField(source="secret", help_text="HMAC-SHA256 key; store it now, it is not shown again.")
+
+    class Meta(WebhookOutputSerializer.Meta):
+        fields = [*WebhookOutputSerializer.Meta.fields, "signing_secret"]
 
 
 class UploadInputSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ from moderation.api.serializers import (
     UploadPageSerializer,
     WebhookInputSerializer,
     WebhookOutputSerializer,
+    WebhookSecretOutputSerializer,
 )
 from moderation.errors import InvalidInput, NotFound, PayloadTooLarge
 from moderation.models import SETTLED_STATUSES, Flag, Prediction, Upload, UploadStatus, WebhookEndpoint
@@ -30,7 +31,7 @@ from moderation.services.appeals import appeal_open
 from moderation.services.notify import wait_until_settled
 from moderation.services.ratelimit import check_daily_quota, check_user_upload
 from moderation.services.uploads import upload_create, upload_create_idempotent
-from moderation.services.webhooks import partner_webhook_secret, webhook_endpoint_create, webhook_endpoint_delete
+from moderation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_secret_rotate
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer, description="error") for code in (400, 401, 404, 409, 413, 415, 429)}
 MAX_WAIT_SECONDS = 10.0
@@ -215,25 +216,37 @@ class WebhookListCreateApi(APIView):
     def get(self, request):
         partner = _partner(request)
         endpoints = WebhookEndpoint.objects.filter(partner=partner).order_by("created_at")
-        return Response(WebhookOutputSerializer(endpoints, many=True, context={"partner": partner}).data)
+        return Response(WebhookOutputSerializer(endpoints, many=True).data)
 
-    @extend_schema(request=WebhookInputSerializer, responses={201: WebhookOutputSerializer, **ERRORS},
-                   summary="Register a callback URL for verdicts and appeal outcomes", operation_id="webhooks_create")
+    @extend_schema(request=WebhookInputSerializer, responses={201: WebhookSecretOutputSerializer, **ERRORS},
+                   summary="Register a callback URL for verdicts and appeal outcomes (its secret is shown once)",
+                   operation_id="webhooks_create")
     def post(self, request):
         partner = _partner(request)
         serializer = WebhookInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = webhook_endpoint_create(partner=partner, url=serializer.validated_data["url"])
-        partner_webhook_secret(partner)
-        return Response(WebhookOutputSerializer(endpoint, context={"partner": partner}).data, status=status.HTTP_201_CREATED)
+        return Response(WebhookSecretOutputSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+
+
+def _partner_endpoint(request, webhook_id) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.filter(partner=_partner(request), pk=webhook_id).first()
+    if endpoint is None:
+        raise NotFound("No webhook endpoint with this id.", code="webhook_not_found")
+    return endpoint
 
 
 class WebhookDetailApi(APIView):
     @extend_schema(responses={204: None, **ERRORS}, summary="Remove a webhook endpoint", operation_id="webhooks_delete")
     def delete(self, request, webhook_id):
-        partner = _partner(request)
-        endpoint = WebhookEndpoint.objects.filter(partner=partner, pk=webhook_id).first()
-        if endpoint is None:
-            raise NotFound("No webhook endpoint with this id.", code="webhook_not_found")
-        webhook_endpoint_delete(endpoint=endpoint)
+        webhook_endpoint_delete(endpoint=_partner_endpoint(request, webhook_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookRotateSecretApi(APIView):
+    @extend_schema(request=None, responses={200: WebhookSecretOutputSerializer, **ERRORS},
+                   summary="A new signing secret (shown once); the old one also signs during the grace period",
+                   operation_id="webhooks_rotate_secret")
+    def post(self, request, webhook_id):
+        endpoint = webhook_secret_rotate(endpoint=_partner_endpoint(request, webhook_id))
+        return Response(WebhookSecretOutputSerializer(endpoint).data)

@@ -31,7 +31,7 @@ def api_key_create(*, partner: Partner, name: str = "default", actor=None) -> tu
 @transaction.atomic
 def partner_create(*, name: str, actor=None) -> tuple[Partner, str]:
     """Create a partner with one API key; returns the raw key (shown once)."""
-    partner = Partner.objects.create(name=name, webhook_secret=secrets.token_hex(32))
+    partner = Partner.objects.create(name=name)
     audit_record(actor=actor, action=AuditAction.PARTNER_CREATED, target=partner, data={"name": name})
     _, raw = api_key_create(partner=partner, actor=actor)
     return partner, raw

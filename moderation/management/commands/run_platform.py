@@ -1,4 +1,4 @@
-"""Start web server, Celery worker and Celery beat; stop all three on Ctrl-C."""
+"""Start web server, Celery workers (classification, webhooks) and Celery beat; stop them all on Ctrl-C."""
 
 import os
 import signal
@@ -10,24 +10,38 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
+def process_commands(*, bind: str, web_workers: int, concurrency: int, webhook_concurrency: int) -> dict[str, list[str]]:
+    """The processes of one machine: web, a classification (and training) worker,
+    a webhook worker on its own queue, and beat."""
+    python = sys.executable
+    return {
+        "web": [python, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
+                "--threads", "4", "--access-logfile", "-"],
+        "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                   "--concurrency", str(concurrency), "--hostname", "worker@%h",
+                   "--queues", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_TRAINING_QUEUE}"],
+        # Its own processes: a slow partner never holds a classification slot.
+        "webhooks": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                     "--concurrency", str(webhook_concurrency), "--hostname", "webhooks@%h",
+                     "--queues", settings.CELERY_WEBHOOK_QUEUE],
+        "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
+    }
+
+
 class Command(BaseCommand):
-    help = "Run the web server (gunicorn), one Celery worker and Celery beat until interrupted."
+    help = ("Run the web server (gunicorn), a Celery worker for classification, one for webhook deliveries "
+            "and Celery beat until interrupted.")
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--web-workers", type=int, default=2)
         parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument("--webhook-concurrency", type=int, default=2,
+                            help="processes delivering webhooks (they wait on partners, not on the CPU)")
 
-    def handle(self, *args, bind, web_workers, concurrency, **options):
-        python = sys.executable
-        commands = {
-            "web": [python, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
-                    "--threads", "4", "--access-logfile", "-"],
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                       "--concurrency", str(concurrency), "--hostname", "worker@%h",
-                       "--queues", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_TRAINING_QUEUE}"],
-            "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
-        }
+    def handle(self, *args, bind, web_workers, concurrency, webhook_concurrency, **options):
+        commands = process_commands(bind=bind, web_workers=web_workers, concurrency=concurrency,
+                                    webhook_concurrency=webhook_concurrency)
         processes: dict[str, subprocess.Popen] = {}
         stopping = False
 
