@@ -58,7 +58,7 @@ def goods_signal(
     probabilities: Sequence[float],
     *,
     review: float,
-    reject: float,
+    reject: float | None,
     source: str,
     detail: dict | None = None,
 ) -> Signal | None:

@@ -39,5 +39,5 @@ def not_decidable_by(moderator) -> Q:
     duties_refusal), so that queues and grids never offer them."""
     rejected_by_them = Decision.objects.filter(upload=OuterRef("pk"), moderator=moderator, verdict=Verdict.REJECT)
     return Q(uploader=moderator) | (
-        Q(status=UploadStatus.APPEALED) & (Q(appeal__rejected_by=moderator) | Exists(rejected_by_them))
+        Q(status=UploadStatus.APPEALED) & (Q(appeal__rejected_by=moderator) | Q(Exists(rejected_by_them)))
     )

@@ -119,7 +119,7 @@ def address_refusal(address: IPAddress, *, port: int = 0, allow_private: bool = 
 def resolve(host: str, port: int) -> list[str]:
     """The host's addresses, in the resolver's order (a seam for tests)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def vetted_addresses(host: str, port: int, *, allow_private: bool, deadline: Deadline | None = None) -> list[str]:

@@ -136,7 +136,7 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor=None) -> None:
 def webhook_endpoint_update(*, endpoint_id: int, url: str, active: bool, actor=None) -> WebhookEndpoint:
     """Change an endpoint's URL (validated as when it was created) or switch it on or off; audited."""
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
-    changes = {}
+    changes: dict[str, dict[str, object]] = {}
     if url != endpoint.url:
         validate_callback_url(url)
         changes["url"] = {"from": endpoint.url, "to": url}
@@ -244,7 +244,7 @@ def webhook_attempt_record(*, delivery: WebhookDelivery, result: AttemptResult, 
         elif timezone.now() - delivery.created_at >= GIVE_UP_AFTER:
             delivery.status = DeliveryStatus.FAILED
         delivery.save(update_fields=["status", "delivered_at"])
-    if delivery.status == DeliveryStatus.PENDING:
+    if delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at is not None:
         _enqueue(delivery.pk, countdown=max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds()))
     return delivery
 
