@@ -3,11 +3,7 @@ verdict through the services, on frozen analyses (probability vectors, not a CNN
 
 import pytest
 
-from classifier.contracts import AdultScore, ImageAnalysis, ImageNetTags, ProductPrediction
-from classifier.ml.imagenet import imagenet_class_names
 from classifier.ml.taxonomy import CATEGORIES, load_taxonomy
-from classifier.models import ModelRole
-from classifier.registry import model_version_create
 from moderation.errors import InvalidInput
 from moderation.models import (
     AuditEvent,
@@ -19,55 +15,27 @@ from moderation.models import (
     UploadStatus,
 )
 from moderation.services.taxonomy import declared_category_clean, taxonomy_class_move
-from moderation.services.uploads import upload_apply_analysis, upload_create, upload_transition
+from moderation.services.uploads import upload_create
 from moderation.services.webhooks import upload_payload
 from tests.helpers import fashion_png
+from tests.moderation.frozen_analysis import (
+    COFFEE_MUG,
+    ESPRESSO,
+    PLATE,
+    REVOLVER,
+    SNEAKER,
+    TABBY,
+    TORN_PRODUCT,
+    decided_upload,
+    make_versions,
+)
 
 pytestmark = pytest.mark.django_db
-PRODUCT_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-ESPRESSO, PLATE, COFFEE_MUG, REVOLVER, TABBY, SNEAKER = 967, 923, 504, 763, 281, 770
 
 
 @pytest.fixture
-def versions():
-    make = lambda role, names: model_version_create(role=role, architecture="frozen", class_names=names,  # noqa: E731
-                                                    artifact=b"frozen")
-    return {"product": make(ModelRole.PRODUCT, PRODUCT_CLASSES),
-            "imagenet": make(ModelRole.IMAGENET, list(imagenet_class_names())),
-            "adult": make(ModelRole.ADULT, ["safe", "adult"])}
-
-
-def _analysis(versions, *, product: dict[str, float], imagenet: dict[int, float] | None, adult: float | None = 0.01,
-              **product_extra) -> ImageAnalysis:
-    label = max(product, key=product.get)
-    tags = None
-    if imagenet is not None:
-        probabilities = [0.0] * 1000
-        for index, p in imagenet.items():
-            probabilities[index] = p
-        top = sorted(imagenet.items(), key=lambda item: -item[1])[:5]
-        names = imagenet_class_names()
-        tags = ImageNetTags(top=tuple((i, names[i], p) for i, p in top), probabilities=tuple(probabilities),
-                            embedding=b"\0" * 2560, model_version_id=versions["imagenet"].pk,
-                            model_version_name=versions["imagenet"].name)
-    prediction = ProductPrediction(label=label, score=product[label], scores=product,
-                                   model_version_id=versions["product"].pk, model_version_name=versions["product"].name)
-    if product_extra:  # the open-set fields of the product prediction, where it has them
-        prediction = type("OpenSetPrediction", (), {**prediction.__dict__, **product_extra,
-                                                    "top": prediction.top})()
-    return ImageAnalysis(product=prediction, imagenet=tags,
-                         adult=None if adult is None else AdultScore(adult, versions["adult"].pk, versions["adult"].name),
-                         pdq_hash="0" * 64, pdq_quality=0)
-
-
-def _decide(versions, declared: str = "", **analysis) -> Upload:
-    upload = upload_create(data=fashion_png(0)[0], filename="x.png", declared_category=declared)
-    upload_transition(upload, UploadStatus.PROCESSING)
-    upload.save()
-    return upload_apply_analysis(upload_id=upload.pk, analysis=_analysis(versions, **analysis))
-
-
-TORN_PRODUCT = {"Bag": 0.4, "Coat": 0.35, "Shirt": 0.25}  # the product model is unsure
+def versions(db):
+    return make_versions()
 
 
 def test_taxonomy_is_loaded_into_the_database_from_the_reviewed_file():
@@ -102,7 +70,7 @@ def test_a_goods_flag_needs_a_taxonomy_category():
 
 
 def test_approved_without_risk_although_the_product_model_is_unsure(versions):
-    upload = _decide(versions, product=TORN_PRODUCT, imagenet={ESPRESSO: 0.6, PLATE: 0.2, COFFEE_MUG: 0.2})
+    upload = decided_upload(versions, product=TORN_PRODUCT, imagenet={ESPRESSO: 0.6, PLATE: 0.2, COFFEE_MUG: 0.2})
     assert upload.status == UploadStatus.APPROVED and not upload.flags.exists()
     assert upload.policy_explanation["reasons"][0] == "no risk signal reached its review threshold"
     imagenet = upload.predictions_by_role()["imagenet"]
@@ -112,7 +80,7 @@ def test_approved_without_risk_although_the_product_model_is_unsure(versions):
 
 
 def test_goods_flags_use_the_taxonomy_category_score(versions):
-    upload = _decide(versions, product=TORN_PRODUCT, imagenet={REVOLVER: 0.35, 764: 0.1, TABBY: 0.55})
+    upload = decided_upload(versions, product=TORN_PRODUCT, imagenet={REVOLVER: 0.35, 764: 0.1, TABBY: 0.55})
     flag = upload.flags.get()
     assert (upload.status, flag.kind, flag.category, flag.action) == (UploadStatus.IN_REVIEW, "prohibited_goods",
                                                                       "weapons", "review")
@@ -126,12 +94,12 @@ def test_a_lead_moves_a_class_and_the_flag_follows_audited(versions, admin_user)
     event = AuditEvent.objects.get(action="taxonomy.changed")
     assert event.actor == admin_user and event.data == {"op": "move", "class": "tabby cat", "from": "animals",
                                                          "to": "weapons"}
-    upload = _decide(versions, product=TORN_PRODUCT, imagenet={TABBY: 0.9})
+    upload = decided_upload(versions, product=TORN_PRODUCT, imagenet={TABBY: 0.9})
     assert upload.flags.get().category == "weapons" and upload.status == UploadStatus.REJECTED  # 0.9 ≥ 0.8
 
 
 def test_a_missing_risk_model_sends_to_review(versions):
-    upload = _decide(versions, product={"Bag": 0.99, "Coat": 0.01}, imagenet=None, adult=None)
+    upload = decided_upload(versions, product={"Bag": 0.99, "Coat": 0.01}, imagenet=None, adult=None)
     assert upload.status == UploadStatus.IN_REVIEW
     assert any(r.startswith("not checked: adult content") for r in upload.policy_explanation["reasons"])
 
@@ -144,7 +112,7 @@ def test_a_missing_risk_model_sends_to_review(versions):
     ("footwear", TORN_PRODUCT, {SNEAKER: 0.1, TABBY: 0.9}, True),  # a cat, not shoes
 ])
 def test_listing_mismatch_on_declared_class_or_category(versions, declared, product, imagenet, flagged):
-    upload = _decide(versions, declared=declared, product=product, imagenet=imagenet)
+    upload = decided_upload(versions, declared=declared, product=product, imagenet=imagenet)
     flags = list(upload.flags.filter(kind="listing_mismatch"))
     assert bool(flags) == flagged
     assert upload.status == (UploadStatus.IN_REVIEW if flagged else UploadStatus.APPROVED)
@@ -154,7 +122,7 @@ def test_listing_mismatch_on_declared_class_or_category(versions, declared, prod
 
 def test_listing_mismatch_when_the_product_model_says_out_of_distribution(versions):
     confident_but_unknown = {"Bag": 0.99, "Coat": 0.01}
-    upload = _decide(versions, declared="Bag", product=confident_but_unknown, imagenet={TABBY: 1.0},
+    upload = decided_upload(versions, declared="Bag", product=confident_but_unknown, imagenet={TABBY: 1.0},
                      in_distribution=False)
     flag = upload.flags.get(kind="listing_mismatch")
     assert "not of a kind the product model knows" in flag.reason
@@ -162,10 +130,10 @@ def test_listing_mismatch_when_the_product_model_says_out_of_distribution(versio
 
 def test_listing_mismatch_thresholds_and_action_are_the_admins(versions):
     FlagCategory.objects.filter(kind="listing_mismatch").update(reject_threshold=1.0)
-    upload = _decide(versions, declared="Sneaker", product={"Bag": 0.95, "Sneaker": 0.05}, imagenet={TABBY: 1.0})
+    upload = decided_upload(versions, declared="Sneaker", product={"Bag": 0.95, "Sneaker": 0.05}, imagenet={TABBY: 1.0})
     assert upload.status == UploadStatus.REJECTED
     FlagCategory.objects.filter(kind="listing_mismatch").update(enabled=False)
-    upload = _decide(versions, declared="Sneaker", product={"Bag": 0.95, "Sneaker": 0.05}, imagenet={TABBY: 1.0})
+    upload = decided_upload(versions, declared="Sneaker", product={"Bag": 0.95, "Sneaker": 0.05}, imagenet={TABBY: 1.0})
     assert upload.status == UploadStatus.APPROVED
 
 
@@ -181,7 +149,7 @@ def test_declared_category_is_checked_in_the_service():
 
 
 def test_webhook_payload_carries_categories_and_the_declared_category(versions):
-    upload = _decide(versions, declared="food and drink", product=TORN_PRODUCT,
+    upload = decided_upload(versions, declared="food and drink", product=TORN_PRODUCT,
                      imagenet={ESPRESSO: 0.6, PLATE: 0.2, COFFEE_MUG: 0.2})
     payload = upload_payload(Upload.objects.get(pk=upload.pk), "upload.decided")["upload"]
     assert payload["declared_category"] == "food and drink"
