@@ -7,7 +7,7 @@ from django.db import transaction
 from moderation.errors import InvalidInput
 from moderation.models import AuditAction, ImageNetClass, TaxonomyCategory
 from moderation.services.audit import audit_record
-from moderation.taxonomy import declarable_values
+from moderation.taxonomy import declarable_values, forget_taxonomy
 
 DECLARED_MAX_LENGTH = 100
 
@@ -44,4 +44,5 @@ def taxonomy_class_move(*, imagenet_class: ImageNetClass, category: TaxonomyCate
     locked.save(update_fields=["category", "source"])
     audit_record(actor=actor, action=AuditAction.TAXONOMY_CHANGED, target=locked,
                  data={"op": "move", "class": locked.name, "from": previous.name, "to": category.name})
+    transaction.on_commit(forget_taxonomy)
     return locked

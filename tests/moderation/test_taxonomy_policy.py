@@ -45,6 +45,17 @@ def test_taxonomy_is_loaded_into_the_database_from_the_reviewed_file():
     assert all(file_taxonomy[i] == c for i, c in ImageNetClass.objects.values_list("index", "category__name"))
 
 
+def test_the_taxonomy_in_service_scores_as_the_pure_function():
+    import numpy as np
+
+    from classifier.ml.taxonomy import category_scores
+    from moderation.taxonomy import taxonomy_in_service
+
+    probabilities = np.random.default_rng(7).dirichlet(np.full(1000, 0.05)).tolist()
+    expected = category_scores(probabilities, load_taxonomy())
+    assert taxonomy_in_service().scores(probabilities) == {k: pytest.approx(v, abs=1e-5) for k, v in expected.items()}
+
+
 def test_prohibited_goods_are_flag_rules_on_taxonomy_categories_with_migrated_thresholds():
     goods = {f.name: (f.taxonomy_category.name, f.review_threshold, f.reject_threshold)
              for f in FlagCategory.objects.filter(kind="goods").select_related("taxonomy_category")}
