@@ -166,3 +166,40 @@ def test_webhook_payload_carries_categories_and_the_declared_category(versions):
     assert payload["declared_category"] == "food and drink"
     assert payload["categories"][0] == {"name": "food and drink", "score": pytest.approx(0.8)}
     assert [c["name"] for c in payload["categories"]] == ["food and drink", "kitchenware", "alcohol"]
+
+
+def test_the_data_migration_moves_an_admins_goods_classes_into_the_taxonomy():
+    """The forward step of the migration, on the current tables, with the old
+    per-flag class lists (dropped since) given as they were."""
+    import importlib
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import moderation.migrations as migrations_package
+
+    [path] = Path(migrations_package.__path__[0]).glob("*_taxonomy_and_risk_policy.py")
+    migration = importlib.import_module(f"moderation.migrations.{path.stem}")
+    knives = FlagCategory.objects.create(name="knives", kind="goods", review_threshold=0.2, reject_threshold=0.9,
+                                         taxonomy_category=TaxonomyCategory.objects.get(name="kitchenware"))
+    weapons = FlagCategory.objects.get(name="weapons")
+    old_lists = {knives.pk: [499], weapons.pk: [596, 763]}  # cleaver; hatchet and revolver
+
+    class OldMapping:
+        class objects:
+            @staticmethod
+            def filter(category_id):
+                return [SimpleNamespace(class_index=i) for i in old_lists.get(category_id, [])]
+
+    models = {"ImageNetClassMapping": OldMapping, "TaxonomyCategory": TaxonomyCategory,
+              "ImageNetClass": ImageNetClass, "FlagCategory": FlagCategory}
+    apps = SimpleNamespace(get_model=lambda app, name: models[name])
+    migration.forwards(apps, SimpleNamespace(connection=SimpleNamespace(vendor="tests")))
+
+    knives.refresh_from_db()
+    assert knives.taxonomy_category.name == "knives" and (knives.review_threshold, knives.reject_threshold) == (0.2, 0.9)
+    assert ImageNetClass.objects.get(index=499).category.name == "knives"
+    hatchet = ImageNetClass.objects.get(index=596)
+    assert hatchet.category.name == "weapons" and hatchet.source == "moved by migration 0006: mapped to flag 'weapons'"
+    revolver = ImageNetClass.objects.get(index=763)  # already in weapons: left as WordNet placed it
+    assert revolver.category.name == "weapons" and revolver.source == "weapon.n.01"
+    assert FlagCategory.objects.filter(kind="listing_mismatch").count() == 1 and ImageNetClass.objects.count() == 1000
