@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run setup test test-fast bench lint dataset browser clean help
+.PHONY: run setup test test-fast bench lint dataset browser wordnet clean help
 
 help:
 	@echo "make run    set up (venv, data set, database, demo account, baseline model) and start web, worker, beat"
@@ -47,6 +47,14 @@ browser:
 		apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
 	else echo "chromium is missing: sudo apt-get install chromium (browser tests need it)"; fi
 
+# Debian's WordNet 3.0, read only by the taxonomy generator and its test
+# (classifier/ml/taxonomy_build.py); the platform never needs it to run.
+wordnet:
+	@if [ -f /usr/share/wordnet/data.noun ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -qq wordnet-base >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wordnet-base >/dev/null; }; \
+	else echo "WordNet is missing: sudo apt-get install wordnet-base (the taxonomy generator's test is skipped)"; fi
+
 setup: $(VENV)/.runtime dataset
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap
@@ -54,7 +62,7 @@ setup: $(VENV)/.runtime dataset
 run: setup
 	$(PY) manage.py run_platform
 
-test: $(VENV)/.dev dataset browser
+test: $(VENV)/.dev dataset browser wordnet
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 # The suite without TensorFlow, trained models or the browser: under a minute.

@@ -10,6 +10,9 @@ than importing a module behind the facade.
 
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.hashing import HashIndex
+from classifier.ml.imagenet import imagenet_class_names
+from classifier.ml.taxonomy import CATEGORIES as TAXONOMY_CATEGORIES
+from classifier.ml.taxonomy import default_taxonomy
 from classifier.models import ModelRole, ModelVersion, ModelVersionStatus, TrainingTrigger
 from classifier.retraining import retrain_if_due
 from classifier.services import training_example_record
@@ -18,6 +21,9 @@ from classifier.signals import model_version_status_changed
 __all__ = [
     "FASHION_MNIST_CLASSES",
     "HashIndex",
+    "TAXONOMY_CATEGORIES",
+    "default_taxonomy",
+    "imagenet_class_names",
     "ModelRole",
     "ModelVersion",
     "ModelVersionStatus",

@@ -16,9 +16,10 @@ from moderation.models import (
     Flag,
     FlagCategory,
     HashBank,
-    ImageNetClassMapping,
+    ImageNetClass,
     Partner,
     Prediction,
+    TaxonomyCategory,
     Upload,
     UploaderLimit,
     WebhookAttempt,
@@ -27,6 +28,7 @@ from moderation.models import (
 )
 from moderation.services.banks import bank_hash_remove
 from moderation.services.partners import api_key_create, api_key_revoke, api_key_rotate
+from moderation.services.taxonomy import taxonomy_class_move
 from moderation.services.webhooks import (
     validate_callback_url,
     webhook_endpoint_create,
@@ -283,24 +285,67 @@ class FlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("upload__id",)
 
 
-class ImageNetClassMappingInline(admin.TabularInline):
-    model = ImageNetClassMapping
-    extra = 1
-
-
 @admin.register(FlagCategory)
 class FlagCategoryAdmin(AuditedChangesMixin, admin.ModelAdmin):
-    list_display = ("name", "kind", "review_threshold", "reject_threshold", "enabled", "mapped_classes")
+    list_display = ("name", "kind", "taxonomy_category", "review_threshold", "reject_threshold", "enabled")
     list_editable = ("review_threshold", "reject_threshold", "enabled")
     list_filter = ("kind", "enabled")
-    inlines = [ImageNetClassMappingInline]
+    list_select_related = ("taxonomy_category",)
+    fields = ("name", "kind", "taxonomy_category", "review_threshold", "reject_threshold", "enabled", "description")
+
+
+class TaxonomyClassInline(admin.TabularInline):
+    model = ImageNetClass
+    extra = 0
+    can_delete = False
+    fields = ("index", "name", "source")
+    readonly_fields = fields
+    show_change_link = True
+    verbose_name_plural = "ImageNet classes (move one on its own page or in the ImageNet classes list)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TaxonomyCategory)
+class TaxonomyCategoryAdmin(AuditedChangesMixin, admin.ModelAdmin):
+    audit_action = AuditAction.TAXONOMY_CHANGED
+    list_display = ("name", "position", "class_count", "description")
+    list_editable = ("position",)
+    search_fields = ("name",)
+    inlines = [TaxonomyClassInline]
 
     @admin.display(description="ImageNet classes")
-    def mapped_classes(self, obj):
-        return ", ".join(m.class_name for m in obj.imagenet_classes.all()) or "—"
+    def class_count(self, obj):
+        return obj.class_count
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("imagenet_classes")
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(class_count=Count("imagenet_classes"))
+
+
+@admin.register(ImageNetClass)
+class ImageNetClassAdmin(admin.ModelAdmin):
+    """The 1000 classes are fixed; only the category each counts towards is edited (audited)."""
+
+    list_display = ("index", "name", "wnid", "category", "source")
+    list_editable = ("category",)
+    list_filter = ("category",)
+    search_fields = ("name", "wnid")
+    list_per_page = 100
+    list_select_related = ("category",)
+    fields = ("index", "wnid", "name", "category", "source")
+    readonly_fields = ("index", "wnid", "name", "source")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        taxonomy_class_move(imagenet_class=obj, category=obj.category, actor=request.user)
 
 
 @admin.register(HashBank)

@@ -103,6 +103,9 @@ class Upload(models.Model):
     height = models.PositiveIntegerField()
     byte_size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
+    declared_category = models.CharField(
+        max_length=100, blank=True,
+        help_text="What the partner's listing says the image shows: a product class or a taxonomy category.")
     pdq_hash = models.CharField(max_length=64, blank=True, help_text="PDQ perceptual hash, hex.")
     pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.PENDING, db_index=True)
@@ -157,6 +160,12 @@ class Upload(models.Model):
     def product_prediction(self) -> Prediction | None:
         return self.predictions_by_role().get(ModelRole.PRODUCT)
 
+    @property
+    def top_categories(self) -> list[tuple[str, float]]:
+        """The best taxonomy categories of the photo (from its ImageNet prediction), best first."""
+        prediction = self.predictions_by_role().get("imagenet")
+        return prediction.top_categories() if prediction is not None else []
+
 
 class Prediction(models.Model):
     """What one model version said of one upload."""
@@ -167,6 +176,9 @@ class Prediction(models.Model):
     score = models.FloatField()
     scores = models.JSONField(help_text="Class scores by name (all classes, or the top five for ImageNet).")
     embedding = models.BinaryField(null=True, blank=True, help_text="Pooled backbone embedding, float16.")
+    categories = models.JSONField(
+        default=dict, blank=True,
+        help_text="ImageNet backbone only: each taxonomy category's score (its classes' summed probability).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -181,12 +193,17 @@ class Prediction(models.Model):
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return sorted(self.scores.items(), key=lambda item: item[1], reverse=True)[:k]
 
+    def top_categories(self, k: int = 3) -> list[tuple[str, float]]:
+        """The k best taxonomy categories (ImageNet predictions only), ties by name."""
+        return sorted((self.categories or {}).items(), key=lambda item: (-item[1], item[0]))[:k]
+
 
 class FlagKind(models.TextChoices):
     PROHIBITED_CLASS = "prohibited_class", "Prohibited product class"
     ADULT = "adult", "Adult content"
     PROHIBITED_GOODS = "prohibited_goods", "Prohibited goods"
     HASH_MATCH = "hash_match", "Known-bad hash match"
+    LISTING_MISMATCH = "listing_mismatch", "Listing does not show what it declares"
 
 
 class Flag(models.Model):
@@ -221,7 +238,9 @@ class ClassPolicy(models.Model):
     """Per-class thresholds of the policy, editable in the admin."""
 
     class_name = models.CharField(max_length=100, unique=True)
-    approve_threshold = models.FloatField(default=0.9, help_text="Approve when this is the top class at or above this score (0 to 1). Never approve automatically: prohibited, with no reject threshold.")
+    approve_threshold = models.FloatField(
+        default=0.9, help_text="A listing that declares this class shows it when the top product class is this one "
+                               "at or above this score, 0 to 1 (else: listing mismatch).")
     prohibited = models.BooleanField(default=False, help_text="Uploads of this class are not allowed.")
     reject_threshold = models.FloatField(
         default=0.9, null=True, blank=True,
@@ -239,17 +258,58 @@ class ClassPolicy(models.Model):
         return self.class_name
 
 
+class TaxonomyCategory(models.Model):
+    """A category of what photos show (food and drink, animals, weapons, …).
+    Its score is the summed probability of its ImageNet classes."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in lists.")
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "taxonomy categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImageNetClass(models.Model):
+    """One ImageNet-1k class and the one taxonomy category it counts towards."""
+
+    index = models.PositiveSmallIntegerField(primary_key=True, help_text="Class index, 0 to 999.")
+    wnid = models.CharField("WordNet id", max_length=9)
+    name = models.CharField(max_length=100)
+    category = models.ForeignKey(TaxonomyCategory, on_delete=models.PROTECT, related_name="imagenet_classes")
+    source = models.CharField(max_length=200, blank=True,
+                              help_text="What placed it here: a WordNet synset, a reviewed hand fix, an admin edit.")
+
+    class Meta:
+        ordering = ["index"]
+        verbose_name = "ImageNet class"
+        constraints = [models.CheckConstraint(condition=models.Q(index__lte=999), name="imagenet_class_index_range")]
+
+    def __str__(self) -> str:
+        return f"{self.index} {self.name}"
+
+
 class FlagCategoryKind(models.TextChoices):
     ADULT = "adult", "Adult content (adult-content model)"
-    GOODS = "goods", "Prohibited goods (ImageNet classes)"
+    GOODS = "goods", "Prohibited goods (a taxonomy category)"
+    LISTING_MISMATCH = "listing_mismatch", "Listing mismatch (the image does not show what it declares)"
 
 
 class FlagCategory(models.Model):
-    """A content flag with its thresholds: the adult-content score, or the sum
-    of the probabilities of the ImageNet classes mapped to a goods category."""
+    """A content flag with its thresholds: the adult-content score; for
+    prohibited goods, the score of a taxonomy category (the summed probability
+    of its ImageNet classes); for a listing mismatch, how far the image is
+    from showing the declared product class or category (0 shown, 1 not)."""
 
     name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=8, choices=FlagCategoryKind.choices)
+    kind = models.CharField(max_length=16, choices=FlagCategoryKind.choices)
+    taxonomy_category = models.ForeignKey(
+        TaxonomyCategory, null=True, blank=True, on_delete=models.PROTECT, related_name="flag_rules",
+        help_text="Prohibited goods only: the taxonomy category whose score is flagged.")
     review_threshold = models.FloatField(help_text="Send to review at or above this score (0 to 1).")
     reject_threshold = models.FloatField(
         null=True, blank=True,
@@ -259,30 +319,29 @@ class FlagCategory(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
         _validate_thresholds({"review_threshold": self.review_threshold}, {"reject_threshold": self.reject_threshold},
                              ordered=("review_threshold", "reject_threshold"))
+        if self.kind == FlagCategoryKind.GOODS and self.taxonomy_category_id is None:
+            raise ValidationError({"taxonomy_category": "A prohibited-goods flag needs its taxonomy category."})
+        if self.kind != FlagCategoryKind.GOODS and self.taxonomy_category_id is not None:
+            raise ValidationError({"taxonomy_category": "Only prohibited-goods flags have a taxonomy category."})
 
     class Meta:
         ordering = ["kind", "name"]
         verbose_name_plural = "flag categories"
+        constraints = [
+            # Goods flags name their taxonomy category; no other kind has one.
+            models.CheckConstraint(
+                condition=(models.Q(kind="goods", taxonomy_category__isnull=False)
+                       | (~models.Q(kind="goods") & models.Q(taxonomy_category__isnull=True))),
+                name="goods_flag_has_taxonomy_category",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
-
-
-class ImageNetClassMapping(models.Model):
-    """One ImageNet class that counts towards a prohibited-goods category."""
-
-    category = models.ForeignKey(FlagCategory, on_delete=models.CASCADE, related_name="imagenet_classes")
-    class_index = models.PositiveSmallIntegerField()
-    class_name = models.CharField(max_length=100)
-
-    class Meta:
-        ordering = ["category", "class_index"]
-        constraints = [models.UniqueConstraint(fields=["category", "class_index"], name="unique_class_per_category")]
-
-    def __str__(self) -> str:
-        return f"{self.class_index} {self.class_name} → {self.category}"
 
 
 class BankAction(models.TextChoices):
@@ -516,6 +575,7 @@ class AuditAction(models.TextChoices):
     PARTNER_CREATED = "partner.created", "Partner created"
     API_KEY_CREATED = "api_key.created", "API key created"
     ADMIN_CHANGED = "admin.changed", "Changed in the admin"
+    TAXONOMY_CHANGED = "taxonomy.changed", "Taxonomy changed"
 
 
 class AuditEvent(models.Model):

@@ -1,5 +1,8 @@
-"""The policy: a pure function of the models' scores, the flag signals and
-the hash matches, with thresholds passed in. Every verdict carries its reasons."""
+"""The policy: a pure function of the risk signals (adult content,
+prohibited goods, a listing that does not show what it declares), the hash
+matches and the prohibited product classes, with thresholds passed in. A
+product tag's confidence never decides a verdict by itself. Every verdict
+carries its reasons."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from moderation.models import Verdict
 
 @dataclass(frozen=True)
 class ClassThresholds:
+    # `approve`: a listing that declares this class shows it when the top
+    # product class is this one at or above this score (ClassPolicy.approve_threshold).
     approve: float = 0.9
     reject: float | None = 0.9  # None: never reject automatically
     prohibited: bool = False
@@ -129,18 +134,65 @@ def _match_flags(matches: Sequence[HashMatch]) -> list[PolicyFlag]:
     ]
 
 
+def listing_signal(
+    declared: str,
+    *,
+    kind: str,
+    review: float,
+    reject: float | None,
+    product_label: str = "",
+    product_score: float = 0.0,
+    in_distribution: bool = True,
+    class_threshold: float = 0.9,
+    category_score: float = 0.0,
+    source: str = "",
+) -> Signal:
+    """Does the image show what the listing declares?
+
+    A declared product class (`kind="class"`) is shown only when the product
+    model's top class is that class at or above the class's own threshold,
+    and the image is of a kind the product model knows (in distribution); the
+    signal is then 0, else 1. A declared taxonomy category (`kind="category"`)
+    scores 1 − the category's score. Either way the listing-mismatch flag's
+    review and reject thresholds apply to that score."""
+    if kind == "class":
+        shown = in_distribution and product_label == declared and product_score >= class_threshold
+        if not in_distribution:
+            why = "the image is not of a kind the product model knows"
+        elif product_label != declared:
+            why = f"the product model's top class is {product_label!r} ({product_score:.3f})"
+        else:
+            why = f"{declared!r} scored {product_score:.3f} {'≥' if shown else '<'} its threshold {class_threshold:.2f}"
+        score = 0.0 if shown else 1.0
+        detail = {"declared": declared, "declared_kind": kind, "label": product_label,
+                  "score": round(product_score, 5), "threshold": class_threshold, "in_distribution": in_distribution}
+        reason = f"declared product {declared!r} {'shown' if shown else 'not shown'} ({why})"
+    else:
+        score = max(0.0, 1.0 - category_score)
+        detail = {"declared": declared, "declared_kind": kind, "category_score": round(category_score, 5)}
+        reason = f"1 − score of declared category {declared!r} ({category_score:.3f}{', ' + source if source else ''})"
+    return Signal("listing_mismatch", "listing mismatch", score, review, reject, reason, detail)
+
+
 def decide(
     scores: Mapping[str, float],
     thresholds: Mapping[str, ClassThresholds],
     default: ClassThresholds = ClassThresholds(),
     signals: Sequence[Signal] = (),
     matches: Sequence[HashMatch] = (),
+    unchecked: Sequence[str] = (),
 ) -> PolicyResult:
-    """Reject when any flag reaches its reject threshold (a prohibited product
-    class, adult content, a goods category) or a reject-bank hash matches;
-    send to review when any flag reaches its review threshold or a review-bank
-    hash matches; otherwise approve when the top product class (not
-    prohibited) is at or above its approve threshold, else review."""
+    """The verdict follows risk, never a product tag's confidence.
+
+    Reject when any flag reaches its reject threshold (a prohibited product
+    class, adult content, prohibited goods, a listing mismatch) or a
+    reject-bank hash matches; send to review when any flag reaches its review
+    threshold, a review-bank hash matches, the top product class is prohibited
+    (below its reject threshold), or a risk check could not run (`unchecked`:
+    its model is missing); otherwise approve.
+
+    `scores` are the product model's class scores, given only when the image
+    is of a kind the product model knows; `thresholds` mark prohibited classes."""
 
     def rule(name: str) -> ClassThresholds:
         return thresholds.get(name, default)
@@ -155,25 +207,21 @@ def decide(
     rejecting = [f for f in flags if f.action == "reject"]
     if rejecting:
         return PolicyResult(Verdict.REJECT, tuple(f.reason for f in rejecting), tuple(flags))
+    if scores:
+        top_name, top_score = max(scores.items(), key=lambda item: item[1])
+        if rule(top_name).prohibited:
+            top_reject = rule(top_name).reject
+            flags.append(PolicyFlag(
+                "prohibited_class", top_name, top_score, "review",
+                f"top class {top_name!r} is prohibited but scored {top_score:.3f} < reject threshold {top_reject:.2f}"
+                if top_reject is not None else f"top class {top_name!r} is prohibited (never rejected automatically)"))
     if flags:
         return PolicyResult(Verdict.REVIEW, tuple(f.reason for f in flags), tuple(flags))
-    if not scores:
-        return PolicyResult(Verdict.REVIEW, ("the model returned no scores",))
-
-    top_name, top_score = max(scores.items(), key=lambda item: item[1])
-    top_rule = rule(top_name)
-    if top_rule.prohibited:
-        return PolicyResult(
-            Verdict.REVIEW,
-            (f"top class {top_name!r} is prohibited but scored {top_score:.3f} < reject threshold {top_rule.reject:.2f}"
-             if top_rule.reject is not None else f"top class {top_name!r} is prohibited (never rejected automatically)",),
-        )
-    if top_score >= top_rule.approve:
-        return PolicyResult(
-            Verdict.APPROVE,
-            (f"top class {top_name!r} scored {top_score:.3f} ≥ approve threshold {top_rule.approve:.2f}",),
-        )
+    if unchecked:
+        return PolicyResult(Verdict.REVIEW, tuple(f"not checked: {what}" for what in unchecked))
+    closest = sorted(signals, key=lambda s: s.score / s.review if s.review > 0 else 0.0, reverse=True)[:4]
     return PolicyResult(
-        Verdict.REVIEW,
-        (f"top class {top_name!r} scored {top_score:.3f} < approve threshold {top_rule.approve:.2f}",),
+        Verdict.APPROVE,
+        ("no risk signal reached its review threshold",
+         *(f"{s.category}: {s.score:.3f} < review threshold {s.review:.2f}" for s in closest)),
     )

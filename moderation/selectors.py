@@ -93,32 +93,57 @@ def calibration_observations(*, since=None) -> tuple[dict[str, list[tuple[float,
     return reviewed, scores, total
 
 
-def flag_signals(analysis) -> list:
-    """The adult-content and prohibited-goods signals of one analysis, with
-    the thresholds of each enabled flag category."""
-    from moderation.models import FlagCategory, FlagCategoryKind
-    from moderation.policy import Signal, goods_signal
+def flag_signals(analysis, *, declared: str = "", taxonomy=None) -> tuple[list, list[str]]:
+    """The risk signals of one analysis, with the thresholds of each enabled
+    flag category: adult content, prohibited goods (the summed ImageNet
+    probabilities of a taxonomy category), and a listing that does not show
+    what it declares. Also what could not be checked (a flag whose model is
+    missing). `taxonomy` is `moderation.taxonomy.taxonomy_in_service()`,
+    read when not given."""
+    from moderation.models import ClassPolicy, FlagCategory, FlagCategoryKind
+    from moderation.policy import Signal, goods_signal, listing_signal
+    from moderation.taxonomy import taxonomy_in_service
 
-    signals = []
-    categories = FlagCategory.objects.filter(enabled=True).prefetch_related("imagenet_classes")
-    for category in categories:
-        if category.kind == FlagCategoryKind.ADULT and analysis.adult is not None:
-            signals.append(Signal("adult", category.name, analysis.adult.score, category.review_threshold,
-                                  category.reject_threshold, f"{analysis.adult.model_version_name} (Open-NSFW)",
+    signals, unchecked = [], []
+    imagenet, product = analysis.imagenet, analysis.product
+    taxonomy = taxonomy or taxonomy_in_service()
+    categories = taxonomy.scores(imagenet.probabilities) if imagenet is not None else None
+    for flag in FlagCategory.objects.filter(enabled=True).select_related("taxonomy_category"):
+        if flag.kind == FlagCategoryKind.ADULT:
+            if analysis.adult is None:
+                unchecked.append(f"{flag.name} (no active adult-content model)")
+                continue
+            signals.append(Signal("adult", flag.name, analysis.adult.score, flag.review_threshold,
+                                  flag.reject_threshold, f"{analysis.adult.model_version_name} (Open-NSFW)",
                                   {"model_version": analysis.adult.model_version_id}))
-        elif category.kind == FlagCategoryKind.GOODS and analysis.imagenet is not None:
-            signal = goods_signal(
-                category.name,
-                [(m.class_index, m.class_name) for m in category.imagenet_classes.all()],
-                analysis.imagenet.probabilities,
-                review=category.review_threshold,
-                reject=category.reject_threshold,
-                source=analysis.imagenet.model_version_name,
-                detail={"model_version": analysis.imagenet.model_version_id},
-            )
+        elif flag.kind == FlagCategoryKind.GOODS:
+            if imagenet is None:
+                unchecked.append(f"{flag.name} (no active ImageNet model)")
+                continue
+            if flag.taxonomy_category is None:  # refused by a constraint; kept for the type checker
+                continue
+            name = flag.taxonomy_category.name
+            signal = goods_signal(flag.name, taxonomy.classes_of(name), imagenet.probabilities,
+                                  review=flag.review_threshold, reject=flag.reject_threshold,
+                                  source=f"{imagenet.model_version_name} category {name!r}:",
+                                  detail={"model_version": imagenet.model_version_id, "taxonomy_category": name})
             if signal is not None:
                 signals.append(signal)
-    return signals
+        elif flag.kind == FlagCategoryKind.LISTING_MISMATCH and declared:
+            if declared not in taxonomy.category_names:
+                policy = ClassPolicy.objects.filter(class_name=declared).first()
+                threshold = policy.approve_threshold if policy else ClassPolicy._meta.get_field("approve_threshold").default
+                signals.append(listing_signal(
+                    declared, kind="class", review=flag.review_threshold, reject=flag.reject_threshold,
+                    product_label=product.label, product_score=product.score,
+                    in_distribution=getattr(product, "in_distribution", True), class_threshold=threshold))
+            elif categories is None:
+                unchecked.append(f"{flag.name} (declared category {declared!r}: no active ImageNet model)")
+            else:
+                signals.append(listing_signal(
+                    declared, kind="category", review=flag.review_threshold, reject=flag.reject_threshold,
+                    category_score=categories.get(declared, 0.0), source=imagenet.model_version_name))
+    return signals, unchecked
 
 
 def metrics_summary(*, now=None, hours: int = 24) -> dict:

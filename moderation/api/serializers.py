@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from moderation.models import Appeal, Upload, WebhookEndpoint
@@ -50,6 +51,11 @@ class UploadInputSerializer(serializers.Serializer):
     image = serializers.FileField(help_text="JPEG, PNG, WebP, GIF (first frame) or BMP.")
     external_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     caption = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    declared_category = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=True,
+        help_text="What the listing shows: a product class (e.g. `Sneaker`) or a taxonomy category (e.g. "
+                  "`footwear`), matched without regard to case. An image that does not show it gets a "
+                  "`listing_mismatch` flag. Unknown values: 400 `unknown_declared_category`.")
 
 
 class TagSerializer(serializers.Serializer):
@@ -82,10 +88,16 @@ class ImageNetTagSerializer(serializers.Serializer):
 GENERIC_FAILURE_REASON = "The image could not be processed. Try another file, or contact support with the upload id."
 
 
+class CategorySerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="a taxonomy category, e.g. `food and drink`")
+    score = serializers.FloatField(help_text="the summed probability of its ImageNet classes")
+
+
 class UploadOutputSerializer(serializers.ModelSerializer):
     failure_reason = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
     imagenet_tags = serializers.SerializerMethodField()
+    categories = serializers.SerializerMethodField()
     adult_score = serializers.SerializerMethodField()
     flags = serializers.SerializerMethodField()
     verdict = serializers.SerializerMethodField()
@@ -100,7 +112,9 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "verdict",
             "external_id",
             "caption",
+            "declared_category",
             "tags",
+            "categories",
             "imagenet_tags",
             "adult_score",
             "flags",
@@ -137,6 +151,11 @@ class UploadOutputSerializer(serializers.ModelSerializer):
     def get_failure_reason(self, upload) -> str:
         """Empty unless processing failed; then a generic message."""
         return GENERIC_FAILURE_REASON if upload.failure_reason else ""
+
+    @extend_schema_field(CategorySerializer(many=True))
+    def get_categories(self, upload) -> list[dict]:
+        """The top three taxonomy categories of the photo, best first."""
+        return list(CategorySerializer([{"name": n, "score": s} for n, s in upload.top_categories], many=True).data)
 
     def get_adult_score(self, upload) -> float | None:
         prediction = self._prediction(upload, "adult")

@@ -162,6 +162,7 @@ class UploadListCreateApi(APIView):
             "filename": image.name or "",
             "caption": serializer.validated_data["caption"],
             "external_id": serializer.validated_data["external_id"],
+            "declared_category": serializer.validated_data["declared_category"],
         }
         key = request.headers.get("Idempotency-Key")
         replayed = False

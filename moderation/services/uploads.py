@@ -36,7 +36,9 @@ from moderation.services.banks import hash_matches
 from moderation.services.notify import publish_settled
 from moderation.services.qa import qa_sample_approval
 from moderation.services.queue import upload_set_review_rank
+from moderation.services.taxonomy import declared_category_clean
 from moderation.services.webhooks import webhooks_notify
+from moderation.taxonomy import TOP_CATEGORIES, taxonomy_in_service
 from moderation.validation import validate_image
 
 logger = logging.getLogger(__name__)
@@ -98,9 +100,13 @@ def upload_create(
     partner: Partner | None = None,
     uploader=None,
     idempotency: tuple[str, str] | None = None,
+    declared_category: str = "",
 ) -> Upload:
     """Validate, store and record an upload, then queue it for classification.
 
+    `declared_category` is what a listing claims the image shows: a product
+    class or a taxonomy category (any other value is refused with
+    `unknown_declared_category`); an image that does not show it is flagged.
     A refused upload raises an ApplicationError and leaves no row and no file.
     `idempotency` is (key, request hash): recorded in the same transaction, so
     that of two racing identical requests exactly one creates the upload.
@@ -111,6 +117,7 @@ def upload_create(
         raise InvalidInput("external_id is longer than 200 characters.", code="external_id_too_long")
     if partner and external_id and Upload.objects.filter(partner=partner, external_id=external_id).exists():
         raise Conflict(f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id")
+    declared_category = declared_category_clean(declared_category)
     info = validate_image(
         data,
         max_bytes=settings.UPLOAD_MAX_BYTES,
@@ -122,6 +129,7 @@ def upload_create(
         uploader=uploader if getattr(uploader, "is_authenticated", False) else None,
         external_id=external_id,
         caption=caption,
+        declared_category=declared_category,
         original_filename=_clean_filename(filename),
         image_format=info.format,
         content_type=info.content_type,
@@ -162,13 +170,14 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 def upload_create_idempotent(*, key: str, partner: Partner, data: bytes, filename: str = "", caption: str = "",
-                             external_id: str = "") -> tuple[Upload, bool]:
+                             external_id: str = "", declared_category: str = "") -> tuple[Upload, bool]:
     """upload_create behind an Idempotency-Key: the same key with the same
     request returns the original upload (created=False); with a different
     request it is a conflict. Keys expire after 24 hours."""
     if not key or len(key) > 200:
         raise InvalidInput("The Idempotency-Key header must be 1 to 200 characters.", code="invalid_idempotency_key")
-    request_hash = hashlib.sha256(b"\0".join([data, external_id.encode(), caption.encode()])).hexdigest()
+    parts = [data, external_id.encode(), caption.encode()] + ([declared_category.encode()] if declared_category else [])
+    request_hash = hashlib.sha256(b"\0".join(parts)).hexdigest()
     IdempotencyRecord.objects.filter(partner=partner, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_TTL).delete()
 
     def replay() -> tuple[Upload, bool] | None:
@@ -184,7 +193,7 @@ def upload_create_idempotent(*, key: str, partner: Partner, data: bytes, filenam
         return found
     try:
         upload = upload_create(data=data, filename=filename, caption=caption, external_id=external_id,
-                               partner=partner, idempotency=(key, request_hash))
+                               partner=partner, idempotency=(key, request_hash), declared_category=declared_category)
     except IntegrityError:
         found = replay()  # a racing twin created it first
         if found is None:
@@ -206,7 +215,7 @@ def _start_processing(upload_id) -> Upload | None:
         return upload
 
 
-def _prediction_rows(upload: Upload, analysis: ImageAnalysis) -> list[Prediction]:
+def _prediction_rows(upload: Upload, analysis: ImageAnalysis, categories: dict[str, float]) -> list[Prediction]:
     product = analysis.product
     rows = [Prediction(upload=upload, model_version_id=product.model_version_id, label=product.label,
                        score=product.score, scores=product.scores)]
@@ -214,7 +223,7 @@ def _prediction_rows(upload: Upload, analysis: ImageAnalysis) -> list[Prediction
         tags = analysis.imagenet
         rows.append(Prediction(upload=upload, model_version_id=tags.model_version_id, label=tags.top[0][1],
                                score=tags.top[0][2], scores={name: p for _, name, p in tags.top},
-                               embedding=tags.embedding))
+                               embedding=tags.embedding, categories=categories))
     if analysis.adult is not None:
         adult = analysis.adult
         rows.append(Prediction(upload=upload, model_version_id=adult.model_version_id,
@@ -243,15 +252,21 @@ def upload_classify(*, upload_id) -> Upload | None:
 def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | None:
     """Store an analysis and the policy's verdict on it, in one transaction."""
     thresholds = class_thresholds()
-    signals = flag_signals(analysis)
+    declared = Upload.objects.filter(pk=upload_id).values_list("declared_category", flat=True).first() or ""
+    taxonomy = taxonomy_in_service()
+    categories = taxonomy.scores(analysis.imagenet.probabilities) if analysis.imagenet is not None else {}
+    signals, unchecked = flag_signals(analysis, declared=declared, taxonomy=taxonomy)
     matches = hash_matches(analysis.pdq_hash)
-    result = policy.decide(analysis.product.scores, thresholds, signals=signals, matches=matches)
+    # Prohibited product classes count only where the image is of a kind the
+    # product model knows (its open-set gate, where it has one).
+    product_scores = analysis.product.scores if getattr(analysis.product, "in_distribution", True) else {}
+    result = policy.decide(product_scores, thresholds, signals=signals, matches=matches, unchecked=unchecked)
 
     with transaction.atomic():
         upload = Upload.objects.select_for_update().get(pk=upload_id)
         if upload.status != UploadStatus.PROCESSING:
             return upload
-        rows = _prediction_rows(upload, analysis)
+        rows = _prediction_rows(upload, analysis, categories)
         Prediction.objects.bulk_create(rows, ignore_conflicts=True)
         product_row = Prediction.objects.get(upload=upload, model_version_id=analysis.product.model_version_id)
         upload.flags.all().delete()
@@ -278,6 +293,8 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | Non
             "label": product.label,
             "score": product.score,
             "models": {row.model_version_id: row.label for row in rows},
+            "categories": dict(sorted(categories.items(), key=lambda item: -item[1])[:TOP_CATEGORIES]),
+            "declared_category": upload.declared_category,
         }
         upload_transition(upload, VERDICT_STATUS[result.verdict])
         if upload.status == UploadStatus.IN_REVIEW:

@@ -160,6 +160,8 @@ def upload_payload(upload: Upload, event: str) -> dict:
             "status": upload.status,
             "verdict": upload.status if upload.status in ("approved", "rejected") else None,
             "flags": flags,
+            "declared_category": upload.declared_category,
+            "categories": [{"name": name, "score": score} for name, score in upload.top_categories],
             "verdict_at": upload.verdict_at.isoformat() if upload.verdict_at else None,
         },
         "appeal": {"status": appeal.status} if appeal else None,

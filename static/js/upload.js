@@ -24,6 +24,8 @@
     status.dataset.status = upload.status;
     row.querySelector(".tags").textContent = (upload.tags || []).slice(0, 3)
       .map(t => t.label + " " + Math.round(t.score * 100) + "%").join(", ");
+    row.querySelector(".categories").textContent = (upload.categories || [])
+      .map(c => c.name + " " + Math.round(c.score * 100) + "%").join(", ");
   }
 
   async function poll(row, id) {
@@ -42,6 +44,7 @@
     const row = document.createElement("tr");
     cell(row, file.name, "filename");
     const status = cell(row, "Uploading…", "status");
+    cell(row, "", "categories");
     cell(row, "", "tags");
     tbody.prepend(row);
     const body = new FormData();

@@ -100,15 +100,18 @@ def test_banked_image_is_rejected_when_it_comes_back_resized(photo_models, moder
 
 @pytest.mark.django_db
 def test_weapon_category_flags_with_its_reason(photo_models):
-    from moderation.models import FlagCategory
+    from moderation.models import FlagCategory, ImageNetClass
+    from moderation.services.taxonomy import taxonomy_class_move
 
-    # Make every class of the photo count as a "weapon" to exercise the path with a real score.
+    # Move the photo's top class into the weapons category (as a lead would in
+    # the admin) to exercise the path with a real score.
     weapons = FlagCategory.objects.get(name="weapons")
     upload = upload_create(data=skimage_jpeg("rocket"), filename="rocket.jpg")
     upload_classify(upload_id=upload.pk)
     top = upload.predictions_by_role()["imagenet"]
     index = photo_models["backbone"].class_names.index(top.label)
-    weapons.imagenet_classes.create(class_index=index, class_name=top.label)
+    taxonomy_class_move(imagenet_class=ImageNetClass.objects.get(index=index), category=weapons.taxonomy_category,
+                        actor=None)
     weapons.review_threshold, weapons.reject_threshold = 0.01, 1.01
     weapons.save()
     second = upload_create(data=skimage_jpeg("rocket"), filename="rocket2.jpg")
@@ -122,8 +125,8 @@ def test_weapon_category_flags_with_its_reason(photo_models):
 def test_goods_and_adult_flags_through_the_services_from_a_frozen_analysis():
     from moderation.models import FlagCategory
 
-    weapons = FlagCategory.objects.get(name="weapons")  # revolver (763) is one of its classes by default
-    assert weapons.imagenet_classes.filter(class_index=763).exists()
+    weapons = FlagCategory.objects.get(name="weapons")  # revolver (763) is in its taxonomy category
+    assert weapons.taxonomy_category.imagenet_classes.filter(index=763).exists()
     weapons.review_threshold, weapons.reject_threshold = 0.3, 0.8
     weapons.save()
     upload = classified(UploadFactory(), analysis(SAFE_PRODUCT, imagenet=[(763, "revolver", 0.5), (1, "goldfish", 0.2)]))

@@ -4,12 +4,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from classifier.contracts import ImageAnalysis, ProductPrediction
 from classifier.facade import FASHION_MNIST_CLASSES
 from classifier.models import TrainingExample
 from moderation import policy
 from moderation.errors import Conflict, Forbidden, InvalidInput
 from moderation.models import AuditEvent, ClassPolicy, Decision, Prediction, Upload, UploadStatus
-from moderation.selectors import class_thresholds
+from moderation.selectors import class_thresholds, flag_signals
 from moderation.services.review import review_decide
 from moderation.services.uploads import (
     InvalidTransition,
@@ -45,8 +46,14 @@ def test_classify_stores_prediction_and_verdict_from_policy(active_model):
     assert set(prediction.scores) == set(active_model.class_names)
     assert sum(prediction.scores.values()) == pytest.approx(1.0, abs=1e-4)
     assert prediction.label == max(prediction.scores, key=prediction.scores.get)
-    expected = policy.decide(prediction.scores, class_thresholds())
-    assert upload.policy_verdict == expected.verdict
+    # Only the product model is active, so adult content and prohibited goods
+    # cannot be checked: the policy sends the upload to a person.
+    analysis = ImageAnalysis(product=ProductPrediction(prediction.label, prediction.score, prediction.scores),
+                             imagenet=None, adult=None, pdq_hash=upload.pdq_hash, pdq_quality=0)
+    signals, unchecked = flag_signals(analysis)
+    expected = policy.decide(prediction.scores, class_thresholds(), signals=signals, unchecked=unchecked)
+    assert upload.policy_verdict == expected.verdict == "review"
+    assert unchecked and all("no active" in what for what in unchecked)
     assert upload.status in (UploadStatus.APPROVED, UploadStatus.IN_REVIEW, UploadStatus.REJECTED)
     assert upload.policy_explanation["reasons"] == list(expected.reasons)
     assert upload.policy_explanation["model_version"] == active_model.name
