@@ -90,14 +90,16 @@ def calibration_observations(*, since=None) -> tuple[dict[str, list[tuple[float,
     return reviewed, scores, total
 
 
-def flag_signals(analysis) -> list:
+def flag_signals(analysis, categories=None) -> list:
     """The adult-content and prohibited-goods signals of one analysis, with
-    the thresholds of each enabled flag category."""
+    the thresholds of each enabled flag category (`categories`: those rows,
+    already read, when many analyses are judged at once)."""
     from moderation.models import FlagCategory, FlagCategoryKind
     from moderation.policy import Signal, goods_signal
 
     signals = []
-    categories = FlagCategory.objects.filter(enabled=True).prefetch_related("imagenet_classes")
+    if categories is None:
+        categories = FlagCategory.objects.filter(enabled=True).prefetch_related("imagenet_classes")
     for category in categories:
         if category.kind == FlagCategoryKind.ADULT and analysis.adult is not None:
             signals.append(Signal("adult", category.name, analysis.adult.score, category.review_threshold,

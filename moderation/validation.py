@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from classifier.ml.frames import frame_count
 from moderation.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 MIME_TYPES = {
@@ -33,6 +35,7 @@ class ImageInfo:
     height: int
     byte_size: int
     sha256: str
+    frames: int = 1  # an animation's frame count (an APNG default image included)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -50,8 +53,13 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int) -> ImageInfo:
-    """Return what we know of an acceptable image, or raise an ApplicationError."""
+def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int,
+                   max_frames: int | None = None, max_frame_pixels: int | None = None) -> ImageInfo:
+    """Return what we know of an acceptable image, or raise an ApplicationError.
+
+    Every frame of an animation is decoded by the worker (to judge what a
+    viewer sees), so frames and frames x pixels are capped here, from the
+    headers, before any of that work is queued."""
     size = len(data)
     if size == 0:
         raise InvalidInput("The file is empty.", code="empty_file")
@@ -78,6 +86,7 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: in
         raise InvalidInput("The image header cannot be read.", code="corrupt_image", detail=str(exc)[:200]) from None
     if width * height > max_pixels:
         raise _too_many_pixels(width, height, max_pixels)
+    frames = _check_frames(image, width, height, max_frames, max_frame_pixels)
     if min(width, height) < min_side:
         raise InvalidInput(
             f"The image is {width}x{height}; each side must be at least {min_side} pixels.",
@@ -106,7 +115,30 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: in
         height=height,
         byte_size=size,
         sha256=hashlib.sha256(data).hexdigest(),
+        frames=frames,
     )
+
+
+def _check_frames(image: Image.Image, width: int, height: int, max_frames: int | None,
+                  max_frame_pixels: int | None) -> int:
+    """The frame count (GIF: by walking the block headers, no pixels decoded;
+    APNG and WebP: from the animation header), refused over the caps."""
+    try:
+        frames = frame_count(image)
+        image.seek(0)
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise InvalidInput("The animation's frames cannot be read.", code="corrupt_image",
+                           detail=str(exc)[:200]) from None
+    total = frames * width * height
+    if (max_frames is not None and frames > max_frames) or (max_frame_pixels is not None and total > max_frame_pixels):
+        raise PayloadTooLarge(
+            f"The animation has {frames} frames of {width}x{height} ({total} pixels to decode); "
+            f"the limits are {max_frames} frames and {max_frame_pixels} frame pixels.",
+            code="animation_too_large",
+            detail={"frames": frames, "width": width, "height": height, "frame_pixels": total,
+                    "max_frames": max_frames, "max_frame_pixels": max_frame_pixels},
+        )
+    return frames
 
 
 def _too_many_pixels(width: int | None, height: int | None, max_pixels: int) -> PayloadTooLarge:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,9 +13,8 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from classifier.contracts import ImageAnalysis
-from classifier.inference import analyze
-from moderation import policy
+from classifier.contracts import FrameAnalysis, ImageAnalysis
+from classifier.inference import analyze_frames
 from moderation.errors import Conflict, InvalidInput
 from moderation.models import (
     SETTLED_STATUSES,
@@ -29,12 +29,13 @@ from moderation.models import (
     UploadStatus,
     Verdict,
 )
-from moderation.selectors import class_thresholds, flag_signals
+from moderation.selectors import class_thresholds
 from moderation.services.audit import audit_record
-from moderation.services.banks import hash_matches
+from moderation.services.frames import frames_judge, frames_record
 from moderation.services.notify import publish_settled
 from moderation.services.qa import qa_sample_approval
 from moderation.services.queue import upload_set_review_rank
+from moderation.services.renditions import upload_public_image_ensure
 from moderation.services.webhooks import webhooks_notify
 from moderation.validation import validate_image
 
@@ -108,6 +109,8 @@ def upload_create(
         max_bytes=settings.UPLOAD_MAX_BYTES,
         max_pixels=settings.UPLOAD_MAX_PIXELS,
         min_side=settings.UPLOAD_MIN_SIDE,
+        max_frames=settings.UPLOAD_MAX_FRAMES,
+        max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
     )
     upload = Upload(
         partner=partner,
@@ -121,6 +124,7 @@ def upload_create(
         height=info.height,
         byte_size=info.byte_size,
         sha256=info.sha256,
+        frame_count=info.frames,
         created_at=timezone.now(),
     )
     upload.image.save("original", ContentFile(data), save=False)
@@ -229,16 +233,21 @@ def upload_classify(*, upload_id) -> Upload | None:
         time.sleep(settings.FAULT_INJECTION_CLASSIFY_DELAY)
     with upload.image.open("rb") as fh:
         data = fh.read()
-    analysis = analyze(data)
-    return upload_apply_analysis(upload_id=upload_id, analysis=analysis)
+    frames = analyze_frames(data, max_frames=settings.ANIMATION_SAMPLE_FRAMES)
+    upload_public_image_ensure(upload=upload, data=data)
+    return upload_apply_analysis(upload_id=upload_id, frames=frames)
 
 
-def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | None:
-    """Store an analysis and the policy's verdict on it, in one transaction."""
+def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis | None = None,
+                          frames: Sequence[FrameAnalysis] | None = None) -> Upload | None:
+    """Store an analysis (one per judged frame of an animation) and the
+    policy's verdict on it, in one transaction. An animation takes its worst
+    frame's verdict, and that frame's predictions are the upload's."""
+    if frames is None:
+        frames = [FrameAnalysis(0, 0, 0, False, 0.0, analysis)]
     thresholds = class_thresholds()
-    signals = flag_signals(analysis)
-    matches = hash_matches(analysis.pdq_hash)
-    result = policy.decide(analysis.product.scores, thresholds, signals=signals, matches=matches)
+    judgement = frames_judge(frames=frames, thresholds=thresholds)
+    analysis, result = judgement.worst.frame.analysis, judgement.result
 
     with transaction.atomic():
         upload = Upload.objects.select_for_update().get(pk=upload_id)
@@ -261,6 +270,7 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | Non
             )
             for flag in result.flags
         )
+        frames_record(upload=upload, judgement=judgement)
         product = analysis.product
         used = {name: thresholds[name] for name in (product.label, *(f.category for f in result.flags)) if name in thresholds}
         upload.pdq_hash, upload.pdq_quality = analysis.pdq_hash, analysis.pdq_quality
@@ -272,6 +282,10 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | Non
             "score": product.score,
             "models": {row.model_version_id: row.label for row in rows},
         }
+        if upload.frame_count > 1:
+            worst = judgement.worst.frame
+            upload.policy_explanation["frames"] = {"judged": len(frames), "of": upload.frame_count,
+                                                   "worst": worst.index, "worst_timestamp_ms": worst.timestamp_ms}
         upload_transition(upload, VERDICT_STATUS[result.verdict])
         if upload.status == UploadStatus.IN_REVIEW:
             upload_set_review_rank(upload, scores=product.scores, flags=len(result.flags))

@@ -1,0 +1,154 @@
+"""Issue 16, item 1: every frame a viewer can see is judged.
+
+The "harmful" picture is one the platform detects cheaply and surely: a photo
+whose PDQ hash is in the reject bank (banked through the real service from a
+still upload of it). Each animation is built here with Pillow so that a first
+frame (or an APNG default image) is harmless and a later frame is the banked
+photo: judged on the first frame only, each one would pass.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from moderation.models import HashBank, Upload, UploadFrame, UploadStatus
+from moderation.services.banks import bank_hash_add
+from moderation.services.uploads import upload_classify, upload_create
+from tests.conftest import media_files, skimage_jpeg
+
+pytestmark = pytest.mark.django_db
+
+SIZE = (300, 200)
+
+
+def photo(name: str, size=SIZE) -> Image.Image:
+    return Image.open(io.BytesIO(skimage_jpeg(name))).convert("RGB").resize(size)
+
+
+def animation(frames: list[Image.Image], fmt: str, durations: list[int], **params) -> bytes:
+    buffer = io.BytesIO()
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], duration=durations, loop=0, **params)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def banked_cat(active_model, moderator):
+    """The reject bank holds the hash of scikit-image's cat photo."""
+    still = upload_create(data=skimage_jpeg("chelsea"), filename="cat.jpg")
+    upload_classify(upload_id=still.pk)
+    still.refresh_from_db()
+    return bank_hash_add(bank=HashBank.objects.get(name="known-bad"), upload=still, actor=moderator)
+
+
+def classified(data: bytes, name: str) -> Upload:
+    upload = upload_create(data=data, filename=name)
+    upload_classify(upload_id=upload.pk)
+    upload.refresh_from_db()
+    return upload
+
+
+def hash_flag(upload: Upload):
+    return upload.flags.get(kind="hash_match")
+
+
+def test_apng_whose_default_image_is_harmless_is_judged_on_its_animation(banked_cat):
+    # The default image (shown by viewers without APNG support) is not part of
+    # the animation that browsers play: coffee outside, the banked cat inside.
+    data = animation([photo("coffee"), photo("chelsea"), photo("astronaut")], "PNG", [500, 500], default_image=True)
+    assert Image.open(io.BytesIO(data)).info.get("default_image")
+
+    upload = classified(data, "trick.png")
+
+    assert upload.frame_count == 3
+    assert upload.status == UploadStatus.REJECTED
+    flag = hash_flag(upload)
+    assert flag.detail["frame"] == 1 and flag.detail["timestamp_ms"] == 0 and flag.detail["entry_id"] == banked_cat.pk
+    assert flag.reason.startswith("frame 1 at 0.00 s")
+    frames = {f.index: f for f in UploadFrame.objects.filter(upload=upload)}
+    assert set(frames) == {0, 1, 2} and frames[0].default_image and frames[0].timestamp_ms is None
+    assert frames[1].worst and frames[1].verdict == "reject" and frames[0].verdict != "reject"
+    assert upload.pdq_hash == frames[1].pdq_hash  # the upload's hash is its worst frame's
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_first_frame_of_10_ms_does_not_hide_the_rest(banked_cat, fmt):
+    # Browsers play a 10 ms delay as 100 ms, so the cat appears at 0.1 s and stays.
+    data = animation([photo("coffee"), photo("chelsea")], fmt, [10, 2000])
+    upload = classified(data, f"blink.{fmt.lower()}")
+
+    assert upload.status == UploadStatus.REJECTED
+    flag = hash_flag(upload)
+    assert (flag.detail["frame"], flag.detail["timestamp_ms"]) == (1, 100)
+    assert upload.policy_explanation["frames"] == {"judged": 2, "of": 2, "worst": 1, "worst_timestamp_ms": 100}
+
+
+def test_bank_match_on_a_late_scene_change_of_a_long_animation(banked_cat, settings):
+    # 60 frames of slowly changing coffee, the cat at frame 37 for one frame:
+    # not on the evenly spaced grid of a 16-frame sample, found as a scene change.
+    settings.ANIMATION_SAMPLE_FRAMES = 16
+    coffee = np.asarray(photo("coffee"), dtype=np.int16)
+    frames = [Image.fromarray(np.clip(coffee + i, 0, 255).astype(np.uint8)) for i in range(60)]
+    frames[37] = photo("chelsea")
+    upload = classified(animation(frames, "GIF", [80] * 60), "long.gif")
+
+    assert upload.frame_count == 60
+    judged = UploadFrame.objects.filter(upload=upload)
+    assert judged.count() <= 16 and 37 in {f.index for f in judged}
+    assert upload.status == UploadStatus.REJECTED
+    assert hash_flag(upload).detail["frame"] == 37 and hash_flag(upload).detail["timestamp_ms"] == 37 * 80
+
+
+def test_a_harmless_animation_is_not_flagged(banked_cat):
+    upload = classified(animation([photo("coffee"), photo("astronaut")], "GIF", [100, 100]), "fine.gif")
+    assert upload.status != UploadStatus.REJECTED and not upload.flags.filter(kind="hash_match").exists()
+    assert UploadFrame.objects.filter(upload=upload).count() == 2
+
+
+def test_review_page_shows_the_frame_strip_worst_first(banked_cat, client, moderator):
+    data = animation([photo("coffee"), photo("astronaut"), photo("chelsea")], "GIF", [100, 100, 100])
+    upload = classified(data, "strip.gif")
+    client.force_login(moderator)
+
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    strip = page[page.index('id="frame-strip"'):]
+    assert strip.index('data-index="2"') < strip.index('data-index="0"') < strip.index('data-index="1"') \
+        or strip.index('data-index="2"') < strip.index('data-index="1"') < strip.index('data-index="0"')
+    assert 'class="frame worst" data-index="2"' in strip
+
+    png = client.get(f"/review/{upload.pk}/frames/2.png")
+    assert png.status_code == 200 and png["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(png.content)).size == (256, 171)
+    assert client.get(f"/review/{upload.pk}/frames/9.png").status_code == 404
+    client.logout()
+    assert client.get(f"/review/{upload.pk}/frames/2.png").status_code == 302  # to the login page
+
+
+def test_frames_times_pixels_over_the_cap_is_413_and_leaves_nothing(api_client, partner_key, settings):
+    settings.UPLOAD_MAX_FRAME_PIXELS = 100_000
+    _, key = partner_key()
+    frames = [Image.new("RGB", (100, 100), (i * 10, 0, 0)) for i in range(20)]  # 200,000 frame pixels
+    before = media_files()
+
+    response = api_client.post("/api/v1/uploads/", {"image": SimpleUploadedFile("big.gif", animation(
+        frames, "GIF", [50] * 20), content_type="image/gif")}, format="multipart", HTTP_AUTHORIZATION=f"Api-Key {key}")
+
+    assert response.status_code == 413, response.content
+    error = response.json()["error"]
+    assert error["code"] == "animation_too_large" and error["message"]
+    assert error["detail"]["frames"] == 20 and error["detail"]["frame_pixels"] == 200_000
+    assert Upload.objects.count() == 0 and media_files() == before
+
+
+def test_too_many_frames_is_413(settings):
+    from moderation.errors import PayloadTooLarge
+
+    settings.UPLOAD_MAX_FRAMES = 5
+    frames = [Image.new("RGB", (32, 32), (0, i * 30, 0)) for i in range(6)]
+    with pytest.raises(PayloadTooLarge) as caught:
+        upload_create(data=animation(frames, "PNG", [50] * 6), filename="many.png")
+    assert caught.value.code == "animation_too_large" and Upload.objects.count() == 0
