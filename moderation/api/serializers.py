@@ -42,7 +42,7 @@ class WebhookOutputSerializer(serializers.ModelSerializer):
 
 
 class UploadInputSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text="JPEG, PNG, WebP, GIF (first frame) or BMP.")
+    image = serializers.FileField(help_text="JPEG, PNG, WebP, GIF or BMP; animations are judged on every frame a viewer sees.")
     external_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     caption = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 

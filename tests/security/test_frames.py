@@ -152,3 +152,21 @@ def test_too_many_frames_is_413(settings):
     with pytest.raises(PayloadTooLarge) as caught:
         upload_create(data=animation(frames, "PNG", [50] * 6), filename="many.png")
     assert caught.value.code == "animation_too_large" and Upload.objects.count() == 0
+
+
+def test_the_public_copy_plays_the_judged_animation_without_the_default_image(banked_cat, client):
+    # A harmless APNG: its public copy is rebuilt from the frames as judged,
+    # so no decoder can show the public a default image nobody looked at.
+    from django.contrib.auth import get_user_model
+
+    author = get_user_model().objects.create_user("carol", password="carol-pass-123")
+    data = animation([photo("coffee"), photo("astronaut"), photo("camera").convert("RGB")], "PNG", [300, 300],
+                     default_image=True)
+    upload = upload_create(data=data, filename="a.png", uploader=author)
+    upload_classify(upload_id=upload.pk)
+    client.force_login(author)
+
+    public = Image.open(io.BytesIO(b"".join(client.get(f"/uploads/{upload.pk}/image").streaming_content)))
+    assert public.format == "PNG" and public.n_frames == 2 and not public.info.get("default_image")
+    first = np.asarray(public.convert("RGB"), dtype=np.int16)
+    assert np.abs(first - np.asarray(photo("astronaut"), dtype=np.int16)).mean() < 2
