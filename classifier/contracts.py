@@ -60,3 +60,4 @@ class FrameAnalysis:
     default_image: bool  # an APNG default image, outside the animation
     scene_change: float  # mean luminance change from the frame before (0..255)
     analysis: ImageAnalysis
+    thumbnail: bytes = b""  # a small JPEG of the frame as shown (animations only), for the review strip

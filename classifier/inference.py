@@ -28,7 +28,7 @@ from classifier.contracts import (
     ProductPrediction,
 )
 from classifier.ml.architectures import get as get_architecture
-from classifier.ml.frames import is_animation, sample_frames
+from classifier.ml.frames import is_animation, sample_frames, thumbnail_jpeg
 from classifier.ml.hashing import pdq_hash
 from classifier.ml.preprocessing import (
     DECODE_SIDE,
@@ -142,7 +142,8 @@ def analyze_frames(image_bytes: bytes, *, max_frames: int) -> list[FrameAnalysis
     frames = sample_frames(image_bytes, max_frames=max_frames)
     analyses = _analyze_decoded([frame.image for frame in frames], _active_models())
     return [
-        FrameAnalysis(f.index, f.timestamp_ms, f.duration_ms, f.default_image, f.scene_change, analysis)
+        FrameAnalysis(f.index, f.timestamp_ms, f.duration_ms, f.default_image, f.scene_change, analysis,
+                      thumbnail_jpeg(f.image))
         for f, analysis in zip(frames, analyses, strict=True)
     ]
 

@@ -241,6 +241,7 @@ class UploadFrame(models.Model):
     pdq_hash = models.CharField(max_length=64, blank=True)
     pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
     reasons = models.JSONField(default=list, blank=True)
+    thumbnail = models.BinaryField(default=b"", blank=True, help_text="A small JPEG of the frame, for the review strip.")
 
     class Meta:
         ordering = ["-severity", "index"]

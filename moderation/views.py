@@ -18,10 +18,9 @@ from django.views.decorators.http import require_http_methods
 from moderation import queue, selectors
 from moderation.errors import ApplicationError
 from moderation.forms import AuditSearchForm, DecisionForm, PreferenceForm, SignUpForm
-from moderation.models import ModeratorPreference, Upload, UploadStatus
+from moderation.models import ModeratorPreference, Upload, UploadFrame, UploadStatus
 from moderation.services.appeals import appeal_open
 from moderation.services.explain import upload_heatmap
-from moderation.services.frames import upload_frame_png
 from moderation.services.qa import qa_answer, qa_open_items
 from moderation.services.queue import queue_claim, queue_claim_next
 from moderation.services.renditions import public_content_type, upload_public_image_ensure
@@ -82,6 +81,8 @@ def upload_image(request: HttpRequest, upload_id) -> FileResponse:
         response = FileResponse(upload.image.open("rb"), content_type=upload.content_type)
         response["X-Image-Rendition"] = "original"
     else:
+        if not upload.public_image and upload.status in (UploadStatus.PENDING, UploadStatus.PROCESSING):
+            raise Http404  # the worker makes the public copy in a moment; the web decodes no animation for it
         upload = upload_public_image_ensure(upload=upload)
         if not upload.public_image:
             raise Http404
@@ -97,14 +98,12 @@ def upload_image(request: HttpRequest, upload_id) -> FileResponse:
 
 @permission_required(REVIEW_PERMISSION)
 def review_frame(request: HttpRequest, upload_id, index: int) -> HttpResponse:
-    """One judged frame of an animation, as a viewer sees it (the review strip)."""
-    upload = Upload.objects.filter(pk=upload_id, frames__index=index).first()
-    if upload is None:
+    """One judged frame of an animation as a viewer sees it (the review
+    strip): a thumbnail the worker kept, so the page decodes nothing."""
+    frame = UploadFrame.objects.filter(upload_id=upload_id, index=index).only("thumbnail").first()
+    if frame is None or not frame.thumbnail:
         raise Http404
-    png = upload_frame_png(upload=upload, index=index)
-    if png is None:
-        raise Http404
-    response = HttpResponse(png, content_type="image/png")
+    response = HttpResponse(bytes(frame.thumbnail), content_type="image/jpeg")
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
     return response
@@ -195,7 +194,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
         "moderation/review_detail.html",
         {
             "upload": upload,
-            "frames": list(upload.frames.all()),
+            "frames": list(upload.frames.defer("thumbnail")),
             "prediction": prediction,
             "labels": labels,
             "imagenet": by_role.get("imagenet"),

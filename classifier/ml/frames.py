@@ -32,6 +32,7 @@ FRAME_SIDE = 512
 # mean (of 255) is a scene change worth judging in a long animation.
 SCENE_CHANGE_MIN = 6.0
 _SIGNATURE_SIDE = 32
+THUMBNAIL_SIDE = 192
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,10 @@ def sample_frames(data: bytes, *, max_frames: int, side: int = FRAME_SIDE) -> li
     return [chosen[i] for i in sorted(chosen)]
 
 
-def frame_at(data: bytes, index: int, *, side: int = FRAME_SIDE) -> Image.Image | None:
-    """One frame, composited and reduced (decodes the frames before it)."""
-    image = Image.open(io.BytesIO(data))
-    if not 0 <= index < frame_count(image):
-        return None
-    for i, _, _, _, full in iter_frames(image):
-        if i == index:
-            return reduced(full, side)
-    return None
+def thumbnail_jpeg(frame: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
+    """A small JPEG of a frame over white, as a page shows it."""
+    small = reduced(frame, side)
+    white = Image.new("RGBA", small.size, (255, 255, 255, 255))
+    buffer = io.BytesIO()
+    Image.alpha_composite(white, small.convert("RGBA")).convert("RGB").save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()

@@ -6,12 +6,10 @@ A still image is one frame and keeps exactly the verdict it always had."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from classifier.contracts import FrameAnalysis
-from classifier.ml.frames import frame_at
 from moderation import policy
 from moderation.models import FlagCategory, FlagKind, Upload, UploadFrame, Verdict
 from moderation.policy import ClassThresholds, PolicyFlag, PolicyResult
@@ -118,17 +116,7 @@ def frames_record(*, upload: Upload, judgement: FramesJudgement) -> None:
             pdq_hash=v.frame.analysis.pdq_hash,
             pdq_quality=v.frame.analysis.pdq_quality,
             reasons=list(v.result.reasons),
+            thumbnail=v.frame.thumbnail,
         )
         for v in judgement.frames
     )
-
-
-def upload_frame_png(*, upload: Upload, index: int, side: int = 256) -> bytes | None:
-    """A PNG of one frame of an upload, composited as a viewer sees it."""
-    with upload.image.open("rb") as fh:
-        frame = frame_at(fh.read(), index, side=side)
-    if frame is None:
-        return None
-    buffer = io.BytesIO()
-    frame.save(buffer, "PNG")
-    return buffer.getvalue()

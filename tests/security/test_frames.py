@@ -120,12 +120,12 @@ def test_review_page_shows_the_frame_strip_worst_first(banked_cat, client, moder
         or strip.index('data-index="2"') < strip.index('data-index="1"') < strip.index('data-index="0"')
     assert 'class="frame worst" data-index="2"' in strip
 
-    png = client.get(f"/review/{upload.pk}/frames/2.png")
-    assert png.status_code == 200 and png["Content-Type"] == "image/png"
-    assert Image.open(io.BytesIO(png.content)).size == (256, 171)
-    assert client.get(f"/review/{upload.pk}/frames/9.png").status_code == 404
+    thumb = client.get(f"/review/{upload.pk}/frames/2.jpg")
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumb.content)).size == (192, 128)
+    assert client.get(f"/review/{upload.pk}/frames/9.jpg").status_code == 404
     client.logout()
-    assert client.get(f"/review/{upload.pk}/frames/2.png").status_code == 302  # to the login page
+    assert client.get(f"/review/{upload.pk}/frames/2.jpg").status_code == 302  # to the login page
 
 
 def test_frames_times_pixels_over_the_cap_is_413_and_leaves_nothing(api_client, partner_key, settings):
@@ -170,3 +170,21 @@ def test_the_public_copy_plays_the_judged_animation_without_the_default_image(ba
     assert public.format == "PNG" and public.n_frames == 2 and not public.info.get("default_image")
     first = np.asarray(public.convert("RGB"), dtype=np.int16)
     assert np.abs(first - np.asarray(photo("astronaut"), dtype=np.int16)).mean() < 2
+
+
+def test_apng_declaring_fewer_frames_than_it_holds_is_refused():
+    # acTL says 2 frames, 3 fcTL chunks follow: one decoder would judge two
+    # frames while another plays three. The file is refused, not guessed at.
+    import struct
+    import zlib
+
+    from moderation.errors import InvalidInput
+
+    data = bytearray(animation([photo("coffee"), photo("astronaut"), photo("chelsea")], "PNG", [100] * 3))
+    at = data.index(b"acTL")
+    data[at + 4 : at + 8] = struct.pack(">I", 2)
+    data[at + 12 : at + 16] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 12])))
+    with pytest.raises(InvalidInput) as caught:
+        upload_create(data=bytes(data), filename="liar.png")
+    assert caught.value.code == "corrupt_image" and caught.value.detail == {"declared": 2, "frames": 3}
+    assert Upload.objects.count() == 0
