@@ -9,6 +9,7 @@ One analysis uses one loaded version per role, never a mix.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 import time
@@ -140,11 +141,19 @@ def analyze_frames(image_bytes: bytes, *, max_frames: int) -> list[FrameAnalysis
     if not is_animation(Image.open(io.BytesIO(image_bytes))):
         return [FrameAnalysis(0, 0, 0, False, 0.0, analyze(image_bytes))]
     frames = sample_frames(image_bytes, max_frames=max_frames)
-    analyses = _analyze_decoded([frame.image for frame in frames], _active_models())
+    # A frame identical to one already judged (loops, held frames) is not run again.
+    digests = [hashlib.blake2b(frame.image.tobytes(), digest_size=16).digest() for frame in frames]
+    slot: dict[bytes, int] = {}
+    distinct = []
+    for frame, digest in zip(frames, digests, strict=True):
+        if digest not in slot:
+            slot[digest] = len(distinct)
+            distinct.append(frame.image)
+    analyses = _analyze_decoded(distinct, _active_models())
     return [
-        FrameAnalysis(f.index, f.timestamp_ms, f.duration_ms, f.default_image, f.scene_change, analysis,
-                      thumbnail_jpeg(f.image))
-        for f, analysis in zip(frames, analyses, strict=True)
+        FrameAnalysis(f.index, f.timestamp_ms, f.duration_ms, f.default_image, f.scene_change,
+                      analyses[slot[digest]], thumbnail_jpeg(f.image))
+        for f, digest in zip(frames, digests, strict=True)
     ]
 
 

@@ -225,7 +225,7 @@ UPLOAD_MIN_SIDE = get_env("UPLOAD_MIN_SIDE", 16, cast=int)
 # Animations: the worker decodes every frame (to judge what a viewer sees), so
 # frames and frames x width x height are capped (413 animation_too_large), and
 # at most ANIMATION_SAMPLE_FRAMES of them go through the models.
-UPLOAD_MAX_FRAMES = get_env("UPLOAD_MAX_FRAMES", 1000, cast=int)
+UPLOAD_MAX_FRAMES = get_env("UPLOAD_MAX_FRAMES", 5000, cast=int)
 UPLOAD_MAX_FRAME_PIXELS = get_env("UPLOAD_MAX_FRAME_PIXELS", 60_000_000, cast=int)
 ANIMATION_SAMPLE_FRAMES = get_env("ANIMATION_SAMPLE_FRAMES", 16, cast=int)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024

@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 PUBLIC_FORMATS = {"JPEG": ("JPEG", "jpg"), "PNG": ("PNG", "png"), "GIF": ("GIF", "gif"),
                   "WEBP": ("WEBP", "webp"), "BMP": ("PNG", "png")}
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
+# Speed over the last few per cent of size: every upload gets a copy (measured
+# in docs/benchmarks.md, bench.frames).
+ENCODER_PARAMS: dict[str, dict] = {"JPEG": {"quality": 90, "optimize": True}, "PNG": {"compress_level": 3},
+                                   "WEBP": {"quality": 90, "method": 2}, "GIF": {}}
 RENDITION_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError, Image.DecompressionBombError)
 
 
@@ -63,12 +67,7 @@ def _still(image: Image.Image, fmt: str) -> bytes:
         pass
     clean = _pixels_only(_to_srgb(image, icc), alpha=fmt != "JPEG")
     buffer = io.BytesIO()
-    if fmt == "JPEG":
-        clean.save(buffer, "JPEG", quality=90, optimize=True)
-    elif fmt == "WEBP":
-        clean.save(buffer, "WEBP", quality=90, method=4)
-    else:
-        clean.save(buffer, fmt, optimize=True)
+    clean.save(buffer, fmt, **ENCODER_PARAMS[fmt])
     return buffer.getvalue()
 
 
@@ -80,11 +79,11 @@ def _animation(image: Image.Image, fmt: str) -> bytes:
             continue
         frames.append(_pixels_only(frame, alpha=True))
         durations.append(duration)
-    params: dict = {"save_all": True, "append_images": frames[1:], "duration": durations}
+    if all(f.mode == "RGBA" and f.getchannel("A").getextrema()[0] == 255 for f in frames):
+        frames = [f.convert("RGB") for f in frames]  # opaque: a quarter less to encode
+    params: dict = {"save_all": True, "append_images": frames[1:], "duration": durations, **ENCODER_PARAMS[fmt]}
     if loop is not None:
         params["loop"] = loop
-    if fmt == "WEBP":
-        params.update(quality=90, method=4)
     buffer = io.BytesIO()
     frames[0].save(buffer, fmt, **params)
     return buffer.getvalue()

@@ -188,3 +188,14 @@ def test_apng_declaring_fewer_frames_than_it_holds_is_refused():
         upload_create(data=bytes(data), filename="liar.png")
     assert caught.value.code == "corrupt_image" and caught.value.detail == {"declared": 2, "frames": 3}
     assert Upload.objects.count() == 0
+
+
+def test_repeated_frames_are_judged_once_and_every_showing_is_named(banked_cat):
+    data = animation([photo("coffee"), photo("chelsea"), photo("coffee"), photo("chelsea")], "PNG", [200] * 4)
+    upload = classified(data, "loop.png")
+    assert upload.status == UploadStatus.REJECTED
+    flag = hash_flag(upload)
+    assert flag.detail["frame"] == 1 and flag.detail["frames"] == [1, 3]
+    rows = {f.index: f for f in UploadFrame.objects.filter(upload=upload)}
+    assert rows[1].pdq_hash == rows[3].pdq_hash and rows[1].verdict == rows[3].verdict == "reject"
+    assert rows[1].worst and not rows[3].worst  # ties go to the earliest frame
