@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import sys
 import time
 
 import numpy as np
 
-from bench.common import ROOT, ms_per_call, table, write_section
+from bench.common import ms_per_call, photo_installation, table, write_section
 
 SIDE = (480, 270)  # a typical animated GIF
 
@@ -64,25 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="time spent on each part's measurement")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    os.environ["VAR_DIR"] = str(ROOT / "var" / "bench-frames")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
-    import django
-
-    django.setup()
+    photo_installation("bench-frames")
     from django.conf import settings
-    from django.core.management import call_command
 
     from classifier.inference import analyze, analyze_frames
-    from classifier.models import ModelRole
-    from classifier.registry import active_version_id
     from moderation.services.renditions import public_rendition
     from moderation.services.uploads import upload_classify, upload_create
 
-    call_command("migrate", verbosity=0)
-    call_command("install_models")
-    if active_version_id(ModelRole.PRODUCT) is None:
-        call_command("train_classifier", architecture="seed-cnn", epochs=1, limit=2000, activate="always")
     sample = settings.ANIMATION_SAMPLE_FRAMES
 
     rows, still_ms = [], None

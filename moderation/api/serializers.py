@@ -58,6 +58,14 @@ class FlagSerializer(serializers.Serializer):
     score = serializers.FloatField()
     action = serializers.CharField()
     reason = serializers.CharField()
+    frame = serializers.SerializerMethodField(help_text="the animation frame that raised it (null for a still image)")
+    timestamp_ms = serializers.SerializerMethodField(help_text="when that frame plays, in ms (null: not played)")
+
+    def get_frame(self, flag) -> int | None:
+        return (flag.detail or {}).get("frame")
+
+    def get_timestamp_ms(self, flag) -> int | None:
+        return (flag.detail or {}).get("timestamp_ms")
 
 
 class ModelVersionRefSerializer(serializers.Serializer):

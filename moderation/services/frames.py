@@ -46,6 +46,10 @@ def _flag_strength(flag: PolicyFlag) -> float:
     return max(0.0, min(1.0, flag.score))
 
 
+def _flag_rank(flag: PolicyFlag) -> tuple[int, float]:
+    return (flag.action == "reject", _flag_strength(flag))
+
+
 def severity(result: PolicyResult, top_score: float) -> float:
     """Orders frames worst first: the verdict, then the strongest flag, then
     (among unflagged frames) the least confident product tag."""
@@ -72,7 +76,7 @@ def _merged(verdicts: Sequence[FrameVerdict], worst: FrameVerdict) -> PolicyResu
             key = (flag.kind, flag.category)
             raised.setdefault(key, []).append(verdict.frame.index)
             held = strongest.get(key)
-            if held is None or (flag.action, _flag_strength(flag)) > (held[0].action, _flag_strength(held[0])):
+            if held is None or _flag_rank(flag) > _flag_rank(held[0]):
                 strongest[key] = (flag, verdict.frame)
     flags = tuple(_named(flag, frame, raised[key]) for key, (flag, frame) in strongest.items())
     reasons = tuple(f"{frame_name(worst.frame)}: {reason}" for reason in worst.result.reasons)

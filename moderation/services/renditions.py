@@ -59,13 +59,21 @@ def _pixels_only(image: Image.Image, *, alpha: bool) -> Image.Image:
     return Image.frombytes(image.mode, image.size, image.tobytes())
 
 
+def _gif_ready(image: Image.Image, fmt: str) -> Image.Image:
+    """An opaque frame bound for GIF, quantized by fast octree: several times
+    quicker than the median cut Pillow's GIF writer would run."""
+    if fmt != "GIF" or image.mode != "RGB":
+        return image
+    return image.quantize(256, method=Image.Quantize.FASTOCTREE)
+
+
 def _still(image: Image.Image, fmt: str) -> bytes:
     icc = image.info.get("icc_profile")
     try:
         image = ImageOps.exif_transpose(image)
     except Exception:  # noqa: BLE001 - a malformed EXIF block: served as stored, still stripped
         pass
-    clean = _pixels_only(_to_srgb(image, icc), alpha=fmt != "JPEG")
+    clean = _gif_ready(_pixels_only(_to_srgb(image, icc), alpha=fmt != "JPEG"), fmt)
     buffer = io.BytesIO()
     clean.save(buffer, fmt, **ENCODER_PARAMS[fmt])
     return buffer.getvalue()
@@ -80,7 +88,7 @@ def _animation(image: Image.Image, fmt: str) -> bytes:
         frames.append(_pixels_only(frame, alpha=True))
         durations.append(duration)
     if all(f.mode == "RGBA" and f.getchannel("A").getextrema()[0] == 255 for f in frames):
-        frames = [f.convert("RGB") for f in frames]  # opaque: a quarter less to encode
+        frames = [_gif_ready(f.convert("RGB"), fmt) for f in frames]  # opaque: a quarter less to encode
     params: dict = {"save_all": True, "append_images": frames[1:], "duration": durations, **ENCODER_PARAMS[fmt]}
     if loop is not None:
         params["loop"] = loop

@@ -199,3 +199,25 @@ def test_repeated_frames_are_judged_once_and_every_showing_is_named(banked_cat):
     rows = {f.index: f for f in UploadFrame.objects.filter(upload=upload)}
     assert rows[1].pdq_hash == rows[3].pdq_hash and rows[1].verdict == rows[3].verdict == "reject"
     assert rows[1].worst and not rows[3].worst  # ties go to the earliest frame
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_real_worker_rejects_the_blinking_gif_sent_through_the_api(banked_cat, celery_worker, api_client,
+                                                                       partner_key):
+    from tests.conftest import wait_for
+
+    _, key = partner_key()
+    data = animation([photo("coffee"), photo("chelsea")], "GIF", [10, 2000])
+    response = api_client.post("/api/v1/uploads/", {"image": SimpleUploadedFile("blink.gif", data)},
+                               format="multipart", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert response.status_code == 202, response.content
+    upload_id = response.json()["id"]
+
+    settled = wait_for(lambda: Upload.objects.filter(pk=upload_id).exclude(
+        status__in=[UploadStatus.PENDING, UploadStatus.PROCESSING]).first(), timeout=120)
+    assert settled and settled.status == UploadStatus.REJECTED, settled and settled.failure_reason
+    body = api_client.get(f"/api/v1/uploads/{upload_id}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+    flag = next(f for f in body["flags"] if f["kind"] == "hash_match")
+    assert flag["frame"] == 1 and flag["timestamp_ms"] == 100 and flag["reason"].startswith("frame 1 at 0.10 s")
+    assert settled.public_image  # the worker made the public copy
