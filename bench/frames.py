@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import time
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         note = (f"One worker process, one inference thread; the median of {args.uploads} fresh uploads per case "
                 "after one warm-up, SQLite and local media. Other engineers' work shared the 2 CPUs while this ran, "
-                "so take the ratios more than the absolute figures. `ANIMATION_SAMPLE_FRAMES` = "
+                f"so take the ratios more than the absolute figures (load average {os.getloadavg()[0]:.1f} at the end). "
+                "`ANIMATION_SAMPLE_FRAMES` = "
                 f"{sample}: an animation of at most that many frames is judged whole, a longer one by half evenly "
                 "spaced frames and half its largest scene changes (every frame is still decoded once, to composite "
                 "it and to find the scene changes).")
