@@ -81,8 +81,9 @@ def upload_image(request: HttpRequest, upload_id) -> FileResponse:
         response = FileResponse(upload.image.open("rb"), content_type=upload.content_type)
         response["X-Image-Rendition"] = "original"
     else:
-        if not upload.public_image and upload.status in (UploadStatus.PENDING, UploadStatus.PROCESSING):
-            raise Http404  # the worker makes the public copy in a moment; the web decodes no animation for it
+        if (not upload.public_image and upload.frame_count > 1
+                and upload.status in (UploadStatus.PENDING, UploadStatus.PROCESSING)):
+            raise Http404  # the worker makes it in a moment: the web decodes no animation for it
         upload = upload_public_image_ensure(upload=upload)
         if not upload.public_image:
             raise Http404
