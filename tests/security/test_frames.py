@@ -221,3 +221,16 @@ def test_a_real_worker_rejects_the_blinking_gif_sent_through_the_api(banked_cat,
     flag = next(f for f in body["flags"] if f["kind"] == "hash_match")
     assert flag["frame"] == 1 and flag["timestamp_ms"] == 100 and flag["reason"].startswith("frame 1 at 0.10 s")
     assert settled.public_image  # the worker made the public copy
+
+
+def test_sampling_a_long_animation_without_scene_changes_spreads_evenly():
+    from classifier.ml.frames import sample_frames
+
+    frames = [Image.new("RGB", (40, 30), (100 + i % 3, 100, 100)) for i in range(100)]
+    sampled = sample_frames(animation(frames, "PNG", [40] * 100, default_image=True), max_frames=16)
+    indices = [f.index for f in sampled]
+    # The first image is the default one, outside the animation: then 8 frames evenly over the 99 animation
+    # frames (1..99); no scene change is worth a slot.
+    assert indices[0] == 0 and sampled[0].default_image and sampled[0].timestamp_ms is None
+    assert indices[1:] == [1, 15, 29, 43, 57, 71, 85, 99]
+    assert sampled[-1].timestamp_ms == 98 * 40

@@ -116,3 +116,21 @@ def test_png_text_exif_and_icc_chunks_are_dropped(client, active_model):
         assert chunk not in served, chunk
     public = assert_no_metadata(served)
     assert public.mode == "RGBA" and public.size == (120, 120)
+
+
+def test_animated_webp_public_copy_drops_its_exif_and_xmp(client, active_model):
+    author = get_user_model().objects.create_user("dora", password="dora-pass-123")
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    frames = [Image.open(io.BytesIO(skimage_jpeg(name))).convert("RGB").resize((96, 64)) for name in ("coffee", "rocket")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "WEBP", save_all=True, append_images=frames[1:], duration=200, loop=0,
+                   exif=exif.tobytes(), xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>secret-address</x:xmpmeta>")
+    assert b"PhoneMaker" in buffer.getvalue() and b"secret-address" in buffer.getvalue()
+    upload = upload_create(data=buffer.getvalue(), filename="a.webp", uploader=author)
+    upload_classify(upload_id=upload.pk)
+    client.force_login(author)
+
+    served = b"".join(client.get(f"/uploads/{upload.pk}/image").streaming_content)
+    public = assert_no_metadata(served)
+    assert public.format == "WEBP" and public.n_frames == 2
