@@ -20,6 +20,7 @@ from moderation.models import HashBank, Upload, UploadFrame, UploadStatus
 from moderation.services.banks import bank_hash_add
 from moderation.services.uploads import upload_classify, upload_create
 from tests.conftest import media_files, skimage_jpeg
+from tests.e2e.conftest import browser  # noqa: F401 - the Chromium fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -234,3 +235,33 @@ def test_sampling_a_long_animation_without_scene_changes_spreads_evenly():
     assert indices[0] == 0 and sampled[0].default_image and sampled[0].timestamp_ms is None
     assert indices[1:] == [1, 15, 29, 43, 57, 71, 85, 99]
     assert sampled[-1].timestamp_ms == 98 * 40
+
+
+@pytest.mark.e2e
+def test_a_browser_never_shows_an_apng_default_image_but_plays_the_judged_frames(browser):  # noqa: F811
+    # Why the default image alone may not be judged: Chromium shows the
+    # animation (red first), never the default image (green). The public copy
+    # rebuilt from the judged frames shows the same first frame.
+    import base64
+
+    from moderation.services.renditions import public_rendition
+
+    green, red, blue = (Image.new("RGB", (64, 64), c) for c in ((0, 200, 0), (200, 0, 0), (0, 0, 200)))
+    original = animation([green, red, blue], "PNG", [60_000, 60_000], default_image=True)
+    public, _ = public_rendition(original)
+
+    page = browser.new_page()
+    try:
+        shown = []
+        for data in (original, public):
+            url = "data:image/png;base64," + base64.b64encode(data).decode()
+            page.set_content(f'<img id="i" src="{url}">')
+            page.wait_for_function("document.getElementById('i').complete")
+            shown.append(page.evaluate("""() => {
+                const img = document.getElementById('i'), c = document.createElement('canvas');
+                c.width = img.naturalWidth; c.height = img.naturalHeight;
+                const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+                return Array.from(g.getImageData(32, 32, 1, 1).data.slice(0, 3)); }"""))
+    finally:
+        page.close()
+    assert shown[0] == shown[1] and shown[0][0] > 150 and shown[0][1] < 50  # red, not the green default image
