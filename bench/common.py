@@ -98,3 +98,24 @@ def git_revision() -> str:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     except OSError:
         return "unknown"
+
+
+def photo_installation(var_name: str) -> None:
+    """Set up Django in a scratch installation (var/<var_name>/, SQLite) with
+    the models a production worker serves: the ImageNet tagger, the adult
+    scorer and a product model (a one-epoch seed-cnn if none is active)."""
+    os.environ["VAR_DIR"] = str(ROOT / "var" / var_name)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from classifier.models import ModelRole
+    from classifier.registry import active_version_id
+
+    call_command("migrate", verbosity=0)
+    call_command("install_models")
+    if active_version_id(ModelRole.PRODUCT) is None:
+        call_command("train_classifier", architecture="seed-cnn", epochs=1, limit=2000, activate="always")

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import time
 
 import numpy as np
 
-from bench.common import ROOT, ms_per_call, table, write_section
+from bench.common import ms_per_call, photo_installation, table, write_section
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,13 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--skip-head", action="store_true", help="do not time the product head's retraining")
     args = parser.parse_args(argv)
-    os.environ["VAR_DIR"] = str(ROOT / "var" / "bench-photo")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    photo_installation("bench-photo")
     from PIL import Image
     from skimage import data
 
@@ -41,12 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     from classifier.ml.hashing import pdq_hash
     from classifier.ml.preprocessing import image_to_product_pixels, normalize, open_image, photo_input
     from classifier.models import ModelRole
-    from classifier.registry import active_version_id
-
-    call_command("migrate", verbosity=0)
-    call_command("install_models")
-    if active_version_id(ModelRole.PRODUCT) is None:
-        call_command("train_classifier", architecture="seed-cnn", epochs=1, limit=2000, activate="always")
 
     buffer = io.BytesIO()
     Image.fromarray(data.coffee()).resize((1200, 800)).save(buffer, "JPEG", quality=90)  # ~1 MP photo

@@ -48,3 +48,16 @@ class ImageAnalysis:
     adult: AdultScore | None
     pdq_hash: str  # 64 hex digits
     pdq_quality: int
+
+
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """One judged frame of an upload (a still image is one frame, index 0)."""
+
+    index: int  # the decoder's frame number
+    timestamp_ms: int | None  # when a browser shows it; None for an APNG default image
+    duration_ms: int
+    default_image: bool  # an APNG default image, outside the animation
+    scene_change: float  # mean luminance change from the frame before (0..255)
+    analysis: ImageAnalysis
+    thumbnail: bytes = b""  # a small JPEG of the frame as shown (animations only), for the review strip

@@ -9,8 +9,10 @@ than importing a module behind the facade.
 """
 
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
+from classifier.ml.frames import frame_count, is_animation, iter_frames
 from classifier.ml.hashing import HashIndex
 from classifier.ml.imagenet import imagenet_class_names
+from classifier.ml.preprocessing import to_luminance, to_rgb
 from classifier.ml.taxonomy import CATEGORIES as TAXONOMY_CATEGORIES
 from classifier.ml.taxonomy import default_taxonomy
 from classifier.models import ModelRole, ModelVersion, ModelVersionStatus, TrainingTrigger
@@ -23,6 +25,9 @@ __all__ = [
     "HashIndex",
     "TAXONOMY_CATEGORIES",
     "default_taxonomy",
+    "frame_count",
+    "is_animation",
+    "iter_frames",
     "imagenet_class_names",
     "ModelRole",
     "ModelVersion",
@@ -31,5 +36,7 @@ __all__ = [
     "load_split",
     "model_version_status_changed",
     "retrain_if_due",
+    "to_luminance",
+    "to_rgb",
     "training_example_record",
 ]

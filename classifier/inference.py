@@ -9,6 +9,8 @@ One analysis uses one loaded version per role, never a mix.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import threading
 import time
 from dataclasses import dataclass
@@ -16,9 +18,18 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from PIL import Image
 
-from classifier.contracts import AdultScore, ImageAnalysis, ImageNetTags, NoActiveModel, ProductPrediction
+from classifier.contracts import (
+    AdultScore,
+    FrameAnalysis,
+    ImageAnalysis,
+    ImageNetTags,
+    NoActiveModel,
+    ProductPrediction,
+)
 from classifier.ml.architectures import get as get_architecture
+from classifier.ml.frames import is_animation, sample_frames, thumbnail_jpeg
 from classifier.ml.hashing import pdq_hash
 from classifier.ml.preprocessing import (
     DECODE_SIDE,
@@ -124,17 +135,50 @@ def analyze(image_bytes: bytes) -> ImageAnalysis:
     return analyze_many([image_bytes])[0]
 
 
-def analyze_many(images: list[bytes]) -> list[ImageAnalysis]:
-    """Run every active model on a batch of encoded images, decoding each once."""
+def analyze_frames(image_bytes: bytes, *, max_frames: int) -> list[FrameAnalysis]:
+    """Every frame a viewer can see, judged: a still image is one frame; an
+    animation (GIF, APNG, WebP) gives its sampled frames (classifier.ml.frames),
+    all run through the models in one batch. The caller bounds frames x pixels."""
+    if not is_animation(Image.open(io.BytesIO(image_bytes))):
+        return [FrameAnalysis(0, 0, 0, False, 0.0, analyze(image_bytes))]
+    frames = sample_frames(image_bytes, max_frames=max_frames)
+    # A frame identical to one already judged (loops, held frames) is not run again.
+    digests = [hashlib.blake2b(frame.image.tobytes(), digest_size=16).digest() for frame in frames]
+    slot: dict[bytes, int] = {}
+    distinct: list = []
+    for frame, digest in zip(frames, digests, strict=True):
+        if digest not in slot:
+            slot[digest] = len(distinct)
+            distinct.append(frame.image)
+    analyses = _analyze_decoded(distinct, _active_models())
+    return [
+        FrameAnalysis(f.index, f.timestamp_ms, f.duration_ms, f.default_image, f.scene_change,
+                      analyses[slot[digest]], thumbnail_jpeg(f.image))
+        for f, digest in zip(frames, digests, strict=True)
+    ]
+
+
+def _active_models() -> tuple[LoadedModel, LoadedModel | None, LoadedModel | None, bool]:
     product = loaded_model(ModelRole.PRODUCT)
     backbone = _cache.get(ModelRole.IMAGENET)
     adult = _cache.get(ModelRole.ADULT)
     head = get_architecture(product.architecture).input_kind == "embedding"
     if head and backbone is None:
         raise NoActiveModel("the product model reads backbone embeddings, but no ImageNet backbone is active")
+    return product, backbone, adult, head
 
+
+def analyze_many(images: list[bytes]) -> list[ImageAnalysis]:
+    """Run every active model on a batch of encoded images, decoding each once."""
+    models = _active_models()
+    _, backbone, adult, _ = models
     target_side = (DECODE_SIDE if (backbone or adult) else PRODUCT_INPUT_SIDE) if settings.INFERENCE_REDUCED_DECODE else None
-    decoded = [open_image(data, target_side=target_side) for data in images]
+    return _analyze_decoded([open_image(data, target_side=target_side) for data in images], models)
+
+
+def _analyze_decoded(decoded: list[Image.Image], models: tuple) -> list[ImageAnalysis]:
+    """Run the active models (from _active_models) on decoded images, as one batch."""
+    product, backbone, adult, head = models
     hashes = [pdq_hash(image) for image in decoded]
 
     tags: list[ImageNetTags | None] = [None] * len(decoded)

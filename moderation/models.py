@@ -85,6 +85,12 @@ def _upload_path(instance: Upload, filename: str) -> str:
     return f"uploads/{created:%Y/%m/%d}/{uuid.uuid4().hex}.{instance.extension}"
 
 
+def _public_path(instance: Upload, filename: str) -> str:
+    # Its own random name: knowing the original's key says nothing of this one.
+    created = instance.created_at
+    return f"public/{created:%Y/%m/%d}/{uuid.uuid4().hex}.{filename.rsplit('.', 1)[-1]}"
+
+
 class Upload(models.Model):
     """One uploaded image: a partner's submission or a person's post."""
 
@@ -106,6 +112,10 @@ class Upload(models.Model):
     declared_category = models.CharField(
         max_length=100, blank=True,
         help_text="What the partner's listing says the image shows: a product class or a taxonomy category.")
+    frame_count = models.PositiveIntegerField(default=1, help_text="Frames of an animation (1 for a still image).")
+    public_image = models.FileField(
+        upload_to=_public_path, max_length=300, blank=True,
+        help_text="What non-staff are served: re-encoded, upright, without metadata (EXIF, GPS, XMP, ICC, comments).")
     pdq_hash = models.CharField(max_length=64, blank=True, help_text="PDQ perceptual hash, hex.")
     pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.PENDING, db_index=True)
@@ -232,6 +242,36 @@ def _validate_thresholds(required: dict, optional: dict | None = None, ordered: 
     errors = threshold_errors(required=required, optional=optional or {}, ordered=ordered)
     if errors:
         raise ValidationError(errors)
+
+
+class UploadFrame(models.Model):
+    """One judged frame of an animated upload: where it plays, what the policy
+    said of it alone. The upload's verdict is its worst frame's."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="frames")
+    index = models.PositiveIntegerField(help_text="The decoder's frame number.")
+    timestamp_ms = models.PositiveIntegerField(null=True, blank=True,
+                                               help_text="When a browser shows it; empty for an APNG default image.")
+    duration_ms = models.PositiveIntegerField(default=0)
+    default_image = models.BooleanField(default=False, help_text="An APNG default image, outside the animation.")
+    scene_change = models.FloatField(default=0.0, help_text="Mean luminance change from the frame before (0..255).")
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    severity = models.FloatField(default=0.0, help_text="Higher is worse; the strip shows the worst first.")
+    worst = models.BooleanField(default=False, help_text="The frame whose verdict the upload took.")
+    label = models.CharField(max_length=100, blank=True)
+    score = models.FloatField(default=0.0)
+    adult_score = models.FloatField(null=True, blank=True)
+    pdq_hash = models.CharField(max_length=64, blank=True)
+    pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    thumbnail = models.BinaryField(default=b"", blank=True, help_text="A small JPEG of the frame, for the review strip.")
+
+    class Meta:
+        ordering = ["-severity", "index"]
+        constraints = [models.UniqueConstraint(fields=["upload", "index"], name="one_row_per_upload_frame")]
+
+    def __str__(self) -> str:
+        return f"frame {self.index} of {self.upload_id}: {self.verdict}"
 
 
 class ClassPolicy(models.Model):

@@ -93,14 +93,22 @@ def calibration_observations(*, since=None) -> tuple[dict[str, list[tuple[float,
     return reviewed, scores, total
 
 
-def flag_signals(analysis, *, declared: str = "", taxonomy=None) -> tuple[list, list[str]]:
+def enabled_flag_rules() -> list:
+    """The enabled flag categories with their taxonomy categories, as flag_signals reads them."""
+    from moderation.models import FlagCategory
+
+    return list(FlagCategory.objects.filter(enabled=True).select_related("taxonomy_category"))
+
+
+def flag_signals(analysis, *, declared: str = "", taxonomy=None, flag_rules=None) -> tuple[list, list[str]]:
     """The risk signals of one analysis, with the thresholds of each enabled
     flag category: adult content, prohibited goods (the summed ImageNet
     probabilities of a taxonomy category), and a listing that does not show
     what it declares. Also what could not be checked (a flag whose model is
-    missing). `taxonomy` is `moderation.taxonomy.taxonomy_in_service()`,
-    read when not given."""
-    from moderation.models import ClassPolicy, FlagCategory, FlagCategoryKind
+    missing). `taxonomy` is `moderation.taxonomy.taxonomy_in_service()` and
+    `flag_rules` the enabled FlagCategory rows, each read when not given (the
+    frames of one animation share them)."""
+    from moderation.models import ClassPolicy, FlagCategoryKind
     from moderation.policy import Signal, goods_signal, listing_signal
     from moderation.taxonomy import taxonomy_in_service
 
@@ -108,7 +116,9 @@ def flag_signals(analysis, *, declared: str = "", taxonomy=None) -> tuple[list, 
     imagenet, product = analysis.imagenet, analysis.product
     taxonomy = taxonomy or taxonomy_in_service()
     categories = taxonomy.scores(imagenet.probabilities) if imagenet is not None else None
-    for flag in FlagCategory.objects.filter(enabled=True).select_related("taxonomy_category"):
+    if flag_rules is None:
+        flag_rules = enabled_flag_rules()
+    for flag in flag_rules:
         if flag.kind == FlagCategoryKind.ADULT:
             if analysis.adult is None:
                 unchecked.append(f"{flag.name} (no active adult-content model)")

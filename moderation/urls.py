@@ -19,5 +19,6 @@ urlpatterns = [
     path("lead/metrics/", views.metrics_page, name="metrics"),
     path("review/<uuid:upload_id>/", views.review_detail, name="review-detail"),
     path("review/<uuid:upload_id>/heatmap.png", views.review_heatmap, name="review-heatmap"),
+    path("review/<uuid:upload_id>/frames/<int:index>.jpg", views.review_frame, name="review-frame"),
     path("lead/thresholds/", views.thresholds_page, name="thresholds"),
 ]

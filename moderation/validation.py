@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
+from classifier.facade import frame_count
 from moderation.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from moderation.web_decode import decode_for_validation
 
@@ -35,6 +37,7 @@ class ImageInfo:
     height: int
     byte_size: int
     sha256: str
+    frames: int = 1  # an animation's frame count (an APNG default image included)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -52,8 +55,13 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int) -> ImageInfo:
-    """Return what we know of an acceptable image, or raise an ApplicationError."""
+def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int,
+                   max_frames: int | None = None, max_frame_pixels: int | None = None) -> ImageInfo:
+    """Return what we know of an acceptable image, or raise an ApplicationError.
+
+    Every frame of an animation is decoded by the worker (to judge what a
+    viewer sees), so frames and frames x pixels are capped here, from the
+    headers, before any of that work is queued."""
     size = len(data)
     if size == 0:
         raise InvalidInput("The file is empty.", code="empty_file")
@@ -80,6 +88,7 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: in
         raise InvalidInput("The image header cannot be read.", code="corrupt_image", detail=str(exc)[:200]) from None
     if width * height > max_pixels:
         raise _too_many_pixels(width, height, max_pixels)
+    frames = _check_frames(image, data, width, height, max_frames, max_frame_pixels)
     if min(width, height) < min_side:
         raise InvalidInput(
             f"The image is {width}x{height}; each side must be at least {min_side} pixels.",
@@ -105,7 +114,59 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: in
         height=height,
         byte_size=size,
         sha256=hashlib.sha256(data).hexdigest(),
+        frames=frames,
     )
+
+
+# A real PNG has a few thousand chunks at most (an APNG about three per frame).
+PNG_MAX_CHUNKS = 20_000
+
+
+def png_frame_chunks(data: bytes) -> tuple[int | None, int]:
+    """(frames an APNG's acTL chunk declares or None, fcTL chunks it holds),
+    from the chunk headers alone."""
+    position, declared, controls = 8, None, 0
+    for _ in range(PNG_MAX_CHUNKS):
+        if position + 8 > len(data):
+            return declared, controls
+        length, kind = struct.unpack_from(">I4s", data, position)
+        if kind == b"acTL" and length >= 8 and position + 12 <= len(data):
+            declared = struct.unpack_from(">I", data, position + 8)[0]
+        elif kind == b"fcTL":
+            controls += 1
+        elif kind == b"IEND":
+            return declared, controls
+        position += 12 + length
+    raise InvalidInput(f"The PNG has more than {PNG_MAX_CHUNKS} chunks.", code="corrupt_image")
+
+
+def _check_frames(image: Image.Image, data: bytes, width: int, height: int, max_frames: int | None,
+                  max_frame_pixels: int | None) -> int:
+    """The frame count (GIF: by walking the block headers, no pixels decoded;
+    APNG and WebP: from the animation header), refused over the caps. An APNG
+    whose header declares another number of frames than it holds is refused:
+    decoders disagree on which to play, and the one judged must be the one shown."""
+    try:
+        frames = frame_count(image)
+        image.seek(0)
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise InvalidInput("The animation's frames cannot be read.", code="corrupt_image",
+                           detail=str(exc)[:200]) from None
+    if image.format == "PNG" and frames > 1:
+        declared, controls = png_frame_chunks(data)
+        if declared != controls:
+            raise InvalidInput(f"The animation declares {declared} frames but holds {controls}.",
+                               code="corrupt_image", detail={"declared": declared, "frames": controls})
+    total = frames * width * height
+    if (max_frames is not None and frames > max_frames) or (max_frame_pixels is not None and total > max_frame_pixels):
+        raise PayloadTooLarge(
+            f"The animation has {frames} frames of {width}x{height} ({total} pixels to decode); "
+            f"the limits are {max_frames} frames and {max_frame_pixels} frame pixels.",
+            code="animation_too_large",
+            detail={"frames": frames, "width": width, "height": height, "frame_pixels": total,
+                    "max_frames": max_frames, "max_frame_pixels": max_frame_pixels},
+        )
+    return frames
 
 
 def _too_many_pixels(width: int | None, height: int | None, max_pixels: int) -> PayloadTooLarge:

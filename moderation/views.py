@@ -18,12 +18,13 @@ from moderation import queue, selectors
 from moderation.client_address import client_address
 from moderation.errors import ApplicationError, RateLimited
 from moderation.forms import AuditSearchForm, DecisionForm, PreferenceForm, SignUpForm
-from moderation.models import ModeratorPreference, Upload, UploadStatus
+from moderation.models import ModeratorPreference, Upload, UploadFrame, UploadStatus
 from moderation.services.appeals import appeal_open
 from moderation.services.explain import upload_heatmap
 from moderation.services.qa import qa_answer, qa_open_items
 from moderation.services.queue import queue_claim, queue_claim_next
 from moderation.services.ratelimit import check_signup
+from moderation.services.renditions import public_content_type, upload_public_image_ensure
 from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
 from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
 
@@ -74,21 +75,50 @@ def feed(request: HttpRequest) -> HttpResponse:
 
 def upload_image(request: HttpRequest, upload_id) -> FileResponse:
     """The only way an image leaves the platform: approved posts are public;
-    otherwise only the uploader and moderators may see it."""
+    otherwise only the uploader and moderators may see it. Moderators get the
+    original; everyone else (the uploader too) the re-encoded public copy,
+    upright and without metadata."""
     upload = Upload.objects.filter(pk=upload_id).select_related("uploader").first()
     if upload is None:
         raise Http404
+    moderator = request.user.has_perm(REVIEW_PERMISSION)
     allowed = (
         (upload.status == UploadStatus.APPROVED and upload.uploader_id is not None)
         or (request.user.is_authenticated and upload.uploader_id == request.user.pk)
-        or request.user.has_perm(REVIEW_PERMISSION)
+        or moderator
     )
     if not allowed:
         raise Http404
-    response = FileResponse(upload.image.open("rb"), content_type=upload.content_type)
+    if moderator:
+        response = FileResponse(upload.image.open("rb"), content_type=upload.content_type)
+        response["X-Image-Rendition"] = "original"
+    else:
+        if (not upload.public_image and upload.frame_count > 1
+                and upload.status in (UploadStatus.PENDING, UploadStatus.PROCESSING)):
+            raise Http404  # the worker makes it in a moment: the web decodes no animation for it
+        upload = upload_public_image_ensure(upload=upload)
+        if not upload.public_image:
+            raise Http404
+        response = FileResponse(upload.public_image.open("rb"),
+                                content_type=public_content_type(upload.public_image.name))
+        response["X-Image-Rendition"] = "public"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, max-age=300"
+    response["Vary"] = "Cookie"
+    return response
+
+
+@permission_required(REVIEW_PERMISSION)
+def review_frame(request: HttpRequest, upload_id, index: int) -> HttpResponse:
+    """One judged frame of an animation as a viewer sees it (the review
+    strip): a thumbnail the worker kept, so the page decodes nothing."""
+    frame = UploadFrame.objects.filter(upload_id=upload_id, index=index).only("thumbnail").first()
+    if frame is None or not frame.thumbnail:
+        raise Http404
+    response = HttpResponse(bytes(frame.thumbnail), content_type="image/jpeg")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
@@ -177,6 +207,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
         "moderation/review_detail.html",
         {
             "upload": upload,
+            "frames": list(upload.frames.defer("thumbnail")),
             "prediction": prediction,
             "labels": labels,
             "imagenet": by_role.get("imagenet"),

@@ -242,6 +242,12 @@ HEALTH_STORAGE_PROBE_SECONDS = get_env("HEALTH_STORAGE_PROBE_SECONDS", 60.0, cas
 UPLOAD_MAX_BYTES = get_env("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, cast=int)
 UPLOAD_MAX_PIXELS = get_env("UPLOAD_MAX_PIXELS", 40_000_000, cast=int)
 UPLOAD_MIN_SIDE = get_env("UPLOAD_MIN_SIDE", 16, cast=int)
+# Animations: the worker decodes every frame (to judge what a viewer sees), so
+# frames and frames x width x height are capped (413 animation_too_large), and
+# at most ANIMATION_SAMPLE_FRAMES of them go through the models.
+UPLOAD_MAX_FRAMES = get_env("UPLOAD_MAX_FRAMES", 5000, cast=int)
+UPLOAD_MAX_FRAME_PIXELS = get_env("UPLOAD_MAX_FRAME_PIXELS", 60_000_000, cast=int)
+ANIMATION_SAMPLE_FRAMES = get_env("ANIMATION_SAMPLE_FRAMES", 16, cast=int)
 # A request body larger than UPLOAD_MAX_BYTES plus room for the multipart
 # envelope is refused from its Content-Length before any of it is read
 # (moderation.limits).

@@ -48,7 +48,7 @@ class WebhookSecretOutputSerializer(WebhookOutputSerializer):
 
 
 class UploadInputSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text="JPEG, PNG, WebP, GIF (first frame) or BMP.")
+    image = serializers.FileField(help_text="JPEG, PNG, WebP, GIF or BMP; animations are judged on every frame a viewer sees.")
     external_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     caption = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     declared_category = serializers.CharField(
@@ -69,6 +69,14 @@ class FlagSerializer(serializers.Serializer):
     score = serializers.FloatField()
     action = serializers.CharField()
     reason = serializers.CharField()
+    frame = serializers.SerializerMethodField(help_text="the animation frame that raised it (null for a still image)")
+    timestamp_ms = serializers.SerializerMethodField(help_text="when that frame plays, in ms (null: not played)")
+
+    def get_frame(self, flag) -> int | None:
+        return (flag.detail or {}).get("frame")
+
+    def get_timestamp_ms(self, flag) -> int | None:
+        return (flag.detail or {}).get("timestamp_ms")
 
 
 class ModelVersionRefSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
 
@@ -13,9 +13,8 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from classifier.contracts import ImageAnalysis
-from classifier.inference import analyze
-from moderation import policy
+from classifier.contracts import FrameAnalysis, ImageAnalysis
+from classifier.inference import analyze_frames
 from moderation.errors import Conflict, InvalidInput
 from moderation.models import (
     SETTLED_STATUSES,
@@ -30,12 +29,13 @@ from moderation.models import (
     UploadStatus,
     Verdict,
 )
-from moderation.selectors import class_thresholds, flag_signals
+from moderation.selectors import class_thresholds
 from moderation.services.audit import audit_record
-from moderation.services.banks import hash_matches
+from moderation.services.frames import frames_judge, frames_record
 from moderation.services.notify import publish_settled
 from moderation.services.qa import qa_sample_approval
 from moderation.services.queue import upload_set_review_rank
+from moderation.services.renditions import upload_public_image_ensure
 from moderation.services.taxonomy import declared_category_clean
 from moderation.services.webhooks import webhooks_notify
 from moderation.taxonomy import TOP_CATEGORIES, taxonomy_in_service
@@ -123,6 +123,8 @@ def upload_create(
         max_bytes=settings.UPLOAD_MAX_BYTES,
         max_pixels=settings.UPLOAD_MAX_PIXELS,
         min_side=settings.UPLOAD_MIN_SIDE,
+        max_frames=settings.UPLOAD_MAX_FRAMES,
+        max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
     )
     upload = Upload(
         partner=partner,
@@ -137,6 +139,7 @@ def upload_create(
         height=info.height,
         byte_size=info.byte_size,
         sha256=info.sha256,
+        frame_count=info.frames,
         created_at=timezone.now(),
     )
     upload.image.save("original", ContentFile(data), save=False)
@@ -245,22 +248,26 @@ def upload_classify(*, upload_id) -> Upload | None:
         before_analysis(upload)
     with upload.image.open("rb") as fh:
         data = fh.read()
-    analysis = analyze(data)
-    return upload_apply_analysis(upload_id=upload_id, analysis=analysis)
+    frames = analyze_frames(data, max_frames=settings.ANIMATION_SAMPLE_FRAMES)
+    upload_public_image_ensure(upload=upload, data=data)
+    return upload_apply_analysis(upload_id=upload_id, frames=frames)
 
 
-def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | None:
-    """Store an analysis and the policy's verdict on it, in one transaction."""
+def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis | None = None,
+                          frames: Sequence[FrameAnalysis] | None = None) -> Upload | None:
+    """Store an analysis (one per judged frame of an animation) and the
+    policy's verdict on it, in one transaction. An animation takes its worst
+    frame's verdict, and that frame's predictions are the upload's."""
+    if frames is None:
+        if analysis is None:
+            raise TypeError("upload_apply_analysis needs an analysis or frames")
+        frames = [FrameAnalysis(0, 0, 0, False, 0.0, analysis)]
     thresholds = class_thresholds()
     declared = Upload.objects.filter(pk=upload_id).values_list("declared_category", flat=True).first() or ""
     taxonomy = taxonomy_in_service()
+    judgement = frames_judge(frames=frames, thresholds=thresholds, declared=declared, taxonomy=taxonomy)
+    analysis, result = judgement.worst.frame.analysis, judgement.result
     categories = taxonomy.scores(analysis.imagenet.probabilities) if analysis.imagenet is not None else {}
-    signals, unchecked = flag_signals(analysis, declared=declared, taxonomy=taxonomy)
-    matches = hash_matches(analysis.pdq_hash)
-    # Prohibited product classes count only where the image is of a kind the
-    # product model knows (its open-set gate, where it has one).
-    product_scores = analysis.product.scores if getattr(analysis.product, "in_distribution", True) else {}
-    result = policy.decide(product_scores, thresholds, signals=signals, matches=matches, unchecked=unchecked)
 
     with transaction.atomic():
         upload = Upload.objects.select_for_update().get(pk=upload_id)
@@ -283,6 +290,7 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | Non
             )
             for flag in result.flags
         )
+        frames_record(upload=upload, judgement=judgement)
         product = analysis.product
         used = {name: thresholds[name] for name in (product.label, *(f.category for f in result.flags)) if name in thresholds}
         upload.pdq_hash, upload.pdq_quality = analysis.pdq_hash, analysis.pdq_quality
@@ -296,6 +304,10 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | Non
             "categories": dict(sorted(categories.items(), key=lambda item: -item[1])[:TOP_CATEGORIES]),
             "declared_category": upload.declared_category,
         }
+        if upload.frame_count > 1:
+            worst = judgement.worst.frame
+            upload.policy_explanation["frames"] = {"judged": len(frames), "of": upload.frame_count,
+                                                   "worst": worst.index, "worst_timestamp_ms": worst.timestamp_ms}
         upload_transition(upload, VERDICT_STATUS[result.verdict])
         if upload.status == UploadStatus.IN_REVIEW:
             upload_set_review_rank(upload, scores=product.scores, flags=len(result.flags))

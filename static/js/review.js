@@ -9,6 +9,8 @@
 
   function unblur() {
     if (subject) subject.classList.remove("blurred", "greyscale");
+    const strip = document.getElementById("frame-strip");
+    if (strip) strip.classList.remove("blurred", "greyscale");
     if (reveal) reveal.hidden = true;
   }
   if (reveal) reveal.addEventListener("click", unblur);

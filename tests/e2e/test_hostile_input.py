@@ -48,12 +48,17 @@ def test_hostile_files_and_names(celery_worker, active_model, partner_key, api_c
     assert not server_errors
     assert wait_for(lambda: Upload.objects.filter(pk__in=accepted, status__in=SETTLED_STATUSES).count() == len(accepted),
                     timeout=120), list(Upload.objects.filter(pk__in=accepted).values_list("status", "failure_reason"))
-    # One stored file per accepted upload, nowhere but under uploads/, none named by the client.
-    stored = {str(p) for p in set(media_files()) - before if "/uploads/" in str(p)}
-    assert stored == {str(p) for p in set(media_files()) - before}  # nothing but the originals was written
+    # Per accepted upload: its original under uploads/ and its public copy (re-encoded, no metadata) under
+    # public/; nothing else written, nothing named by the client.
+    written = {str(p) for p in set(media_files()) - before}
+    stored = {p for p in written if "/uploads/" in p}
+    copies = {p for p in written if "/public/" in p}
+    assert stored | copies == written
     names = set(Upload.objects.filter(pk__in=accepted).values_list("image", flat=True))
-    assert len(stored) == len(accepted) == len(names)
+    public = set(Upload.objects.filter(pk__in=accepted).values_list("public_image", flat=True))
+    assert len(stored) == len(copies) == len(accepted) == len(names) == len(public)
     assert all(n.startswith("uploads/") and ".." not in n and "passwd" not in n for n in names)
+    assert all(n.startswith("public/") and ".." not in n and "passwd" not in n for n in public)
     kept = set(Upload.objects.filter(pk__in=accepted).values_list("original_filename", flat=True))
     assert "passwd" in kept and all("/" not in n and "\x1b" not in n and len(n) <= 255 for n in kept)
     print(f"files tried {len(cases)}, refused {len(refused)}, accepted {len(accepted)}, 5xx {len(server_errors)}")
