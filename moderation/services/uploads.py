@@ -31,7 +31,7 @@ from moderation.models import (
 )
 from moderation.selectors import class_thresholds, flag_signals
 from moderation.services.audit import audit_record
-from moderation.services.banks import hash_matches
+from moderation.services.banks import bank_matches_record, hash_matches
 from moderation.services.notify import publish_settled
 from moderation.services.qa import qa_sample_approval
 from moderation.services.queue import upload_set_review_rank
@@ -261,6 +261,7 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis) -> Upload | Non
             )
             for flag in result.flags
         )
+        bank_matches_record(upload=upload, matches=matches)
         product = analysis.product
         used = {name: thresholds[name] for name in (product.label, *(f.category for f in result.flags)) if name in thresholds}
         upload.pdq_hash, upload.pdq_quality = analysis.pdq_hash, analysis.pdq_quality

@@ -1,0 +1,123 @@
+"""Retroactive bank search: entries just added to a bank meet the stored PDQ
+hashes of the uploads of the bank's last `retro_days` days.
+
+A match never changes a decision by itself: an upload waiting for review gets
+the flag (with the bank entry as its reason) in front of its moderator; an
+upload already approved or rejected gets the flag and a QA item, so a person
+looks at it; allow-listed uploads are left alone."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from classifier.ml.hash_index import search_pairs
+from moderation.models import (
+    REVIEWABLE_STATUSES,
+    AuditAction,
+    BankedHash,
+    BankMatch,
+    BankMatchSource,
+    BankRetroSearch,
+    Flag,
+    FlagKind,
+    HashBank,
+    QAItem,
+    QAKind,
+    RetroSearchStatus,
+    Upload,
+    UploadStatus,
+)
+from moderation.services.audit import audit_record
+from moderation.services.banks import hashes_allowed_many, hashes_to_array
+
+logger = logging.getLogger(__name__)
+
+DECIDED_STATUSES = frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED})
+
+
+def bank_retro_search_run(*, search_id: int) -> BankRetroSearch | None:
+    """Run one retroactive search, saving progress after every chunk. Safe to
+    run twice: an upload already matched to an entry is not matched again."""
+    with transaction.atomic():
+        search = BankRetroSearch.objects.select_for_update().select_related("bank").filter(pk=search_id).first()
+        if search is None or search.status == RetroSearchStatus.DONE:
+            return search
+        search.status, search.searched, search.matched, search.error = RetroSearchStatus.RUNNING, 0, 0, ""
+        search.save(update_fields=["status", "searched", "matched", "error"])
+    try:
+        _run(search)
+    except Exception as exc:
+        BankRetroSearch.objects.filter(pk=search_id).update(status=RetroSearchStatus.FAILED, error=repr(exc)[:2000])
+        raise
+    search.refresh_from_db()
+    return search
+
+
+def _chunks(rows: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _run(search: BankRetroSearch) -> None:
+    bank = search.bank
+    entries = list(BankedHash.objects.filter(pk__in=search.entry_ids, quarantined_at__isnull=True)
+                   .values_list("pk", "pdq_hash"))
+    uploads = Upload.objects.filter(created_at__gte=search.since).exclude(pdq_hash="")
+    total = uploads.count() if entries else 0
+    BankRetroSearch.objects.filter(pk=search.pk).update(total=total)
+    if entries:
+        entry_hashes = hashes_to_array([h for _, h in entries])
+        rows = uploads.order_by().values_list("pk", "pdq_hash").iterator(chunk_size=settings.BANK_RETRO_CHUNK)
+        for chunk in _chunks(rows, settings.BANK_RETRO_CHUNK):
+            hits = search_pairs(hashes_to_array([h for _, h in chunk]), entry_hashes, bank.max_distance)
+            # Hits come sorted by upload, then distance: the first per upload is its closest entry.
+            closest: dict[int, tuple[int, int]] = {}
+            for query, row, distance in zip(hits.queries.tolist(), hits.rows.tolist(), hits.distances.tolist(),
+                                            strict=True):
+                closest.setdefault(query, (entries[row][0], distance))
+            queries = sorted(closest)
+            allowed = hashes_allowed_many([chunk[q][1] for q in queries])
+            matched = sum(_retro_match(upload_id=chunk[q][0], entry_id=closest[q][0], distance=closest[q][1],
+                                       bank=bank, search=search)
+                          for q, is_allowed in zip(queries, allowed, strict=True) if not is_allowed)
+            BankRetroSearch.objects.filter(pk=search.pk).update(searched=F("searched") + len(chunk),
+                                                                matched=F("matched") + matched)
+    BankRetroSearch.objects.filter(pk=search.pk).update(status=RetroSearchStatus.DONE, finished_at=timezone.now())
+
+
+@transaction.atomic
+def _retro_match(*, upload_id, entry_id: int, distance: int, bank: HashBank, search: BankRetroSearch) -> bool:
+    upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+    if upload is None or BankMatch.objects.filter(entry_id=entry_id, upload=upload).exists():
+        return False
+    if upload.status not in REVIEWABLE_STATUSES | DECIDED_STATUSES:
+        # Pending or processing: classification matches it against the banks
+        # itself; a failed upload has no decision to look at again.
+        return False
+    BankMatch.objects.create(entry_id=entry_id, upload=upload, distance=distance, source=BankMatchSource.RETRO)
+    Flag.objects.create(
+        upload=upload, kind=FlagKind.HASH_MATCH, category=bank.name, score=float(distance), action=bank.action,
+        reason=(f"retroactive search: matches entry {entry_id} of bank {bank.name!r} "
+                f"at Hamming distance {distance} ≤ {bank.max_distance}"),
+        detail={"bank_id": bank.pk, "entry_id": entry_id, "retro_search": search.pk},
+    )
+    if upload.status in DECIDED_STATUSES:
+        # Decided already: a person looks again; nothing flips by itself.
+        QAItem.objects.get_or_create(upload=upload, kind=QAKind.BANK,
+                                     defaults={"reference_verdict": upload.policy_verdict or upload.status})
+    audit_record(actor=None, action=AuditAction.BANK_RETRO_MATCHED, target=upload,
+                 data={"bank": bank.name, "entry": entry_id, "distance": distance, "status": upload.status,
+                       "retro_search": search.pk})
+    return True
