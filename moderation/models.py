@@ -317,11 +317,18 @@ class BankedHash(models.Model):
         return f"{self.bank}: {self.pdq_hash[:16]}…"
 
 
+def _new_epoch() -> str:
+    return uuid.uuid4().hex
+
+
 class HashIndexVersion(models.Model):
     """One row: bumped whenever bank entries are added, so that every process
-    knows, from one tiny query, when its index of the banks is behind."""
+    knows, from one tiny query, when its index of the banks is behind. The
+    epoch is new whenever the row is (a fresh or restored database), so a
+    snapshot built for another database is never used."""
 
     version = models.BigIntegerField(default=0)
+    epoch = models.CharField(max_length=32, default=_new_epoch)
 
 
 class BankMatchSource(models.TextChoices):

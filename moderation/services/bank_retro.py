@@ -73,12 +73,12 @@ def _chunks(rows: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
 def _run(search: BankRetroSearch) -> None:
     bank = search.bank
     entries = list(BankedHash.objects.filter(pk__in=search.entry_ids, quarantined_at__isnull=True)
-                   .values_list("pk", "pdq_hash"))
+                   .values_list("pk", "pdq_hash", "upload_id"))
     uploads = Upload.objects.filter(created_at__gte=search.since).exclude(pdq_hash="")
     total = uploads.count() if entries else 0
     BankRetroSearch.objects.filter(pk=search.pk).update(total=total)
     if entries:
-        entry_hashes = hashes_to_array([h for _, h in entries])
+        entry_hashes = hashes_to_array([h for _, h, _ in entries])
         rows = uploads.order_by().values_list("pk", "pdq_hash").iterator(chunk_size=settings.BANK_RETRO_CHUNK)
         for chunk in _chunks(rows, settings.BANK_RETRO_CHUNK):
             hits = search_pairs(hashes_to_array([h for _, h in chunk]), entry_hashes, bank.max_distance)
@@ -86,7 +86,8 @@ def _run(search: BankRetroSearch) -> None:
             closest: dict[int, tuple[int, int]] = {}
             for query, row, distance in zip(hits.queries.tolist(), hits.rows.tolist(), hits.distances.tolist(),
                                             strict=True):
-                closest.setdefault(query, (entries[row][0], distance))
+                if chunk[query][0] != entries[row][2]:  # not the upload the entry was made from
+                    closest.setdefault(query, (entries[row][0], distance))
             queries = sorted(closest)
             allowed = hashes_allowed_many([chunk[q][1] for q in queries])
             matched = sum(_retro_match(upload_id=chunk[q][0], entry_id=closest[q][0], distance=closest[q][1],

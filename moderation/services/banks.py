@@ -193,37 +193,49 @@ def _index_dir() -> Path:
     return path
 
 
-def _read_current() -> _Snapshot | None:
-    root = _index_dir()
+def _index_state() -> tuple[str, int]:
+    """(epoch, version) of the database's bank entries."""
+    row, _ = HashIndexVersion.objects.get_or_create(pk=1)
+    return row.epoch, row.version
+
+
+def _current_name() -> str:
     try:
-        name = (root / "CURRENT").read_text().strip()
+        return (_index_dir() / "CURRENT").read_text().strip()
     except FileNotFoundError:
-        return None
-    folder = root / name
-    if not (folder / "meta.json").exists():
-        return None
-    return _Snapshot(folder, int(name.split("-", 1)[0]), MultiIndex.load(folder))
+        return ""
 
 
-def hash_index_rebuild(*, force: bool = False) -> int:
+def _open_snapshot(name: str, state: tuple[str, int]) -> _Snapshot | None:
+    """The snapshot called `name` (epoch-version-tag), if it was built from
+    this database and no later than its present version."""
+    epoch, _, rest = name.partition("-")
+    version = int(rest.split("-", 1)[0]) if rest else -1
+    folder = _index_dir() / name
+    if not name or epoch != state[0] or not 0 <= version <= state[1] or not (folder / "meta.json").exists():
+        return None
+    return _Snapshot(folder, version, MultiIndex.load(folder))
+
+
+def hash_index_rebuild(*, force: bool = False) -> str:
     """Build a snapshot of every bank entry and put it in service for this
     host's processes. One process builds at a time (a file lock); one that
-    finds a fresh enough snapshot after waiting does nothing. Returns the
-    snapshot's version."""
+    finds an up-to-date snapshot after waiting for the lock does nothing.
+    Returns the snapshot's name."""
     root = _index_dir()
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        current = _read_current()
-        version = HashIndexVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
-        if current is not None and not force and current.version >= version:
-            return current.version
-        # Entries with index_version <= version have all committed: their
-        # version bump committed with them, and we read it above.
-        rows = list(BankedHash.objects.filter(index_version__lte=version).values_list("pk", "pdq_hash", "bank_id"))
+        state = _index_state()
+        current = _current_name()
+        if not force and (found := _open_snapshot(current, state)) is not None and found.version == state[1]:
+            return current
+        # Entries with index_version <= the version read above have all
+        # committed: their version bump committed with them.
+        rows = list(BankedHash.objects.filter(index_version__lte=state[1]).values_list("pk", "pdq_hash", "bank_id"))
         index = MultiIndex.build(hashes_to_array([h for _, h, _ in rows]),
                                  np.array([pk for pk, _, _ in rows], dtype=np.int64),
                                  extra={"bank": np.array([b for _, _, b in rows], dtype=np.int32)})
-        name = f"{version}-{uuid.uuid4().hex[:8]}"
+        name = f"{state[0]}-{state[1]}-{uuid.uuid4().hex[:8]}"
         staging = root / f".{name}"
         index.save(staging)
         os.rename(staging, root / name)
@@ -235,7 +247,7 @@ def hash_index_rebuild(*, force: bool = False) -> int:
             if old.is_dir() and old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
         logger.info("hash index snapshot %s: %d entries", name, len(rows))
-        return version
+        return name
 
 
 def _enqueue_rebuild() -> None:
@@ -262,10 +274,10 @@ class _BankIndex:
     def clear(self) -> None:
         self.snapshot: _Snapshot | None = None
         self.delta = MultiIndex.build(np.zeros((0, 32), np.uint8), extra={"bank": np.zeros(0, np.int32)})
-        self.version = -1
+        self.seen: tuple = ()
         self.banks: dict[int, HashBank] = {}
         self._checked_at = -1e9
-        self._rebuild_asked = -1
+        self._rebuild_asked: tuple = ()
 
     def refresh(self) -> None:
         now = time.monotonic()
@@ -274,26 +286,25 @@ class _BankIndex:
                 return
             self._checked_at = now
             self.banks = {b.pk: b for b in HashBank.objects.filter(enabled=True)}
-            version = HashIndexVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
-            on_disk = _read_current_name()
-            if version == self.version and self.snapshot is not None and self.snapshot.folder.name == on_disk:
+            state, on_disk = _index_state(), _current_name()
+            if (state, on_disk) == self.seen:
                 return
-            if self.snapshot is not None and self.snapshot.folder.name == on_disk:
+            if self.snapshot is not None and self.snapshot.folder.name == on_disk and on_disk.startswith(state[0]):
                 snapshot = self.snapshot
             else:
-                snapshot = _read_current() if on_disk else None
+                snapshot = _open_snapshot(on_disk, state)
             if snapshot is None:
-                hash_index_rebuild()
-                snapshot = _read_current()
+                on_disk = hash_index_rebuild()
+                snapshot = _open_snapshot(on_disk, state)
             self.snapshot = snapshot
             rows = list(BankedHash.objects.filter(index_version__gt=snapshot.version)
                         .values_list("pk", "pdq_hash", "bank_id"))
             self.delta = MultiIndex.build(hashes_to_array([h for _, h, _ in rows]),
                                           np.array([pk for pk, _, _ in rows], dtype=np.int64), chunks=16,
                                           extra={"bank": np.array([b for _, _, b in rows], dtype=np.int32)})
-            self.version = version
-            if len(rows) > settings.HASH_INDEX_DELTA_MAX and self._rebuild_asked != version:
-                self._rebuild_asked = version
+            self.seen = (state, on_disk)
+            if len(rows) > settings.HASH_INDEX_DELTA_MAX and self._rebuild_asked != state:
+                self._rebuild_asked = state
                 _enqueue_rebuild()
 
     def search(self, queries: np.ndarray, radius: int) -> list[_Hit]:
@@ -305,13 +316,6 @@ class _BankIndex:
                 hits += [_Hit(int(q), int(e), int(b), int(d))
                          for q, e, b, d in zip(found.queries, ids, banks, found.distances, strict=True)]
         return hits
-
-
-def _read_current_name() -> str:
-    try:
-        return (_index_dir() / "CURRENT").read_text().strip()
-    except FileNotFoundError:
-        return ""
 
 
 _index = _BankIndex()
