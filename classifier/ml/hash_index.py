@@ -41,9 +41,12 @@ def chunk_widths(chunks: int) -> list[int]:
 
 
 def default_chunks(size: int) -> int:
-    """Chunk count for a bank of `size` hashes: chunks of about log2(size)
-    bits keep about one row per bucket, within the limits of the probe count."""
-    return 16 if size <= 2_000_000 else 12
+    """Chunk count for a bank of `size` hashes. Twelve chunks of 21-22 bits
+    (up to two flips each at radius 31: 2,872 probes, a bucket per probe
+    nearly empty) beat sixteen of 16 bits (one flip: 272 probes, but
+    size / 65,536 rows in each) from a few hundred thousand hashes on; below
+    that the 134 MB of bucket offsets of 21-22-bit chunks are not worth it."""
+    return 16 if size < 200_000 else 12
 
 
 def as_words(hashes: np.ndarray) -> np.ndarray:
@@ -51,17 +54,21 @@ def as_words(hashes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES).view("<u8")
 
 
+def chunk_value(words: np.ndarray, start: int, width: int) -> np.ndarray:
+    """Bits [start, start + width) of each (n, 4)-word hash read as a 256-bit integer."""
+    word, shift = divmod(start, 64)
+    value = words[:, word] >> np.uint64(shift)
+    if shift + width > 64:
+        value = value | (words[:, word + 1] << np.uint64(64 - shift))
+    return (value & np.uint64((1 << width) - 1)).astype(np.uint32)
+
+
 def chunk_values(words: np.ndarray, widths: list[int]) -> np.ndarray:
-    """(n, 4) words -> (n, m) uint32 chunk values; chunk j is bits
-    [sum(widths[:j]), sum(widths[:j+1])) of the hash read as a 256-bit integer."""
+    """(n, 4) words -> (n, m) uint32 chunk values."""
     out = np.empty((len(words), len(widths)), dtype=np.uint32)
     start = 0
     for j, width in enumerate(widths):
-        word, shift = divmod(start, 64)
-        value = words[:, word] >> np.uint64(shift)
-        if shift + width > 64:
-            value = value | (words[:, word + 1] << np.uint64(64 - shift))
-        out[:, j] = value & np.uint64((1 << width) - 1)
+        out[:, j] = chunk_value(words, start, width)
         start += width
     return out
 
@@ -149,16 +156,19 @@ class MultiIndex:
             raise ValueError("at most 2**31 - 1 hashes per index")
         ids = np.arange(n, dtype=np.int64) if ids is None else np.ascontiguousarray(ids, dtype=np.int64)
         widths = chunk_widths(chunks or default_chunks(n))
-        values = chunk_values(as_words(hashes), widths) if n else np.zeros((0, len(widths)), np.uint32)
+        words = as_words(hashes) if n else np.zeros((0, 4), "<u8")
         order = np.empty((len(widths), n), dtype=np.int32)
         starts = []
+        first_bit = 0
         for j, width in enumerate(widths):
-            # A counting sort by chunk value: stable, and linear in n.
-            counts = np.bincount(values[:, j], minlength=1 << width)
+            # One chunk at a time keeps the build's extra memory to a few arrays of n.
+            values = chunk_value(words, first_bit, width)
+            counts = np.bincount(values, minlength=1 << width)
             offsets = np.zeros((1 << width) + 1, dtype=np.int32)
             np.cumsum(counts, out=offsets[1:])
-            order[j] = np.argsort(values[:, j], kind="stable")
+            order[j] = np.argsort(values, kind="stable")
             starts.append(offsets)
+            first_bit += width
         return cls(hashes, ids, widths, order, np.concatenate(starts) if starts else np.zeros(0, np.int32), extra)
 
     # --- persistence: a folder of .npy files that processes memory-map ---
@@ -247,8 +257,13 @@ def flat_search(queries: np.ndarray, hashes: np.ndarray, radius: int) -> Hits:
 
 def search_pairs(queries: np.ndarray, hashes: np.ndarray, radius: int) -> Hits:
     """Every (query, row) pair within `radius`, each side an array of hashes:
-    brute force while the smaller side is small, else a multi-index over the
-    hashes."""
-    if len(hashes) <= 2_000 or len(queries) <= 2:
+    brute force while one side is small, else a multi-index over the larger
+    side searched with the smaller."""
+    queries = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, HASH_BYTES)
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
+    if min(len(queries), len(hashes)) <= 2_000:
         return flat_search(queries, hashes, radius)
-    return MultiIndex.build(hashes).search(queries, radius)
+    if len(hashes) >= len(queries):
+        return MultiIndex.build(hashes).search(queries, radius)
+    swapped = MultiIndex.build(queries).search(hashes, radius)
+    return Hits.sorted(swapped.rows, swapped.queries, swapped.distances, len(hashes))

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from classifier.ml.hash_index import search_pairs
+from classifier.ml.hash_index import MultiIndex, flat_search
 from moderation.models import (
     REVIEWABLE_STATUSES,
     AuditAction,
@@ -79,9 +79,14 @@ def _run(search: BankRetroSearch) -> None:
     BankRetroSearch.objects.filter(pk=search.pk).update(total=total)
     if entries:
         entry_hashes = hashes_to_array([h for _, h, _ in entries])
+        # A few entries: brute force over each chunk; an imported list: one
+        # multi-index over the entries, searched with each chunk.
+        entry_index = MultiIndex.build(entry_hashes) if len(entries) > 2_000 else None
         rows = uploads.order_by().values_list("pk", "pdq_hash").iterator(chunk_size=settings.BANK_RETRO_CHUNK)
         for chunk in _chunks(rows, settings.BANK_RETRO_CHUNK):
-            hits = search_pairs(hashes_to_array([h for _, h in chunk]), entry_hashes, bank.max_distance)
+            chunk_hashes = hashes_to_array([h for _, h in chunk])
+            hits = (entry_index.search(chunk_hashes, bank.max_distance) if entry_index is not None
+                    else flat_search(chunk_hashes, entry_hashes, bank.max_distance))
             # Hits come sorted by upload, then distance: the first per upload is its closest entry.
             closest: dict[int, tuple[int, int]] = {}
             for query, row, distance in zip(hits.queries.tolist(), hits.rows.tolist(), hits.distances.tolist(),

@@ -97,3 +97,13 @@ def test_empty_and_tiny_indexes():
     one = MultiIndex.build(np.zeros((1, 32), np.uint8), np.array([42]))
     hits = one.search(np.zeros((2, 32), np.uint8), 0)
     assert hits.queries.tolist() == [0, 1] and one.ids[hits.rows].tolist() == [42, 42]
+
+
+def test_search_pairs_is_exact_whichever_side_is_larger():
+    rng = np.random.default_rng(5)
+    small = rng.integers(0, 256, (2_500, 32), dtype=np.uint8)
+    large = np.concatenate([np.stack([near(rng, small[i], i % 32) for i in range(300)]),
+                            rng.integers(0, 256, (4_000, 32), dtype=np.uint8)])
+    assert same(search_pairs(large, small, 31), brute_force(large, small, 31))
+    assert same(search_pairs(small, large, 31), brute_force(small, large, 31))
+    assert len(brute_force(large, small, 31)) >= 300
