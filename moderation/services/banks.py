@@ -295,7 +295,10 @@ class _BankIndex:
                 snapshot = _open_snapshot(on_disk, state)
             if snapshot is None:
                 on_disk = hash_index_rebuild()
+                state = _index_state()  # entries may have been added meanwhile
                 snapshot = _open_snapshot(on_disk, state)
+                if snapshot is None:
+                    raise RuntimeError(f"hash index snapshot {on_disk!r} does not fit the database's {state}")
             self.snapshot = snapshot
             rows = list(BankedHash.objects.filter(index_version__gt=snapshot.version)
                         .values_list("pk", "pdq_hash", "bank_id"))

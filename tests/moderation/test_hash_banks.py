@@ -311,3 +311,16 @@ def test_retroactive_search_flags_past_uploads_without_deciding_for_anyone(celer
     BankRetroSearch.objects.filter(pk=search.pk).update(status=RetroSearchStatus.RUNNING)
     again = bank_retro_search_run(search_id=search.pk)
     assert again.matched == 0 and Flag.objects.filter(detail__entry_id=entry.pk).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_rejection_cannot_put_an_image_on_an_allow_list(moderator):
+    from moderation.services.review import review_decide
+
+    allow = make_bank("allow-only", action=BankAction.ALLOW)
+    upload = make_upload(random_hashes(1)[0].tobytes().hex(), UploadStatus.IN_REVIEW)
+    with pytest.raises(InvalidInput) as caught:
+        review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam", bank_id=allow.pk)
+    assert caught.value.code == "invalid_bank" and not BankedHash.objects.exists()
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.IN_REVIEW  # nothing half-stored
