@@ -324,3 +324,22 @@ def test_a_rejection_cannot_put_an_image_on_an_allow_list(moderator):
     assert caught.value.code == "invalid_bank" and not BankedHash.objects.exists()
     upload.refresh_from_db()
     assert upload.status == UploadStatus.IN_REVIEW  # nothing half-stored
+
+
+@pytest.mark.django_db
+def test_bank_import_command_adds_a_list_and_queues_its_retroactive_search(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    bank = make_bank("exchange", retro_days=3)
+    listing = tmp_path / "hashes.txt"
+    listing.write_text("\n".join(h.tobytes().hex() for h in random_hashes(50)) + "\n\n")
+    call_command("bank_import", "exchange", str(listing))
+    assert BankedHash.objects.filter(bank=bank).count() == 50
+    search = BankRetroSearch.objects.get(bank=bank)
+    assert len(search.entry_ids) == 50 and search.status == RetroSearchStatus.QUEUED
+    listing.write_text("zz" * 32)
+    with pytest.raises(CommandError):
+        call_command("bank_import", "exchange", str(listing))
+    with pytest.raises(CommandError):
+        call_command("bank_import", "no-such-bank", str(listing))
+    assert BankedHash.objects.count() == 50
