@@ -300,7 +300,7 @@ class BankedHash(models.Model):
     note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     quarantined_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set by the flood guard: the entry stops acting until a lead confirms it.")
+        null=True, blank=True, db_index=True, help_text="Set by the flood guard: the entry stops acting until a lead confirms it.")
     confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
     confirmed_at = models.DateTimeField(null=True, blank=True, help_text="A lead confirmed it after a flood.")
