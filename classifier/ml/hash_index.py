@@ -143,6 +143,7 @@ class MultiIndex:
         self.extra = extra or {}
         self._starts_base = np.concatenate([[0], np.cumsum([(1 << w) + 1 for w in widths])[:-1]]).astype(np.int64)
         self._probes: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._occupied_bits: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -201,6 +202,24 @@ class MultiIndex:
 
     # --- search ---
 
+    def _query_chunks(self, queries: np.ndarray, q_words: np.ndarray) -> np.ndarray:
+        if len(queries) > 4:
+            return chunk_values(q_words, self.widths)
+        # A lone lookup: a dozen shifts of a Python int beat six numpy calls a chunk.
+        out = np.empty((len(queries), len(self.widths)), dtype=np.uint32)
+        for i, query in enumerate(queries):
+            value = int.from_bytes(query.tobytes(), "little")
+            for j, width in enumerate(self.widths):
+                out[i, j] = value & ((1 << width) - 1)
+                value >>= width
+        return out
+
+    def _occupied(self) -> np.ndarray:
+        """Bit s (little-endian) set when bucket slot s holds rows."""
+        if self._occupied_bits is None:
+            self._occupied_bits = np.packbits(np.diff(self.starts) > 0, bitorder="little")
+        return self._occupied_bits
+
     def _probe_table(self, flips: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if flips not in self._probes:
             masks = [_flip_masks(w, flips) for w in self.widths]
@@ -219,21 +238,29 @@ class MultiIndex:
             return brute_force(queries, self.hashes, radius)
         masks, chunk, base = self._probe_table(flips)
         q_words = as_words(queries)
-        keys = chunk_values(q_words, self.widths)[:, chunk] ^ masks  # (B, P)
+        keys = self._query_chunks(queries, q_words)[:, chunk] ^ masks  # (B, P)
         slots = (base + keys).ravel()
+        # Most probed buckets are empty below ~2 rows per bucket: a bitmap of
+        # the non-empty ones (a few MB, it stays in cache) spares a miss into
+        # the large offsets array for each of them.
+        occupied = self._occupied()
+        probe = np.flatnonzero((occupied[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1)
+        slots = slots[probe]
         first = self.starts[slots]
         lengths = self.starts[slots + 1] - first
         # Positions in the flattened (m * n) order array.
-        first = first + np.tile(chunk * n, len(queries))
+        first = first + (chunk * n)[probe % len(masks)]
         total = int(lengths.sum())
         if total == 0:
             return Hits.empty()
         runs = np.cumsum(lengths) - lengths
         positions = np.repeat(first - runs, lengths) + np.arange(total)
         rows = self.order.reshape(-1)[positions]
-        query_of = np.repeat(np.arange(len(queries)).repeat(len(masks)), lengths)
+        query_of = np.repeat(probe // len(masks), lengths)
         distances = hamming(self.words.take(rows, axis=0), q_words.take(query_of, axis=0))
         hit = distances <= radius
+        if not hit.any():
+            return Hits.empty()
         return Hits.sorted(query_of[hit], rows[hit].astype(np.int64), distances[hit], n)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from classifier.ml.hash_index import MultiIndex, brute_force, chunk_values, as_words, flat_search, search_pairs
+from classifier.ml.hash_index import MultiIndex, as_words, brute_force, chunk_values, flat_search, search_pairs
 from classifier.ml.hashing import pdq_hash
 
 PHOTOS = ["astronaut", "camera", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
@@ -71,6 +71,12 @@ def test_multi_index_equals_brute_force_on_random_hashes(chunks):
         assert same(index.search(queries, radius), expected), radius
         assert same(flat_search(queries, bank, radius), expected), radius
         assert len(expected) >= min(radius + 1, 49)
+    # A lone lookup takes another path to its chunk values: same answers.
+    expected = brute_force(queries, bank, 31)
+    for i, query in enumerate(queries):
+        alone = index.search(query[None], 31)
+        mine = expected.queries == i
+        assert np.array_equal(alone.rows, expected.rows[mine]) and np.array_equal(alone.distances, expected.distances[mine])
 
 
 def test_multi_index_equals_brute_force_on_real_pdq_hashes(real_pdq, tmp_path):
