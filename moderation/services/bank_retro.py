@@ -8,9 +8,6 @@ looks at it; allow-listed uploads are left alone."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -34,9 +31,7 @@ from moderation.models import (
     UploadStatus,
 )
 from moderation.services.audit import audit_record
-from moderation.services.banks import hashes_allowed_many, hashes_to_array
-
-logger = logging.getLogger(__name__)
+from moderation.services.banks import chunked, hashes_allowed_many, hashes_to_array
 
 DECIDED_STATUSES = frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED})
 
@@ -59,17 +54,6 @@ def bank_retro_search_run(*, search_id: int) -> BankRetroSearch | None:
     return search
 
 
-def _chunks(rows: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _run(search: BankRetroSearch) -> None:
     bank = search.bank
     entries = list(BankedHash.objects.filter(pk__in=search.entry_ids, quarantined_at__isnull=True)
@@ -83,7 +67,7 @@ def _run(search: BankRetroSearch) -> None:
         # multi-index over the entries, searched with each chunk.
         entry_index = MultiIndex.build(entry_hashes) if len(entries) > 2_000 else None
         rows = uploads.order_by().values_list("pk", "pdq_hash").iterator(chunk_size=settings.BANK_RETRO_CHUNK)
-        for chunk in _chunks(rows, settings.BANK_RETRO_CHUNK):
+        for chunk in chunked(rows, settings.BANK_RETRO_CHUNK):
             chunk_hashes = hashes_to_array([h for _, h in chunk])
             hits = (entry_index.search(chunk_hashes, bank.max_distance) if entry_index is not None
                     else flat_search(chunk_hashes, entry_hashes, bank.max_distance))

@@ -28,6 +28,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -65,6 +66,31 @@ def hashes_to_array(hex_hashes: list[str]) -> np.ndarray:
     if not hex_hashes:
         return np.zeros((0, 32), np.uint8)
     return np.frombuffer(bytes.fromhex("".join(hex_hashes)), dtype=np.uint8).reshape(-1, 32)
+
+
+def chunked(rows: Iterator, size: int) -> Iterator[list]:
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _entries_index(entries, *, chunks: int | None = None) -> MultiIndex:
+    """A multi-index of bank entries (ids and bank ids kept alongside),
+    streamed from the database so that ten million rows never sit in memory
+    as Python objects."""
+    ids, banks, hashes = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)], [np.zeros((0, 32), np.uint8)]
+    rows = entries.order_by().values_list("pk", "bank_id", "pdq_hash").iterator(chunk_size=50_000)
+    for chunk in chunked(rows, 50_000):
+        ids.append(np.array([r[0] for r in chunk], np.int64))
+        banks.append(np.array([r[1] for r in chunk], np.int32))
+        hashes.append(hashes_to_array([r[2] for r in chunk]))
+    return MultiIndex.build(np.concatenate(hashes), np.concatenate(ids), chunks=chunks,
+                            extra={"bank": np.concatenate(banks)})
 
 
 # --- writes -------------------------------------------------------------
@@ -231,10 +257,7 @@ def hash_index_rebuild(*, force: bool = False) -> str:
             return current
         # Entries with index_version <= the version read above have all
         # committed: their version bump committed with them.
-        rows = list(BankedHash.objects.filter(index_version__lte=state[1]).values_list("pk", "pdq_hash", "bank_id"))
-        index = MultiIndex.build(hashes_to_array([h for _, h, _ in rows]),
-                                 np.array([pk for pk, _, _ in rows], dtype=np.int64),
-                                 extra={"bank": np.array([b for _, _, b in rows], dtype=np.int32)})
+        index = _entries_index(BankedHash.objects.filter(index_version__lte=state[1]))
         name = f"{state[0]}-{state[1]}-{uuid.uuid4().hex[:8]}"
         staging = root / f".{name}"
         index.save(staging)
@@ -246,7 +269,7 @@ def hash_index_rebuild(*, force: bool = False) -> str:
         for old in root.iterdir():
             if old.is_dir() and old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
-        logger.info("hash index snapshot %s: %d entries", name, len(rows))
+        logger.info("hash index snapshot %s: %d entries", name, len(index))
         return name
 
 
@@ -300,13 +323,9 @@ class _BankIndex:
                 if snapshot is None:
                     raise RuntimeError(f"hash index snapshot {on_disk!r} does not fit the database's {state}")
             self.snapshot = snapshot
-            rows = list(BankedHash.objects.filter(index_version__gt=snapshot.version)
-                        .values_list("pk", "pdq_hash", "bank_id"))
-            self.delta = MultiIndex.build(hashes_to_array([h for _, h, _ in rows]),
-                                          np.array([pk for pk, _, _ in rows], dtype=np.int64), chunks=16,
-                                          extra={"bank": np.array([b for _, _, b in rows], dtype=np.int32)})
+            self.delta = _entries_index(BankedHash.objects.filter(index_version__gt=snapshot.version), chunks=16)
             self.seen = (state, on_disk)
-            if len(rows) > settings.HASH_INDEX_DELTA_MAX and self._rebuild_asked != state:
+            if len(self.delta) > settings.HASH_INDEX_DELTA_MAX and self._rebuild_asked != state:
                 self._rebuild_asked = state
                 _enqueue_rebuild()
 
