@@ -8,6 +8,8 @@ looks at it; allow-listed uploads are left alone."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -31,7 +33,7 @@ from moderation.models import (
     UploadStatus,
 )
 from moderation.services.audit import audit_record
-from moderation.services.banks import chunked, hashes_allowed_many, hashes_to_array
+from moderation.services.banks import bank_entry_quarantine, chunked, hashes_allowed_many, hashes_to_array
 
 DECIDED_STATUSES = frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED})
 
@@ -54,6 +56,41 @@ def bank_retro_search_run(*, search_id: int) -> BankRetroSearch | None:
     return search
 
 
+class _FloodGuard:
+    """The flood guard within one search: an entry that has matched its bank's
+    flood_limit uploads in the last hour (at upload time or here) is
+    quarantined and flags no more; a lead's confirmation lifts the limit."""
+
+    def __init__(self, bank: HashBank) -> None:
+        self.bank = bank
+        self.counts: dict[int, int] = {}
+        self.exempt: set[int] = set()
+        self.stopped_ids: set[int] = set()
+
+    def _load(self, entry_id: int) -> None:
+        entry = BankedHash.objects.filter(pk=entry_id).values("confirmed_at", "quarantined_at").first()
+        if entry is None or entry["quarantined_at"] is not None:
+            self.stopped_ids.add(entry_id)
+        elif entry["confirmed_at"] is not None or not self.bank.flood_limit:
+            self.exempt.add(entry_id)
+        self.counts[entry_id] = BankMatch.objects.filter(
+            entry_id=entry_id, created_at__gte=timezone.now() - timedelta(hours=1)).count()
+
+    def stopped(self, entry_id: int) -> bool:
+        if entry_id not in self.counts:
+            self._load(entry_id)
+        if entry_id in self.stopped_ids:
+            return True
+        if entry_id not in self.exempt and self.counts[entry_id] >= self.bank.flood_limit:
+            bank_entry_quarantine(entry_id=entry_id, matches_last_hour=self.counts[entry_id])
+            self.stopped_ids.add(entry_id)
+            return True
+        return False
+
+    def matched(self, entry_id: int) -> None:
+        self.counts[entry_id] += 1
+
+
 def _run(search: BankRetroSearch) -> None:
     bank = search.bank
     entries = list(BankedHash.objects.filter(pk__in=search.entry_ids, quarantined_at__isnull=True)
@@ -66,6 +103,7 @@ def _run(search: BankRetroSearch) -> None:
         # A few entries: brute force over each chunk; an imported list: one
         # multi-index over the entries, searched with each chunk.
         entry_index = MultiIndex.build(entry_hashes) if len(entries) > 2_000 else None
+        guard = _FloodGuard(bank)
         rows = uploads.order_by().values_list("pk", "pdq_hash").iterator(chunk_size=settings.BANK_RETRO_CHUNK)
         for chunk in chunked(rows, settings.BANK_RETRO_CHUNK):
             chunk_hashes = hashes_to_array([h for _, h in chunk])
@@ -79,9 +117,14 @@ def _run(search: BankRetroSearch) -> None:
                     closest.setdefault(query, (entries[row][0], distance))
             queries = sorted(closest)
             allowed = hashes_allowed_many([chunk[q][1] for q in queries])
-            matched = sum(_retro_match(upload_id=chunk[q][0], entry_id=closest[q][0], distance=closest[q][1],
-                                       bank=bank, search=search)
-                          for q, is_allowed in zip(queries, allowed, strict=True) if not is_allowed)
+            matched = 0
+            for q, is_allowed in zip(queries, allowed, strict=True):
+                entry_id, distance = closest[q]
+                if is_allowed or guard.stopped(entry_id):
+                    continue
+                if _retro_match(upload_id=chunk[q][0], entry_id=entry_id, distance=distance, bank=bank, search=search):
+                    matched += 1
+                    guard.matched(entry_id)
             BankRetroSearch.objects.filter(pk=search.pk).update(searched=F("searched") + len(chunk),
                                                                 matched=F("matched") + matched)
     BankRetroSearch.objects.filter(pk=search.pk).update(status=RetroSearchStatus.DONE, finished_at=timezone.now())

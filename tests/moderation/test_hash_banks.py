@@ -343,3 +343,18 @@ def test_bank_import_command_adds_a_list_and_queues_its_retroactive_search(tmp_p
     with pytest.raises(CommandError):
         call_command("bank_import", "no-such-bank", str(listing))
     assert BankedHash.objects.count() == 50
+
+
+@pytest.mark.django_db
+def test_the_flood_guard_also_stops_a_retroactive_search():
+    bank = make_bank("blank-image", retro_days=2, flood_limit=2)
+    blank = random_hashes(1)[0].tobytes().hex()
+    for i in range(5):
+        make_upload(flip(blank, i + 1, i), UploadStatus.APPROVED)
+    _, search = bank_hashes_import(bank=bank, hashes=[blank])
+    done = bank_retro_search_run(search_id=search.pk)
+    assert (done.status, done.searched, done.matched) == (RetroSearchStatus.DONE, 5, 2)
+    entry = BankedHash.objects.get(bank=bank)
+    assert entry.quarantined_at is not None
+    assert AuditEvent.objects.filter(action="bank.entry_quarantined", target_id=str(entry.pk)).count() == 1
+    assert QAItem.objects.filter(kind="bank").count() == 2
