@@ -10,7 +10,7 @@ than importing a module behind the facade.
 
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.frames import frame_count, is_animation, iter_frames
-from classifier.ml.hashing import HashIndex
+from classifier.ml.hash_index import Hits, MultiIndex, flat_search
 from classifier.ml.imagenet import imagenet_class_names
 from classifier.ml.preprocessing import to_luminance, to_rgb
 from classifier.ml.taxonomy import CATEGORIES as TAXONOMY_CATEGORIES
@@ -22,9 +22,11 @@ from classifier.signals import model_version_status_changed
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
-    "HashIndex",
+    "Hits",
+    "MultiIndex",
     "TAXONOMY_CATEGORIES",
     "default_taxonomy",
+    "flat_search",
     "frame_count",
     "is_animation",
     "iter_frames",

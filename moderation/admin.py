@@ -11,6 +11,7 @@ from moderation.models import (
     AuditAction,
     AuditEvent,
     BankedHash,
+    BankRetroSearch,
     ClassPolicy,
     Decision,
     Flag,
@@ -350,8 +351,9 @@ class ImageNetClassAdmin(admin.ModelAdmin):
 
 @admin.register(HashBank)
 class HashBankAdmin(AuditedChangesMixin, admin.ModelAdmin):
-    list_display = ("name", "action", "max_distance", "enabled", "entry_count", "created_at")
-    list_editable = ("action", "max_distance", "enabled")
+    list_display = ("name", "action", "max_distance", "enabled", "retro_days", "flood_limit", "entry_count",
+                    "created_at")
+    list_editable = ("action", "max_distance", "enabled", "retro_days", "flood_limit")
 
     @admin.display(description="entries")
     def entry_count(self, obj):
@@ -360,10 +362,11 @@ class HashBankAdmin(AuditedChangesMixin, admin.ModelAdmin):
 
 @admin.register(BankedHash)
 class BankedHashAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("bank", "pdq_hash", "upload", "added_by", "note", "created_at")
-    list_filter = ("bank",)
+    list_display = ("bank", "pdq_hash", "upload", "added_by", "note", "created_at", "quarantined_at", "confirmed_at")
+    list_filter = ("bank", ("quarantined_at", admin.EmptyFieldListFilter))
     search_fields = ("pdq_hash", "upload__id", "note")
-    readonly_fields = ("bank", "pdq_hash", "upload", "added_by", "created_at")
+    readonly_fields = ("bank", "pdq_hash", "upload", "added_by", "created_at", "quarantined_at", "confirmed_at",
+                       "confirmed_by", "index_version")
     list_select_related = ("bank", "added_by")
 
     def has_add_permission(self, request):
@@ -384,3 +387,18 @@ class UploaderLimitAdmin(AuditedChangesMixin, admin.ModelAdmin):
     list_display = ("user", "burst_limit", "hourly_limit", "daily_quota", "note", "updated_at")
     search_fields = ("user__username", "note")
     raw_id_fields = ("user",)
+
+
+@admin.register(BankRetroSearch)
+class BankRetroSearchAdmin(admin.ModelAdmin):
+    """Retroactive searches and their progress; started by adding entries."""
+
+    list_display = ("pk", "bank", "status", "searched", "total", "matched", "since", "created_at", "finished_at")
+    list_filter = ("status", "bank")
+    readonly_fields = [f.name for f in BankRetroSearch._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from moderation.models import AuditAction, HashBank, ModeratorPreference, RejectReason, Verdict
+from moderation.models import AuditAction, BankAction, HashBank, ModeratorPreference, RejectReason, Verdict
 
 
 class DecisionForm(forms.Form):
@@ -15,7 +15,7 @@ class DecisionForm(forms.Form):
     def __init__(self, *args, labels: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["label"].choices = [("", "keep the predicted label")] + [(name, name) for name in labels]
-        self.fields["bank"].queryset = HashBank.objects.filter(enabled=True)
+        self.fields["bank"].queryset = HashBank.objects.filter(enabled=True).exclude(action=BankAction.ALLOW)
 
 
 class SignUpForm(UserCreationForm):

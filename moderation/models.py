@@ -387,6 +387,7 @@ class FlagCategory(models.Model):
 class BankAction(models.TextChoices):
     REVIEW = "review", "Send to review"
     REJECT = "reject", "Reject automatically"
+    ALLOW = "allow", "Allow-list: never match (suppresses every other bank)"
 
 
 class HashBank(models.Model):
@@ -397,6 +398,10 @@ class HashBank(models.Model):
     max_distance = models.PositiveSmallIntegerField(default=31, help_text="Match within this Hamming distance (of 256 bits).")
     action = models.CharField(max_length=8, choices=BankAction.choices, default=BankAction.REJECT)
     enabled = models.BooleanField(default=True)
+    retro_days = models.PositiveSmallIntegerField(
+        default=30, help_text="When entries are added, search the uploads of the last this many days (0 = never).")
+    flood_limit = models.PositiveIntegerField(
+        default=100, help_text="Quarantine an entry that matches more uploads than this in an hour (0 = no limit).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -409,15 +414,88 @@ class BankedHash(models.Model):
     upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="banked_hashes")
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    quarantined_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="Set by the flood guard: the entry stops acting until a lead confirms it.")
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="A lead confirmed it after a flood.")
+    index_version = models.BigIntegerField(
+        default=0, db_index=True, help_text="HashIndexVersion when it was added: later ones are newer than a snapshot.")
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "banked hash"
         constraints = [models.UniqueConstraint(fields=["bank", "pdq_hash"], name="unique_hash_per_bank")]
+        permissions = [("confirm_bankedhash", "Can confirm a bank entry quarantined by the flood guard")]
 
     def __str__(self) -> str:
         return f"{self.bank}: {self.pdq_hash[:16]}…"
+
+
+def _new_epoch() -> str:
+    return uuid.uuid4().hex
+
+
+class HashIndexVersion(models.Model):
+    """One row: bumped whenever bank entries are added, so that every process
+    knows, from one tiny query, when its index of the banks is behind. The
+    epoch is new whenever the row is (a fresh or restored database), so a
+    snapshot built for another database is never used."""
+
+    version = models.BigIntegerField(default=0)
+    epoch = models.CharField(max_length=32, default=_new_epoch)
+
+
+class BankMatchSource(models.TextChoices):
+    UPLOAD = "upload", "At upload"
+    RETRO = "retro", "Retroactive search"
+
+
+class BankMatch(models.Model):
+    """An upload matched a bank entry: the flood guard counts these, and a
+    retroactive match keeps the entry as its reason."""
+
+    entry = models.ForeignKey(BankedHash, on_delete=models.CASCADE, related_name="matches")
+    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.CASCADE, related_name="bank_matches")
+    distance = models.PositiveSmallIntegerField()
+    source = models.CharField(max_length=8, choices=BankMatchSource.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["entry", "created_at"])]
+
+
+class RetroSearchStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BankRetroSearch(models.Model):
+    """A background search of past uploads for entries just added to a bank."""
+
+    bank = models.ForeignKey(HashBank, on_delete=models.CASCADE, related_name="retro_searches")
+    entry_ids = models.JSONField(default=list)
+    since = models.DateTimeField(help_text="Uploads created at or after this are searched.")
+    status = models.CharField(max_length=8, choices=RetroSearchStatus.choices, default=RetroSearchStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Uploads to search (known once it runs).")
+    searched = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "bank retro searches"
+
+    @property
+    def progress(self) -> float:
+        return 1.0 if self.status == RetroSearchStatus.DONE else (self.searched / self.total if self.total else 0.0)
 
 
 class RejectReason(models.TextChoices):
@@ -455,6 +533,7 @@ class Decision(models.Model):
 class QAKind(models.TextChoices):
     BLIND = "blind", "Blind QA of an automatic approval"
     SECOND = "second", "Second, independent review"
+    BANK = "bank", "A settled upload a bank entry matched later"
 
 
 class QAItem(models.Model):
@@ -616,6 +695,10 @@ class AuditAction(models.TextChoices):
     API_KEY_CREATED = "api_key.created", "API key created"
     ADMIN_CHANGED = "admin.changed", "Changed in the admin"
     TAXONOMY_CHANGED = "taxonomy.changed", "Taxonomy changed"
+    BANK_IMPORTED = "bank.imported", "Hashes imported into a bank"
+    BANK_ENTRY_QUARANTINED = "bank.entry_quarantined", "Bank entry quarantined by the flood guard"
+    BANK_ENTRY_CONFIRMED = "bank.entry_confirmed", "Quarantined bank entry confirmed"
+    BANK_RETRO_MATCHED = "bank.retro_matched", "Past upload matched a new bank entry"
 
 
 class AuditEvent(models.Model):

@@ -27,6 +27,7 @@ LEAD_PERMISSIONS = MODERATOR_PERMISSIONS + [
     ("moderation", "view_auditevent"),
     ("moderation", "view_metrics"),
     ("moderation", "calibrate_thresholds"),
+    ("moderation", "confirm_bankedhash"),
     ("classifier", "promote_modelversion"),
     ("classifier", "view_trainingrun"),
     ("django_celery_beat", "view_periodictask"),

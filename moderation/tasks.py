@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from classifier.contracts import NoActiveModel
+from moderation.services.bank_retro import bank_retro_search_run
+from moderation.services.banks import hash_index_rebuild
 from moderation.services.uploads import upload_classify, upload_fail, uploads_requeue_stuck
 from moderation.services.webhooks import webhook_attempt_interrupted, webhook_deliver, webhooks_retry_due
 
@@ -73,3 +75,13 @@ def sweep_stuck_uploads() -> dict[str, int]:
     if any(result.values()):
         logger.info("sweeper: %s", result)
     return result
+
+
+@shared_task(name="moderation.bank_retro_search", acks_late=True, reject_on_worker_lost=True)
+def bank_retro_search(search_id: int) -> None:
+    bank_retro_search_run(search_id=search_id)
+
+
+@shared_task(name="moderation.rebuild_hash_index", acks_late=True)
+def rebuild_hash_index() -> int:
+    return hash_index_rebuild()

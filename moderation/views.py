@@ -20,6 +20,7 @@ from moderation.errors import ApplicationError, RateLimited
 from moderation.forms import AuditSearchForm, DecisionForm, PreferenceForm, SignUpForm
 from moderation.models import ModeratorPreference, Upload, UploadFrame, UploadStatus
 from moderation.services.appeals import appeal_open
+from moderation.services.banks import CONFIRM_PERMISSION, bank_entry_confirm, quarantined_entries
 from moderation.services.explain import upload_heatmap
 from moderation.services.qa import qa_answer, qa_open_items
 from moderation.services.queue import queue_claim, queue_claim_next
@@ -292,7 +293,21 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
         "test_accuracy": [v["metrics__accuracy"] for v in summary["model_versions"]],
         "review_accuracy": [v["review_accuracy"] for v in summary["model_versions"]],
     }
-    return render(request, "moderation/metrics.html", {"m": summary, "chart_data": chart_data})
+    return render(request, "moderation/metrics.html", {"m": summary, "chart_data": chart_data,
+                                                       "quarantined": list(quarantined_entries()[:50]),
+                                                       "can_confirm": request.user.has_perm(CONFIRM_PERMISSION)})
+
+
+@permission_required(CONFIRM_PERMISSION)
+@require_http_methods(["POST"])
+def bank_entry_confirm_view(request: HttpRequest, entry_id: int) -> HttpResponse:
+    try:
+        bank_entry_confirm(entry_id=entry_id, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The bank entry acts again; the flood guard leaves it alone from now on.")
+    return redirect("metrics")
 
 
 @login_required

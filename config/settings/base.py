@@ -295,6 +295,13 @@ INFERENCE_CACHE_MODELS = get_env("INFERENCE_CACHE_MODELS", True, cast=bool)
 INFERENCE_REDUCED_DECODE = get_env("INFERENCE_REDUCED_DECODE", True, cast=bool)
 # How often a worker checks whether a hash bank changed.
 BANK_CHECK_SECONDS = get_env("BANK_CHECK_SECONDS", 5.0, cast=float)
+# The banks' index snapshot, shared by the processes of a host (memory-mapped);
+# entries added since it was built are kept in a small per-process index until
+# there are this many, then a worker rebuilds the snapshot.
+HASH_INDEX_DIR = Path(get_env("HASH_INDEX_DIR", str(VAR_DIR / "hash_index")))
+HASH_INDEX_DELTA_MAX = get_env("HASH_INDEX_DELTA_MAX", 20_000, cast=int)
+# Uploads read per step of a retroactive bank search (progress is saved after each).
+BANK_RETRO_CHUNK = get_env("BANK_RETRO_CHUNK", 50_000, cast=int)
 # Webhooks: callback URLs that resolve to loopback/private addresses are refused
 # unless this is on (local runs and tests only).
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = get_env("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False, cast=bool)

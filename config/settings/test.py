@@ -34,6 +34,7 @@ if os.environ.get("USE_TEST_DATABASE") == "1":
     )
 CLASSIFIER_VERSION_CHECK_SECONDS = 0.0
 BANK_CHECK_SECONDS = 0.0
+HASH_INDEX_DIR = Path(_SESSION_DIR) / "hash_index"
 SWEEP_STUCK_AFTER_SECONDS = 60
 STATIC_ROOT = Path(_SESSION_DIR) / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

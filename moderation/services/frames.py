@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from classifier.contracts import FrameAnalysis
 from moderation import policy
 from moderation.models import FlagKind, Upload, UploadFrame, Verdict
-from moderation.policy import ClassThresholds, PolicyFlag, PolicyResult
+from moderation.policy import ClassThresholds, HashMatch, PolicyFlag, PolicyResult
 from moderation.selectors import enabled_flag_rules, flag_signals
-from moderation.services.banks import hash_matches
+from moderation.services.banks import hash_matches_many
 from moderation.taxonomy import taxonomy_in_service
 
 _VERDICT_RANK = {Verdict.APPROVE: 0, Verdict.REVIEW: 1, Verdict.REJECT: 2}
@@ -32,6 +32,7 @@ class FramesJudgement:
     result: PolicyResult  # the upload's: the worst frame's verdict, every frame's flags
     worst: FrameVerdict
     frames: tuple[FrameVerdict, ...]
+    matches: tuple[HashMatch, ...] = ()  # every bank entry any judged frame matched, once, at its closest
 
 
 def frame_name(frame: FrameAnalysis) -> str:
@@ -91,18 +92,25 @@ def frames_judge(*, frames: Sequence[FrameAnalysis], thresholds: Mapping[str, Cl
     taxonomy = taxonomy or taxonomy_in_service()
     flag_rules = enabled_flag_rules()
     verdicts = []
-    for frame in frames:
+    # One index search for every judged frame's hash.
+    frame_matches = hash_matches_many([frame.analysis.pdq_hash for frame in frames])
+    closest: dict[object, HashMatch] = {}
+    for match in (m for ms in frame_matches for m in ms):
+        key = match.detail.get("entry_id") or (match.bank, match.distance)
+        if key not in closest or match.distance < closest[key].distance:
+            closest[key] = match
+    for frame, matches in zip(frames, frame_matches, strict=True):
         analysis = frame.analysis
         signals, unchecked = flag_signals(analysis, declared=declared, taxonomy=taxonomy, flag_rules=flag_rules)
         # Prohibited product classes count only where the image is of a kind the
         # product model knows (its open-set gate, where it has one).
         product_scores = analysis.product.scores if getattr(analysis.product, "in_distribution", True) else {}
         result = policy.decide(product_scores, thresholds, signals=signals,
-                               matches=hash_matches(analysis.pdq_hash), unchecked=unchecked)
+                               matches=matches, unchecked=unchecked)
         verdicts.append(FrameVerdict(frame, result, severity(result, analysis.product.score)))
     worst = max(verdicts, key=lambda v: (v.severity, -v.frame.index))
     result = worst.result if len(verdicts) == 1 else _merged(verdicts, worst)
-    return FramesJudgement(result=result, worst=worst, frames=tuple(verdicts))
+    return FramesJudgement(result=result, worst=worst, frames=tuple(verdicts), matches=tuple(closest.values()))
 
 
 def frames_record(*, upload: Upload, judgement: FramesJudgement) -> None:

@@ -15,6 +15,7 @@ from moderation.models import (
     Appeal,
     AppealStatus,
     AuditAction,
+    BankAction,
     BankedHash,
     Decision,
     FlagKind,
@@ -122,7 +123,8 @@ def review_decide(
             },
         )
         if bank_id and verdict == Verdict.REJECT:
-            bank = HashBank.objects.filter(pk=bank_id, enabled=True).first()
+            # An allow-list takes hashes that must never match, not rejected images.
+            bank = HashBank.objects.filter(pk=bank_id, enabled=True).exclude(action=BankAction.ALLOW).first()
             if bank is None:
                 raise InvalidInput("No such hash bank.", code="invalid_bank")
             bank_hash_add(bank=bank, upload=upload, actor=moderator, note=f"rejected: {decision.reason_code}")

@@ -31,6 +31,7 @@ from moderation.models import (
 )
 from moderation.selectors import class_thresholds
 from moderation.services.audit import audit_record
+from moderation.services.banks import bank_matches_record
 from moderation.services.frames import frames_judge, frames_record
 from moderation.services.notify import publish_settled
 from moderation.services.qa import qa_sample_approval
@@ -291,6 +292,7 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis | None = None,
             for flag in result.flags
         )
         frames_record(upload=upload, judgement=judgement)
+        bank_matches_record(upload=upload, matches=list(judgement.matches))
         product = analysis.product
         used = {name: thresholds[name] for name in (product.label, *(f.category for f in result.flags)) if name in thresholds}
         upload.pdq_hash, upload.pdq_quality = analysis.pdq_hash, analysis.pdq_quality

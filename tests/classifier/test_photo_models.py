@@ -1,9 +1,8 @@
-import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
 
-from classifier.ml.hashing import HashIndex, hamming_distances, pdq_hash, to_words
+from classifier.ml.hashing import hamming_distances, pdq_hash, to_words
 from classifier.ml.nsfw import AdultScorer
 
 SAMPLES = ["coffee", "astronaut", "chelsea", "rocket", "motorcycle_left" if hasattr(data, "motorcycle_left") else "camera"]
@@ -46,18 +45,3 @@ def test_pdq_keeps_unrelated_photos_apart():
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             assert _distance(_photo(a), _photo(b)) > 31, (a, b)
-
-
-def test_hash_index_finds_exactly_what_brute_force_finds():
-    rng = np.random.default_rng(3)
-    bank = rng.integers(0, 256, (5000, 32), dtype=np.uint8)
-    index = HashIndex(bank)
-    for row in (0, 17, 4999):
-        bits = np.unpackbits(bank[row])
-        bits[rng.choice(256, 20, replace=False)] ^= 1
-        query = np.packbits(bits).tobytes()
-        assert index.nearest_within(query, 31) == (row, 20)
-        brute = hamming_distances(query, to_words(bank))
-        assert int(brute.min()) == 20
-    assert index.nearest_within(rng.integers(0, 256, 32, dtype=np.uint8).tobytes(), 31) is None
-    assert HashIndex(np.zeros((0, 32), np.uint8)).nearest_within(bytes(32), 31) is None

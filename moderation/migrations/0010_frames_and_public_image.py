@@ -9,7 +9,7 @@ import moderation.models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('moderation', '0010_merged_state'),
+        ('moderation', '0009_taxonomy_and_risk_policy'),
     ]
 
     operations = [

@@ -1,0 +1,115 @@
+"""The bank index is exact: the multi-index returns the same pairs as brute
+force (numpy, and faiss's IndexBinaryFlat) on random hashes and on real PDQ
+hashes of photos and their edits, at every radius, saved and memory-mapped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageFilter
+
+from classifier.ml.hash_index import MultiIndex, as_words, brute_force, chunk_values, flat_search, search_pairs
+from classifier.ml.hashing import pdq_hash
+
+PHOTOS = ["astronaut", "camera", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
+          "coins", "page", "horse", "brick", "grass"]
+
+
+def same(a, b) -> bool:
+    return (np.array_equal(a.queries, b.queries) and np.array_equal(a.rows, b.rows)
+            and np.array_equal(a.distances, b.distances))
+
+
+def near(rng, row: np.ndarray, flips: int) -> np.ndarray:
+    bits = np.unpackbits(row)
+    bits[rng.choice(256, flips, replace=False)] ^= 1
+    return np.packbits(bits)
+
+
+def edits(image: Image.Image) -> list[Image.Image]:
+    w, h = image.size
+    return [
+        image,
+        image.resize((w // 2, h // 2)),
+        image.crop((w // 20, h // 20, w - w // 20, h - h // 20)),
+        ImageEnhance.Brightness(image).enhance(1.3),
+        ImageEnhance.Contrast(image).enhance(0.7),
+        image.filter(ImageFilter.GaussianBlur(2)),
+        image.rotate(3, expand=False),
+        image.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    ]
+
+
+@pytest.fixture(scope="module")
+def real_pdq() -> np.ndarray:
+    from skimage import data
+
+    hashes = []
+    for name in PHOTOS:
+        image = Image.fromarray(getattr(data, name)()).convert("RGB")
+        hashes += [np.frombuffer(pdq_hash(edit)[0], np.uint8) for edit in edits(image)]
+    return np.stack(hashes)
+
+
+def test_chunks_tile_the_256_bits():
+    words = as_words(np.full((1, 32), 255, np.uint8))
+    for chunks in (11, 12, 16):
+        values = chunk_values(words, [256 // chunks + (1 if j < 256 % chunks else 0) for j in range(chunks)])
+        assert sum(int(v).bit_count() for v in values[0]) == 256
+
+
+@pytest.mark.parametrize("chunks", [12, 16])
+def test_multi_index_equals_brute_force_on_random_hashes(chunks):
+    rng = np.random.default_rng(chunks)
+    bank = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
+    # Near-duplicates at every distance 0..48 of banked rows, and unrelated hashes.
+    queries = np.stack([near(rng, bank[rng.integers(len(bank))], d) for d in range(49)]
+                       + list(rng.integers(0, 256, (30, 32), dtype=np.uint8)))
+    index = MultiIndex.build(bank, chunks=chunks)
+    for radius in (0, 7, 15, 16, 24, 31, 32, 35, 48):
+        expected = brute_force(queries, bank, radius)
+        assert same(index.search(queries, radius), expected), radius
+        assert same(flat_search(queries, bank, radius), expected), radius
+        assert len(expected) >= min(radius + 1, 49)
+    # A lone lookup takes another path to its chunk values: same answers.
+    expected = brute_force(queries, bank, 31)
+    for i, query in enumerate(queries):
+        alone = index.search(query[None], 31)
+        mine = expected.queries == i
+        assert np.array_equal(alone.rows, expected.rows[mine]) and np.array_equal(alone.distances, expected.distances[mine])
+
+
+def test_multi_index_equals_brute_force_on_real_pdq_hashes(real_pdq, tmp_path):
+    rng = np.random.default_rng(0)
+    bank = np.concatenate([real_pdq, rng.integers(0, 256, (5_000, 32), dtype=np.uint8)])
+    ids = np.arange(len(bank), dtype=np.int64) * 7 + 3
+    MultiIndex.build(bank, ids, chunks=12).save(tmp_path / "snap")
+    index = MultiIndex.load(tmp_path / "snap")  # memory-mapped, as workers open it
+    assert isinstance(index.hashes, np.memmap) and np.array_equal(index.ids, ids)
+    for radius in (10, 31, 40):
+        expected = brute_force(real_pdq, bank, radius)
+        assert same(index.search(real_pdq, radius), expected)
+        assert same(search_pairs(real_pdq, bank, radius), expected)
+    # Real near-duplicates are in the data: at PDQ's usual radius each photo
+    # finds itself and at least two of its edits (resized, brightened, ...).
+    hits = index.search(real_pdq[:: len(edits(Image.new("RGB", (8, 8))))], 31)
+    per_photo = np.bincount(hits.queries, minlength=len(PHOTOS))
+    assert (per_photo >= 3).all(), per_photo
+
+
+def test_empty_and_tiny_indexes():
+    empty = MultiIndex.build(np.zeros((0, 32), np.uint8))
+    assert len(empty.search(np.zeros((1, 32), np.uint8), 31)) == 0
+    one = MultiIndex.build(np.zeros((1, 32), np.uint8), np.array([42]))
+    hits = one.search(np.zeros((2, 32), np.uint8), 0)
+    assert hits.queries.tolist() == [0, 1] and one.ids[hits.rows].tolist() == [42, 42]
+
+
+def test_search_pairs_is_exact_whichever_side_is_larger():
+    rng = np.random.default_rng(5)
+    small = rng.integers(0, 256, (2_500, 32), dtype=np.uint8)
+    large = np.concatenate([np.stack([near(rng, small[i], i % 32) for i in range(300)]),
+                            rng.integers(0, 256, (4_000, 32), dtype=np.uint8)])
+    assert same(search_pairs(large, small, 31), brute_force(large, small, 31))
+    assert same(search_pairs(small, large, 31), brute_force(small, large, 31))
+    assert len(brute_force(large, small, 31)) >= 300
