@@ -160,7 +160,7 @@ for line in sys.stdin:
 """
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_second_process_shares_the_snapshot_and_sees_new_entries():
     bank = make_bank("shared")
     first = random_hashes(1)[0].tobytes().hex()
@@ -260,7 +260,7 @@ def _photo_hash(name: str, edit=None) -> str:
     return pdq_hash(edit(image) if edit else image)[0].hex()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_retroactive_search_flags_past_uploads_without_deciding_for_anyone(celery_worker, moderator):
     from PIL import ImageEnhance, ImageFilter
 
