@@ -9,6 +9,7 @@ One analysis uses one loaded version per role, never a mix.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.conf import settings
 from classifier.contracts import AdultScore, ImageAnalysis, ImageNetTags, NoActiveModel, ProductPrediction
 from classifier.ml.architectures import get as get_architecture
 from classifier.ml.hashing import pdq_hash
+from classifier.ml.open_set import OpenSetGate
 from classifier.ml.preprocessing import (
     DECODE_SIDE,
     PRODUCT_INPUT_SIDE,
@@ -31,6 +33,8 @@ from classifier.ml.preprocessing import (
 from classifier.ml.runtime import LiteModel
 from classifier.models import ModelRole, ModelVersion
 from classifier.registry import active_version_id
+
+logger = logging.getLogger(__name__)
 
 EMBEDDING_WIDTH = 1280
 IMAGENET_CLASSES = 1000
@@ -83,6 +87,8 @@ def _load(version: ModelVersion) -> LoadedModel:
         from classifier.ml.nsfw import AdultScorer
 
         runtime = AdultScorer(data, threads=settings.INFERENCE_THREADS)
+    elif version.role == ModelRole.OPEN_SET:
+        runtime = OpenSetGate.from_bytes(data)
     else:
         runtime = LiteModel(data, num_threads=settings.INFERENCE_THREADS)
     return LoadedModel(version.pk, version.name, version.architecture, tuple(version.class_names), runtime)
@@ -103,15 +109,36 @@ def forget_loaded_models() -> None:
     _cache.clear()
 
 
-def _product(model: LoadedModel, probabilities: np.ndarray) -> ProductPrediction:
+def _product(
+    model: LoadedModel, probabilities: np.ndarray, gate: LoadedModel | None = None, ood_score: float | None = None
+) -> ProductPrediction:
     best = int(np.argmax(probabilities))
+    checked = gate is not None and ood_score is not None
     return ProductPrediction(
         label=model.class_names[best],
         score=float(probabilities[best]),
         scores={name: float(p) for name, p in zip(model.class_names, probabilities, strict=False)},
         model_version_id=model.version_id,
         model_version_name=model.version_name,
+        in_distribution=bool(not checked or ood_score <= gate.runtime.threshold),
+        ood_score=float(ood_score) if checked else None,
+        ood_threshold=float(gate.runtime.threshold) if checked else None,
+        ood_method=gate.runtime.method if checked else "",
+        ood_version_id=gate.version_id if checked else 0,
     )
+
+
+def _open_set_gate(backbone: LoadedModel | None) -> LoadedModel | None:
+    """The active gate, if it was fitted on the active backbone's embeddings."""
+    gate = _cache.get(ModelRole.OPEN_SET)
+    if gate is None or backbone is None:
+        return None
+    if gate.runtime.backbone_version_id != backbone.version_id:
+        logger.warning("open-set gate %s was fitted on backbone v%s, not the active %s: not applied; "
+                       "run `manage.py install_models`", gate.version_name, gate.runtime.backbone_version_id,
+                       backbone.version_name)
+        return None
+    return gate
 
 
 def classify_product(image_bytes: bytes) -> ProductPrediction:
@@ -159,6 +186,9 @@ def analyze_many(images: list[bytes]) -> list[ImageAnalysis]:
             normalize(np.stack([image_to_product_pixels(image) for image in decoded]))
         )
 
+    gate = _open_set_gate(backbone)
+    ood_scores = gate.runtime.scores(embeddings) if gate is not None else [None] * len(decoded)
+
     adult_scores: list[AdultScore | None] = [None] * len(decoded)
     if adult is not None:
         for i, score in enumerate(adult.runtime.score_images(decoded)):
@@ -166,7 +196,7 @@ def analyze_many(images: list[bytes]) -> list[ImageAnalysis]:
 
     return [
         ImageAnalysis(
-            product=_product(product, product_probabilities[i]),
+            product=_product(product, product_probabilities[i], gate, ood_scores[i]),
             imagenet=tags[i],
             adult=adult_scores[i],
             pdq_hash=hashes[i][0].hex(),

@@ -241,6 +241,11 @@ HEAD_BASE_EXAMPLES = get_env("HEAD_BASE_EXAMPLES", 10000, cast=int)
 GATE_TEST_LIMIT = get_env("GATE_TEST_LIMIT", 0, cast=int) or None
 GATE_BASE_MARGIN = get_env("GATE_BASE_MARGIN", 0.01, cast=float)
 GATE_MIN_HOLDOUT = get_env("GATE_MIN_HOLDOUT", 20, cast=int)
+# Open-set gate (classifier.open_set): class centres from N Fashion-MNIST
+# training images (raw and rendered each), threshold from N test images of each
+# kind and the calibration half of the packaged real photos.
+OPEN_SET_FIT_EXAMPLES = get_env("OPEN_SET_FIT_EXAMPLES", 500, cast=int)
+OPEN_SET_CALIBRATION_EXAMPLES = get_env("OPEN_SET_CALIBRATION_EXAMPLES", 300, cast=int)
 # Threshold calibration from reviewer decisions.
 CALIBRATION_TARGET_PRECISION = get_env("CALIBRATION_TARGET_PRECISION", 0.98, cast=float)
 CALIBRATION_MIN_REVIEWED = get_env("CALIBRATION_MIN_REVIEWED", 30, cast=int)

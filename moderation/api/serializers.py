@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from moderation.models import Appeal, Upload, WebhookEndpoint
@@ -66,6 +67,14 @@ class ModelVersionRefSerializer(serializers.Serializer):
     architecture = serializers.CharField()
 
 
+class OpenSetSerializer(serializers.Serializer):
+    in_distribution = serializers.BooleanField(help_text="false: not the kind of image the product model knows")
+    score = serializers.FloatField(help_text="out-of-distribution score (higher: further from every product class)")
+    threshold = serializers.FloatField(help_text="scores above this are out of distribution")
+    method = serializers.CharField(help_text="how the score is computed (docs/models.md)")
+    reason = serializers.CharField(help_text="why tags is empty, for people; empty when in distribution")
+
+
 class ImageNetTagSerializer(serializers.Serializer):
     name = serializers.CharField()
     score = serializers.FloatField()
@@ -73,6 +82,7 @@ class ImageNetTagSerializer(serializers.Serializer):
 
 class UploadOutputSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField()
+    tags_open_set = serializers.SerializerMethodField()
     imagenet_tags = serializers.SerializerMethodField()
     adult_score = serializers.SerializerMethodField()
     flags = serializers.SerializerMethodField()
@@ -89,6 +99,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "external_id",
             "caption",
             "tags",
+            "tags_open_set",
             "imagenet_tags",
             "adult_score",
             "flags",
@@ -108,11 +119,20 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         return upload.predictions_by_role().get(role)  # prefetched
 
     def get_tags(self, upload) -> list[dict]:
-        """The product categories, best first."""
+        """The product classes, best first; empty when the image is not of the
+        kind the product model knows (tags_open_set says why)."""
         prediction = self._prediction(upload)
         if prediction is None:
             return []
-        return TagSerializer([{"label": label, "score": score} for label, score in prediction.top(5)], many=True).data
+        return TagSerializer([{"label": label, "score": score} for label, score in prediction.tags(5)], many=True).data
+
+    @extend_schema_field(OpenSetSerializer(allow_null=True))
+    def get_tags_open_set(self, upload) -> dict | None:
+        """The open-set gate's check of the product tags; null when none was made."""
+        prediction = self._prediction(upload)
+        if prediction is None or not prediction.open_set:
+            return None
+        return OpenSetSerializer({**prediction.open_set, "reason": prediction.withheld_reason}).data
 
     def get_imagenet_tags(self, upload) -> list[dict]:
         """The top five ImageNet classes, with readable names."""
