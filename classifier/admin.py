@@ -87,9 +87,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "trigger", "status", "base_version", "candidate", "promoted", "created_at", "finished_at")
+    list_display = ("__str__", "trigger", "architecture", "status", "progress_display", "base_version", "candidate",
+                    "promoted", "created_at", "finished_at")
     list_filter = ("status", "trigger", "promoted")
-    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+    readonly_fields = [f.name for f in TrainingRun._meta.fields] + ["progress_display"]
+
+    @admin.display(description="progress")
+    def progress_display(self, run: TrainingRun) -> str:
+        return run.progress_display
 
     def has_add_permission(self, request):
         return False

@@ -145,3 +145,11 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"
+
+    @property
+    def progress_display(self) -> str:
+        """'epoch 3 of 40, 2 min 5 s' while it trains (or as it ended)."""
+        if not self.progress:
+            return "waiting for the training worker" if self.status == TrainingRunStatus.QUEUED else ""
+        minutes, seconds = divmod(int(self.progress.get("seconds", 0)), 60)
+        return f"epoch {self.progress.get('epoch')} of {self.progress.get('epochs')}, {minutes} min {seconds} s"

@@ -4,12 +4,14 @@ sits in front of uploads; TensorFlow is imported only when a run trains."""
 from celery import shared_task
 
 from classifier.models import TrainingTrigger
-from classifier.retraining import retrain_if_due, training_run_execute
+from classifier.retraining import retrain_if_due, training_run_execute, training_runs_start_queued
 
 
 @shared_task(name="classifier.retrain_check", acks_late=True)
 def retrain_check() -> int | None:
-    """Every few minutes: train when enough new examples have arrived."""
+    """Every few minutes: run a queued run whose message was lost, then train
+    when enough new examples have arrived."""
+    training_runs_start_queued()
     run = retrain_if_due(trigger=TrainingTrigger.THRESHOLD)
     return run.pk if run else None
 

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from classifier.registry import training_runs_recent
 from moderation import queue, selectors
 from moderation.errors import ApplicationError
 from moderation.forms import AuditSearchForm, DecisionForm, PreferenceForm, SignUpForm
@@ -251,7 +252,8 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
         "test_accuracy": [v["metrics__accuracy"] for v in summary["model_versions"]],
         "review_accuracy": [v["review_accuracy"] for v in summary["model_versions"]],
     }
-    return render(request, "moderation/metrics.html", {"m": summary, "chart_data": chart_data})
+    return render(request, "moderation/metrics.html",
+                  {"m": summary, "chart_data": chart_data, "training_runs": training_runs_recent()})
 
 
 @login_required

@@ -1,4 +1,8 @@
-"""Start web server, Celery worker and Celery beat; stop all three on Ctrl-C."""
+"""Start web server, Celery workers and Celery beat; stop them all on Ctrl-C.
+
+Two workers: one for uploads (the default queue), and one for training (its
+own queue, one task at a time, at a lower CPU priority), so that a model
+training in the background never holds a verdict back."""
 
 import os
 import signal
@@ -11,7 +15,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Run the web server (gunicorn), one Celery worker and Celery beat until interrupted."
+    help = "Run the web server (gunicorn), the upload and training Celery workers and Celery beat until interrupted."
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
@@ -25,7 +29,9 @@ class Command(BaseCommand):
                     "--threads", "4", "--access-logfile", "-"],
             "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
                        "--concurrency", str(concurrency), "--hostname", "worker@%h",
-                       "--queues", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_TRAINING_QUEUE}"],
+                       "--queues", settings.CELERY_TASK_DEFAULT_QUEUE],
+            "trainer": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                        "--concurrency", "1", "--hostname", "trainer@%h", "--queues", settings.CELERY_TRAINING_QUEUE],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
         }
         processes: dict[str, subprocess.Popen] = {}
@@ -41,7 +47,9 @@ class Command(BaseCommand):
         for name, command in commands.items():
             # Own process groups, so that the terminal's Ctrl-C reaches us
             # once and we stop the children in order.
-            processes[name] = subprocess.Popen(command, env=env, start_new_session=True)
+            nice = settings.TRAINING_WORKER_NICENESS if name == "trainer" else 0
+            processes[name] = subprocess.Popen(command, env=env, start_new_session=True,
+                                               preexec_fn=(lambda n=nice: os.nice(n)) if nice else None)
             self.stdout.write(f"started {name} (pid {processes[name].pid})")
         self.stdout.write(self.style.SUCCESS(f"Platform running on http://{bind}/ — press Ctrl-C to stop."))
         try:
