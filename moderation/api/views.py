@@ -94,8 +94,10 @@ def _filter(queryset, params):
         if "\x00" in params.get(name, ""):
             raise InvalidInput(f"{name} may not contain NUL characters.", code="invalid_filter")
     if value := params.get("label"):
+        # A label withheld by the open-set gate is no tag: a cat is not a "Bag".
         queryset = queryset.filter(Exists(Prediction.objects.filter(
-            upload=OuterRef("pk"), model_version__role="product", label=value)))
+            upload=OuterRef("pk"), model_version__role="product", label=value,
+        ).exclude(open_set__in_distribution=False)))
     if value := params.get("flag"):
         queryset = queryset.filter(Exists(Flag.objects.filter(upload=OuterRef("pk"), kind=value))
                                    | Exists(Flag.objects.filter(upload=OuterRef("pk"), category=value)))

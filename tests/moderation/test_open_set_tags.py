@@ -30,6 +30,11 @@ def test_api_shows_no_tags_and_why_for_a_real_photo(open_set_models, partner_key
     assert gate["method"] == "cosine-centres" and "out-of-distribution score" in gate["reason"]
     assert body["imagenet_tags"][0]["name"] == "espresso"  # the photo is still described
     assert upload.policy_explanation["open_set"]["in_distribution"] is False
+    shoe = _classified(fashion_png(0)[0], "shoe.png", partner)
+    for item, listed in ((upload, False), (shoe, True)):
+        label = item.product_prediction.label
+        found = api_client.get(f"/api/v1/uploads/?label={label}", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+        assert (str(item.pk) in {r["id"] for r in found["results"]}) is listed
 
 
 def test_api_keeps_the_tags_of_a_product_shot(open_set_models, partner_key, api_client):
