@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
 from PIL import Image
 
 from classifier.inference import analyze, forget_loaded_models
@@ -92,7 +93,7 @@ def test_a_gate_fitted_on_another_backbone_is_not_applied(open_set_models):
 
 
 @pytest.mark.django_db
-def test_install_fits_calibrates_and_activates_once_per_backbone(photo_models):
+def test_install_fits_calibrates_and_activates_once_per_backbone(photo_models, client):
     gate = open_set_gate_install(fit_examples=30, calibration_examples=10, negative_photos=2)
     assert gate.status == ModelVersionStatus.ACTIVE and active_version(ModelRole.OPEN_SET) == gate
     assert gate.training["backbone_version"] == photo_models["backbone"].pk
@@ -101,4 +102,7 @@ def test_install_fits_calibrates_and_activates_once_per_backbone(photo_models):
     assert figures["positives"]["Fashion-MNIST 28 px"]["n"] == 10 and gate.training["calibration_negatives"] >= 2
     assert figures["threshold"] > figures["positive_edge"]
     assert open_set_gate_install() == gate  # the same backbone: nothing to refit
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-1"))
+    page = client.get(f"/admin/classifier/modelversion/{gate.pk}/change/").content.decode()
+    assert f"threshold {figures['threshold']}" in page and "of real photos" in page
 
