@@ -72,3 +72,14 @@ def test_upgrade_run_trains_from_scratch_records_progress_and_is_gated(active_mo
     assert "Stronger architecture after bootstrap" in page and "epoch 1 of 1" in page and "bn-cnn" in page
     admin = client.get("/admin/classifier/trainingrun/").content.decode()
     assert "epoch 1 of 1" in admin
+
+
+def test_training_has_its_own_niced_worker_one_task_at_a_time(settings):
+    from moderation.management.commands.run_platform import platform_commands
+
+    commands = platform_commands(bind="127.0.0.1:8000", web_workers=2, concurrency=2)
+    worker, worker_nice = commands["worker"]
+    trainer, trainer_nice = commands["trainer"]
+    assert worker[worker.index("--queues") + 1] == settings.CELERY_TASK_DEFAULT_QUEUE and worker_nice == 0
+    assert trainer[trainer.index("--queues") + 1] == settings.CELERY_TRAINING_QUEUE
+    assert trainer[trainer.index("--concurrency") + 1] == "1" and trainer_nice == settings.TRAINING_WORKER_NICENESS > 0

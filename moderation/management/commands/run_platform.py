@@ -14,6 +14,21 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
+def platform_commands(*, bind: str, web_workers: int, concurrency: int) -> dict[str, tuple[list[str], int]]:
+    """Each process's command line and niceness."""
+    python = sys.executable
+    celery = [python, "-m", "celery", "-A", "config"]
+    return {
+        "web": ([python, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
+                 "--threads", "4", "--access-logfile", "-"], 0),
+        "worker": ([*celery, "worker", "--loglevel", "INFO", "--concurrency", str(concurrency),
+                    "--hostname", "worker@%h", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE], 0),
+        "trainer": ([*celery, "worker", "--loglevel", "INFO", "--concurrency", "1", "--hostname", "trainer@%h",
+                     "--queues", settings.CELERY_TRAINING_QUEUE], settings.TRAINING_WORKER_NICENESS),
+        "beat": ([*celery, "beat", "--loglevel", "INFO"], 0),
+    }
+
+
 class Command(BaseCommand):
     help = "Run the web server (gunicorn), the upload and training Celery workers and Celery beat until interrupted."
 
@@ -23,17 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args, bind, web_workers, concurrency, **options):
-        python = sys.executable
-        commands = {
-            "web": [python, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
-                    "--threads", "4", "--access-logfile", "-"],
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                       "--concurrency", str(concurrency), "--hostname", "worker@%h",
-                       "--queues", settings.CELERY_TASK_DEFAULT_QUEUE],
-            "trainer": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                        "--concurrency", "1", "--hostname", "trainer@%h", "--queues", settings.CELERY_TRAINING_QUEUE],
-            "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
-        }
+        commands = platform_commands(bind=bind, web_workers=web_workers, concurrency=concurrency)
         processes: dict[str, subprocess.Popen] = {}
         stopping = False
 
@@ -44,10 +49,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         env = os.environ.copy()
-        for name, command in commands.items():
+        for name, (command, nice) in commands.items():
             # Own process groups, so that the terminal's Ctrl-C reaches us
             # once and we stop the children in order.
-            nice = settings.TRAINING_WORKER_NICENESS if name == "trainer" else 0
             processes[name] = subprocess.Popen(command, env=env, start_new_session=True,
                                                preexec_fn=(lambda n=nice: os.nice(n)) if nice else None)
             self.stdout.write(f"started {name} (pid {processes[name].pid})")
