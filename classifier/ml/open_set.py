@@ -24,8 +24,9 @@ import numpy as np
 METHOD = "cosine-centres"
 METHOD_TEXT = "cosine distance of the EfficientNet-Lite0 embedding to the nearest product class centre"
 POSITIVE_QUANTILE = 0.999
-# Used only when calibration has no negatives at all: the half-gap measured
-# with them (positives' 99.9th percentile 0.39, nearest real photo 0.55).
+# Used only when calibration has no negatives at all: about half the gap
+# measured with them (positives' 99.9th percentile 0.424, nearest real photo
+# 0.596 with the default calibration; docs/models.md).
 FALLBACK_MARGIN = 0.08
 
 
