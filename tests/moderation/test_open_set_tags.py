@@ -66,3 +66,21 @@ def test_review_pages_show_no_wrong_tag_and_approval_records_no_example(open_set
     decision = review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
     assert decision.label_before == "" and decision.label_after == ""
     assert not TrainingExample.objects.exists()  # a cat is no confirmed "Bag"
+
+
+def test_webhooks_and_the_uploaders_page_carry_no_withheld_tag(open_set_models, client):
+    import json
+
+    from django.contrib.auth import get_user_model
+
+    from moderation.services.webhooks import upload_payload
+
+    user = get_user_model().objects.create_user("bob", password="bob-pass-123")
+    upload = upload_create(data=skimage_jpeg("coffee"), filename="coffee.jpg", uploader=user)
+    upload_classify(upload_id=upload.pk)
+    upload.refresh_from_db()
+    label = upload.product_prediction.label
+    assert not upload.product_prediction.in_distribution
+    assert label not in json.dumps(upload_payload(upload, "upload.decided"))
+    client.force_login(user)
+    assert label not in client.get("/posts/").content.decode()
