@@ -68,11 +68,14 @@ def training_run_request(*, trigger: str, role: str = ModelRole.PRODUCT) -> Trai
         return None
 
 
+ABANDONED = "abandoned: no progress for too long"
+
+
 def training_runs_fail_stale(*, older_than: timedelta = timedelta(hours=2)) -> int:
     """A run whose worker died stays `running`; free the slot after a while."""
     cutoff = timezone.now() - older_than
     return TrainingRun.objects.filter(status__in=UNFINISHED_RUN_STATUSES, created_at__lt=cutoff).update(
-        status=TrainingRunStatus.FAILED, error="abandoned: no progress for too long", finished_at=timezone.now()
+        status=TrainingRunStatus.FAILED, error=ABANDONED, finished_at=timezone.now()
     )
 
 
@@ -296,14 +299,17 @@ def training_run_progress(*, run: TrainingRun, epoch: int, epochs: int, seconds:
 def training_run_upgrade_queue(*, architecture: str) -> TrainingRun | None:
     """Queue, once per install, a run that trains `architecture` from scratch
     and lets the gate promote it if it beats the active product model. None
-    when one was queued before, the active model is of that architecture
-    already, or another run is unfinished."""
+    when one was queued before (unless every earlier one was abandoned: the
+    platform stopped while it trained), the active model is of that
+    architecture already, or another run is unfinished."""
     from classifier.tasks import run_training
 
     current = active_version(ModelRole.PRODUCT)
     if not architecture or current is None or current.architecture == architecture:
         return None
-    if TrainingRun.objects.filter(role=ModelRole.PRODUCT, trigger=TrainingTrigger.UPGRADE).exists():
+    training_runs_fail_stale()
+    earlier = TrainingRun.objects.filter(role=ModelRole.PRODUCT, trigger=TrainingTrigger.UPGRADE)
+    if earlier.exclude(status=TrainingRunStatus.FAILED, error=ABANDONED).exists():
         return None
     try:
         with transaction.atomic():

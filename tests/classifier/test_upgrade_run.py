@@ -2,15 +2,17 @@
 of the stronger architecture, the run records its progress, the gate decides."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
 from classifier.ml.gate import GateFigures, upgrade_decide
 from classifier.models import ModelVersionStatus, TrainingRun, TrainingRunStatus, TrainingTrigger
 from classifier.registry import active_version
-from classifier.retraining import training_run_execute, training_run_upgrade_queue
+from classifier.retraining import ABANDONED, training_run_execute, training_run_upgrade_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +40,15 @@ def test_bootstrap_queues_the_upgrade_run_once(open_set_models, settings):
     assert run.architecture == "bn-cnn" and run.status == TrainingRunStatus.QUEUED
     assert run.progress_display == "waiting for the training worker"
     # Finished (or failed), it is still not queued again on the next start.
-    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRunStatus.FAILED)
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRunStatus.FAILED, error="ValueError()")
     call_command("bootstrap", stdout=io.StringIO())
     assert runs.count() == 1
+    # Abandoned (the platform stopped while it trained, hours ago): queued again, once.
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRunStatus.RUNNING, error="",
+                                                 created_at=timezone.now() - timedelta(hours=3))
+    call_command("bootstrap", stdout=io.StringIO())
+    call_command("bootstrap", stdout=io.StringIO())
+    assert runs.count() == 2 and runs.get(pk=run.pk).error == ABANDONED
 
 
 def test_no_upgrade_when_the_active_model_has_that_architecture(active_model):
