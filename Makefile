@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run setup test test-fast bench lint dataset browser wordnet clean help
+.PHONY: run setup test test-fast bench lint dataset photos browser wordnet clean help
 
 help:
 	@echo "make run    set up (venv, data set, database, demo account, baseline model) and start web, worker, beat"
@@ -39,6 +39,18 @@ dataset:
 		echo "(or set FASHION_MNIST_DIR to a folder holding the four idx .gz files)"; exit 1; \
 	fi
 
+# Debian's wallpaper packages: real photos with no garment in them, the
+# negatives that calibrate the open-set gate (docs/models.md) and that
+# bench/real_photos.py measures. Optional: without them the gate calibrates
+# on what is installed.
+photos:
+	@if [ -d /usr/share/wallpapers ] && [ -d /usr/share/backgrounds ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's wallpapers (calibration photos for the open-set gate)…"; \
+		apt-get install -y -qq plasma-workspace-wallpapers ukui-wallpapers >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq plasma-workspace-wallpapers ukui-wallpapers >/dev/null; } || true; \
+	else echo "optional: sudo apt-get install plasma-workspace-wallpapers ukui-wallpapers (open-set gate calibration)"; fi
+
 # Debian's Chromium for the browser tests (never a downloaded browser).
 browser:
 	@if command -v chromium >/dev/null; then exit 0; fi; \
@@ -55,7 +67,7 @@ wordnet:
 		apt-get install -y -qq wordnet-base >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wordnet-base >/dev/null; }; \
 	else echo "WordNet is missing: sudo apt-get install wordnet-base (the taxonomy generator's test is skipped)"; fi
 
-setup: $(VENV)/.runtime dataset
+setup: $(VENV)/.runtime dataset photos
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap
 
@@ -72,7 +84,7 @@ test-fast: $(VENV)/.dev dataset
 # The end-to-end benchmarks (pipeline, soak, review queue) run on PostgreSQL and
 # Redis: a scratch database (created anew by each run) and Redis database 3.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/moderation_bench
-bench: $(VENV)/.dev dataset
+bench: $(VENV)/.dev dataset photos
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.run_all
 
 # Every step runs even when one fails; the target fails if any did.

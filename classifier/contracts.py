@@ -16,9 +16,30 @@ class ProductPrediction:
     scores: dict[str, float] = field(default_factory=dict)  # every class, by name
     model_version_id: int = 0
     model_version_name: str = ""
+    # The open-set gate (classifier.ml.open_set): is the image of the kind the
+    # product model was trained on? Out of distribution, `label` is still the
+    # model's best guess, but no tag may be shown or acted on. Without an
+    # active gate (or backbone) nothing is checked: in distribution, score None.
+    in_distribution: bool = True
+    ood_score: float | None = None
+    ood_threshold: float | None = None
+    ood_method: str = ""
+    ood_version_id: int = 0
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return sorted(self.scores.items(), key=lambda item: item[1], reverse=True)[:k]
+
+    def tags(self, k: int = 3) -> list[tuple[str, float]]:
+        """The product tags worth showing: none out of distribution."""
+        return self.top(k) if self.in_distribution else []
+
+    def open_set(self) -> dict:
+        """The gate's figures, as stored with the prediction (empty when unchecked)."""
+        if self.ood_score is None:
+            return {}
+        return {"in_distribution": self.in_distribution, "score": round(self.ood_score, 4),
+                "threshold": round(self.ood_threshold or 0.0, 4), "method": self.ood_method,
+                "model_version_id": self.ood_version_id}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from classifier.ml.preprocessing import to_luminance, to_rgb
 from classifier.ml.taxonomy import CATEGORIES as TAXONOMY_CATEGORIES
 from classifier.ml.taxonomy import default_taxonomy
 from classifier.models import ModelRole, ModelVersion, ModelVersionStatus, TrainingTrigger
-from classifier.retraining import retrain_if_due
+from classifier.retraining import retrain_if_due, training_run_upgrade_queue
 from classifier.services import training_example_record
 from classifier.signals import model_version_status_changed
 
@@ -41,4 +41,5 @@ __all__ = [
     "to_luminance",
     "to_rgb",
     "training_example_record",
+    "training_run_upgrade_queue",
 ]

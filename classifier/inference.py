@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from classifier.contracts import (
 from classifier.ml.architectures import get as get_architecture
 from classifier.ml.frames import is_animation, sample_frames, thumbnail_jpeg
 from classifier.ml.hashing import pdq_hash
+from classifier.ml.open_set import OpenSetGate
 from classifier.ml.preprocessing import (
     DECODE_SIDE,
     PRODUCT_INPUT_SIDE,
@@ -42,6 +44,8 @@ from classifier.ml.preprocessing import (
 from classifier.ml.runtime import LiteModel
 from classifier.models import ModelRole, ModelVersion
 from classifier.registry import active_version_id
+
+logger = logging.getLogger(__name__)
 
 EMBEDDING_WIDTH = 1280
 IMAGENET_CLASSES = 1000
@@ -95,6 +99,8 @@ def _load(version: ModelVersion) -> LoadedModel:
         from classifier.ml.nsfw import AdultScorer
 
         runtime = AdultScorer(data, threads=settings.INFERENCE_THREADS)
+    elif version.role == ModelRole.OPEN_SET:
+        runtime = OpenSetGate.from_bytes(data)
     else:
         runtime = LiteModel(data, num_threads=settings.INFERENCE_THREADS)
     return LoadedModel(version.pk, version.name, version.architecture, tuple(version.class_names), runtime)
@@ -115,15 +121,40 @@ def forget_loaded_models() -> None:
     _cache.clear()
 
 
-def _product(model: LoadedModel, probabilities: np.ndarray) -> ProductPrediction:
+def _product(
+    model: LoadedModel, probabilities: np.ndarray, gate: LoadedModel | None = None, ood_score: float | None = None
+) -> ProductPrediction:
     best = int(np.argmax(probabilities))
-    return ProductPrediction(
+    prediction = ProductPrediction(
         label=model.class_names[best],
         score=float(probabilities[best]),
         scores={name: float(p) for name, p in zip(model.class_names, probabilities, strict=False)},
         model_version_id=model.version_id,
         model_version_name=model.version_name,
     )
+    if gate is None or ood_score is None:
+        return prediction
+    return replace(
+        prediction,
+        in_distribution=bool(ood_score <= gate.runtime.threshold),
+        ood_score=float(ood_score),
+        ood_threshold=float(gate.runtime.threshold),
+        ood_method=gate.runtime.method,
+        ood_version_id=gate.version_id,
+    )
+
+
+def _open_set_gate(backbone: LoadedModel | None) -> LoadedModel | None:
+    """The active gate, if it was fitted on the active backbone's embeddings."""
+    gate = _cache.get(ModelRole.OPEN_SET)
+    if gate is None or backbone is None:
+        return None
+    if gate.runtime.backbone_version_id != backbone.version_id:
+        logger.warning("open-set gate %s was fitted on backbone v%s, not the active %s: not applied; "
+                       "run `manage.py install_models`", gate.version_name, gate.runtime.backbone_version_id,
+                       backbone.version_name)
+        return None
+    return gate
 
 
 def classify_product(image_bytes: bytes) -> ProductPrediction:
@@ -204,6 +235,9 @@ def _analyze_decoded(decoded: list[Image.Image], models: tuple) -> list[ImageAna
             normalize(np.stack([image_to_product_pixels(image) for image in decoded]))
         )
 
+    gate = _open_set_gate(backbone)
+    ood_scores = gate.runtime.scores(embeddings) if gate is not None else [None] * len(decoded)
+
     adult_scores: list[AdultScore | None] = [None] * len(decoded)
     if adult is not None:
         for i, score in enumerate(adult.runtime.score_images(decoded)):
@@ -211,7 +245,7 @@ def _analyze_decoded(decoded: list[Image.Image], models: tuple) -> list[ImageAna
 
     return [
         ImageAnalysis(
-            product=_product(product, product_probabilities[i]),
+            product=_product(product, product_probabilities[i], gate, ood_scores[i]),
             imagenet=tags[i],
             adult=adult_scores[i],
             pdq_hash=hashes[i][0].hex(),

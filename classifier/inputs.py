@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from classifier.ml.architectures import get as get_architecture
-from classifier.ml.datasets import load_split
+from classifier.ml.datasets import fashion_photo, load_split
 from classifier.ml.preprocessing import bytes_to_product_pixels, open_image, photo_input
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def embed_images(images: list[Image.Image], *, progress: str | None = None) -> n
 
 def fashion_as_photo(pixels: np.ndarray) -> Image.Image:
     """One Fashion-MNIST image as the RGB photo an upload of it would be."""
-    return Image.fromarray(pixels, "L").convert("RGB")
+    return fashion_photo(pixels)
 
 
 def fashion_embeddings(split: str, count: int) -> np.ndarray:

@@ -14,6 +14,7 @@ class ModelRole(models.TextChoices):
     PRODUCT = "product", "Product classifier"
     IMAGENET = "imagenet", "ImageNet tagger (backbone)"
     ADULT = "adult", "Adult-content scorer"
+    OPEN_SET = "open_set", "Open-set gate (are product tags meaningful?)"
 
 
 class ModelVersionStatus(models.TextChoices):
@@ -104,6 +105,7 @@ class TrainingTrigger(models.TextChoices):
     MANUAL = "manual", "Manual"
     THRESHOLD = "threshold", "Enough new examples"
     SCHEDULE = "schedule", "Scheduled"
+    UPGRADE = "upgrade", "Stronger architecture after bootstrap"
 
 
 class TrainingRun(models.Model):
@@ -119,6 +121,11 @@ class TrainingRun(models.Model):
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_by_runs"
     )
     promoted = models.BooleanField(default=False)
+    architecture = models.CharField(
+        max_length=64, blank=True,
+        help_text="Train this architecture from scratch; blank: warm-start from the active version.",
+    )
+    progress = models.JSONField(default=dict, blank=True, help_text="Epoch k of n and seconds so far, while it trains.")
     data = models.JSONField(default=dict, blank=True, help_text="Counts of base examples and corrections, id range.")
     timings = models.JSONField(default=dict, blank=True)
     log = models.TextField(blank=True)
@@ -138,3 +145,11 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"
+
+    @property
+    def progress_display(self) -> str:
+        """'epoch 3 of 40, 2 min 5 s' while it trains (or as it ended)."""
+        if not self.progress:
+            return "waiting for the training worker" if self.status == TrainingRunStatus.QUEUED else ""
+        minutes, seconds = divmod(int(self.progress.get("seconds", 0)), 60)
+        return f"epoch {self.progress.get('epoch')} of {self.progress.get('epochs')}, {minutes} min {seconds} s"

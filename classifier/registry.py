@@ -33,6 +33,13 @@ def active_version(role: str = ModelRole.PRODUCT) -> ModelVersion | None:
     return ModelVersion.objects.filter(role=role, status=ModelVersionStatus.ACTIVE).first()
 
 
+def training_runs_recent(*, limit: int = 5) -> list:
+    """The latest training runs with their versions, for the metrics page."""
+    from classifier.models import TrainingRun
+
+    return list(TrainingRun.objects.select_related("base_version", "candidate").order_by("-created_at")[:limit])
+
+
 def active_version_id(role: str = ModelRole.PRODUCT) -> int | None:
     return (
         ModelVersion.objects.filter(role=role, status=ModelVersionStatus.ACTIVE)

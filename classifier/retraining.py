@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from classifier.inputs import Inputs
 from classifier.ml.datasets import load_split
-from classifier.ml.gate import GateDecision, GateFigures, gate_decide
+from classifier.ml.gate import GateDecision, GateFigures, gate_decide, upgrade_decide
 from classifier.ml.training import evaluate_tflite, set_threads, train
 from classifier.models import (
     UNFINISHED_RUN_STATUSES,
@@ -28,6 +28,7 @@ from classifier.models import (
     TrainingExample,
     TrainingRun,
     TrainingRunStatus,
+    TrainingTrigger,
 )
 from classifier.registry import active_version, model_version_activate, model_version_register, model_version_reject
 
@@ -67,11 +68,14 @@ def training_run_request(*, trigger: str, role: str = ModelRole.PRODUCT) -> Trai
         return None
 
 
+ABANDONED = "abandoned: no progress for too long"
+
+
 def training_runs_fail_stale(*, older_than: timedelta = timedelta(hours=2)) -> int:
     """A run whose worker died stays `running`; free the slot after a while."""
     cutoff = timezone.now() - older_than
     return TrainingRun.objects.filter(status__in=UNFINISHED_RUN_STATUSES, created_at__lt=cutoff).update(
-        status=TrainingRunStatus.FAILED, error="abandoned: no progress for too long", finished_at=timezone.now()
+        status=TrainingRunStatus.FAILED, error=ABANDONED, finished_at=timezone.now()
     )
 
 
@@ -138,6 +142,7 @@ def gate_evaluate(
     class_names: list[str],
     holdout_rows: list[TrainingExample],
     cache: dict | None = None,
+    upgrade: bool = False,
 ) -> GateDecision:
     """Evaluate candidate and active version on the same evaluation set (the
     base test split and the held-out corrections), each through its own kind
@@ -178,7 +183,8 @@ def gate_evaluate(
         origin_base=origin_base,
         origin_name=origin.name if origin else "",
     )
-    return gate_decide(figures, min_holdout=settings.GATE_MIN_HOLDOUT)
+    decide = upgrade_decide if upgrade else gate_decide
+    return decide(figures, min_holdout=settings.GATE_MIN_HOLDOUT)
 
 
 def candidate_conclude(*, trained, decision: GateDecision, role: str, training_info: dict, actor=None) -> ModelVersion:
@@ -198,10 +204,15 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
         raise RuntimeError("no active version to start from; train a baseline first")
     run.base_version = base_version
     class_names = list(base_version.class_names)
-    architecture = base_version.architecture
+    # An upgrade trains another architecture from scratch on the whole base set.
+    upgrade = bool(run.architecture) and run.architecture != base_version.architecture
+    architecture = run.architecture if upgrade else base_version.architecture
     inputs = Inputs(architecture)
-    warm = inputs.kind == "pixels"  # a softmax head retrains from scratch in seconds
-    log(f"{'warm start from' if warm else 'retraining the kind of'} {base_version.name} ({architecture})")
+    warm = not upgrade and inputs.kind == "pixels"  # a softmax head retrains from scratch in seconds
+    if upgrade:
+        log(f"training {architecture} from scratch, to compare with {base_version.name} ({base_version.architecture})")
+    else:
+        log(f"{'warm start from' if warm else 'retraining the kind of'} {base_version.name} ({architecture})")
 
     with _timed(timings, "load_data"):
         examples = list(TrainingExample.objects.filter(holdout=False).order_by("pk"))
@@ -209,7 +220,8 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
         train_set = inputs.examples(examples, class_names)
         pool = len(load_split("train")) if inputs.kind == "pixels" else settings.HEAD_BASE_EXAMPLES
         rng = np.random.default_rng(run.pk or 0)
-        sample = np.sort(rng.choice(pool, size=min(settings.RETRAIN_BASE_SAMPLE, pool), replace=False))
+        size = min(settings.UPGRADE_BASE_EXAMPLES or pool, pool) if upgrade else min(settings.RETRAIN_BASE_SAMPLE, pool)
+        sample = np.sort(rng.choice(pool, size=size, replace=False))
         base_inputs, base_labels = inputs.base("train", indices=sample)
         test_inputs, test_labels = inputs.base("test", count=settings.GATE_TEST_LIMIT)
     corrections = sum(1 for e in examples if e.source == "correction")
@@ -241,18 +253,21 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
             train_labels=labels,
             test_pixels=test_inputs,
             test_labels=test_labels,
-            epochs=settings.RETRAIN_EPOCHS if warm else None,
+            epochs=settings.RETRAIN_EPOCHS if warm else (settings.UPGRADE_EPOCHS or None) if upgrade else None,
             sample_weight=weights,
             initial_keras_bytes=initial,
             progress=progress,
             seed=run.pk or 0,
+            on_epoch=lambda epoch, epochs, seconds: training_run_progress(run=run, epoch=epoch, epochs=epochs,
+                                                                          seconds=seconds),
         )
     log(f"trained {trained.epochs} epochs on {len(train_inputs)} examples (example weight {weight:.1f}) "
         f"in {trained.train_seconds:.1f} s")
 
     with _timed(timings, "evaluate"):
         decision = gate_evaluate(candidate_bytes=trained.tflite_bytes, candidate_architecture=architecture,
-                                 active=base_version, class_names=class_names, holdout_rows=holdout_rows)
+                                 active=base_version, class_names=class_names, holdout_rows=holdout_rows,
+                                 upgrade=upgrade)
     log(f"gate: {'promote' if decision.promote else 'reject'}: {decision.reason}")
     run.candidate = candidate_conclude(
         trained=trained,
@@ -271,6 +286,50 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
         },
     )
     run.promoted = decision.promote
+
+
+def training_run_progress(*, run: TrainingRun, epoch: int, epochs: int, seconds: float) -> None:
+    """Record how far a running run is (epoch k of n, seconds so far) for the
+    admin and the metrics page; one UPDATE, outside the run's own writes."""
+    run.progress = {"epoch": epoch, "epochs": epochs, "seconds": round(seconds, 1),
+                    "updated_at": timezone.now().isoformat()}
+    TrainingRun.objects.filter(pk=run.pk).update(progress=run.progress)
+
+
+def training_run_upgrade_queue(*, architecture: str) -> TrainingRun | None:
+    """Queue, once per install, a run that trains `architecture` from scratch
+    and lets the gate promote it if it beats the active product model. None
+    when one was queued before (unless every earlier one was abandoned: the
+    platform stopped while it trained), the active model is of that
+    architecture already, or another run is unfinished."""
+    from classifier.tasks import run_training
+
+    current = active_version(ModelRole.PRODUCT)
+    if not architecture or current is None or current.architecture == architecture:
+        return None
+    training_runs_fail_stale()
+    earlier = TrainingRun.objects.filter(role=ModelRole.PRODUCT, trigger=TrainingTrigger.UPGRADE)
+    if earlier.exclude(status=TrainingRunStatus.FAILED, error=ABANDONED).exists():
+        return None
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(role=ModelRole.PRODUCT, trigger=TrainingTrigger.UPGRADE,
+                                             architecture=architecture)
+            transaction.on_commit(lambda: run_training.delay(run.pk))
+    except IntegrityError:
+        return None
+    return run
+
+
+def training_runs_start_queued(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Run queued runs whose message was lost (the database is the source of
+    truth). Called on the training queue, whose worker runs one task at a time."""
+    cutoff = timezone.now() - older_than
+    ids = list(TrainingRun.objects.filter(status=TrainingRunStatus.QUEUED, created_at__lt=cutoff)
+               .values_list("pk", flat=True))
+    for run_id in ids:
+        training_run_execute(run_id=run_id)
+    return len(ids)
 
 
 def retrain_if_due(*, trigger: str, min_new: int | None = None) -> TrainingRun | None:

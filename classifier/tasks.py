@@ -4,12 +4,14 @@ sits in front of uploads; TensorFlow is imported only when a run trains."""
 from celery import shared_task
 
 from classifier.models import TrainingTrigger
-from classifier.retraining import retrain_if_due
+from classifier.retraining import retrain_if_due, training_run_execute, training_runs_start_queued
 
 
 @shared_task(name="classifier.retrain_check", acks_late=True)
 def retrain_check() -> int | None:
-    """Every few minutes: train when enough new examples have arrived."""
+    """Every few minutes: run a queued run whose message was lost, then train
+    when enough new examples have arrived."""
+    training_runs_start_queued()
     run = retrain_if_due(trigger=TrainingTrigger.THRESHOLD)
     return run.pk if run else None
 
@@ -19,3 +21,8 @@ def retrain_scheduled() -> int | None:
     """At the scheduled time: train if any new example arrived."""
     run = retrain_if_due(trigger=TrainingTrigger.SCHEDULE, min_new=1)
     return run.pk if run else None
+
+
+@shared_task(name="classifier.run_training", acks_late=True)
+def run_training(run_id: int) -> None:
+    training_run_execute(run_id=run_id)

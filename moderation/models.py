@@ -189,6 +189,10 @@ class Prediction(models.Model):
     categories = models.JSONField(
         default=dict, blank=True,
         help_text="ImageNet backbone only: each taxonomy category's score (its classes' summed probability).")
+    open_set = models.JSONField(
+        default=dict, blank=True,
+        help_text="Product predictions: the open-set gate's in_distribution, score, threshold, method (empty: unchecked).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -206,6 +210,27 @@ class Prediction(models.Model):
     def top_categories(self, k: int = 3) -> list[tuple[str, float]]:
         """The k best taxonomy categories (ImageNet predictions only), ties by name."""
         return sorted((self.categories or {}).items(), key=lambda item: (-item[1], item[0]))[:k]
+
+    @property
+    def in_distribution(self) -> bool:
+        """False when the open-set gate found the image unlike the product model's training data."""
+        return self.open_set.get("in_distribution", True)
+
+    def tags(self, k: int = 3) -> list[tuple[str, float]]:
+        """The tags worth showing: none when the image is out of distribution."""
+        return self.top(k) if self.in_distribution else []
+
+    @property
+    def shown_tags(self) -> list[tuple[str, float]]:
+        return self.tags()
+
+    @property
+    def withheld_reason(self) -> str:
+        """Why no product tag is shown, for people ("" when tags are shown)."""
+        if self.in_distribution:
+            return ""
+        return (f"not a product shot the model knows: out-of-distribution score "
+                f"{self.open_set.get('score', 0):.3f} > threshold {self.open_set.get('threshold', 0):.3f}")
 
 
 class FlagKind(models.TextChoices):

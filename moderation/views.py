@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from classifier.registry import training_runs_recent
 from moderation import queue, selectors
 from moderation.client_address import client_address
 from moderation.errors import ApplicationError, RateLimited
@@ -295,7 +296,8 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
     }
     return render(request, "moderation/metrics.html", {"m": summary, "chart_data": chart_data,
                                                        "quarantined": list(quarantined_entries()[:50]),
-                                                       "can_confirm": request.user.has_perm(CONFIRM_PERMISSION)})
+                                                       "can_confirm": request.user.has_perm(CONFIRM_PERMISSION),
+                                                       "training_runs": training_runs_recent()})
 
 
 @permission_required(CONFIRM_PERMISSION)

@@ -221,3 +221,62 @@ def skimage_jpeg(name: str, quality: int = 92) -> bytes:
     from tests.helpers import encode
 
     return encode(Image.fromarray(getattr(data, name)()).convert("RGB"), "JPEG", quality=quality)
+
+
+@pytest.fixture(scope="session")
+def open_set_gate_artifact(photo_model_artifacts):
+    """An open-set gate fitted on a small slice (100 training images, raw and
+    rendered; 40 test images of each kind and four real photos to calibrate):
+    the figures are computed once per session, the version per test."""
+    import numpy as np
+
+    from classifier.ml.datasets import fashion_photo, load_split
+    from classifier.ml.open_set import fit_gate
+    from classifier.ml.preprocessing import photo_input
+    from classifier.ml.real_photos import real_photos
+    from classifier.ml.runtime import LiteModel
+
+    backbone = LiteModel(photo_model_artifacts["backbone"])
+
+    def embed(images):
+        return backbone.output_by_width(backbone.predict_all(np.stack([photo_input(i) for i in images])), 1280)
+
+    train, test = load_split("train"), load_split("test")
+    fit = [fashion_photo(p) for p in train.images[:100]] + [fashion_photo(p, 256) for p in train.images[:100]]
+    gate, figures = fit_gate(
+        fit_embeddings=embed(fit),
+        fit_labels=np.concatenate([train.labels[:100], train.labels[:100]]),
+        classes=10,
+        positives={"28 px": embed([fashion_photo(p) for p in test.images[:40]]),
+                   "256 px": embed([fashion_photo(p, 256) for p in test.images[:40]])},
+        negatives={"photos": embed([p.image for p in real_photos(side="calibration", limit=4, crops=False)])},
+    )
+    return gate, figures
+
+
+def activate_open_set_gate(photo_models, artifact):
+    """Register and activate the session's gate for this test's backbone version."""
+    from dataclasses import replace
+
+    from classifier.inference import forget_loaded_models
+    from classifier.ml.datasets import FASHION_MNIST_CLASSES
+    from classifier.models import ModelRole
+    from classifier.registry import model_version_activate, model_version_create
+
+    gate, figures = artifact
+    gate = replace(gate, backbone_version_id=photo_models["backbone"].pk)
+    version = model_version_activate(version=model_version_create(
+        role=ModelRole.OPEN_SET, architecture=gate.method, class_names=list(FASHION_MNIST_CLASSES),
+        artifact=gate.to_bytes(), artifact_name="open_set.npz", metrics=figures,
+        training={"backbone_version": photo_models["backbone"].pk}))
+    forget_loaded_models()
+    return version
+
+
+@pytest.fixture
+def open_set_models(photo_models, open_set_gate_artifact):
+    """The photo models plus an active open-set gate fitted on their backbone."""
+    from classifier.inference import forget_loaded_models
+
+    yield {**photo_models, "open_set": activate_open_set_gate(photo_models, open_set_gate_artifact)}
+    forget_loaded_models()

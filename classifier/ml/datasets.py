@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 ENV_VAR = "FASHION_MNIST_DIR"
@@ -97,3 +98,10 @@ def load_split(split: str, directory: str | os.PathLike | None = None) -> Split:
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{split}: {images.shape[0]} images but {labels.shape[0]} labels")
     return Split(images=images, labels=labels)
+
+
+def fashion_photo(pixels: np.ndarray, side: int | None = None) -> Image.Image:
+    """One Fashion-MNIST image as the RGB photo an upload of it would be: as it
+    is (28 px), or rendered at `side` px (bicubic), as a shop's 256-px shot."""
+    image = Image.fromarray(np.asarray(pixels, dtype=np.uint8)).convert("RGB")
+    return image if side is None else image.resize((side, side), Image.Resampling.BICUBIC)

@@ -67,3 +67,19 @@ def gate_decide(figures: GateFigures, *, min_holdout: int = 1) -> GateDecision:
         f"base test {f.active_base:.4f} → {f.candidate_base:.4f} (margin {f.margin:.4f})",
         f,
     )
+
+
+def upgrade_decide(figures: GateFigures, *, min_holdout: int = 1) -> GateDecision:
+    """For a stronger architecture trained from scratch on the same base data:
+    promote when it is better on the base test split and, where there are
+    enough held-out corrections, no worse on them."""
+    f = figures
+    if f.candidate_base <= f.active_base:
+        return GateDecision(False, f"not better on the base test split ({f.active_base:.4f} → {f.candidate_base:.4f})", f)
+    enough = f.holdout_size >= min_holdout and f.candidate_holdout is not None and f.active_holdout is not None
+    if enough and f.candidate_holdout < f.active_holdout:
+        return GateDecision(
+            False, f"worse on held-out corrections ({f.active_holdout:.4f} → {f.candidate_holdout:.4f})", f
+        )
+    held = f"; held-out corrections {f.active_holdout:.4f} → {f.candidate_holdout:.4f}" if enough else ""
+    return GateDecision(True, f"stronger architecture: base test {f.active_base:.4f} → {f.candidate_base:.4f}{held}", f)

@@ -9,7 +9,7 @@ import io
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,6 +171,7 @@ def train(
     fine_tune_learning_rate: float = 5e-4,
     progress: bool = True,
     seed: int = 0,
+    on_epoch: Callable[[int, int, float], None] | None = None,
 ) -> TrainedModel:
     """Train (or warm-start) a model on uint8 pixels, evaluate the exported
     TFLite model on the test pixels, and return both artifacts.
@@ -179,7 +180,8 @@ def train(
     With a time budget (`time_budget_seconds`, else the recipe's) training
     runs as many epochs as fit in it, at most the recipe's (the pace is
     measured after each epoch and the learning-rate schedule follows), unless
-    `epochs` is given. For an embedding head, the "pixels" are the backbone's
+    `epochs` is given. `on_epoch(epoch, epochs, seconds)` hears of each epoch
+    done (epochs: the plan so far). For an embedding head, the "pixels" are the backbone's
     embeddings. A warm start continues from `initial_keras_bytes` with a small
     constant learning rate and its batch-norm statistics frozen, so that it
     adapts without forgetting what it knew.
@@ -229,6 +231,8 @@ def train(
             total_steps.assign(steps * epochs)
             if progress_bar:
                 progress_bar.epochs = epochs
+        if on_epoch is not None:
+            on_epoch(epoch, epochs, time.perf_counter() - started)
     seconds = time.perf_counter() - started
     if mixed:
         # Serve (and warm-start from) float32: the same weights in a float32 copy.

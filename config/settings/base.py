@@ -284,6 +284,19 @@ HEAD_BASE_EXAMPLES = get_env("HEAD_BASE_EXAMPLES", 10000, cast=int)
 GATE_TEST_LIMIT = get_env("GATE_TEST_LIMIT", 0, cast=int) or None
 GATE_BASE_MARGIN = get_env("GATE_BASE_MARGIN", 0.01, cast=float)
 GATE_MIN_HOLDOUT = get_env("GATE_MIN_HOLDOUT", 20, cast=int)
+# After bootstrap, one run trains this stronger architecture from scratch in the
+# background (on the training queue, at a lower CPU priority) and the gate
+# promotes it if it beats the baseline. Empty: no such run.
+UPGRADE_ARCHITECTURE = get_env("UPGRADE_ARCHITECTURE", "bn-cnn")
+UPGRADE_BASE_EXAMPLES = get_env("UPGRADE_BASE_EXAMPLES", 0, cast=int)  # 0: the whole training split
+UPGRADE_EPOCHS = get_env("UPGRADE_EPOCHS", 0, cast=int)  # 0: as many as the recipe's time budget allows
+# The training worker's niceness (run_platform): verdicts keep the CPU first.
+TRAINING_WORKER_NICENESS = get_env("TRAINING_WORKER_NICENESS", 10, cast=int)
+# Open-set gate (classifier.open_set): class centres from N Fashion-MNIST
+# training images (raw and rendered each), threshold from N test images of each
+# kind and the calibration half of the packaged real photos.
+OPEN_SET_FIT_EXAMPLES = get_env("OPEN_SET_FIT_EXAMPLES", 500, cast=int)
+OPEN_SET_CALIBRATION_EXAMPLES = get_env("OPEN_SET_CALIBRATION_EXAMPLES", 300, cast=int)
 # Threshold calibration from reviewer decisions.
 CALIBRATION_TARGET_PRECISION = get_env("CALIBRATION_TARGET_PRECISION", 0.98, cast=float)
 CALIBRATION_MIN_REVIEWED = get_env("CALIBRATION_MIN_REVIEWED", 30, cast=int)

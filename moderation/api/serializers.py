@@ -85,6 +85,14 @@ class ModelVersionRefSerializer(serializers.Serializer):
     architecture = serializers.CharField()
 
 
+class OpenSetSerializer(serializers.Serializer):
+    in_distribution = serializers.BooleanField(help_text="false: not the kind of image the product model knows")
+    score = serializers.FloatField(help_text="out-of-distribution score (higher: further from every product class)")
+    threshold = serializers.FloatField(help_text="scores above this are out of distribution")
+    method = serializers.CharField(help_text="how the score is computed (docs/models.md)")
+    reason = serializers.CharField(help_text="why tags is empty, for people; empty when in distribution")
+
+
 class ImageNetTagSerializer(serializers.Serializer):
     name = serializers.CharField()
     score = serializers.FloatField()
@@ -104,6 +112,7 @@ class CategorySerializer(serializers.Serializer):
 class UploadOutputSerializer(serializers.ModelSerializer):
     failure_reason = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
+    tags_open_set = serializers.SerializerMethodField()
     imagenet_tags = serializers.SerializerMethodField()
     categories = serializers.SerializerMethodField()
     adult_score = serializers.SerializerMethodField()
@@ -123,6 +132,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "declared_category",
             "tags",
             "categories",
+            "tags_open_set",
             "imagenet_tags",
             "adult_score",
             "flags",
@@ -142,12 +152,21 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         return upload.predictions_by_role().get(role)  # prefetched
 
     def get_tags(self, upload) -> list[dict]:
-        """The product categories, best first."""
+        """The product classes, best first; empty when the image is not of the
+        kind the product model knows (tags_open_set says why)."""
         prediction = self._prediction(upload)
         if prediction is None:
             return []
-        tags = [{"label": label, "score": score} for label, score in prediction.top(5)]
+        tags = [{"label": label, "score": score} for label, score in prediction.tags(5)]
         return list(TagSerializer(tags, many=True).data)
+
+    @extend_schema_field(OpenSetSerializer(allow_null=True))
+    def get_tags_open_set(self, upload) -> dict | None:
+        """The open-set gate's check of the product tags; null when none was made."""
+        prediction = self._prediction(upload)
+        if prediction is None or not prediction.open_set:
+            return None
+        return dict(OpenSetSerializer({**prediction.open_set, "reason": prediction.withheld_reason}).data)
 
     def get_imagenet_tags(self, upload) -> list[dict]:
         """The top five ImageNet classes, with readable names."""

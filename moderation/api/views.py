@@ -3,7 +3,7 @@
 from datetime import UTC
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -95,7 +95,9 @@ def _filter(queryset, params):
         if "\x00" in params.get(name, ""):
             raise InvalidInput(f"{name} may not contain NUL characters.", code="invalid_filter")
     if value := params.get("label"):
+        # A label withheld by the open-set gate is no tag: a cat is not a "Bag".
         queryset = queryset.filter(Exists(Prediction.objects.filter(
+            Q(open_set__in_distribution=True) | Q(open_set__in_distribution__isnull=True),
             upload=OuterRef("pk"), model_version__role="product", label=value)))
     if value := params.get("flag"):
         queryset = queryset.filter(Exists(Flag.objects.filter(upload=OuterRef("pk"), kind=value))

@@ -73,7 +73,9 @@ def review_decide(
         duties_check(upload=upload, moderator=moderator)
         appeal = Appeal.objects.filter(upload=upload).first() if upload.status == UploadStatus.APPEALED else None
         prediction = upload.predictions.select_related("model_version").filter(model_version__role="product").first()
-        label_before = prediction.label if prediction else ""
+        # Out of distribution the model's label is no tag at all: approving
+        # must not turn it into a confirmed training example.
+        label_before = prediction.label if prediction and prediction.in_distribution else ""
         known = prediction.model_version.class_names if prediction else []
         if label and known and label not in known:
             raise InvalidInput(f"Unknown label {label!r}.", code="invalid_label", detail={"labels": known})

@@ -222,7 +222,7 @@ def _start_processing(upload_id) -> Upload | None:
 def _prediction_rows(upload: Upload, analysis: ImageAnalysis, categories: dict[str, float]) -> list[Prediction]:
     product = analysis.product
     rows = [Prediction(upload=upload, model_version_id=product.model_version_id, label=product.label,
-                       score=product.score, scores=product.scores)]
+                       score=product.score, scores=product.scores, open_set=product.open_set())]
     if analysis.imagenet is not None:
         tags = analysis.imagenet
         rows.append(Prediction(upload=upload, model_version_id=tags.model_version_id, label=tags.top[0][1],
@@ -302,6 +302,7 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis | None = None,
             "model_version": product.model_version_name,
             "label": product.label,
             "score": product.score,
+            "open_set": product.open_set(),
             "models": {row.model_version_id: row.label for row in rows},
             "categories": dict(sorted(categories.items(), key=lambda item: -item[1])[:TOP_CATEGORIES]),
             "declared_category": upload.declared_category,

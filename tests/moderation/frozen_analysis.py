@@ -1,6 +1,8 @@
 """Frozen analyses for policy tests: what the models would say, as
 probability vectors, with real model-version rows to point at."""
 
+import dataclasses
+
 from classifier.contracts import AdultScore, ImageAnalysis, ImageNetTags, ProductPrediction
 from classifier.ml.imagenet import imagenet_class_names
 from classifier.models import ModelRole
@@ -34,9 +36,8 @@ def frozen_analysis(versions, *, product: dict[str, float], imagenet: dict[int, 
                             model_version_name=versions["imagenet"].name)
     prediction = ProductPrediction(label=label, score=product[label], scores=product,
                                    model_version_id=versions["product"].pk, model_version_name=versions["product"].name)
-    if product_extra:  # the open-set fields of the product prediction, where it has them
-        prediction = type("OpenSetPrediction", (), {**prediction.__dict__, **product_extra,
-                                                    "top": prediction.top})()
+    if product_extra:  # the open-set fields of the product prediction (in_distribution, ood_score, …)
+        prediction = dataclasses.replace(prediction, **product_extra)
     return ImageAnalysis(product=prediction, imagenet=tags,
                          adult=None if adult is None else AdultScore(adult, versions["adult"].pk, versions["adult"].name),
                          pdq_hash="0" * 64, pdq_quality=0)

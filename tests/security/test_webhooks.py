@@ -485,13 +485,13 @@ def test_a_real_worker_records_its_soft_time_limit(settings, partner_key, receiv
 
 def test_deliveries_have_their_own_queue_and_worker():
     from config.celery import app
-    from moderation.management.commands.run_platform import process_commands
+    from moderation.management.commands.run_platform import platform_commands
 
     route = app.amqp.router.route({}, "moderation.deliver_webhook")
     assert route["queue"].name == django_settings.CELERY_WEBHOOK_QUEUE != django_settings.CELERY_TASK_DEFAULT_QUEUE
     assert app.amqp.router.route({}, "moderation.classify_upload")["queue"].name == django_settings.CELERY_TASK_DEFAULT_QUEUE
-    commands = process_commands(bind="127.0.0.1:8000", web_workers=1, concurrency=2, webhook_concurrency=2)
-    queues = {name: command[command.index("--queues") + 1].split(",") for name, command in commands.items()
+    commands = platform_commands(bind="127.0.0.1:8000", web_workers=1, concurrency=2, webhook_concurrency=2)
+    queues = {name: command[command.index("--queues") + 1].split(",") for name, (command, _) in commands.items()
               if "--queues" in command}
     assert queues["webhooks"] == [django_settings.CELERY_WEBHOOK_QUEUE]
     assert django_settings.CELERY_WEBHOOK_QUEUE not in queues["worker"]

@@ -1,4 +1,10 @@
-"""Start web server, Celery workers (classification, webhooks) and Celery beat; stop them all on Ctrl-C."""
+"""Start web server, Celery workers and Celery beat; stop them all on Ctrl-C.
+
+Three workers: one for uploads (the default queue); one for webhook
+deliveries (their own queue, so a slow partner never holds a classification
+slot); and one for training (its own queue, one task at a time, at a lower CPU
+priority), so that a model training in the background never holds a verdict
+back."""
 
 import os
 import signal
@@ -10,26 +16,27 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
-def process_commands(*, bind: str, web_workers: int, concurrency: int, webhook_concurrency: int) -> dict[str, list[str]]:
-    """The processes of one machine: web, a classification (and training) worker,
-    a webhook worker on its own queue, and beat."""
+def platform_commands(*, bind: str, web_workers: int, concurrency: int,
+                      webhook_concurrency: int = 2) -> dict[str, tuple[list[str], int]]:
+    """Each process's command line and niceness."""
     python = sys.executable
+    celery = [python, "-m", "celery", "-A", "config"]
     return {
-        "web": [python, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
-                "--threads", "4", "--access-logfile", "-"],
-        "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                   "--concurrency", str(concurrency), "--hostname", "worker@%h",
-                   "--queues", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_TRAINING_QUEUE}"],
-        # Its own processes: a slow partner never holds a classification slot.
-        "webhooks": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                     "--concurrency", str(webhook_concurrency), "--hostname", "webhooks@%h",
-                     "--queues", settings.CELERY_WEBHOOK_QUEUE],
-        "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
+        "web": ([python, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
+                 "--threads", "4", "--access-logfile", "-"], 0),
+        "worker": ([*celery, "worker", "--loglevel", "INFO", "--concurrency", str(concurrency),
+                    "--hostname", "worker@%h", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE], 0),
+        # Deliveries wait on partners, not on the CPU.
+        "webhooks": ([*celery, "worker", "--loglevel", "INFO", "--concurrency", str(webhook_concurrency),
+                      "--hostname", "webhooks@%h", "--queues", settings.CELERY_WEBHOOK_QUEUE], 0),
+        "trainer": ([*celery, "worker", "--loglevel", "INFO", "--concurrency", "1", "--hostname", "trainer@%h",
+                     "--queues", settings.CELERY_TRAINING_QUEUE], settings.TRAINING_WORKER_NICENESS),
+        "beat": ([*celery, "beat", "--loglevel", "INFO"], 0),
     }
 
 
 class Command(BaseCommand):
-    help = ("Run the web server (gunicorn), a Celery worker for classification, one for webhook deliveries "
+    help = ("Run the web server (gunicorn), Celery workers for uploads, webhook deliveries and training, "
             "and Celery beat until interrupted.")
 
     def add_arguments(self, parser):
@@ -40,8 +47,8 @@ class Command(BaseCommand):
                             help="processes delivering webhooks (they wait on partners, not on the CPU)")
 
     def handle(self, *args, bind, web_workers, concurrency, webhook_concurrency, **options):
-        commands = process_commands(bind=bind, web_workers=web_workers, concurrency=concurrency,
-                                    webhook_concurrency=webhook_concurrency)
+        commands = platform_commands(bind=bind, web_workers=web_workers, concurrency=concurrency,
+                                     webhook_concurrency=webhook_concurrency)
         processes: dict[str, subprocess.Popen] = {}
         stopping = False
 
@@ -52,10 +59,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         env = os.environ.copy()
-        for name, command in commands.items():
+        for name, (command, nice) in commands.items():
             # Own process groups, so that the terminal's Ctrl-C reaches us
             # once and we stop the children in order.
-            processes[name] = subprocess.Popen(command, env=env, start_new_session=True)
+            processes[name] = subprocess.Popen(command, env=env, start_new_session=True,
+                                               preexec_fn=(lambda n=nice: os.nice(n)) if nice else None)
             self.stdout.write(f"started {name} (pid {processes[name].pid})")
         self.stdout.write(self.style.SUCCESS(f"Platform running on http://{bind}/ — press Ctrl-C to stop."))
         try:
