@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if TRAINED_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.tf)
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
 
 
 class _NoTensorFlow:
@@ -280,3 +283,31 @@ def open_set_models(photo_models, open_set_gate_artifact):
 
     yield {**photo_models, "open_set": activate_open_set_gate(photo_models, open_set_gate_artifact)}
     forget_loaded_models()
+
+
+# The one Chromium of a test session, for every test that drives a browser
+# (tests/e2e and the security tests alike): Playwright's sync API allows one
+# running instance per thread.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it where apt is usable)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

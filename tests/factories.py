@@ -19,15 +19,14 @@ from factory.django import DjangoModelFactory
 
 from classifier.contracts import AdultScore, ImageAnalysis, ImageNetTags, ProductPrediction
 from classifier.facade import FASHION_MNIST_CLASSES, ModelRole, ModelVersion, ModelVersionStatus
-from moderation.models import ClassPolicy, Decision, Prediction, Upload, UploadStatus, Verdict
+from moderation.models import Decision, FlagCategory, Prediction, Upload, UploadStatus, Verdict
 from moderation.services.uploads import upload_apply_analysis, upload_create
 from tests.helpers import encode, photo_like
 
-# An approve threshold above any score: nothing is approved automatically.
-NEVER = 1.01
-# Scores of a model torn between two classes: the policy sends it to review.
+# Scores of a product model torn between two classes (the review queue ranks
+# such items high), and of a confident one. Neither decides a verdict: the
+# policy follows risk signals only.
 UNSURE = {"T-shirt/top": 0.45, "Shirt": 0.40, "Pullover": 0.15}
-# Scores of a confident model: approved under the default thresholds (0.9).
 SURE = {"Bag": 0.97, "Coat": 0.03}
 
 
@@ -166,12 +165,13 @@ class DecisionFactory(DjangoModelFactory):
 
 
 def policy_approves_nothing(class_names=()) -> None:
-    """Every upload goes to review: no class's approve threshold can be reached.
-    `class_names` get a policy row first where they have none (transactional
-    tests start without the data migration's rows)."""
-    for name in class_names:
-        ClassPolicy.objects.update_or_create(class_name=name, defaults={"approve_threshold": NEVER})
-    ClassPolicy.objects.all().update(approve_threshold=NEVER)
+    """Every upload goes to review: the adult-content flag reviews any score,
+    and where no adult-content model is active the check cannot run, which
+    reviews too (the policy approves only when every risk check ran clean).
+    `class_names` is accepted for callers that name the product classes."""
+    FlagCategory.objects.update_or_create(
+        name="adult content", defaults={"kind": "adult", "review_threshold": 0.0, "reject_threshold": 0.85,
+                                        "enabled": True})
 
 
 def uploads_in_review(n: int, *, version: ModelVersion | None = None, **create_kwargs) -> list[Upload]:

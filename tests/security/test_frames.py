@@ -20,7 +20,6 @@ from moderation.models import HashBank, Upload, UploadFrame, UploadStatus
 from moderation.services.banks import bank_hash_add
 from moderation.services.uploads import upload_classify, upload_create
 from tests.conftest import media_files, skimage_jpeg
-from tests.e2e.conftest import browser  # noqa: F401 - the Chromium fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -238,7 +237,7 @@ def test_sampling_a_long_animation_without_scene_changes_spreads_evenly():
 
 
 @pytest.mark.e2e
-def test_a_browser_never_shows_an_apng_default_image_but_plays_the_judged_frames(browser):  # noqa: F811
+def test_a_browser_never_shows_an_apng_default_image_but_plays_the_judged_frames(browser):
     # Why the default image alone may not be judged: Chromium shows the
     # animation (red first), never the default image (green). The public copy
     # rebuilt from the judged frames shows the same first frame.
