@@ -2,7 +2,8 @@
 
     python -m bench.quantized [--no-write] [--images 1000]
 
-For Open-NSFW (onnxruntime: static QOperator, static QDQ, dynamic) and
+For Open-NSFW (onnxruntime: static QOperator with min-max or percentile
+calibration, static QDQ, dynamic) and
 EfficientNet-Lite0 (LiteRT: full-integer, dynamic-range): milliseconds per
 image at batch 1 on one thread (the model alone, input already prepared), the
 speed ratio to float, and how faithful each is to its float model on real
@@ -58,11 +59,23 @@ def _lite0_reference(runtime) -> dict:
     return {"images": len(reference), "top1": top1, "top5_order": order, "max_abs_diff": worst}
 
 
+def interleaved_ms(calls: dict[str, object], seconds: float, rounds: int = 5) -> dict[str, float]:
+    """Milliseconds per call of each callable, timed in turns (a short spell of
+    each, `rounds` times) and the fastest spell kept: on a CPU shared with
+    other work, a burst of load then hits every model alike instead of
+    whichever was being timed, so the ratios between them hold."""
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(rounds):
+        for name, call in calls.items():
+            best[name] = min(best[name], ms_per_call(call, seconds / rounds))
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--images", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="timing per model, in 5 turns")
     parser.add_argument("--skin-toned", type=int, default=300, help="skin-toned renderings of the first N images")
     parser.add_argument("--dynamic-images", type=int, default=100,
                         help="Open-NSFW dynamic is several times slower than float: its fidelity on the first N")
@@ -99,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     float_nsfw = model_bytes()
     nsfw = {"float": float_nsfw,
-            "int8 static QOperator (served)": quantize_open_nsfw(float_nsfw, calibration=calibration,
-                                                                  quant_format="qoperator"),
-            "int8 static QDQ": quantize_open_nsfw(float_nsfw, calibration=calibration, quant_format="qdq"),
+            "int8 static QOperator, min-max (install)": quantize_open_nsfw(float_nsfw, calibration=calibration),
+            "int8 static QOperator, percentile": quantize_open_nsfw(float_nsfw, calibration=calibration,
+                                                                    method="percentile"),
+            "int8 static QDQ, min-max": quantize_open_nsfw(float_nsfw, calibration=calibration, quant_format="qdq"),
             "int8 dynamic": quantize_open_nsfw(float_nsfw)}
     print(f"Open-NSFW quantized in {time.perf_counter() - started:.0f} s", flush=True)
     prepared = prepare(images)
@@ -113,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
     nsfw_rows, nsfw_figures = [], {}
     float_ms = float_scores = float_skin = None
+    scorers = {name: AdultScorer(artifact) for name, artifact in nsfw.items()}
+    timings = interleaved_ms({name: (lambda s=s: s.score_prepared(one)) for name, s in scorers.items()}, args.seconds)
     for name, artifact in nsfw.items():
-        scorer = AdultScorer(artifact)
-        ms = ms_per_call(lambda scorer=scorer: scorer.score_prepared(one), args.seconds)
+        scorer, ms = scorers[name], timings[name]
         count = args.dynamic_images if name == "int8 dynamic" else len(images)
         skin_count = count * len(skin) // len(images)
         scores, skin_scores = scores_of(scorer, prepared[:count]), scores_of(scorer, skin[:skin_count])
@@ -138,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     skin_decisions = nsfw_figures["float"]["skin_toned"]["float_decisions"]
     nsfw_table = table(["Open-NSFW", "size", "ms/img (1 thread)", "speed vs float", "images (photos + skin-toned)",
                         "adult decision agreement: photos", "wallpapers only", "skin-toned",
-                        "max |score diff|", "mean |score diff|"], nsfw_rows)
+                        "max abs score diff", "mean abs score diff"], nsfw_rows)
     print("\n" + nsfw_table)
 
     # EfficientNet-Lite0.
@@ -151,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     batch = np.stack([photo_input(image) for image in images])
     lite_rows, lite_figures = [], {}
     float_out = None
+    runtimes = {name: LiteModel(artifact) for name, artifact in lite.items()}
+    timings = interleaved_ms({name: (lambda r=r: r.predict_all(batch[:1])) for name, r in runtimes.items()},
+                             args.seconds)
     for name, artifact in lite.items():
-        runtime = LiteModel(artifact)
-        ms = ms_per_call(lambda runtime=runtime: runtime.predict_all(batch[:1]), args.seconds)
+        runtime, ms = runtimes[name], timings[name]
         outs = [runtime.predict_all(batch[i:i + 16]) for i in range(0, len(batch), 16)]
         probs = np.concatenate([runtime.output_by_width(o, 1000) for o in outs])
         embeddings = np.concatenate([runtime.output_by_width(o, 1280) for o in outs])
@@ -174,27 +191,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measured Lite0 {name}", flush=True)
     lite_table = table(["EfficientNet-Lite0", "size", "ms/img (1 thread)", "speed vs float", "images",
                         "top-1 agreement", "on wallpapers only", "top-5 overlap", "embedding cosine",
-                        "reference: top-1, top-5 order, max |p diff|"], lite_rows)
+                        "reference: top-1, top-5 order, max abs p diff"], lite_rows)
     print("\n" + lite_table)
 
-    served_nsfw = nsfw_figures["int8 static QOperator (served)"]
+    served_nsfw = nsfw_figures["int8 static QOperator, min-max (install)"]
     served_lite = lite_figures["int8 full-integer"]
+    nsfw_passes = min(served_nsfw[k]["decision_agreement"] for k in ("photos", "skin_toned")) >= BAR_ADULT_DECISIONS
+    lite_passes = served_lite["top1_agreement"] >= BAR_TOP1
     verdict = (
         f"Bar for serving an int8 model by default: adult-decision agreement ≥ {BAR_ADULT_DECISIONS:.0%} "
         f"(review {0.4}, reject {0.85}) for Open-NSFW, top-1 agreement ≥ {BAR_TOP1:.0%} for Lite0.\n\n"
-        f"- Open-NSFW int8 (QOperator): {served_nsfw['photos']['decision_agreement']:.2%} decision agreement on "
+        f"- Open-NSFW int8 (QOperator, min-max): {served_nsfw['photos']['decision_agreement']:.2%} decision agreement on "
         f"photos, {served_nsfw['skin_toned']['decision_agreement']:.2%} on skin-toned renderings, "
         f"{served_nsfw['ms']:.1f} ms vs {nsfw_figures['float']['ms']:.1f} ms: "
-        f"{'passes' if min(served_nsfw[k]['decision_agreement'] for k in ('photos', 'skin_toned')) >= BAR_ADULT_DECISIONS else 'fails'}.\n"
+        f"{'passes' if nsfw_passes else 'fails'}.\n"
         f"- Lite0 int8 (full-integer): {served_lite['top1_agreement']:.2%} top-1 agreement, "
         f"{served_lite['ms']:.1f} ms vs {lite_figures['float']['ms']:.1f} ms: "
-        f"{'passes' if served_lite['top1_agreement'] >= BAR_TOP1 else 'fails'}.\n"
+        f"{'passes' if lite_passes else 'fails'}.\n"
         f"- The float Open-NSFW model approves {decisions['approve']}, reviews {decisions['review']} and rejects "
         f"{decisions['reject']} of the {len(images)} photos (they are safe, so agreement on them says little "
         f"about the thresholds); of the {len(skin)} skin-toned renderings of them (each photo's light and shade "
         f"in a skin tone: not adult content, but scored across the thresholds) it approves "
         f"{skin_decisions['approve']}, reviews {skin_decisions['review']} and rejects {skin_decisions['reject']}. "
-        "No adult photos were available here, so how int8 scores real adult content is not measured."
+        "No adult photos were available here, so how int8 scores real adult content is not measured.\n\n"
+        f"So INFERENCE_INT8 should serve: Open-NSFW {'int8' if nsfw_passes else 'float'}, "
+        f"Lite0 {'int8' if lite_passes else 'float'} (the default is `0`, float for both); install_models "
+        "registers both versions of each, one click apart in the admin."
     )
     print("\n" + verdict)
     (ROOT / "var").mkdir(exist_ok=True)
@@ -207,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             "images and rescales (25-100 %) of them; for Open-NSFW also skin-toned renderings of the first "
             f"{len(skin)} (`classifier.ml.quantize.skin_toned`). The int8 models are calibrated on "
             f"{CALIBRATION_IMAGES} other variants of the scikit-image photos only, as `install_models` "
-            "does. Milliseconds are the model alone on one prepared image, one thread. Other engineers' work "
-            "shared the CPU while this ran, so the milliseconds are noisy; the ratios were measured side by side."
+            "does. Milliseconds are the model alone on one prepared image, one thread, the fastest of 5 turns "
+            "taken in rotation with the model's other versions. Other engineers' work shared the CPU while this "
+            "ran (2 cores, load average about 8), so the milliseconds are noisy."
             f"\n\n{nsfw_table}\n\n{lite_table}\n\n{verdict}"
         )
         write_section("quantized", "int8 models: speed and fidelity against float", body, "python -m bench.quantized")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 BENCHES = ["bench.inference", "bench.decode", "bench.pipeline", "bench.hash_bank", "bench.review_queue",
-           "bench.photo_models", "bench.train_kernels", "bench.train_fmnist", "bench.feedback_loop", "bench.soak"]
+           "bench.photo_models", "bench.quantized", "bench.train_kernels", "bench.train_fmnist", "bench.feedback_loop", "bench.soak"]
 
 
 def main() -> int:

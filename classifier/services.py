@@ -215,13 +215,13 @@ def adult_model_install(*, force: bool = False, calibration_images: int = CALIBR
         return model_bytes(), {"source": ADULT_SOURCE}
 
     def make_int8(calibration, held_out):
-        artifact = quantize_open_nsfw(model_bytes(), calibration=calibration, quant_format="qoperator")
+        artifact = quantize_open_nsfw(model_bytes(), calibration=calibration)
         # Photos, and the same in skin tones, which score near the thresholds.
         held_out = held_out + skin_toned(held_out)
         fidelity = adult_fidelity(AdultScorer(model_bytes()).score_images(held_out),
                                   AdultScorer(artifact).score_images(held_out))
         training = {"source": ADULT_SOURCE,
-                    "quantization": f"onnxruntime static int8 (QOperator, per-channel weights), calibrated on "
+                    "quantization": f"onnxruntime static int8 (QOperator, per-channel weights, min-max), calibrated on "
                                     f"{len(calibration)} photos (scikit-image samples, crops, flips, rescales)"}
         return artifact, training, {"fidelity_vs_float": fidelity.as_dict()}
 
