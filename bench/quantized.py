@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -231,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{CALIBRATION_IMAGES} other variants of the scikit-image photos only, as `install_models` "
             "does. Milliseconds are the model alone on one prepared image, one thread, the fastest of 5 turns "
             "taken in rotation with the model's other versions. Other engineers' work shared the CPU while this "
-            "ran (2 cores, load average about 8), so the milliseconds are noisy."
+            f"ran (15-minute load average {os.getloadavg()[2]:.1f} on its {os.cpu_count()} cores at the end), so the "
+            "milliseconds are noisy."
             f"\n\n{nsfw_table}\n\n{lite_table}\n\n{verdict}"
         )
         write_section("quantized", "int8 models: speed and fidelity against float", body, "python -m bench.quantized")
