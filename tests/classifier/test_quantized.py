@@ -171,3 +171,17 @@ def test_install_registers_float_and_int8_backbones(db, settings):
     assert figures["images"] == 4 and figures["embedding_cosine"] >= EMBEDDING_COSINE
     runtime = LiteModel(served.artifact.open("rb").read())
     assert runtime.output_by_width(runtime.predict_all(photo_input(_photos()[0])[None]), 1000).shape == (1, 1000)
+
+
+def test_admin_pages_show_an_int8_versions_fidelity(admin_client):
+    from classifier.models import ModelRole
+    from classifier.registry import model_version_create
+
+    version = model_version_create(
+        role=ModelRole.ADULT, architecture="open-nsfw-int8", class_names=["safe", "adult"], artifact=b"onnx",
+        artifact_name="model.onnx",
+        metrics={"fidelity_vs_float": {"images": 96, "decision_agreement": 0.97917, "max_abs_diff": 0.2}})
+    page = admin_client.get(f"/admin/classifier/modelversion/{version.pk}/change/")
+    assert page.status_code == 200
+    assert "against the float model on 96 photos: decision agreement 0.97917" in page.content.decode()
+    assert admin_client.get("/admin/classifier/modelversion/").status_code == 200
