@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from classifier.services import adult_model_install, backbone_install
+from classifier.models import ModelVersion
+from classifier.services import INT8_SUFFIX, adult_model_install, backbone_install
 
 
 class Command(BaseCommand):
@@ -16,6 +17,9 @@ class Command(BaseCommand):
     def handle(self, *args, force, **options):
         for label, install in (("ImageNet tagger", backbone_install), ("Adult-content scorer", adult_model_install)):
             served = install(force=force)
-            fidelity = served.metrics.get("fidelity_vs_float")
-            figures = f"; vs float: {fidelity}" if fidelity else ""
-            self.stdout.write(f"{label}: {served.name} ({served.architecture}), {served.status}{figures}")
+            self.stdout.write(f"{label}: {served.name} ({served.architecture}) serves")
+            base = served.architecture.removesuffix(INT8_SUFFIX)
+            int8 = ModelVersion.objects.filter(role=served.role, architecture=base + INT8_SUFFIX).order_by("-pk").first()
+            if int8 is not None:
+                self.stdout.write(f"  int8 version {int8.name} ({int8.status}) against float: "
+                                  f"{int8.metrics.get('fidelity_vs_float', {})}")
