@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 BENCHES = ["bench.inference", "bench.decode", "bench.web_decode", "bench.pipeline", "bench.hash_bank", "bench.review_queue",
-           "bench.photo_models", "bench.frames", "bench.real_photos", "bench.train_kernels", "bench.train_fmnist", "bench.feedback_loop", "bench.soak"]
+           "bench.photo_models", "bench.frames", "bench.real_photos", "bench.quantized", "bench.train_kernels", "bench.train_fmnist", "bench.feedback_loop", "bench.soak"]
 
 
 def main() -> int:

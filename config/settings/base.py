@@ -306,6 +306,11 @@ INFERENCE_THREADS = get_env("INFERENCE_THREADS", 1, cast=int)
 # its models afresh and decodes JPEGs at full size.
 INFERENCE_CACHE_MODELS = get_env("INFERENCE_CACHE_MODELS", True, cast=bool)
 INFERENCE_REDUCED_DECODE = get_env("INFERENCE_REDUCED_DECODE", True, cast=bool)
+# Which pretrained models `install_models` serves in their int8 version: "1"
+# (all), "0" (none: float), or roles ("adult,imagenet"). Float and int8 are both
+# registered either way, so either is one click away in the admin. Default: none,
+# as neither passed the fidelity bar (docs/benchmarks.md, "int8 models").
+INFERENCE_INT8 = get_env("INFERENCE_INT8", "0")
 # How often a worker checks whether a hash bank changed.
 BANK_CHECK_SECONDS = get_env("BANK_CHECK_SECONDS", 5.0, cast=float)
 # The banks' index snapshot, shared by the processes of a host (memory-mapped);
