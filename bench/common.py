@@ -30,8 +30,19 @@ def machine() -> str:
         info = {}
     if info:
         flags = set(info.get("flags", "").split())
-        vector = next((name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"),
-                                               ("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags), "no AVX2")
+        vector = next(
+            (
+                name
+                for flag, name in (
+                    ("amx_bf16", "AMX"),
+                    ("avx512_bf16", "AVX-512 BF16"),
+                    ("avx512f", "AVX-512"),
+                    ("avx2", "AVX2"),
+                )
+                if flag in flags
+            ),
+            "no AVX2",
+        )
         cpu = f"{info.get('model name', cpu)} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}, {vector})"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{cores} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
@@ -52,8 +63,10 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     """A Markdown table (also readable in a terminal)."""
     cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=False)) + " |",
-             "| " + " | ".join("-" * w for w in widths) + " |"]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=False)) + " |",
+        "| " + " | ".join("-" * w for w in widths) + " |",
+    ]
     lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + " |" for row in cells[1:]]
     return "\n".join(lines)
 
@@ -71,8 +84,11 @@ def _fmt(value: object) -> str:
 
 
 def command_line() -> str:
-    return " ".join(["python", "-m", sys.argv[0].replace("/", ".").removesuffix(".py")] + sys.argv[1:]) \
-        if sys.argv[0].endswith(".py") else " ".join(sys.argv)
+    return (
+        " ".join(["python", "-m", sys.argv[0].replace("/", ".").removesuffix(".py")] + sys.argv[1:])
+        if sys.argv[0].endswith(".py")
+        else " ".join(sys.argv)
+    )
 
 
 def write_section(name: str, title: str, body: str, command: str) -> None:
@@ -84,9 +100,13 @@ def write_section(name: str, title: str, body: str, command: str) -> None:
         f"<!-- /bench:{name} -->"
     )
     DOC.parent.mkdir(exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else (
-        "# Benchmarks\n\nEach section is rewritten by the benchmark named in it (`make bench` runs them all).\n"
-        "Figures are from the machine named in the section.\n\n"
+    text = (
+        DOC.read_text()
+        if DOC.exists()
+        else (
+            "# Benchmarks\n\nEach section is rewritten by the benchmark named in it (`make bench` runs them all).\n"
+            "Figures are from the machine named in the section.\n\n"
+        )
     )
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
@@ -95,7 +115,9 @@ def write_section(name: str, title: str, body: str, command: str) -> None:
 
 def git_revision() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         return "unknown"
 

@@ -79,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     output = table(["image", "into", "full decode ms", "reduced decode ms", "× faster"], rows)
     print("\n" + output)
     if not args.no_write:
-        note = ("One thread, milliseconds per image from encoded bytes to the model inputs (no inference). Reduced: "
-                f"JPEGs decoded by DCT scaling to at least {PRODUCT_INPUT_SIDE} px (product model alone) or "
-                f"{DECODE_SIDE} px (every model); PNG has no reduced decoding, so both columns match.")
-        write_section("decode", "Decode: full against reduced-size decoding", note + "\n\n" + output,
-                      "python -m bench.decode")
+        note = (
+            "One thread, milliseconds per image from encoded bytes to the model inputs (no inference). Reduced: "
+            f"JPEGs decoded by DCT scaling to at least {PRODUCT_INPUT_SIDE} px (product model alone) or "
+            f"{DECODE_SIDE} px (every model); PNG has no reduced decoding, so both columns match."
+        )
+        write_section(
+            "decode", "Decode: full against reduced-size decoding", note + "\n\n" + output, "python -m bench.decode"
+        )
     return 0
 
 

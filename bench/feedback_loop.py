@@ -57,11 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     call_command("migrate", verbosity=0)
     captured = io.StringIO()
     with redirect_stdout(Tee(sys.stdout, captured)):
-        call_command("feedback_loop", corrections=args.corrections, evaluate=args.evaluate, shuffled=args.shuffled,
-                     stdout=sys.stdout)
+        call_command(
+            "feedback_loop",
+            corrections=args.corrections,
+            evaluate=args.evaluate,
+            shuffled=args.shuffled,
+            stdout=sys.stdout,
+        )
     if not args.no_write:
         write_section(
-            "feedback_loop", "The feedback loop: corrections → retraining → gate",
+            "feedback_loop",
+            "The feedback loop: corrections → retraining → gate",
             "The same as `python manage.py feedback_loop`, in a scratch installation.\n\n"
             "```\n" + captured.getvalue().strip() + "\n```",
             "python -m bench.feedback_loop",

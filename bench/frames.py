@@ -89,18 +89,33 @@ def main(argv: list[str] | None = None) -> int:
         public = ms_per_call(lambda d=data: public_rendition(d), args.seconds)
         rows.append([label, f"{len(data) // 1024} KiB", judged, worker, worker / still_ms, models, first, public])
         print(f"measured {label}", flush=True)
-    output = table(["upload", "size", "frames judged", "worker ms / upload (median)", "× the still JPEG",
-                    "models on judged frames ms", "models on first frame only ms (before)", "public copy ms"], rows)
+    output = table(
+        [
+            "upload",
+            "size",
+            "frames judged",
+            "worker ms / upload (median)",
+            "× the still JPEG",
+            "models on judged frames ms",
+            "models on first frame only ms (before)",
+            "public copy ms",
+        ],
+        rows,
+    )
     print("\n" + output)
     if not args.no_write:
-        note = (f"One worker process, one inference thread; the median of {args.uploads} fresh uploads per case "
-                "after one warm-up, SQLite and local media. Other engineers' work shared the 2 CPUs while this ran, "
-                f"so take the ratios more than the absolute figures (load average {os.getloadavg()[0]:.1f} at the end). "
-                "`ANIMATION_SAMPLE_FRAMES` = "
-                f"{sample}: an animation of at most that many frames is judged whole, a longer one by half evenly "
-                "spaced frames and half its largest scene changes (every frame is still decoded once, to composite "
-                "it and to find the scene changes).")
-        write_section("frames", "Animated uploads: every frame judged", note + "\n\n" + output, "python -m bench.frames")
+        note = (
+            f"One worker process, one inference thread; the median of {args.uploads} fresh uploads per case "
+            "after one warm-up, SQLite and local media. Other engineers' work shared the 2 CPUs while this ran, "
+            f"so take the ratios more than the absolute figures (load average {os.getloadavg()[0]:.1f} at the end). "
+            "`ANIMATION_SAMPLE_FRAMES` = "
+            f"{sample}: an animation of at most that many frames is judged whole, a longer one by half evenly "
+            "spaced frames and half its largest scene changes (every frame is still decoded once, to composite "
+            "it and to find the scene changes)."
+        )
+        write_section(
+            "frames", "Animated uploads: every frame judged", note + "\n\n" + output, "python -m bench.frames"
+        )
     return 0
 
 

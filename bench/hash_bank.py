@@ -63,8 +63,10 @@ def _lookups_per_second(folder: str, queries: np.ndarray, batch: int, seconds: f
 def _throughput(folder: Path, queries: np.ndarray, batch: int, processes: int, seconds: float) -> float:
     ctx = mp.get_context("fork")
     out = ctx.Queue()
-    workers = [ctx.Process(target=_lookups_per_second, args=(str(folder), queries, batch, seconds, out))
-               for _ in range(processes)]
+    workers = [
+        ctx.Process(target=_lookups_per_second, args=(str(folder), queries, batch, seconds, out))
+        for _ in range(processes)
+    ]
     for w in workers:
         w.start()
     total = sum(out.get() for _ in workers)
@@ -74,8 +76,11 @@ def _throughput(folder: Path, queries: np.ndarray, batch: int, processes: int, s
 
 
 def _same(a, b) -> bool:
-    return (np.array_equal(a.queries, b.queries) and np.array_equal(a.rows, b.rows)
-            and np.array_equal(a.distances, b.distances))
+    return (
+        np.array_equal(a.queries, b.queries)
+        and np.array_equal(a.rows, b.rows)
+        and np.array_equal(a.distances, b.distances)
+    )
 
 
 def _faiss_rows(rng, bank: np.ndarray, queries: np.ndarray) -> list[list[object]]:
@@ -147,9 +152,19 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             MultiIndex.build(rng.integers(0, 256, (20_000, 32), dtype=np.uint8), chunks=16)
             delta = time.perf_counter() - started
-            rows.append([f"{size:,}", chunks, f"{build:.1f} s", f"{per_hash:.0f} B", single, f"{one:,.0f}",
-                         f"{two:,.0f}", f"{delta:.2f} s",
-                         f"{'yes' if exact else 'NO'} ({len(check)} queries, {found} with a match)"])
+            rows.append(
+                [
+                    f"{size:,}",
+                    chunks,
+                    f"{build:.1f} s",
+                    f"{per_hash:.0f} B",
+                    single,
+                    f"{one:,.0f}",
+                    f"{two:,.0f}",
+                    f"{delta:.2f} s",
+                    f"{'yes' if exact else 'NO'} ({len(check)} queries, {found} with a match)",
+                ]
+            )
             print(rows[-1], flush=True)
             if size == 1_000_000:
                 faiss_rows = _faiss_rows(rng, bank, queries)
@@ -161,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
                     new = _near(rng, uploads[rng.integers(0, size, entries)])
                     started = time.perf_counter()
                     hits = search_pairs(uploads, new, RADIUS)
-                    retro.append([f"{entries:,}", f"{time.perf_counter() - started:.3f} s",
-                                  f"{len(np.unique(hits.queries)):,}"])
+                    retro.append(
+                        [f"{entries:,}", f"{time.perf_counter() - started:.3f} s", f"{len(np.unique(hits.queries)):,}"]
+                    )
                 hexes = [uploads[i].tobytes().hex() for i in range(size)]
                 started = time.perf_counter()
                 np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8)
@@ -173,25 +189,44 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    output = table(["bank size", "chunks", "build", "memory per hash", "ms per single lookup (1 core)",
-                    "lookups/s, 1 process (batches of 64)", "lookups/s, 2 processes sharing the snapshot",
-                    "delta of 20,000 new entries", "exact vs brute force"], rows)
+    output = table(
+        [
+            "bank size",
+            "chunks",
+            "build",
+            "memory per hash",
+            "ms per single lookup (1 core)",
+            "lookups/s, 1 process (batches of 64)",
+            "lookups/s, 2 processes sharing the snapshot",
+            "delta of 20,000 new entries",
+            "exact vs brute force",
+        ],
+        rows,
+    )
     if faiss_rows:
         output += "\n\nThe faiss binary indexes at 1,000,000 hashes (one thread):\n\n" + table(
-            ["index", "build", "bytes per hash", "ms per single lookup", "ms per lookup, batch of 200"], faiss_rows)
-        output += ("\n\nRetroactive search: 1,000,000 past uploads' hashes against new bank entries (the search "
-                   f"itself; turning 1,000,000 stored hex hashes into bytes takes {decode:.2f} s more):\n\n"
-                   + table(["new entries", "search time", "uploads matched"], retro))
+            ["index", "build", "bytes per hash", "ms per single lookup", "ms per lookup, batch of 200"], faiss_rows
+        )
+        output += (
+            "\n\nRetroactive search: 1,000,000 past uploads' hashes against new bank entries (the search "
+            f"itself; turning 1,000,000 stored hex hashes into bytes takes {decode:.2f} s more):\n\n"
+            + table(["new entries", "search time", "uploads matched"], retro)
+        )
     print("\n" + output)
     if not args.no_write:
-        write_section("hash_bank", "PDQ hash banks at 1 M and 10 M hashes", (
-            f"Random 256-bit hashes; radius {RADIUS} (PDQ's usual); queries half near-duplicates of a banked hash "
-            "(0-31 bits flipped), half unrelated. The index is exact (multi-index hashing, "
-            "classifier/ml/hash_index.py): every answer is checked against faiss's brute force. Memory per hash "
-            "counts every array of the snapshot (hashes, ids, bank ids, per-chunk order and bucket offsets); "
-            "the snapshot is memory-mapped, so a host's processes share one copy. **The CPU was shared with "
-            "seven other engineers' work while this ran**; the figures are lower bounds.\n\n" + output),
-            "python -m bench.hash_bank")
+        write_section(
+            "hash_bank",
+            "PDQ hash banks at 1 M and 10 M hashes",
+            (
+                f"Random 256-bit hashes; radius {RADIUS} (PDQ's usual); queries half near-duplicates of a banked hash "
+                "(0-31 bits flipped), half unrelated. The index is exact (multi-index hashing, "
+                "classifier/ml/hash_index.py): every answer is checked against faiss's brute force. Memory per hash "
+                "counts every array of the snapshot (hashes, ids, bank ids, per-chunk order and bucket offsets); "
+                "the snapshot is memory-mapped, so a host's processes share one copy. **The CPU was shared with "
+                "seven other engineers' work while this ran**; the figures are lower bounds.\n\n" + output
+            ),
+            "python -m bench.hash_bank",
+        )
     return 0
 
 

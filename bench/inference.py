@@ -56,10 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     output = table(["architecture", "way", "ms/img", "img/s", "× faster than model.predict"], rows)
     print("\n" + output)
     if not args.no_write:
-        note = (f"LiteRT runs with one thread (what each worker process uses); TensorFlow with its default "
-                f"threads on {os.cpu_count()} cores. Serving never imports TensorFlow.")
-        write_section("inference", "Inference: model.predict against the serving runtime", note + "\n\n" + output,
-                      "python -m bench.inference")
+        note = (
+            f"LiteRT runs with one thread (what each worker process uses); TensorFlow with its default "
+            f"threads on {os.cpu_count()} cores. Serving never imports TensorFlow."
+        )
+        write_section(
+            "inference",
+            "Inference: model.predict against the serving runtime",
+            note + "\n\n" + output,
+            "python -m bench.inference",
+        )
     return 0
 
 

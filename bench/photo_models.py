@@ -46,9 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     image = open_image(photo, target_side=256)
     parts = {
         "decode 1 MP JPEG (reduced-size)": lambda n: [open_image(photo, target_side=256) for _ in range(n)],
-        "EfficientNet-Lite0 (LiteRT)": lambda n: backbone.runtime.predict_all(np.repeat(photo_input(image)[None], n, 0)),
+        "EfficientNet-Lite0 (LiteRT)": lambda n: backbone.runtime.predict_all(
+            np.repeat(photo_input(image)[None], n, 0)
+        ),
         f"product model {product.architecture} (LiteRT)": lambda n: product.runtime.predict(
-            np.repeat(normalize(image_to_product_pixels(image))[None], n, 0)),
+            np.repeat(normalize(image_to_product_pixels(image))[None], n, 0)
+        ),
         "Open-NSFW (onnxruntime)": lambda n: adult.runtime.score_images([image] * n),
         "PDQ hash": lambda n: [pdq_hash(image) for _ in range(n)],
         "all of it: analyze_many()": lambda n: analyze_many([photo] * n),
@@ -75,17 +78,24 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - started
         head_table = table(
             ["product head (lite0-head)", "value"],
-            [["embeddings computed once (20,000 images, cached)", f"{embed_seconds:.0f} s"],
-             ["retraining on 10,000 stored embeddings: training", f"{head.training['train_seconds']:.1f} s"],
-             ["retraining: whole command (load, train, export, evaluate on 10,000)", f"{wall:.1f} s"],
-             ["test accuracy (Fashion-MNIST rendered as photos)", f"{head.accuracy:.4f}"],
-             ["macro F1", f"{head.macro_f1:.4f}"]])
+            [
+                ["embeddings computed once (20,000 images, cached)", f"{embed_seconds:.0f} s"],
+                ["retraining on 10,000 stored embeddings: training", f"{head.training['train_seconds']:.1f} s"],
+                ["retraining: whole command (load, train, export, evaluate on 10,000)", f"{wall:.1f} s"],
+                ["test accuracy (Fashion-MNIST rendered as photos)", f"{head.accuracy:.4f}"],
+                ["macro F1", f"{head.macro_f1:.4f}"],
+            ],
+        )
         print("\n" + head_table)
     if not args.no_write:
-        write_section("photo_models", "Every model on a colour photo",
-                      "One worker process, one thread per model (INFERENCE_THREADS=1); a 1200x800 JPEG.\n\n" + output
-                      + ("\n\n" + head_table if head_table else ""),
-                      "python -m bench.photo_models")
+        write_section(
+            "photo_models",
+            "Every model on a colour photo",
+            "One worker process, one thread per model (INFERENCE_THREADS=1); a 1200x800 JPEG.\n\n"
+            + output
+            + ("\n\n" + head_table if head_table else ""),
+            "python -m bench.photo_models",
+        )
     return 0
 
 

@@ -48,8 +48,12 @@ def verdict_times(uploads: Uploads) -> dict[str, float]:
     """Each settled upload's verdict time (epoch seconds), by id."""
     from moderation.models import Upload
 
-    return {str(pk): at.timestamp() for pk, at in Upload.objects.filter(
-        pk__in=list(uploads.sent), verdict_at__isnull=False).values_list("pk", "verdict_at")}
+    return {
+        str(pk): at.timestamp()
+        for pk, at in Upload.objects.filter(pk__in=list(uploads.sent), verdict_at__isnull=False).values_list(
+            "pk", "verdict_at"
+        )
+    }
 
 
 def fixed_rate(stack: Stack, photos: list[bytes], rate: float, seconds: float, label: str) -> tuple[Uploads, float]:
@@ -65,8 +69,10 @@ def fixed_rate(stack: Stack, photos: list[bytes], rate: float, seconds: float, l
 
 def burst(stack: Stack, photos: list[bytes], count: int, label: str) -> Uploads:
     uploads = Uploads()
-    with ThreadPoolExecutor(max_workers=16) as pool, tqdm(total=count, desc=f"{label}: as fast as possible",
-                                                          unit="upload", leave=False) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=16) as pool,
+        tqdm(total=count, desc=f"{label}: as fast as possible", unit="upload", leave=False) as bar,
+    ):
         for future in [pool.submit(uploads.send, stack, photos[i % len(photos)]) for i in range(count)]:
             future.add_done_callback(lambda _: bar.update(1))
         pool.shutdown(wait=True)
@@ -79,8 +85,18 @@ def summarise(name: str, phase: str, uploads: Uploads, states: dict[str, int], o
     span = max(verdicts.values()) - min(uploads.sent.values()) if verdicts else float("nan")
     settled = settled_count(states)
     p50, p95, p99 = np.percentile(lat, [50, 95, 99]) if len(lat) else [float("nan")] * 3
-    return [name, phase, offered, len(uploads.sent), len(uploads.failures), settled / span if span else 0.0,
-            float(p50), float(p95), float(p99), len(uploads.sent) - settled]
+    return [
+        name,
+        phase,
+        offered,
+        len(uploads.sent),
+        len(uploads.failures),
+        settled / span if span else 0.0,
+        float(p50),
+        float(p95),
+        float(p99),
+        len(uploads.sent) - settled,
+    ]
 
 
 # Where a worker's time goes: the share of its on-CPU samples inside these frames.
@@ -104,9 +120,24 @@ def start_profiler(pid: int, path: str) -> subprocess.Popen | None:
         spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
         if os.path.exists(path):
             os.remove(path)  # never report an earlier run's samples
-        return subprocess.Popen([spy if os.path.exists(spy) else "py-spy", "record", "--pid", str(pid),
-                                 "--subprocesses", "--format", "raw", "--rate", "200", "--nonblocking", "-o", path],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [
+                spy if os.path.exists(spy) else "py-spy",
+                "record",
+                "--pid",
+                str(pid),
+                "--subprocesses",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--nonblocking",
+                "-o",
+                path,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     except FileNotFoundError:
         return None
 
@@ -150,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, default=400, help="maximum-rate phase: uploads")
     parser.add_argument("--configurations", default=";".join(CONFIGURATIONS), help="names separated by ';'")
     parser.add_argument("--settle-timeout", type=float, default=600.0)
-    parser.add_argument("--no-profile", dest="profile", action="store_false",
-                        help="skip the extra, unmeasured burst during which py-spy samples the platform's worker")
+    parser.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="skip the extra, unmeasured burst during which py-spy samples the platform's worker",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
@@ -162,8 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     photos = sample_jpegs()
     rows = []
     profile = ""
-    headers = ["configuration", "phase", "offered", "uploads", "request errors", "verdicts/s", "p50 ms", "p95 ms",
-               "p99 ms", "lost"]
+    headers = [
+        "configuration",
+        "phase",
+        "offered",
+        "uploads",
+        "request errors",
+        "verdicts/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "lost",
+    ]
     for name in args.configurations.split(";"):
         concurrency, worker_env = CONFIGURATIONS[name]
         stack.start(concurrency=concurrency, worker_env=worker_env)
@@ -189,25 +234,39 @@ def main(argv: list[str] | None = None) -> int:
         ratio = by[("platform", "maximum rate")][5] / max(by[("naive", "maximum rate")][5], 1e-9)
         summary = f"platform sustains {ratio:.1f}x the naive configuration's uploads/s"
         print("\n" + summary)
-        output += "\n\n" + summary + (". At maximum rate the clients send faster than any configuration classifies, "
-                                       "so the latencies there are mostly time in the queue.")
+        output += (
+            "\n\n"
+            + summary
+            + (
+                ". At maximum rate the clients send faster than any configuration classifies, "
+                "so the latencies there are mostly time in the queue."
+            )
+        )
     if profile:
         print("\n" + profile)
-        output += ("\n\nWhere the platform's worker spends its CPU time at maximum rate (a separate burst sampled "
-                   "by py-spy at 200 Hz, after the measured phases):\n\n" + profile)
+        output += (
+            "\n\nWhere the platform's worker spends its CPU time at maximum rate (a separate burst sampled "
+            "by py-spy at 200 Hz, after the measured phases):\n\n" + profile
+        )
     lost = sum(r[-1] for r in rows)
     if not args.no_write:
-        note = (f"1224x816 JPEGs (five scikit-image photos) through `POST /api/v1/uploads/`; gunicorn 2 workers x 4 "
-                f"threads, one Celery worker (2 processes with one thread per model unless named), beat; PostgreSQL "
-                f"and Redis on the same machine; every model runs on every upload (product CNN, EfficientNet-Lite0, "
-                f"Open-NSFW, PDQ + bank lookup). "
-                f"Latency: from the client sending the upload to the upload's `verdict_at`. Verdicts/s: settled "
-                f"uploads / (last verdict - first send). Fixed rate: {args.rate:g}/s for {args.seconds:g} s; maximum "
-                f"rate: {args.burst} uploads from 16 client threads. Naive: "
-                + ", ".join(f"{k}={v}" for k, v in CONFIGURATIONS["naive"][1].items())
-                + " (models loaded by every task, full-size JPEG decoding), one task per image.")
-        write_section("pipeline", "Pipeline: uploads to verdicts, platform against naive", note + "\n\n" + output,
-                      "python -m bench.pipeline")
+        note = (
+            f"1224x816 JPEGs (five scikit-image photos) through `POST /api/v1/uploads/`; gunicorn 2 workers x 4 "
+            f"threads, one Celery worker (2 processes with one thread per model unless named), beat; PostgreSQL "
+            f"and Redis on the same machine; every model runs on every upload (product CNN, EfficientNet-Lite0, "
+            f"Open-NSFW, PDQ + bank lookup). "
+            f"Latency: from the client sending the upload to the upload's `verdict_at`. Verdicts/s: settled "
+            f"uploads / (last verdict - first send). Fixed rate: {args.rate:g}/s for {args.seconds:g} s; maximum "
+            f"rate: {args.burst} uploads from 16 client threads. Naive: "
+            + ", ".join(f"{k}={v}" for k, v in CONFIGURATIONS["naive"][1].items())
+            + " (models loaded by every task, full-size JPEG decoding), one task per image."
+        )
+        write_section(
+            "pipeline",
+            "Pipeline: uploads to verdicts, platform against naive",
+            note + "\n\n" + output,
+            "python -m bench.pipeline",
+        )
     return 0 if lost == 0 else 1
 
 

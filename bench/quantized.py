@@ -28,8 +28,14 @@ from bench.common import ROOT, ms_per_call, table, write_section
 
 WALLPAPERS = ("/usr/share/wallpapers", "/usr/share/backgrounds")
 # The shared reference files sit beside the checkout (or beside the folder of worktrees).
-REFERENCE = next((folder / "shared" / "reference" / "efficientnet_lite0" for folder in ROOT.parents
-                  if (folder / "shared" / "reference" / "efficientnet_lite0").exists()), ROOT / "shared")
+REFERENCE = next(
+    (
+        folder / "shared" / "reference" / "efficientnet_lite0"
+        for folder in ROOT.parents
+        if (folder / "shared" / "reference" / "efficientnet_lite0").exists()
+    ),
+    ROOT / "shared",
+)
 # The bar an int8 model must clear to be served by default.
 BAR_ADULT_DECISIONS = 0.99
 BAR_TOP1 = 0.95
@@ -78,8 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0, help="timing per model, in 5 turns")
     parser.add_argument("--skin-toned", type=int, default=300, help="skin-toned renderings of the first N images")
-    parser.add_argument("--dynamic-images", type=int, default=100,
-                        help="Open-NSFW dynamic is several times slower than float: its fidelity on the first N")
+    parser.add_argument(
+        "--dynamic-images",
+        type=int,
+        default=100,
+        help="Open-NSFW dynamic is several times slower than float: its fidelity on the first N",
+    )
     args = parser.parse_args(argv)
 
     from classifier.ml.efficientnet_lite import load_pretrained
@@ -112,19 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     # Open-NSFW.
     started = time.perf_counter()
     float_nsfw = model_bytes()
-    nsfw = {"float": float_nsfw,
-            "int8 static QOperator, min-max (install)": quantize_open_nsfw(float_nsfw, calibration=calibration),
-            "int8 static QOperator, percentile": quantize_open_nsfw(float_nsfw, calibration=calibration,
-                                                                    method="percentile"),
-            "int8 static QDQ, min-max": quantize_open_nsfw(float_nsfw, calibration=calibration, quant_format="qdq"),
-            "int8 dynamic": quantize_open_nsfw(float_nsfw)}
+    nsfw = {
+        "float": float_nsfw,
+        "int8 static QOperator, min-max (install)": quantize_open_nsfw(float_nsfw, calibration=calibration),
+        "int8 static QOperator, percentile": quantize_open_nsfw(
+            float_nsfw, calibration=calibration, method="percentile"
+        ),
+        "int8 static QDQ, min-max": quantize_open_nsfw(float_nsfw, calibration=calibration, quant_format="qdq"),
+        "int8 dynamic": quantize_open_nsfw(float_nsfw),
+    }
     print(f"Open-NSFW quantized in {time.perf_counter() - started:.0f} s", flush=True)
     prepared = prepare(images)
-    skin = prepare(skin_toned(images[:args.skin_toned]))
+    skin = prepare(skin_toned(images[: args.skin_toned]))
     one = prepared[:1]
 
     def scores_of(scorer, batch: np.ndarray) -> np.ndarray:
-        return np.concatenate([scorer.score_prepared(batch[i:i + 16]) for i in range(0, len(batch), 16)])
+        return np.concatenate([scorer.score_prepared(batch[i : i + 16]) for i in range(0, len(batch), 16)])
 
     nsfw_rows, nsfw_figures = [], {}
     float_ms = float_scores = float_skin = None
@@ -141,58 +154,118 @@ def main(argv: list[str] | None = None) -> int:
         wallpaper = from_wallpaper[:count]
         held_out = adult_fidelity(float_scores[:count][wallpaper], scores[wallpaper])
         toned = adult_fidelity(float_skin[:skin_count], skin_scores)
-        both = adult_fidelity(np.concatenate([float_scores[:count], float_skin[:skin_count]]),
-                              np.concatenate([scores, skin_scores]))
-        nsfw_figures[name] = {"ms": ms, "photos": fidelity.as_dict(), "wallpapers_only": held_out.as_dict(),
-                              "skin_toned": toned.as_dict()}
-        nsfw_rows.append([name, f"{len(artifact) / 1e6:.1f} MB", ms, float_ms / ms, f"{count} + {skin_count}",
-                          f"{fidelity.decision_agreement:.2%}", f"{held_out.decision_agreement:.2%}",
-                          f"{toned.decision_agreement:.2%} ({toned.disagreements} differ)",
-                          both.max_abs_diff, both.mean_abs_diff])
+        both = adult_fidelity(
+            np.concatenate([float_scores[:count], float_skin[:skin_count]]), np.concatenate([scores, skin_scores])
+        )
+        nsfw_figures[name] = {
+            "ms": ms,
+            "photos": fidelity.as_dict(),
+            "wallpapers_only": held_out.as_dict(),
+            "skin_toned": toned.as_dict(),
+        }
+        nsfw_rows.append(
+            [
+                name,
+                f"{len(artifact) / 1e6:.1f} MB",
+                ms,
+                float_ms / ms,
+                f"{count} + {skin_count}",
+                f"{fidelity.decision_agreement:.2%}",
+                f"{held_out.decision_agreement:.2%}",
+                f"{toned.decision_agreement:.2%} ({toned.disagreements} differ)",
+                both.max_abs_diff,
+                both.mean_abs_diff,
+            ]
+        )
         print(f"measured Open-NSFW {name}", flush=True)
     decisions = nsfw_figures["float"]["photos"]["float_decisions"]
     skin_decisions = nsfw_figures["float"]["skin_toned"]["float_decisions"]
-    nsfw_table = table(["Open-NSFW", "size", "ms/img (1 thread)", "speed vs float", "images (photos + skin-toned)",
-                        "adult decision agreement: photos", "wallpapers only", "skin-toned",
-                        "max abs score diff", "mean abs score diff"], nsfw_rows)
+    nsfw_table = table(
+        [
+            "Open-NSFW",
+            "size",
+            "ms/img (1 thread)",
+            "speed vs float",
+            "images (photos + skin-toned)",
+            "adult decision agreement: photos",
+            "wallpapers only",
+            "skin-toned",
+            "max abs score diff",
+            "mean abs score diff",
+        ],
+        nsfw_rows,
+    )
     print("\n" + nsfw_table)
 
     # EfficientNet-Lite0.
     started = time.perf_counter()
     keras_model = load_pretrained()
-    lite = {"float": export_tflite(keras_model),
-            "int8 full-integer": quantize_lite0(keras_model, calibration=calibration),
-            "int8 dynamic-range": quantize_lite0(keras_model)}
+    lite = {
+        "float": export_tflite(keras_model),
+        "int8 full-integer": quantize_lite0(keras_model, calibration=calibration),
+        "int8 dynamic-range": quantize_lite0(keras_model),
+    }
     print(f"Lite0 exported and quantized in {time.perf_counter() - started:.0f} s", flush=True)
     batch = np.stack([photo_input(image) for image in images])
     lite_rows, lite_figures = [], {}
     float_out = None
     runtimes = {name: LiteModel(artifact) for name, artifact in lite.items()}
-    timings = interleaved_ms({name: (lambda r=r: r.predict_all(batch[:1])) for name, r in runtimes.items()},
-                             args.seconds)
+    timings = interleaved_ms(
+        {name: (lambda r=r: r.predict_all(batch[:1])) for name, r in runtimes.items()}, args.seconds
+    )
     for name, artifact in lite.items():
         runtime, ms = runtimes[name], timings[name]
-        outs = [runtime.predict_all(batch[i:i + 16]) for i in range(0, len(batch), 16)]
+        outs = [runtime.predict_all(batch[i : i + 16]) for i in range(0, len(batch), 16)]
         probs = np.concatenate([runtime.output_by_width(o, 1000) for o in outs])
         embeddings = np.concatenate([runtime.output_by_width(o, 1280) for o in outs])
         if float_out is None:
             float_ms, float_out = ms, (probs, embeddings)
         fidelity = tagger_fidelity(float_out[0], probs, float_out[1], embeddings)
-        held_out = tagger_fidelity(float_out[0][from_wallpaper], probs[from_wallpaper],
-                                   float_out[1][from_wallpaper], embeddings[from_wallpaper])
+        held_out = tagger_fidelity(
+            float_out[0][from_wallpaper],
+            probs[from_wallpaper],
+            float_out[1][from_wallpaper],
+            embeddings[from_wallpaper],
+        )
         reference = _lite0_reference(runtime)
-        lite_figures[name] = {"ms": ms, **fidelity.as_dict(), "wallpapers_only": held_out.as_dict(),
-                              "reference": reference}
-        lite_rows.append([name, f"{len(artifact) / 1e6:.1f} MB", ms, float_ms / ms, len(images),
-                          f"{fidelity.top1_agreement:.2%}", f"{held_out.top1_agreement:.2%}",
-                          f"{fidelity.top5_overlap:.2%}", fidelity.embedding_cosine,
-                          f"{reference.get('top1', '?')}/{reference.get('images', '?')}, "
-                          f"{reference.get('top5_order', '?')}/{reference.get('images', '?')}, "
-                          f"{reference.get('max_abs_diff', float('nan')):.4f}"])
+        lite_figures[name] = {
+            "ms": ms,
+            **fidelity.as_dict(),
+            "wallpapers_only": held_out.as_dict(),
+            "reference": reference,
+        }
+        lite_rows.append(
+            [
+                name,
+                f"{len(artifact) / 1e6:.1f} MB",
+                ms,
+                float_ms / ms,
+                len(images),
+                f"{fidelity.top1_agreement:.2%}",
+                f"{held_out.top1_agreement:.2%}",
+                f"{fidelity.top5_overlap:.2%}",
+                fidelity.embedding_cosine,
+                f"{reference.get('top1', '?')}/{reference.get('images', '?')}, "
+                f"{reference.get('top5_order', '?')}/{reference.get('images', '?')}, "
+                f"{reference.get('max_abs_diff', float('nan')):.4f}",
+            ]
+        )
         print(f"measured Lite0 {name}", flush=True)
-    lite_table = table(["EfficientNet-Lite0", "size", "ms/img (1 thread)", "speed vs float", "images",
-                        "top-1 agreement", "on wallpapers only", "top-5 overlap", "embedding cosine",
-                        "reference: top-1, top-5 order, max abs p diff"], lite_rows)
+    lite_table = table(
+        [
+            "EfficientNet-Lite0",
+            "size",
+            "ms/img (1 thread)",
+            "speed vs float",
+            "images",
+            "top-1 agreement",
+            "on wallpapers only",
+            "top-5 overlap",
+            "embedding cosine",
+            "reference: top-1, top-5 order, max abs p diff",
+        ],
+        lite_rows,
+    )
     print("\n" + lite_table)
 
     served_nsfw = nsfw_figures["int8 static QOperator, min-max (install)"]
@@ -221,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n" + verdict)
     (ROOT / "var").mkdir(exist_ok=True)
-    (ROOT / "var" / "bench-quantized.json").write_text(json.dumps({"open_nsfw": nsfw_figures, "lite0": lite_figures},
-                                                                   indent=1, default=float))
+    (ROOT / "var" / "bench-quantized.json").write_text(
+        json.dumps({"open_nsfw": nsfw_figures, "lite0": lite_figures}, indent=1, default=float)
+    )
     if not args.no_write:
         body = (
             f"{len(images)} photos: {len(samples)} scikit-image sample photos and {len(wallpapers)} Debian "

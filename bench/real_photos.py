@@ -35,7 +35,9 @@ from collections import Counter
 from bench.common import ROOT, table, write_section
 
 # ../shared/reference/efficientnet_lite0 beside the checkout (or beside the folder of worktrees).
-REFERENCE_DIRS = tuple(base / "shared" / "reference" / "efficientnet_lite0" for base in (ROOT.parent, ROOT.parent.parent))
+REFERENCE_DIRS = tuple(
+    base / "shared" / "reference" / "efficientnet_lite0" for base in (ROOT.parent, ROOT.parent.parent)
+)
 
 
 def _setup(epochs: int) -> None:
@@ -109,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     from classifier.registry import active_version
 
     gate, product = active_version(ModelRole.OPEN_SET), active_version(ModelRole.PRODUCT)
-    print(f"gate {gate.name}: threshold {gate.metrics['threshold']} ({gate.metrics['rule']}); product {product.name} "
-          f"({product.architecture}, test accuracy {product.accuracy:.4f})", flush=True)
+    print(
+        f"gate {gate.name}: threshold {gate.metrics['threshold']} ({gate.metrics['rule']}); product {product.name} "
+        f"({product.architecture}, test accuracy {product.accuracy:.4f})",
+        flush=True,
+    )
 
     # Fashion-MNIST: images after the gate's calibration slice.
     test = load_split("test")
@@ -118,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     indices = range(first, min(first + args.fashion, len(test)))
     names = list(product.class_names)
     fashion_rows = []
-    for kind, render in (("raw 28-px PNG", lambda p: encode(Image.fromarray(p))),
-                         ("rendered 256-px RGB JPEG", lambda p: encode(fashion_photo(p, 256), "JPEG", quality=90))):
+    for kind, render in (
+        ("raw 28-px PNG", lambda p: encode(Image.fromarray(p))),
+        ("rendered 256-px RGB JPEG", lambda p: encode(fashion_photo(p, 256), "JPEG", quality=90)),
+    ):
         today = gated = kept = 0
         scores = []
         for i in indices:
@@ -132,8 +139,17 @@ def main(argv: list[str] | None = None) -> int:
         n = len(indices)
         fashion_rows.append([kind, n, today / n, gated / n, kept / n, max(scores)])
         print(f"fashion {kind}: done", flush=True)
-    fashion_table = table(["Fashion-MNIST test images", "n", "accuracy today (no gate)", "accuracy with the gate",
-                           "share in distribution", "highest OOD score"], fashion_rows)
+    fashion_table = table(
+        [
+            "Fashion-MNIST test images",
+            "n",
+            "accuracy today (no gate)",
+            "accuracy with the gate",
+            "share in distribution",
+            "highest OOD score",
+        ],
+        fashion_rows,
+    )
 
     # Real photos: the half the gate was not calibrated on, and (for reference) the other half.
     photo_rows = []
@@ -154,13 +170,34 @@ def main(argv: list[str] | None = None) -> int:
         n = len(photos)
         sources = ", ".join(f"{k} {v}" for k, v in sorted(by_source.items()))
         lowest = min(scores)
-        photo_rows.append([f"{side} half ({sources})", n, 1.0, tagged / n, verdicts["in_review"] / n,
-                           flagged / n, verdicts["approved"] / n, verdicts["rejected"] / n,
-                           f"{lowest[0]:.3f} ({lowest[1]})"])
+        photo_rows.append(
+            [
+                f"{side} half ({sources})",
+                n,
+                1.0,
+                tagged / n,
+                verdicts["in_review"] / n,
+                flagged / n,
+                verdicts["approved"] / n,
+                verdicts["rejected"] / n,
+                f"{lowest[0]:.3f} ({lowest[1]})",
+            ]
+        )
         print(f"real photos, {side} half: done", flush=True)
-    photo_table = table(["real photos, no garment", "n", "clothing tag today", "clothing tag with the gate (goal ≤ 0.05)",
-                         "sent to review (goal ≤ 0.10)", "with a risk flag", "approved", "rejected",
-                         "lowest OOD score"], photo_rows)
+    photo_table = table(
+        [
+            "real photos, no garment",
+            "n",
+            "clothing tag today",
+            "clothing tag with the gate (goal ≤ 0.05)",
+            "sent to review (goal ≤ 0.10)",
+            "with a risk flag",
+            "approved",
+            "rejected",
+            "lowest OOD score",
+        ],
+        photo_rows,
+    )
 
     # The reference photos.
     folder = next((d for d in REFERENCE_DIRS if d.is_dir()), None)
@@ -174,8 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             top = [(name, p) for _, name, p in analysis.imagenet.top[:3]]
         tag = analysis.product.tags(1)
-        reference_rows.append([path.name, "; ".join(f"{n} {p:.2f}" for n, p in top),
-                               f"{analysis.product.ood_score:.3f}", tag[0][0] if tag else "none"])
+        reference_rows.append(
+            [
+                path.name,
+                "; ".join(f"{n} {p:.2f}" for n, p in top),
+                f"{analysis.product.ood_score:.3f}",
+                tag[0][0] if tag else "none",
+            ]
+        )
     reference_table = table(["reference photo", f"top {shows}", "OOD score", "product tag"], reference_rows)
 
     output = "\n\n".join([fashion_table, photo_table, reference_table])
@@ -183,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + output + f"\n\nreal photos given a clothing tag: {misses}\n({time.perf_counter() - started:.0f} s)")
     if not args.no_write:
         write_section(
-            "real_photos", "Tags on real photos (open-set gate)",
+            "real_photos",
+            "Tags on real photos (open-set gate)",
             f"Scratch installation as `make run` sets it up: {product.name} ({product.architecture}, "
             f"{product.training.get('epochs')} epochs) and the open-set gate {gate.name}, threshold "
             f"{gate.metrics['threshold']} ({gate.metrics['rule']}; docs/models.md). Each image goes through "

@@ -71,15 +71,29 @@ def main(argv: list[str] | None = None) -> int:
         now = timezone.now()
         batch = []
         while made < target:
-            upload = Upload(id=uuid.uuid4(), image="uploads/bench.png", image_format="PNG", content_type="image/png",
-                            width=28, height=28, byte_size=1, sha256="0" * 64, status=UploadStatus.IN_REVIEW,
-                            created_at=now, review_rank=float(made % 997))
+            upload = Upload(
+                id=uuid.uuid4(),
+                image="uploads/bench.png",
+                image_format="PNG",
+                content_type="image/png",
+                width=28,
+                height=28,
+                byte_size=1,
+                sha256="0" * 64,
+                status=UploadStatus.IN_REVIEW,
+                created_at=now,
+                review_rank=float(made % 997),
+            )
             batch.append(upload)
             made += 1
             if len(batch) == 5000 or made == target:
                 Upload.objects.bulk_create(batch)
-                Prediction.objects.bulk_create([Prediction(upload=u, model_version=version, label="a", score=0.6,
-                                                           scores={"a": 0.6, "b": 0.4}) for u in batch])
+                Prediction.objects.bulk_create(
+                    [
+                        Prediction(upload=u, model_version=version, label="a", score=0.6, scores={"a": 0.6, "b": 0.4})
+                        for u in batch
+                    ]
+                )
                 batch = []
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -95,14 +109,28 @@ def main(argv: list[str] | None = None) -> int:
             counts.append(len(executed))
             assert response.status_code == 200
         deep = client.get("/review/").content.decode()
-        rows.append([f"{target:,}", connection.vendor, statistics.median(times), max(times), max(counts),
-                     "yes" if 'rel="next"' in deep else "no"])
+        rows.append(
+            [
+                f"{target:,}",
+                connection.vendor,
+                statistics.median(times),
+                max(times),
+                max(counts),
+                "yes" if 'rel="next"' in deep else "no",
+            ]
+        )
         print(f"measured {target:,}", flush=True)
-    output = table(["pending items", "database", "median ms", "max ms (20 requests)", "queries", "next page link"], rows)
+    output = table(
+        ["pending items", "database", "median ms", "max ms (20 requests)", "queries", "next page link"], rows
+    )
     print("\n" + output)
     if not args.no_write:
-        write_section("review_queue", "Review queue page", "Server time of GET /review/ (50 items a page, keyset "
-                      "pagination), measured in-process.\n\n" + output, "python -m bench.review_queue")
+        write_section(
+            "review_queue",
+            "Review queue page",
+            "Server time of GET /review/ (50 items a page, keyset pagination), measured in-process.\n\n" + output,
+            "python -m bench.review_queue",
+        )
     return 0
 
 

@@ -6,8 +6,22 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.inference", "bench.decode", "bench.web_decode", "bench.pipeline", "bench.hash_bank", "bench.review_queue",
-           "bench.photo_models", "bench.frames", "bench.real_photos", "bench.quantized", "bench.train_kernels", "bench.train_fmnist", "bench.feedback_loop", "bench.soak"]
+BENCHES = [
+    "bench.inference",
+    "bench.decode",
+    "bench.web_decode",
+    "bench.pipeline",
+    "bench.hash_bank",
+    "bench.review_queue",
+    "bench.photo_models",
+    "bench.frames",
+    "bench.real_photos",
+    "bench.quantized",
+    "bench.train_kernels",
+    "bench.train_fmnist",
+    "bench.feedback_loop",
+    "bench.soak",
+]
 
 
 def main() -> int:
@@ -16,7 +30,9 @@ def main() -> int:
         print(f"\n===== {module} =====", flush=True)
         if subprocess.run([sys.executable, "-m", module]).returncode != 0:
             failed.append(module)
-    print(f"\n{len(BENCHES) - len(failed)} benchmarks ran, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}")
+    print(
+        f"\n{len(BENCHES) - len(failed)} benchmarks ran, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}"
+    )
     return 1 if failed else 0
 
 

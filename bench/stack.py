@@ -90,8 +90,9 @@ class Stack:
         self.log = open(ROOT / "var" / f"bench-{name}.log", "ab")  # noqa: SIM115 - open for the stack's life
 
     def manage(self, *args: str, capture: bool = False) -> str:
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
-                                capture_output=capture, text=True)
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=capture, text=True
+        )
         return result.stdout if capture else ""
 
     def prepare(self) -> None:
@@ -104,26 +105,80 @@ class Stack:
         self.manage("train_classifier", "--architecture", "seed-cnn", "--epochs", "1", "--limit", "10000")
         partner = f"bench-{self.name}-{uuid.uuid4().hex[:6]}"
         self.key = self.manage("create_partner", partner, capture=True).split()[-1]
-        self.manage("shell", "-c", "from moderation.models import Partner; "
-                    f"Partner.objects.filter(name={partner!r})"
-                    ".update(burst_limit=10**6, sustained_limit=10**7, daily_quota=10**7)")
+        self.manage(
+            "shell",
+            "-c",
+            "from moderation.models import Partner; "
+            f"Partner.objects.filter(name={partner!r})"
+            ".update(burst_limit=10**6, sustained_limit=10**7, daily_quota=10**7)",
+        )
 
     def _start(self, role: str, args: list[str], env: dict[str, str]) -> None:
-        self.processes[role] = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env, stdout=self.log,
-                                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[role] = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
-    def start(self, *, web_workers: int = 2, web_threads: int = 4, concurrency: int = 2, beat: bool = True,
-              worker_env: dict[str, str] | None = None) -> None:
+    def start(
+        self,
+        *,
+        web_workers: int = 2,
+        web_threads: int = 4,
+        concurrency: int = 2,
+        beat: bool = True,
+        worker_env: dict[str, str] | None = None,
+    ) -> None:
         """Web, worker (with `worker_env` on top) and beat, on a queue of their own."""
         self.env["CELERY_QUEUE"] = f"{self.name}-{uuid.uuid4().hex[:6]}"
-        self._worker = (["celery", "-A", "config", "worker", "--concurrency", str(concurrency), "--loglevel",
-                         "WARNING", "-Q", self.env["CELERY_QUEUE"]], {**self.env, **(worker_env or {})})
-        self._start("web", ["gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers",
-                            str(web_workers), "--threads", str(web_threads)], self.env)
+        self._worker = (
+            [
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "WARNING",
+                "-Q",
+                self.env["CELERY_QUEUE"],
+            ],
+            {**self.env, **(worker_env or {})},
+        )
+        self._start(
+            "web",
+            [
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(web_workers),
+                "--threads",
+                str(web_threads),
+            ],
+            self.env,
+        )
         self.start_worker()
         if beat:
-            self._start("beat", ["celery", "-A", "config", "beat", "--loglevel", "WARNING", "--schedule",
-                                 str(ROOT / "var" / f"bench-{self.name}-beat")], self.env)
+            self._start(
+                "beat",
+                [
+                    "celery",
+                    "-A",
+                    "config",
+                    "beat",
+                    "--loglevel",
+                    "WARNING",
+                    "--schedule",
+                    str(ROOT / "var" / f"bench-{self.name}-beat"),
+                ],
+                self.env,
+            )
         self.wait_ready()
 
     def start_worker(self) -> None:
@@ -163,11 +218,23 @@ class Stack:
     def upload(self, photo: bytes, name: str = "photo.jpg") -> str:
         """POST one image through the partner API; the upload's id."""
         boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
-                "Content-Type: image/jpeg\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/v1/uploads/", data=body, method="POST",
-                                         headers={"Authorization": f"Api-Key {self.key}",
-                                                  "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+                "Content-Type: image/jpeg\r\n\r\n"
+            ).encode()
+            + photo
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/v1/uploads/",
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Api-Key {self.key}",
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())["id"]
 

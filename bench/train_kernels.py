@@ -65,21 +65,38 @@ def main(argv: list[str] | None = None) -> int:
         for kernels, flag in KERNELS.items():
             out = subprocess.run(
                 [sys.executable, "-m", "bench.train_kernels", "--child", name, "--batches", str(args.batches)],
-                env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": flag}, capture_output=True, text=True, check=True,
+                env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": flag},
+                capture_output=True,
+                text=True,
+                check=True,
             )
             measured[kernels] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{name}, {kernels}: {measured[kernels]['ms']:.1f} ms/batch", flush=True)
         default = measured["TensorFlow default (Eigen)"]["ms"]
         for kernels, result in measured.items():
-            rows.append([name, kernels, result["batch"], result["ms"], 60000 / result["batch"] * result["ms"] / 1000,
-                         default / result["ms"]])
+            rows.append(
+                [
+                    name,
+                    kernels,
+                    result["batch"],
+                    result["ms"],
+                    60000 / result["batch"] * result["ms"] / 1000,
+                    default / result["ms"],
+                ]
+            )
     output = table(["architecture", "kernels", "batch", "ms/batch", "s per Fashion-MNIST epoch", "× default"], rows)
     print("\n" + output)
     if not args.no_write:
-        note = (f"Median of {args.batches} training batches (float32, every core) in a fresh process per row. "
-                "On a CPU with AVX-512 VNNI/BF16 or AMX both rows use oneDNN (TensorFlow's own default there).")
-        write_section("train_kernels", "Training kernels: TensorFlow's default against oneDNN", note + "\n\n" + output,
-                      "python -m bench.train_kernels")
+        note = (
+            f"Median of {args.batches} training batches (float32, every core) in a fresh process per row. "
+            "On a CPU with AVX-512 VNNI/BF16 or AMX both rows use oneDNN (TensorFlow's own default there)."
+        )
+        write_section(
+            "train_kernels",
+            "Training kernels: TensorFlow's default against oneDNN",
+            note + "\n\n" + output,
+            "python -m bench.train_kernels",
+        )
     return 0
 
 

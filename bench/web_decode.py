@@ -66,8 +66,9 @@ def measure(data: bytes, budget: int | None) -> dict:
         env.pop("UPLOAD_WEB_DECODE_PIXELS", None)
         if budget is not None:
             env["UPLOAD_WEB_DECODE_PIXELS"] = str(budget)
-        result = subprocess.run([sys.executable, "-c", CHILD, fh.name], cwd=ROOT, env=env, capture_output=True,
-                                text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", CHILD, fh.name], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -80,21 +81,26 @@ def main(argv: list[str] | None = None) -> int:
         full = measure(data, 10**12)
         bounded = measure(data, None)
         budget = bounded["budget"]
-        rows.append([label, f"{len(data) // 1024} KiB", full["cpu"], full["peak_mb"], bounded["cpu"],
-                     bounded["peak_mb"]])
+        rows.append(
+            [label, f"{len(data) // 1024} KiB", full["cpu"], full["peak_mb"], bounded["cpu"], bounded["peak_mb"]]
+        )
         print(f"measured {label}", flush=True)
-    output = table(["image", "file", "full decode CPU s", "full decode peak MB", "bounded CPU s",
-                    "bounded peak MB"], rows)
+    output = table(
+        ["image", "file", "full decode CPU s", "full decode peak MB", "bounded CPU s", "bounded peak MB"], rows
+    )
     print("\n" + output)
     if not args.no_write:
         write_section(
-            "web_decode", "Decode work in the web request (upload validation)",
-            f"Budget: `UPLOAD_WEB_DECODE_PIXELS` = {budget:,} pixels. \"Full decode\" is validation as it was "
-            "before the budget (every pixel of the first frame decoded in the request); \"bounded\" is the "
+            "web_decode",
+            "Decode work in the web request (upload validation)",
+            f'Budget: `UPLOAD_WEB_DECODE_PIXELS` = {budget:,} pixels. "Full decode" is validation as it was '
+            'before the budget (every pixel of the first frame decoded in the request); "bounded" is the '
             "default now (JPEG at 1/8 scale; other formats over the budget checked by structure and CRC, "
             "their pixels decoded by the worker). Peak MB: how far the call raised the process's peak resident memory above "
-            "what Django's start-up had already reached (0: it stayed below). Other engineers' work shared the 2 CPU cores during the run.\n\n" + output,
-            "python -m bench.web_decode")
+            "what Django's start-up had already reached (0: it stayed below). Other engineers' work shared the 2 CPU cores during the run.\n\n"
+            + output,
+            "python -m bench.web_decode",
+        )
     return 0
 
 

@@ -12,13 +12,34 @@ PROMOTE_PERMISSION = "classifier.promote_modelversion"
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "role", "architecture", "status", "accuracy_display", "macro_f1_display",
-                    "created_at", "activated_at")
+    list_display = (
+        "__str__",
+        "role",
+        "architecture",
+        "status",
+        "accuracy_display",
+        "macro_f1_display",
+        "created_at",
+        "activated_at",
+    )
     list_filter = ("role", "status", "architecture")
     search_fields = ("architecture", "status_reason")
-    readonly_fields = ("role", "architecture", "status", "status_reason", "created_at", "activated_at",
-                       "summary", "per_class", "confusion_matrix", "training", "gate", "class_names",
-                       "artifact", "keras_artifact")
+    readonly_fields = (
+        "role",
+        "architecture",
+        "status",
+        "status_reason",
+        "created_at",
+        "activated_at",
+        "summary",
+        "per_class",
+        "confusion_matrix",
+        "training",
+        "gate",
+        "class_names",
+        "artifact",
+        "keras_artifact",
+    )
     exclude = ("metrics",)
     actions = ["promote", "rollback"]
 
@@ -37,23 +58,28 @@ class ModelVersionAdmin(admin.ModelAdmin):
             figures = m["fidelity_vs_float"]
             return "against the float model on {}: {}".format(
                 f"{figures.get('images', '?')} photos",
-                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items() if k != "images"))
+                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items() if k != "images"),
+            )
         if "accuracy" not in m:
             return "-"
         if "accuracy" not in m:  # the open-set gate's calibration figures
-            return (f"threshold {m.get('threshold')} ({m.get('rule')}): keeps {m.get('true_positive_rate')} of "
-                    f"held-out product shots, lets in {m.get('false_positive_rate')} of real photos")
+            return (
+                f"threshold {m.get('threshold')} ({m.get('rule')}): keeps {m.get('true_positive_rate')} of "
+                f"held-out product shots, lets in {m.get('false_positive_rate')} of real photos"
+            )
         return f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f} on {m['support']} test images"
 
     @admin.display(description="per class")
     def per_class(self, obj):
         rows = (obj.metrics or {}).get("per_class", {})
         body = format_html_join(
-            "", "<tr><td>{}</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td><td>{}</td></tr>",
+            "",
+            "<tr><td>{}</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td><td>{}</td></tr>",
             ((name, r["precision"], r["recall"], r["f1"], r["support"]) for name, r in rows.items()),
         )
-        return format_html("<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
-                           "<th>support</th></tr>{}</table>", body)
+        return format_html(
+            "<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{}</table>", body
+        )
 
     @admin.display(description="confusion matrix")
     def confusion_matrix(self, obj):
@@ -95,8 +121,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "trigger", "architecture", "status", "progress_display", "base_version", "candidate",
-                    "promoted", "created_at", "finished_at")
+    list_display = (
+        "__str__",
+        "trigger",
+        "architecture",
+        "status",
+        "progress_display",
+        "base_version",
+        "candidate",
+        "promoted",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", "trigger", "promoted")
     readonly_fields = [f.name for f in TrainingRun._meta.fields] + ["progress_display"]
 

@@ -37,9 +37,13 @@ class ProductPrediction:
         """The gate's figures, as stored with the prediction (empty when unchecked)."""
         if self.ood_score is None:
             return {}
-        return {"in_distribution": self.in_distribution, "score": round(self.ood_score, 4),
-                "threshold": round(self.ood_threshold or 0.0, 4), "method": self.ood_method,
-                "model_version_id": self.ood_version_id}
+        return {
+            "in_distribution": self.in_distribution,
+            "score": round(self.ood_score, 4),
+            "threshold": round(self.ood_threshold or 0.0, 4),
+            "method": self.ood_method,
+            "model_version_id": self.ood_version_id,
+        }
 
 
 @dataclass(frozen=True)

@@ -150,9 +150,13 @@ def _open_set_gate(backbone: LoadedModel | None) -> LoadedModel | None:
     if gate is None or backbone is None:
         return None
     if gate.runtime.backbone_version_id != backbone.version_id:
-        logger.warning("open-set gate %s was fitted on backbone v%s, not the active %s: not applied; "
-                       "run `manage.py install_models`", gate.version_name, gate.runtime.backbone_version_id,
-                       backbone.version_name)
+        logger.warning(
+            "open-set gate %s was fitted on backbone v%s, not the active %s: not applied; "
+            "run `manage.py install_models`",
+            gate.version_name,
+            gate.runtime.backbone_version_id,
+            backbone.version_name,
+        )
         return None
     return gate
 
@@ -183,8 +187,15 @@ def analyze_frames(image_bytes: bytes, *, max_frames: int) -> list[FrameAnalysis
             distinct.append(frame.image)
     analyses = _analyze_decoded(distinct, _active_models())
     return [
-        FrameAnalysis(f.index, f.timestamp_ms, f.duration_ms, f.default_image, f.scene_change,
-                      analyses[slot[digest]], thumbnail_jpeg(f.image))
+        FrameAnalysis(
+            f.index,
+            f.timestamp_ms,
+            f.duration_ms,
+            f.default_image,
+            f.scene_change,
+            analyses[slot[digest]],
+            thumbnail_jpeg(f.image),
+        )
         for f, digest in zip(frames, digests, strict=True)
     ]
 
@@ -203,7 +214,9 @@ def analyze_many(images: list[bytes]) -> list[ImageAnalysis]:
     """Run every active model on a batch of encoded images, decoding each once."""
     models = _active_models()
     _, backbone, adult, _ = models
-    target_side = (DECODE_SIDE if (backbone or adult) else PRODUCT_INPUT_SIDE) if settings.INFERENCE_REDUCED_DECODE else None
+    target_side = (
+        (DECODE_SIDE if (backbone or adult) else PRODUCT_INPUT_SIDE) if settings.INFERENCE_REDUCED_DECODE else None
+    )
     return _analyze_decoded([open_image(data, target_side=target_side) for data in images], models)
 
 

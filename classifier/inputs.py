@@ -117,7 +117,9 @@ class Inputs:
             try:
                 with default_storage.open(example.image_name, "rb") as fh:
                     data = fh.read()
-                items.append(bytes_to_product_pixels(data) if self.kind == "pixels" else open_image(data, target_side=256))
+                items.append(
+                    bytes_to_product_pixels(data) if self.kind == "pixels" else open_image(data, target_side=256)
+                )
             except (OSError, ValueError, SyntaxError) as exc:
                 logger.warning("training example %s unreadable: %r", example.pk, exc)
                 skipped += 1

@@ -30,9 +30,7 @@ class ModelVersion(models.Model):
     role = models.CharField(max_length=32, choices=ModelRole.choices, default=ModelRole.PRODUCT)
     architecture = models.CharField(max_length=64)
     class_names = models.JSONField()
-    status = models.CharField(
-        max_length=16, choices=ModelVersionStatus.choices, default=ModelVersionStatus.CANDIDATE
-    )
+    status = models.CharField(max_length=16, choices=ModelVersionStatus.choices, default=ModelVersionStatus.CANDIDATE)
     status_reason = models.TextField(blank=True)
     artifact = models.FileField(upload_to=_artifact_path, help_text="TFLite flatbuffer that serves.")
     keras_artifact = models.FileField(upload_to=_artifact_path, blank=True, help_text="Keras model, for warm starts.")
@@ -46,9 +44,7 @@ class ModelVersion(models.Model):
         ordering = ["-created_at"]
         permissions = [("promote_modelversion", "Can promote and roll back model versions")]
         constraints = [
-            models.UniqueConstraint(
-                fields=["role"], condition=Q(status="active"), name="one_active_version_per_role"
-            )
+            models.UniqueConstraint(fields=["role"], condition=Q(status="active"), name="one_active_version_per_role")
         ]
 
     def __str__(self) -> str:
@@ -122,7 +118,8 @@ class TrainingRun(models.Model):
     )
     promoted = models.BooleanField(default=False)
     architecture = models.CharField(
-        max_length=64, blank=True,
+        max_length=64,
+        blank=True,
         help_text="Train this architecture from scratch; blank: warm-start from the active version.",
     )
     progress = models.JSONField(default=dict, blank=True, help_text="Epoch k of n and seconds so far, while it trains.")

@@ -42,15 +42,19 @@ def open_set_gate_fit(
     photos = real_photos(side="calibration", limit=negative_photos)
     photo_embeddings = embed_images([p.image for p in photos]) if photos else np.zeros((0, 1280), np.float32)
     gate, figures = fit_gate(
-        fit_embeddings=np.concatenate([fashion_embeddings("train", fit_examples), _rendered_embeddings("train", fit_examples)]),
+        fit_embeddings=np.concatenate(
+            [fashion_embeddings("train", fit_examples), _rendered_embeddings("train", fit_examples)]
+        ),
         fit_labels=np.concatenate([labels, labels]),
         classes=len(FASHION_MNIST_CLASSES),
         positives={
             "Fashion-MNIST 28 px": fashion_embeddings("test", calibration_examples),
             f"Fashion-MNIST rendered {RENDER_SIDE} px": _rendered_embeddings("test", calibration_examples),
         },
-        negatives={source: photo_embeddings[[p.source == source for p in photos]]
-                   for source in sorted({p.source for p in photos})},
+        negatives={
+            source: photo_embeddings[[p.source == source for p in photos]]
+            for source in sorted({p.source for p in photos})
+        },
         backbone_version_id=backbone.pk,
     )
     threshold = gate.threshold
@@ -65,7 +69,10 @@ def open_set_gate_fit(
         training={
             "method": METHOD_TEXT,
             "backbone_version": backbone.pk,
-            "fit_examples": {"Fashion-MNIST 28 px": fit_examples, f"Fashion-MNIST rendered {RENDER_SIDE} px": fit_examples},
+            "fit_examples": {
+                "Fashion-MNIST 28 px": fit_examples,
+                f"Fashion-MNIST rendered {RENDER_SIDE} px": fit_examples,
+            },
             "calibration_negatives": len(photos),
         },
     )
@@ -76,8 +83,12 @@ def open_set_gate_install(*, force: bool = False, **fit_options) -> ModelVersion
     one is active for this backbone already)."""
     current = active_version(ModelRole.OPEN_SET)
     backbone = active_version(ModelRole.IMAGENET)
-    if current is not None and not force and backbone is not None \
-            and current.training.get("backbone_version") == backbone.pk:
+    if (
+        current is not None
+        and not force
+        and backbone is not None
+        and current.training.get("backbone_version") == backbone.pk
+    ):
         return current
     version = open_set_gate_fit(**fit_options)
     return model_version_activate(version=version, reason=f"calibrated: threshold {version.metrics['threshold']}")

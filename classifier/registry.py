@@ -41,11 +41,7 @@ def training_runs_recent(*, limit: int = 5) -> list:
 
 
 def active_version_id(role: str = ModelRole.PRODUCT) -> int | None:
-    return (
-        ModelVersion.objects.filter(role=role, status=ModelVersionStatus.ACTIVE)
-        .values_list("pk", flat=True)
-        .first()
-    )
+    return ModelVersion.objects.filter(role=role, status=ModelVersionStatus.ACTIVE).values_list("pk", flat=True).first()
 
 
 @transaction.atomic
@@ -131,4 +127,6 @@ def model_version_rollback(*, role: str = ModelRole.PRODUCT, actor=None) -> Mode
     previous = earlier.order_by("-activated_at").first()
     if previous is None:
         raise RegistryError("there is no earlier version to roll back to")
-    return model_version_activate(version=previous, actor=actor, reason=f"rollback from {current.name if current else 'none'}")
+    return model_version_activate(
+        version=previous, actor=actor, reason=f"rollback from {current.name if current else 'none'}"
+    )

@@ -175,9 +175,11 @@ def gate_evaluate(
         candidate_base=accuracy(candidate_bytes, candidate_architecture, *c_test),
         active_base=accuracy(active_bytes, active.architecture, *a_test),
         candidate_holdout=accuracy(candidate_bytes, candidate_architecture, c_holdout.inputs, c_holdout.labels)
-        if holdout_size else None,
+        if holdout_size
+        else None,
         active_holdout=accuracy(active_bytes, active.architecture, a_holdout.inputs, a_holdout.labels)
-        if holdout_size else None,
+        if holdout_size
+        else None,
         holdout_size=holdout_size,
         margin=settings.GATE_BASE_MARGIN,
         origin_base=origin_base,
@@ -190,8 +192,9 @@ def gate_evaluate(
 def candidate_conclude(*, trained, decision: GateDecision, role: str, training_info: dict, actor=None) -> ModelVersion:
     """Register a trained candidate, then promote or reject it as the gate said."""
     with transaction.atomic():
-        candidate = model_version_register(trained=trained, role=role, training_info=training_info,
-                                           gate=decision.as_dict())
+        candidate = model_version_register(
+            trained=trained, role=role, training_info=training_info, gate=decision.as_dict()
+        )
         if decision.promote:
             return model_version_activate(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
         return model_version_reject(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
@@ -258,16 +261,24 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
             initial_keras_bytes=initial,
             progress=progress,
             seed=run.pk or 0,
-            on_epoch=lambda epoch, epochs, seconds: training_run_progress(run=run, epoch=epoch, epochs=epochs,
-                                                                          seconds=seconds),
+            on_epoch=lambda epoch, epochs, seconds: training_run_progress(
+                run=run, epoch=epoch, epochs=epochs, seconds=seconds
+            ),
         )
-    log(f"trained {trained.epochs} epochs on {len(train_inputs)} examples (example weight {weight:.1f}) "
-        f"in {trained.train_seconds:.1f} s")
+    log(
+        f"trained {trained.epochs} epochs on {len(train_inputs)} examples (example weight {weight:.1f}) "
+        f"in {trained.train_seconds:.1f} s"
+    )
 
     with _timed(timings, "evaluate"):
-        decision = gate_evaluate(candidate_bytes=trained.tflite_bytes, candidate_architecture=architecture,
-                                 active=base_version, class_names=class_names, holdout_rows=holdout_rows,
-                                 upgrade=upgrade)
+        decision = gate_evaluate(
+            candidate_bytes=trained.tflite_bytes,
+            candidate_architecture=architecture,
+            active=base_version,
+            class_names=class_names,
+            holdout_rows=holdout_rows,
+            upgrade=upgrade,
+        )
     log(f"gate: {'promote' if decision.promote else 'reject'}: {decision.reason}")
     run.candidate = candidate_conclude(
         trained=trained,
@@ -291,8 +302,12 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
 def training_run_progress(*, run: TrainingRun, epoch: int, epochs: int, seconds: float) -> None:
     """Record how far a running run is (epoch k of n, seconds so far) for the
     admin and the metrics page; one UPDATE, outside the run's own writes."""
-    run.progress = {"epoch": epoch, "epochs": epochs, "seconds": round(seconds, 1),
-                    "updated_at": timezone.now().isoformat()}
+    run.progress = {
+        "epoch": epoch,
+        "epochs": epochs,
+        "seconds": round(seconds, 1),
+        "updated_at": timezone.now().isoformat(),
+    }
     TrainingRun.objects.filter(pk=run.pk).update(progress=run.progress)
 
 
@@ -313,8 +328,9 @@ def training_run_upgrade_queue(*, architecture: str) -> TrainingRun | None:
         return None
     try:
         with transaction.atomic():
-            run = TrainingRun.objects.create(role=ModelRole.PRODUCT, trigger=TrainingTrigger.UPGRADE,
-                                             architecture=architecture)
+            run = TrainingRun.objects.create(
+                role=ModelRole.PRODUCT, trigger=TrainingTrigger.UPGRADE, architecture=architecture
+            )
             transaction.on_commit(lambda: run_training.delay(run.pk))
     except IntegrityError:
         return None
@@ -325,8 +341,9 @@ def training_runs_start_queued(*, older_than: timedelta = timedelta(minutes=2)) 
     """Run queued runs whose message was lost (the database is the source of
     truth). Called on the training queue, whose worker runs one task at a time."""
     cutoff = timezone.now() - older_than
-    ids = list(TrainingRun.objects.filter(status=TrainingRunStatus.QUEUED, created_at__lt=cutoff)
-               .values_list("pk", flat=True))
+    ids = list(
+        TrainingRun.objects.filter(status=TrainingRunStatus.QUEUED, created_at__lt=cutoff).values_list("pk", flat=True)
+    )
     for run_id in ids:
         training_run_execute(run_id=run_id)
     return len(ids)
@@ -344,5 +361,3 @@ def retrain_if_due(*, trigger: str, min_new: int | None = None) -> TrainingRun |
     if run is None:
         return None
     return training_run_execute(run_id=run.pk)
-
-

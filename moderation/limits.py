@@ -42,8 +42,13 @@ def _refusal(path: str, status: int, code: str, message: str, detail=None) -> Ht
 def _too_large(path: str, size: int | None) -> HttpResponse:
     limit = request_max_bytes()
     shown = f"{size} bytes" if size is not None else "over the limit"
-    return _refusal(path, 413, "file_too_large", f"The request is {shown}; the limit is {limit} bytes.",
-                    {"bytes": size, "max_bytes": limit})
+    return _refusal(
+        path,
+        413,
+        "file_too_large",
+        f"The request is {shown}; the limit is {limit} bytes.",
+        {"bytes": size, "max_bytes": limit},
+    )
 
 
 class RequestBodyLimitMiddleware:
@@ -60,8 +65,12 @@ class RequestBodyLimitMiddleware:
             if size > request_max_bytes():
                 return _too_large(request.path, size)
         elif "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            return _refusal(request.path, 411, "length_required",
-                            "Send the request with a Content-Length header (chunked bodies are not accepted).")
+            return _refusal(
+                request.path,
+                411,
+                "length_required",
+                "Send the request with a Content-Length header (chunked bodies are not accepted).",
+            )
         return self.get_response(request)
 
 

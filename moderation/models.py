@@ -23,7 +23,13 @@ class UploadStatus(models.TextChoices):
 UPLOAD_TRANSITIONS: dict[str, frozenset[str]] = {
     UploadStatus.PENDING: frozenset({UploadStatus.PROCESSING, UploadStatus.FAILED}),
     UploadStatus.PROCESSING: frozenset(
-        {UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.IN_REVIEW, UploadStatus.FAILED, UploadStatus.PENDING}
+        {
+            UploadStatus.APPROVED,
+            UploadStatus.REJECTED,
+            UploadStatus.IN_REVIEW,
+            UploadStatus.FAILED,
+            UploadStatus.PENDING,
+        }
     ),
     UploadStatus.IN_REVIEW: frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED}),
     UploadStatus.APPROVED: frozenset(),
@@ -110,12 +116,17 @@ class Upload(models.Model):
     byte_size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
     declared_category = models.CharField(
-        max_length=100, blank=True,
-        help_text="What the partner's listing says the image shows: a product class or a taxonomy category.")
+        max_length=100,
+        blank=True,
+        help_text="What the partner's listing says the image shows: a product class or a taxonomy category.",
+    )
     frame_count = models.PositiveIntegerField(default=1, help_text="Frames of an animation (1 for a still image).")
     public_image = models.FileField(
-        upload_to=_public_path, max_length=300, blank=True,
-        help_text="What non-staff are served: re-encoded, upright, without metadata (EXIF, GPS, XMP, ICC, comments).")
+        upload_to=_public_path,
+        max_length=300,
+        blank=True,
+        help_text="What non-staff are served: re-encoded, upright, without metadata (EXIF, GPS, XMP, ICC, comments).",
+    )
     pdq_hash = models.CharField(max_length=64, blank=True, help_text="PDQ perceptual hash, hex.")
     pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.PENDING, db_index=True)
@@ -124,8 +135,9 @@ class Upload(models.Model):
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     review_rank = models.FloatField(default=0.0, help_text="Queue order, highest first (moderation.queue).")
-    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="claims")
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="claims"
+    )
     claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -187,10 +199,13 @@ class Prediction(models.Model):
     scores = models.JSONField(help_text="Class scores by name (all classes, or the top five for ImageNet).")
     embedding = models.BinaryField(null=True, blank=True, help_text="Pooled backbone embedding, float16.")
     categories = models.JSONField(
-        default=dict, blank=True,
-        help_text="ImageNet backbone only: each taxonomy category's score (its classes' summed probability).")
+        default=dict,
+        blank=True,
+        help_text="ImageNet backbone only: each taxonomy category's score (its classes' summed probability).",
+    )
     open_set = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Product predictions: the open-set gate's in_distribution, score, threshold, method (empty: unchecked).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -229,8 +244,10 @@ class Prediction(models.Model):
         """Why no product tag is shown, for people ("" when tags are shown)."""
         if self.in_distribution:
             return ""
-        return (f"not a product shot the model knows: out-of-distribution score "
-                f"{self.open_set.get('score', 0):.3f} > threshold {self.open_set.get('threshold', 0):.3f}")
+        return (
+            f"not a product shot the model knows: out-of-distribution score "
+            f"{self.open_set.get('score', 0):.3f} > threshold {self.open_set.get('threshold', 0):.3f}"
+        )
 
 
 class FlagKind(models.TextChoices):
@@ -275,8 +292,9 @@ class UploadFrame(models.Model):
 
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="frames")
     index = models.PositiveIntegerField(help_text="The decoder's frame number.")
-    timestamp_ms = models.PositiveIntegerField(null=True, blank=True,
-                                               help_text="When a browser shows it; empty for an APNG default image.")
+    timestamp_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="When a browser shows it; empty for an APNG default image."
+    )
     duration_ms = models.PositiveIntegerField(default=0)
     default_image = models.BooleanField(default=False, help_text="An APNG default image, outside the animation.")
     scene_change = models.FloatField(default=0.0, help_text="Mean luminance change from the frame before (0..255).")
@@ -289,7 +307,9 @@ class UploadFrame(models.Model):
     pdq_hash = models.CharField(max_length=64, blank=True)
     pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
     reasons = models.JSONField(default=list, blank=True)
-    thumbnail = models.BinaryField(default=b"", blank=True, help_text="A small JPEG of the frame, for the review strip.")
+    thumbnail = models.BinaryField(
+        default=b"", blank=True, help_text="A small JPEG of the frame, for the review strip."
+    )
 
     class Meta:
         ordering = ["-severity", "index"]
@@ -304,12 +324,17 @@ class ClassPolicy(models.Model):
 
     class_name = models.CharField(max_length=100, unique=True)
     approve_threshold = models.FloatField(
-        default=0.9, help_text="A listing that declares this class shows it when the top product class is this one "
-                               "at or above this score, 0 to 1 (else: listing mismatch).")
+        default=0.9,
+        help_text="A listing that declares this class shows it when the top product class is this one "
+        "at or above this score, 0 to 1 (else: listing mismatch).",
+    )
     prohibited = models.BooleanField(default=False, help_text="Uploads of this class are not allowed.")
     reject_threshold = models.FloatField(
-        default=0.9, null=True, blank=True,
-        help_text="Reject a prohibited class at or above this score (0 to 1); empty: never reject automatically, only review.")
+        default=0.9,
+        null=True,
+        blank=True,
+        help_text="Reject a prohibited class at or above this score (0 to 1); empty: never reject automatically, only review.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def clean(self) -> None:
@@ -346,8 +371,11 @@ class ImageNetClass(models.Model):
     wnid = models.CharField("WordNet id", max_length=9)
     name = models.CharField(max_length=100)
     category = models.ForeignKey(TaxonomyCategory, on_delete=models.PROTECT, related_name="imagenet_classes")
-    source = models.CharField(max_length=200, blank=True,
-                              help_text="What placed it here: a WordNet synset, a reviewed hand fix, an admin edit.")
+    source = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What placed it here: a WordNet synset, a reviewed hand fix, an admin edit.",
+    )
 
     class Meta:
         ordering = ["index"]
@@ -373,12 +401,19 @@ class FlagCategory(models.Model):
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=16, choices=FlagCategoryKind.choices)
     taxonomy_category = models.ForeignKey(
-        TaxonomyCategory, null=True, blank=True, on_delete=models.PROTECT, related_name="flag_rules",
-        help_text="Prohibited goods only: the taxonomy category whose score is flagged.")
+        TaxonomyCategory,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="flag_rules",
+        help_text="Prohibited goods only: the taxonomy category whose score is flagged.",
+    )
     review_threshold = models.FloatField(help_text="Send to review at or above this score (0 to 1).")
     reject_threshold = models.FloatField(
-        null=True, blank=True,
-        help_text="Reject at or above this score (review threshold to 1); empty: never reject automatically.")
+        null=True,
+        blank=True,
+        help_text="Reject at or above this score (review threshold to 1); empty: never reject automatically.",
+    )
     enabled = models.BooleanField(default=True)
     description = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -386,8 +421,11 @@ class FlagCategory(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        _validate_thresholds({"review_threshold": self.review_threshold}, {"reject_threshold": self.reject_threshold},
-                             ordered=("review_threshold", "reject_threshold"))
+        _validate_thresholds(
+            {"review_threshold": self.review_threshold},
+            {"reject_threshold": self.reject_threshold},
+            ordered=("review_threshold", "reject_threshold"),
+        )
         if self.kind == FlagCategoryKind.GOODS and self.taxonomy_category_id is None:
             raise ValidationError({"taxonomy_category": "A prohibited-goods flag needs its taxonomy category."})
         if self.kind != FlagCategoryKind.GOODS and self.taxonomy_category_id is not None:
@@ -399,8 +437,10 @@ class FlagCategory(models.Model):
         constraints = [
             # Goods flags name their taxonomy category; no other kind has one.
             models.CheckConstraint(
-                condition=(models.Q(kind="goods", taxonomy_category__isnull=False)
-                       | (~models.Q(kind="goods") & models.Q(taxonomy_category__isnull=True))),
+                condition=(
+                    models.Q(kind="goods", taxonomy_category__isnull=False)
+                    | (~models.Q(kind="goods") & models.Q(taxonomy_category__isnull=True))
+                ),
                 name="goods_flag_has_taxonomy_category",
             )
         ]
@@ -420,13 +460,17 @@ class HashBank(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
-    max_distance = models.PositiveSmallIntegerField(default=31, help_text="Match within this Hamming distance (of 256 bits).")
+    max_distance = models.PositiveSmallIntegerField(
+        default=31, help_text="Match within this Hamming distance (of 256 bits)."
+    )
     action = models.CharField(max_length=8, choices=BankAction.choices, default=BankAction.REJECT)
     enabled = models.BooleanField(default=True)
     retro_days = models.PositiveSmallIntegerField(
-        default=30, help_text="When entries are added, search the uploads of the last this many days (0 = never).")
+        default=30, help_text="When entries are added, search the uploads of the last this many days (0 = never)."
+    )
     flood_limit = models.PositiveIntegerField(
-        default=100, help_text="Quarantine an entry that matches more uploads than this in an hour (0 = no limit).")
+        default=100, help_text="Quarantine an entry that matches more uploads than this in an hour (0 = no limit)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -441,12 +485,18 @@ class BankedHash(models.Model):
     note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     quarantined_at = models.DateTimeField(
-        null=True, blank=True, db_index=True, help_text="Set by the flood guard: the entry stops acting until a lead confirms it.")
-    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Set by the flood guard: the entry stops acting until a lead confirms it.",
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     confirmed_at = models.DateTimeField(null=True, blank=True, help_text="A lead confirmed it after a flood.")
     index_version = models.BigIntegerField(
-        default=0, db_index=True, help_text="HashIndexVersion when it was added: later ones are newer than a snapshot.")
+        default=0, db_index=True, help_text="HashIndexVersion when it was added: later ones are newer than a snapshot."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -509,8 +559,9 @@ class BankRetroSearch(models.Model):
     searched = models.PositiveIntegerField(default=0)
     matched = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -536,7 +587,9 @@ class Decision(models.Model):
 
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="decisions")
     moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
-    prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    prediction = models.ForeignKey(
+        Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
     verdict = models.CharField(max_length=8, choices=[(Verdict.APPROVE, "Approve"), (Verdict.REJECT, "Reject")])
     reason_code = models.CharField(max_length=32, choices=RejectReason.choices, blank=True)
     label_before = models.CharField(max_length=100, blank=True)
@@ -569,10 +622,12 @@ class QAItem(models.Model):
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="qa_items")
     kind = models.CharField(max_length=8, choices=QAKind.choices)
     reference_verdict = models.CharField(max_length=8, help_text="The verdict it is compared with.")
-    reference_moderator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                            on_delete=models.SET_NULL, related_name="+")
-    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="qa_answers")
+    reference_moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="qa_answers"
+    )
     verdict = models.CharField(max_length=8, blank=True)
     label = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -589,7 +644,9 @@ class QAItem(models.Model):
 class ModeratorPreference(models.Model):
     """Wellness settings: how flagged images are shown to this moderator."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="moderation_preference")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="moderation_preference"
+    )
     blur_flagged = models.BooleanField(default=True, help_text="Blur images flagged for adult content until revealed.")
     greyscale_flagged = models.BooleanField(default=False, help_text="Also show them in greyscale.")
 
@@ -606,10 +663,17 @@ class Appeal(models.Model):
     upload = models.OneToOneField(Upload, on_delete=models.CASCADE, related_name="appeal")
     message = models.TextField(max_length=2000)
     status = models.CharField(max_length=12, choices=AppealStatus.choices, default=AppealStatus.OPEN)
-    rejected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+", help_text="Who rejected the upload; may not decide the appeal.")
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="appeals_decided")
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who rejected the upload; may not decide the appeal.",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="appeals_decided"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 

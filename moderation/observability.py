@@ -99,8 +99,11 @@ class PlatformCollector:
         yield GaugeMetricFamily("moderation_uploads", "Uploads by state", labels=["state"])
         yield GaugeMetricFamily("moderation_review_queue_depth", "Items waiting for a moderator")
         yield GaugeMetricFamily("moderation_verdict_latency_seconds", "Upload-to-verdict time", labels=["quantile"])
-        yield GaugeMetricFamily("moderation_model_version_in_service", "Active model version by role",
-                                labels=["role", "version", "architecture"])
+        yield GaugeMetricFamily(
+            "moderation_model_version_in_service",
+            "Active model version by role",
+            labels=["role", "version", "architecture"],
+        )
 
     def collect(self):
         from classifier.facade import ModelVersion, ModelVersionStatus
@@ -109,10 +112,14 @@ class PlatformCollector:
         try:
             by_state = dict(Upload.objects.values_list("status").annotate(n=Count("id")).order_by())
             queue_depth = Upload.objects.filter(status__in=REVIEWABLE_STATUSES).count()
-            recent = list(Upload.objects.filter(verdict_at__isnull=False).order_by("-verdict_at")
-                          .values_list("created_at", "verdict_at")[:1000])
-            active = list(ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE)
-                          .values_list("role", "pk", "architecture"))
+            recent = list(
+                Upload.objects.filter(verdict_at__isnull=False)
+                .order_by("-verdict_at")
+                .values_list("created_at", "verdict_at")[:1000]
+            )
+            active = list(
+                ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE).values_list("role", "pk", "architecture")
+            )
         except Exception:  # noqa: BLE001 - no database (e.g. before migrate): export nothing
             return
         uploads = GaugeMetricFamily("moderation_uploads", "Uploads by state", labels=["state"])
@@ -120,15 +127,21 @@ class PlatformCollector:
             uploads.add_metric([state], count)
         yield uploads
         yield GaugeMetricFamily("moderation_review_queue_depth", "Items waiting for a moderator", value=queue_depth)
-        latency = GaugeMetricFamily("moderation_verdict_latency_seconds",
-                                    "Upload-to-verdict time over the last 1000 verdicts", labels=["quantile"])
+        latency = GaugeMetricFamily(
+            "moderation_verdict_latency_seconds",
+            "Upload-to-verdict time over the last 1000 verdicts",
+            labels=["quantile"],
+        )
         seconds = sorted((verdict - created).total_seconds() for created, verdict in recent)
         for quantile in (0.5, 0.95, 0.99):
             if seconds:
                 latency.add_metric([str(quantile)], seconds[min(len(seconds) - 1, int(quantile * len(seconds)))])
         yield latency
-        versions = GaugeMetricFamily("moderation_model_version_in_service", "Active model version by role",
-                                     labels=["role", "version", "architecture"])
+        versions = GaugeMetricFamily(
+            "moderation_model_version_in_service",
+            "Active model version by role",
+            labels=["role", "version", "architecture"],
+        )
         for role, pk, architecture in active:
             versions.add_metric([role, str(pk), architecture], pk)
         yield versions

@@ -36,7 +36,9 @@ def threshold_errors(
             if name not in optional:
                 errors[name] = "A threshold is required here."
         elif not isinstance(value, int | float) or not 0.0 <= value <= 1.0:  # also refuses NaN
-            errors[name] = "A threshold is a score between 0 and 1" + (" (or empty: never)." if name in optional else ".")
+            errors[name] = "A threshold is a score between 0 and 1" + (
+                " (or empty: never)." if name in optional else "."
+            )
     if ordered and not errors:
         low, high = ({**required, **optional}[name] for name in ordered)
         if low is not None and high is not None and low > high:
@@ -73,8 +75,15 @@ def goods_signal(
     parts = sorted(((i, name, float(probabilities[i])) for i, name in classes), key=lambda item: item[2], reverse=True)
     score = min(1.0, sum(p for _, _, p in parts))
     shown = ", ".join(f"{name} {p:.3f}" for _, name, p in parts[:3])
-    return Signal("prohibited_goods", category, score, review, reject, f"{source} ImageNet classes ({shown})",
-                  {**(detail or {}), "classes": [[i, name, round(p, 5)] for i, name, p in parts[:5]]})
+    return Signal(
+        "prohibited_goods",
+        category,
+        score,
+        review,
+        reject,
+        f"{source} ImageNet classes ({shown})",
+        {**(detail or {}), "classes": [[i, name, round(p, 5)] for i, name, p in parts[:5]]},
+    )
 
 
 @dataclass(frozen=True)
@@ -117,18 +126,40 @@ def _signal_flags(signals: Sequence[Signal]) -> list[PolicyFlag]:
     flags = []
     for s in signals:
         if s.reject is not None and s.score >= s.reject:
-            flags.append(PolicyFlag(s.kind, s.category, s.score, "reject",
-                                    f"{s.category}: {s.reason} scored {s.score:.3f} ≥ reject threshold {s.reject:.2f}", s.detail))
+            flags.append(
+                PolicyFlag(
+                    s.kind,
+                    s.category,
+                    s.score,
+                    "reject",
+                    f"{s.category}: {s.reason} scored {s.score:.3f} ≥ reject threshold {s.reject:.2f}",
+                    s.detail,
+                )
+            )
         elif s.score >= s.review:
-            flags.append(PolicyFlag(s.kind, s.category, s.score, "review",
-                                    f"{s.category}: {s.reason} scored {s.score:.3f} ≥ review threshold {s.review:.2f}", s.detail))
+            flags.append(
+                PolicyFlag(
+                    s.kind,
+                    s.category,
+                    s.score,
+                    "review",
+                    f"{s.category}: {s.reason} scored {s.score:.3f} ≥ review threshold {s.review:.2f}",
+                    s.detail,
+                )
+            )
     return flags
 
 
 def _match_flags(matches: Sequence[HashMatch]) -> list[PolicyFlag]:
     return [
-        PolicyFlag("hash_match", m.bank, float(m.distance), m.action,
-                   f"matches an entry of bank {m.bank!r} at Hamming distance {m.distance} ≤ {m.max_distance}", m.detail)
+        PolicyFlag(
+            "hash_match",
+            m.bank,
+            float(m.distance),
+            m.action,
+            f"matches an entry of bank {m.bank!r} at Hamming distance {m.distance} ≤ {m.max_distance}",
+            m.detail,
+        )
         for m in matches
         if m.distance <= m.max_distance
     ]
@@ -164,8 +195,14 @@ def listing_signal(
         else:
             why = f"{declared!r} scored {product_score:.3f} {'≥' if shown else '<'} its threshold {class_threshold:.2f}"
         score = 0.0 if shown else 1.0
-        detail = {"declared": declared, "declared_kind": kind, "label": product_label,
-                  "score": round(product_score, 5), "threshold": class_threshold, "in_distribution": in_distribution}
+        detail = {
+            "declared": declared,
+            "declared_kind": kind,
+            "label": product_label,
+            "score": round(product_score, 5),
+            "threshold": class_threshold,
+            "in_distribution": in_distribution,
+        }
         reason = f"declared product {declared!r} {'shown' if shown else 'not shown'} ({why})"
     else:
         score = max(0.0, 1.0 - category_score)
@@ -198,8 +235,13 @@ def decide(
         return thresholds.get(name, default)
 
     flags = [
-        PolicyFlag("prohibited_class", name, score, "reject",
-                   f"prohibited class {name!r} scored {score:.3f} ≥ reject threshold {rule(name).reject:.2f}")
+        PolicyFlag(
+            "prohibited_class",
+            name,
+            score,
+            "reject",
+            f"prohibited class {name!r} scored {score:.3f} ≥ reject threshold {rule(name).reject:.2f}",
+        )
         for name, score in sorted(scores.items(), key=lambda item: item[1], reverse=True)
         if rule(name).prohibited and rule(name).reject is not None and score >= rule(name).reject
     ]
@@ -211,10 +253,17 @@ def decide(
         top_name, top_score = max(scores.items(), key=lambda item: item[1])
         if rule(top_name).prohibited:
             top_reject = rule(top_name).reject
-            flags.append(PolicyFlag(
-                "prohibited_class", top_name, top_score, "review",
-                f"top class {top_name!r} is prohibited but scored {top_score:.3f} < reject threshold {top_reject:.2f}"
-                if top_reject is not None else f"top class {top_name!r} is prohibited (never rejected automatically)"))
+            flags.append(
+                PolicyFlag(
+                    "prohibited_class",
+                    top_name,
+                    top_score,
+                    "review",
+                    f"top class {top_name!r} is prohibited but scored {top_score:.3f} < reject threshold {top_reject:.2f}"
+                    if top_reject is not None
+                    else f"top class {top_name!r} is prohibited (never rejected automatically)",
+                )
+            )
     if flags:
         return PolicyResult(Verdict.REVIEW, tuple(f.reason for f in flags), tuple(flags))
     if unchecked:
@@ -222,6 +271,8 @@ def decide(
     closest = sorted(signals, key=lambda s: s.score / s.review if s.review > 0 else 0.0, reverse=True)[:4]
     return PolicyResult(
         Verdict.APPROVE,
-        ("no risk signal reached its review threshold",
-         *(f"{s.category}: {s.score:.3f} < review threshold {s.review:.2f}" for s in closest)),
+        (
+            "no risk signal reached its review threshold",
+            *(f"{s.category}: {s.score:.3f} < review threshold {s.review:.2f}" for s in closest),
+        ),
     )

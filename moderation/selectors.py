@@ -123,9 +123,17 @@ def flag_signals(analysis, *, declared: str = "", taxonomy=None, flag_rules=None
             if analysis.adult is None:
                 unchecked.append(f"{flag.name} (no active adult-content model)")
                 continue
-            signals.append(Signal("adult", flag.name, analysis.adult.score, flag.review_threshold,
-                                  flag.reject_threshold, f"{analysis.adult.model_version_name} (Open-NSFW)",
-                                  {"model_version": analysis.adult.model_version_id}))
+            signals.append(
+                Signal(
+                    "adult",
+                    flag.name,
+                    analysis.adult.score,
+                    flag.review_threshold,
+                    flag.reject_threshold,
+                    f"{analysis.adult.model_version_name} (Open-NSFW)",
+                    {"model_version": analysis.adult.model_version_id},
+                )
+            )
         elif flag.kind == FlagCategoryKind.GOODS:
             if imagenet is None:
                 unchecked.append(f"{flag.name} (no active ImageNet model)")
@@ -133,26 +141,48 @@ def flag_signals(analysis, *, declared: str = "", taxonomy=None, flag_rules=None
             if flag.taxonomy_category is None:  # refused by a constraint; kept for the type checker
                 continue
             name = flag.taxonomy_category.name
-            signal = goods_signal(flag.name, taxonomy.classes_of(name), imagenet.probabilities,
-                                  review=flag.review_threshold, reject=flag.reject_threshold,
-                                  source=f"{imagenet.model_version_name} category {name!r}:",
-                                  detail={"model_version": imagenet.model_version_id, "taxonomy_category": name})
+            signal = goods_signal(
+                flag.name,
+                taxonomy.classes_of(name),
+                imagenet.probabilities,
+                review=flag.review_threshold,
+                reject=flag.reject_threshold,
+                source=f"{imagenet.model_version_name} category {name!r}:",
+                detail={"model_version": imagenet.model_version_id, "taxonomy_category": name},
+            )
             if signal is not None:
                 signals.append(signal)
         elif flag.kind == FlagCategoryKind.LISTING_MISMATCH and declared:
             if declared not in taxonomy.category_names:
                 policy = ClassPolicy.objects.filter(class_name=declared).first()
-                threshold = policy.approve_threshold if policy else ClassPolicy._meta.get_field("approve_threshold").default
-                signals.append(listing_signal(
-                    declared, kind="class", review=flag.review_threshold, reject=flag.reject_threshold,
-                    product_label=product.label, product_score=product.score,
-                    in_distribution=getattr(product, "in_distribution", True), class_threshold=threshold))
+                threshold = (
+                    policy.approve_threshold if policy else ClassPolicy._meta.get_field("approve_threshold").default
+                )
+                signals.append(
+                    listing_signal(
+                        declared,
+                        kind="class",
+                        review=flag.review_threshold,
+                        reject=flag.reject_threshold,
+                        product_label=product.label,
+                        product_score=product.score,
+                        in_distribution=getattr(product, "in_distribution", True),
+                        class_threshold=threshold,
+                    )
+                )
             elif categories is None:
                 unchecked.append(f"{flag.name} (declared category {declared!r}: no active ImageNet model)")
             else:
-                signals.append(listing_signal(
-                    declared, kind="category", review=flag.review_threshold, reject=flag.reject_threshold,
-                    category_score=categories.get(declared, 0.0), source=imagenet.model_version_name))
+                signals.append(
+                    listing_signal(
+                        declared,
+                        kind="category",
+                        review=flag.review_threshold,
+                        reject=flag.reject_threshold,
+                        category_score=categories.get(declared, 0.0),
+                        source=imagenet.model_version_name,
+                    )
+                )
     return signals, unchecked
 
 
@@ -171,32 +201,53 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
     since = now - timedelta(hours=hours)
     per_hour = {
         row["hour"]: row["n"]
-        for row in Upload.objects.filter(created_at__gte=since).annotate(hour=TruncHour("created_at"))
-        .values("hour").annotate(n=Count("id")).order_by("hour")
+        for row in Upload.objects.filter(created_at__gte=since)
+        .annotate(hour=TruncHour("created_at"))
+        .values("hour")
+        .annotate(n=Count("id"))
+        .order_by("hour")
     }
     hours_axis = [(since + timedelta(hours=i + 1)).replace(minute=0, second=0, microsecond=0) for i in range(hours)]
-    verdicts = dict(Upload.objects.filter(created_at__gte=since).exclude(policy_verdict="")
-                    .values_list("policy_verdict").annotate(n=Count("id")).order_by())
+    verdicts = dict(
+        Upload.objects.filter(created_at__gte=since)
+        .exclude(policy_verdict="")
+        .values_list("policy_verdict")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     decided_total = sum(verdicts.values()) or 1
     queue = Upload.objects.filter(status__in=REVIEWABLE_STATUSES).aggregate(n=Count("id"), oldest=Min("created_at"))
-    recent = list(Decision.objects.filter(created_at__gte=now - timedelta(days=7))
-                  .annotate(wait=F("created_at") - F("upload__created_at")).values_list("wait", flat=True)[:5000])
-    per_moderator = list(Decision.objects.filter(created_at__gte=since).values("moderator__username")
-                         .annotate(n=Count("id")).order_by("-n")[:20])
+    recent = list(
+        Decision.objects.filter(created_at__gte=now - timedelta(days=7))
+        .annotate(wait=F("created_at") - F("upload__created_at"))
+        .values_list("wait", flat=True)[:5000]
+    )
+    per_moderator = list(
+        Decision.objects.filter(created_at__gte=since)
+        .values("moderator__username")
+        .annotate(n=Count("id"))
+        .order_by("-n")[:20]
+    )
 
     def agreement(kind: str) -> dict:
-        answered = list(QAItem.objects.filter(kind=kind, answered_at__isnull=False)
-                        .values_list("verdict", "reference_verdict"))
+        answered = list(
+            QAItem.objects.filter(kind=kind, answered_at__isnull=False).values_list("verdict", "reference_verdict")
+        )
         agreed = sum(1 for verdict, reference in answered if verdict == reference)
         return {"answered": len(answered), "agreement": agreed / len(answered) if answered else None}
 
     versions: list[dict[str, Any]] = [
-        dict(row) for row in ModelVersion.objects.filter(role=ModelRole.PRODUCT).order_by("created_at")
+        dict(row)
+        for row in ModelVersion.objects.filter(role=ModelRole.PRODUCT)
+        .order_by("created_at")
         .values("id", "architecture", "status", "created_at", "metrics__accuracy")
     ]
-    live = {row["prediction__model_version"]: row for row in Decision.objects.filter(prediction__isnull=False)
-            .values("prediction__model_version")
-            .annotate(n=Count("id"), confirmed=Count("id", filter=Q(label_after=F("label_before"))))}
+    live = {
+        row["prediction__model_version"]: row
+        for row in Decision.objects.filter(prediction__isnull=False)
+        .values("prediction__model_version")
+        .annotate(n=Count("id"), confirmed=Count("id", filter=Q(label_after=F("label_before"))))
+    }
     for version in versions:
         row = live.get(version["id"])
         version["reviewed"] = row["n"] if row else 0
@@ -228,10 +279,12 @@ def low_risk_queryset(*, moderator) -> QuerySet[Upload]:
     from moderation.services.duties import not_decidable_by
 
     now = timezone.now()
-    return (Upload.objects.filter(status=UploadStatus.IN_REVIEW)
-            .exclude(pk__in=Flag.objects.values("upload_id"))
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
-            .exclude(not_decidable_by(moderator)))
+    return (
+        Upload.objects.filter(status=UploadStatus.IN_REVIEW)
+        .exclude(pk__in=Flag.objects.values("upload_id"))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
+        .exclude(not_decidable_by(moderator))
+    )
 
 
 def low_risk_items(*, moderator, limit: int = 48) -> list[Upload]:
@@ -273,5 +326,13 @@ def audit_csv_rows(events):
 
     yield line(["created_at", "actor", "action", "target_type", "target_id", "data"])
     for event in events.iterator(chunk_size=2000):
-        yield line([event.created_at.isoformat(), event.actor_name or "system", event.action,
-                    event.target_type, event.target_id, json.dumps(event.data, sort_keys=True)])
+        yield line(
+            [
+                event.created_at.isoformat(),
+                event.actor_name or "system",
+                event.action,
+                event.target_type,
+                event.target_id,
+                json.dumps(event.data, sort_keys=True),
+            ]
+        )

@@ -54,8 +54,9 @@ def ensure_roles_and_schedules(**kwargs) -> None:
     # in the admin. Created once; later edits are kept.
     every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
     every_ten_minutes, _ = IntervalSchedule.objects.get_or_create(every=10, period=IntervalSchedule.MINUTES)
-    nightly, _ = CrontabSchedule.objects.get_or_create(minute="0", hour="3", day_of_week="*", day_of_month="*",
-                                                       month_of_year="*", timezone="UTC")
+    nightly, _ = CrontabSchedule.objects.get_or_create(
+        minute="0", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+    )
     for name, task, schedule in (
         (SWEEP_TASK_NAME, "moderation.sweep_stuck_uploads", {"interval": every_minute}),
         (RETRAIN_CHECK_NAME, "classifier.retrain_check", {"interval": every_ten_minutes}),

@@ -59,8 +59,12 @@ def _fail_quietly(upload_id: str, reason: str) -> None:
 # Routed to its own queue (CELERY_WEBHOOK_QUEUE): a slow receiver never takes a
 # classification worker. The time limits are a backstop: the attempt's own
 # deadline (WEBHOOK_TIMEOUT_SECONDS) ends it long before.
-@shared_task(name="moderation.deliver_webhook", acks_late=True,
-             soft_time_limit=settings.WEBHOOK_TASK_SOFT_TIME_LIMIT, time_limit=settings.WEBHOOK_TASK_TIME_LIMIT)
+@shared_task(
+    name="moderation.deliver_webhook",
+    acks_late=True,
+    soft_time_limit=settings.WEBHOOK_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.WEBHOOK_TASK_TIME_LIMIT,
+)
 def deliver_webhook(delivery_id: int) -> None:
     try:
         webhook_deliver(delivery_id=delivery_id)

@@ -55,8 +55,15 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int,
-                   max_frames: int | None = None, max_frame_pixels: int | None = None) -> ImageInfo:
+def validate_image(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    min_side: int,
+    max_frames: int | None = None,
+    max_frame_pixels: int | None = None,
+) -> ImageInfo:
     """Return what we know of an acceptable image, or raise an ApplicationError.
 
     Every frame of an animation is decoded by the worker (to judge what a
@@ -140,8 +147,9 @@ def png_frame_chunks(data: bytes) -> tuple[int | None, int]:
     raise InvalidInput(f"The PNG has more than {PNG_MAX_CHUNKS} chunks.", code="corrupt_image")
 
 
-def _check_frames(image: Image.Image, data: bytes, width: int, height: int, max_frames: int | None,
-                  max_frame_pixels: int | None) -> int:
+def _check_frames(
+    image: Image.Image, data: bytes, width: int, height: int, max_frames: int | None, max_frame_pixels: int | None
+) -> int:
     """The frame count (GIF: by walking the block headers, no pixels decoded;
     APNG and WebP: from the animation header), refused over the caps. An APNG
     whose header declares another number of frames than it holds is refused:
@@ -150,21 +158,31 @@ def _check_frames(image: Image.Image, data: bytes, width: int, height: int, max_
         frames = frame_count(image)
         image.seek(0)
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-        raise InvalidInput("The animation's frames cannot be read.", code="corrupt_image",
-                           detail=str(exc)[:200]) from None
+        raise InvalidInput(
+            "The animation's frames cannot be read.", code="corrupt_image", detail=str(exc)[:200]
+        ) from None
     if image.format == "PNG" and frames > 1:
         declared, controls = png_frame_chunks(data)
         if declared != controls:
-            raise InvalidInput(f"The animation declares {declared} frames but holds {controls}.",
-                               code="corrupt_image", detail={"declared": declared, "frames": controls})
+            raise InvalidInput(
+                f"The animation declares {declared} frames but holds {controls}.",
+                code="corrupt_image",
+                detail={"declared": declared, "frames": controls},
+            )
     total = frames * width * height
     if (max_frames is not None and frames > max_frames) or (max_frame_pixels is not None and total > max_frame_pixels):
         raise PayloadTooLarge(
             f"The animation has {frames} frames of {width}x{height} ({total} pixels to decode); "
             f"the limits are {max_frames} frames and {max_frame_pixels} frame pixels.",
             code="animation_too_large",
-            detail={"frames": frames, "width": width, "height": height, "frame_pixels": total,
-                    "max_frames": max_frames, "max_frame_pixels": max_frame_pixels},
+            detail={
+                "frames": frames,
+                "width": width,
+                "height": height,
+                "frame_pixels": total,
+                "max_frames": max_frames,
+                "max_frame_pixels": max_frame_pixels,
+            },
         )
     return frames
 

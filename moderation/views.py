@@ -95,14 +95,18 @@ def upload_image(request: HttpRequest, upload_id) -> FileResponse:
         response = FileResponse(upload.image.open("rb"), content_type=upload.content_type)
         response["X-Image-Rendition"] = "original"
     else:
-        if (not upload.public_image and upload.frame_count > 1
-                and upload.status in (UploadStatus.PENDING, UploadStatus.PROCESSING)):
+        if (
+            not upload.public_image
+            and upload.frame_count > 1
+            and upload.status in (UploadStatus.PENDING, UploadStatus.PROCESSING)
+        ):
             raise Http404  # the worker makes it in a moment: the web decodes no animation for it
         upload = upload_public_image_ensure(upload=upload)
         if not upload.public_image:
             raise Http404
-        response = FileResponse(upload.public_image.open("rb"),
-                                content_type=public_content_type(upload.public_image.name))
+        response = FileResponse(
+            upload.public_image.open("rb"), content_type=public_content_type(upload.public_image.name)
+        )
         response["X-Image-Rendition"] = "public"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -146,17 +150,24 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     items = items[:page_size]
     now = timezone.now()
     rows = [
-        {"upload": item, "priority": queue.priority_now(item.review_rank, now),
-         "claimed": item.claimed_by_id and item.claimed_until and item.claimed_until > now}
+        {
+            "upload": item,
+            "priority": queue.priority_now(item.review_rank, now),
+            "claimed": item.claimed_by_id and item.claimed_until and item.claimed_until > now,
+        }
         for item in items
     ]
-    return render(request, "moderation/review_queue.html", {
-        "rows": rows,
-        "queue_size": selectors.review_queue_size(),
-        "next_cursor": f"{items[-1].review_rank!r}_{items[-1].pk}" if more else None,
-        "explanation": queue.EXPLANATION,
-        "preference": _preference(request.user),
-    })
+    return render(
+        request,
+        "moderation/review_queue.html",
+        {
+            "rows": rows,
+            "queue_size": selectors.review_queue_size(),
+            "next_cursor": f"{items[-1].review_rank!r}_{items[-1].pk}" if more else None,
+            "explanation": queue.EXPLANATION,
+            "preference": _preference(request.user),
+        },
+    )
 
 
 @permission_required(REVIEW_PERMISSION)
@@ -231,8 +242,9 @@ def review_grid(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         verdict = request.POST.get("verdict", "")
         try:
-            outcome = review_decide_bulk(upload_ids=request.POST.getlist("selected"), moderator=request.user,
-                                         verdict=verdict)
+            outcome = review_decide_bulk(
+                upload_ids=request.POST.getlist("selected"), moderator=request.user, verdict=verdict
+            )
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect("review-grid")
@@ -249,8 +261,12 @@ def review_grid(request: HttpRequest) -> HttpResponse:
 def review_qa(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
-            qa_answer(item_id=int(request.POST.get("item", 0)), moderator=request.user,
-                      verdict=request.POST.get("verdict", ""), label=request.POST.get("label", ""))
+            qa_answer(
+                item_id=int(request.POST.get("item", 0)),
+                moderator=request.user,
+                verdict=request.POST.get("verdict", ""),
+                label=request.POST.get("label", ""),
+            )
         except (ApplicationError, ValueError) as exc:
             messages.error(request, getattr(exc, "message", str(exc)))
         return redirect("review-qa")
@@ -277,8 +293,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         response = StreamingHttpResponse(selectors.audit_csv_rows(events), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="audit.csv"'
         return response
-    return render(request, "moderation/audit_log.html", {"form": form, "events": events[:200],
-                                                          "query": request.GET.urlencode()})
+    return render(
+        request, "moderation/audit_log.html", {"form": form, "events": events[:200], "query": request.GET.urlencode()}
+    )
 
 
 @permission_required("moderation.view_metrics")
@@ -294,10 +311,17 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
         "test_accuracy": [v["metrics__accuracy"] for v in summary["model_versions"]],
         "review_accuracy": [v["review_accuracy"] for v in summary["model_versions"]],
     }
-    return render(request, "moderation/metrics.html", {"m": summary, "chart_data": chart_data,
-                                                       "quarantined": list(quarantined_entries()[:50]),
-                                                       "can_confirm": request.user.has_perm(CONFIRM_PERMISSION),
-                                                       "training_runs": training_runs_recent()})
+    return render(
+        request,
+        "moderation/metrics.html",
+        {
+            "m": summary,
+            "chart_data": chart_data,
+            "quarantined": list(quarantined_entries()[:50]),
+            "can_confirm": request.user.has_perm(CONFIRM_PERMISSION),
+            "training_runs": training_runs_recent(),
+        },
+    )
 
 
 @permission_required(CONFIRM_PERMISSION)
@@ -345,15 +369,22 @@ def thresholds_page(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Applied calibrated thresholds to {len(changed)} classes: {', '.join(changed) or 'none changed'}.")
+            messages.success(
+                request,
+                f"Applied calibrated thresholds to {len(changed)} classes: {', '.join(changed) or 'none changed'}.",
+            )
         return redirect("thresholds")
     rows = [{"p": p, "points": _curve_points(p.curve)} for p in proposals]
-    return render(request, "moderation/thresholds.html", {
-        "rows": rows,
-        "target": settings.CALIBRATION_TARGET_PRECISION,
-        "min_reviewed": settings.CALIBRATION_MIN_REVIEWED,
-        "applicable": any(p.proposed is not None for p in proposals),
-    })
+    return render(
+        request,
+        "moderation/thresholds.html",
+        {
+            "rows": rows,
+            "target": settings.CALIBRATION_TARGET_PRECISION,
+            "min_reviewed": settings.CALIBRATION_MIN_REVIEWED,
+            "applicable": any(p.proposed is not None for p in proposals),
+        },
+    )
 
 
 @permission_required(REVIEW_PERMISSION)

@@ -40,7 +40,9 @@ class _NoTensorFlow:
 
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
-            raise ImportError(f"{name} imported in a test without the `tf` marker (make test-fast runs without TensorFlow)")
+            raise ImportError(
+                f"{name} imported in a test without the `tf` marker (make test-fast runs without TensorFlow)"
+            )
         return None
 
 
@@ -135,8 +137,9 @@ def media_files() -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-def start_process(kind: str, *, env: dict | None = None, port: int | None = None,
-                  include: tuple[str, ...] = ()) -> subprocess.Popen:
+def start_process(
+    kind: str, *, env: dict | None = None, port: int | None = None, include: tuple[str, ...] = ()
+) -> subprocess.Popen:
     """A real worker or web server on the suite's test database, in its own
     process group so that a test can stop or kill it. `include` names modules
     a worker imports at start (test seams such as tests/e2e/slow_classify.py)."""
@@ -144,14 +147,41 @@ def start_process(kind: str, *, env: dict | None = None, port: int | None = None
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"{kind}.log", "ab")
     if kind == "worker":
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2",
-                   "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"]
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+        ]
         command += [f"--include={module}" for module in include]
     else:
-        command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                   "--threads", "8", "--timeout", "60"]
-    return subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "8",
+            "--timeout",
+            "60",
+        ]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
@@ -203,12 +233,23 @@ def photo_models(db, photo_model_artifacts, active_model):
     from classifier.registry import model_version_activate, model_version_create
     from moderation.services.banks import forget_bank_indexes
 
-    backbone = model_version_activate(version=model_version_create(
-        role=ModelRole.IMAGENET, architecture="efficientnet-lite0", class_names=photo_model_artifacts["names"],
-        artifact=photo_model_artifacts["backbone"]))
-    adult = model_version_activate(version=model_version_create(
-        role=ModelRole.ADULT, architecture="open-nsfw", class_names=["safe", "adult"],
-        artifact=photo_model_artifacts["adult"], artifact_name="model.onnx"))
+    backbone = model_version_activate(
+        version=model_version_create(
+            role=ModelRole.IMAGENET,
+            architecture="efficientnet-lite0",
+            class_names=photo_model_artifacts["names"],
+            artifact=photo_model_artifacts["backbone"],
+        )
+    )
+    adult = model_version_activate(
+        version=model_version_create(
+            role=ModelRole.ADULT,
+            architecture="open-nsfw",
+            class_names=["safe", "adult"],
+            artifact=photo_model_artifacts["adult"],
+            artifact_name="model.onnx",
+        )
+    )
     forget_loaded_models()
     forget_bank_indexes()
     yield {"backbone": backbone, "adult": adult, "product": active_model}
@@ -250,8 +291,10 @@ def open_set_gate_artifact(photo_model_artifacts):
         fit_embeddings=embed(fit),
         fit_labels=np.concatenate([train.labels[:100], train.labels[:100]]),
         classes=10,
-        positives={"28 px": embed([fashion_photo(p) for p in test.images[:40]]),
-                   "256 px": embed([fashion_photo(p, 256) for p in test.images[:40]])},
+        positives={
+            "28 px": embed([fashion_photo(p) for p in test.images[:40]]),
+            "256 px": embed([fashion_photo(p, 256) for p in test.images[:40]]),
+        },
         negatives={"photos": embed([p.image for p in real_photos(side="calibration", limit=4, crops=False)])},
     )
     return gate, figures
@@ -268,10 +311,17 @@ def activate_open_set_gate(photo_models, artifact):
 
     gate, figures = artifact
     gate = replace(gate, backbone_version_id=photo_models["backbone"].pk)
-    version = model_version_activate(version=model_version_create(
-        role=ModelRole.OPEN_SET, architecture=gate.method, class_names=list(FASHION_MNIST_CLASSES),
-        artifact=gate.to_bytes(), artifact_name="open_set.npz", metrics=figures,
-        training={"backbone_version": photo_models["backbone"].pk}))
+    version = model_version_activate(
+        version=model_version_create(
+            role=ModelRole.OPEN_SET,
+            architecture=gate.method,
+            class_names=list(FASHION_MNIST_CLASSES),
+            artifact=gate.to_bytes(),
+            artifact_name="open_set.npz",
+            metrics=figures,
+            training={"backbone_version": photo_models["backbone"].pk},
+        )
+    )
     forget_loaded_models()
     return version
 

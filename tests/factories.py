@@ -170,8 +170,9 @@ def policy_approves_nothing(class_names=()) -> None:
     reviews too (the policy approves only when every risk check ran clean).
     `class_names` is accepted for callers that name the product classes."""
     FlagCategory.objects.update_or_create(
-        name="adult content", defaults={"kind": "adult", "review_threshold": 0.0, "reject_threshold": 0.85,
-                                        "enabled": True})
+        name="adult content",
+        defaults={"kind": "adult", "review_threshold": 0.0, "reject_threshold": 0.85, "enabled": True},
+    )
 
 
 def uploads_in_review(n: int, *, version: ModelVersion | None = None, **create_kwargs) -> list[Upload]:

@@ -39,22 +39,51 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def register(name: str, *, epochs: int, batch_size: int, augment: bool, description: str,
-             one_hot_labels: bool = False, input_kind: str = "pixels", flip_average: bool = False, max_shift: int = 2,
-             erase_probability: float = 0.0, mixed_precision: bool = False,
-             time_budget_seconds: float | None = None, erase_min_epochs: int = 0):
+def register(
+    name: str,
+    *,
+    epochs: int,
+    batch_size: int,
+    augment: bool,
+    description: str,
+    one_hot_labels: bool = False,
+    input_kind: str = "pixels",
+    flip_average: bool = False,
+    max_shift: int = 2,
+    erase_probability: float = 0.0,
+    mixed_precision: bool = False,
+    time_budget_seconds: float | None = None,
+    erase_min_epochs: int = 0,
+):
     def wrap(builder):
         ARCHITECTURES[name] = Architecture(
-            name, builder, epochs, batch_size, augment, one_hot_labels, description, input_kind, flip_average,
-            max_shift, erase_probability, erase_min_epochs, mixed_precision, time_budget_seconds,
+            name,
+            builder,
+            epochs,
+            batch_size,
+            augment,
+            one_hot_labels,
+            description,
+            input_kind,
+            flip_average,
+            max_shift,
+            erase_probability,
+            erase_min_epochs,
+            mixed_precision,
+            time_budget_seconds,
         )
         return builder
 
     return wrap
 
 
-@register("seed-cnn", epochs=5, batch_size=32, augment=False,
-          description="The seed article's CNN: two conv/pool stages, Dense(128), Adam.")
+@register(
+    "seed-cnn",
+    epochs=5,
+    batch_size=32,
+    augment=False,
+    description="The seed article's CNN: two conv/pool stages, Dense(128), Adam.",
+)
 def seed_cnn(num_classes: int, side: int = 28, total_steps: int = 0):
     import keras
     from keras import layers
@@ -81,12 +110,23 @@ def seed_cnn(num_classes: int, side: int = 28, total_steps: int = 0):
 # images, 0.9236 with a quarter, 0.9268 without; 22-24 epochs with erasing
 # half 0.9400 and 0.9411 (on an AVX-512 BF16 CPU); 47 epochs, what 18 minutes
 # buy on a 2-core AMD EPYC with AVX-512 BF16 (family 26), 0.9466.
-@register("bn-cnn", epochs=60, batch_size=256, augment=True, one_hot_labels=True, flip_average=True, max_shift=1,
-          erase_probability=0.5, erase_min_epochs=16, mixed_precision=True, time_budget_seconds=18 * 60,
-          description="Conv blocks with batch norm and light dropout, mirror and one-pixel-shift augmentation "
-                      "(random erasing too when 16 epochs or more fit), AdamW with warm-up and cosine decay, label "
-                      "smoothing, bfloat16 training where the CPU has it; as many epochs (up to 60) as fit in 18 "
-                      "minutes on the machine; serves the mean of the image and its mirror.")
+@register(
+    "bn-cnn",
+    epochs=60,
+    batch_size=256,
+    augment=True,
+    one_hot_labels=True,
+    flip_average=True,
+    max_shift=1,
+    erase_probability=0.5,
+    erase_min_epochs=16,
+    mixed_precision=True,
+    time_budget_seconds=18 * 60,
+    description="Conv blocks with batch norm and light dropout, mirror and one-pixel-shift augmentation "
+    "(random erasing too when 16 epochs or more fit), AdamW with warm-up and cosine decay, label "
+    "smoothing, bfloat16 training where the CPU has it; as many epochs (up to 60) as fit in 18 "
+    "minutes on the machine; serves the mean of the image and its mirror.",
+)
 def bn_cnn(num_classes: int, side: int = 28, total_steps: int = 0):
     import keras
     from keras import layers
@@ -155,8 +195,14 @@ def warmup_cosine(peak: float, total_steps):
 EMBEDDING_SIZE = 1280
 
 
-@register("lite0-head", epochs=40, batch_size=256, augment=False, input_kind="embedding",
-          description="Softmax regression on EfficientNet-Lite0's pooled ImageNet embedding (for colour photos).")
+@register(
+    "lite0-head",
+    epochs=40,
+    batch_size=256,
+    augment=False,
+    input_kind="embedding",
+    description="Softmax regression on EfficientNet-Lite0's pooled ImageNet embedding (for colour photos).",
+)
 def lite0_head(num_classes: int, side: int = EMBEDDING_SIZE, total_steps: int = 0):
     import keras
     from keras import layers

@@ -26,8 +26,13 @@ def flip_and_shift(pixels: np.ndarray, rng: np.random.Generator, max_shift: int 
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def random_erase(pixels: np.ndarray, rng: np.random.Generator, probability: float = 0.5,
-                 area: tuple[float, float] = (0.02, 0.3), min_aspect: float = 0.3) -> np.ndarray:
+def random_erase(
+    pixels: np.ndarray,
+    rng: np.random.Generator,
+    probability: float = 0.5,
+    area: tuple[float, float] = (0.02, 0.3),
+    min_aspect: float = 0.3,
+) -> np.ndarray:
     """(n, h, w) uint8 -> copy where each image, with `probability`, has one
     rectangle (a random share `area` of the image, aspect ratio between
     `min_aspect` and its inverse) replaced by uniform noise."""

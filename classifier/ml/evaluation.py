@@ -21,9 +21,7 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def classification_report(
-    y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
-) -> dict[str, Any]:
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
     """Accuracy, macro F1, per-class precision/recall/F1/support and the
     confusion matrix, as JSON-ready Python values."""
     num_classes = len(class_names)

@@ -14,8 +14,12 @@ from PIL import Image
 
 
 def occlusion_map(
-    model_input: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], class_index: int,
-    patch: int, stride: int, fill: float,
+    model_input: np.ndarray,
+    predict: Callable[[np.ndarray], np.ndarray],
+    class_index: int,
+    patch: int,
+    stride: int,
+    fill: float,
 ) -> np.ndarray:
     """(H, W) map in 0..1 of how much covering each pixel lowers the class's probability."""
     height, width = model_input.shape[:2]

@@ -136,7 +136,9 @@ def sample_frames(data: bytes, *, max_frames: int, side: int = FRAME_SIDE) -> li
             previous = signature
         if index in spaced:
             chosen[index] = Frame(index, timestamp, duration, reduced(full, side), is_default, change)
-        elif scene_slots and change >= SCENE_CHANGE_MIN and (len(candidates) < scene_slots or change > candidates[0][0]):
+        elif (
+            scene_slots and change >= SCENE_CHANGE_MIN and (len(candidates) < scene_slots or change > candidates[0][0])
+        ):
             entry = (change, index, Frame(index, timestamp, duration, reduced(full, side), False, change))
             if len(candidates) < scene_slots:
                 heapq.heappush(candidates, entry)

@@ -75,7 +75,9 @@ def upgrade_decide(figures: GateFigures, *, min_holdout: int = 1) -> GateDecisio
     enough held-out corrections, no worse on them."""
     f = figures
     if f.candidate_base <= f.active_base:
-        return GateDecision(False, f"not better on the base test split ({f.active_base:.4f} → {f.candidate_base:.4f})", f)
+        return GateDecision(
+            False, f"not better on the base test split ({f.active_base:.4f} → {f.candidate_base:.4f})", f
+        )
     enough = f.holdout_size >= min_holdout and f.candidate_holdout is not None and f.active_holdout is not None
     if enough and f.candidate_holdout < f.active_holdout:
         return GateDecision(

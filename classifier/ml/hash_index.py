@@ -132,8 +132,15 @@ def brute_force(queries: np.ndarray, hashes: np.ndarray, radius: int, block: int
 class MultiIndex:
     """An exact multi-index over (n, 32) uint8 hashes, with int64 ids."""
 
-    def __init__(self, hashes: np.ndarray, ids: np.ndarray, widths: list[int], order: np.ndarray,
-                 starts: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        hashes: np.ndarray,
+        ids: np.ndarray,
+        widths: list[int],
+        order: np.ndarray,
+        starts: np.ndarray,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.hashes = hashes
         self.words = as_words(hashes) if len(hashes) else np.zeros((0, 4), "<u8")
         self.ids = ids
@@ -149,8 +156,14 @@ class MultiIndex:
         return len(self.ids)
 
     @classmethod
-    def build(cls, hashes: np.ndarray, ids: np.ndarray | None = None, *, chunks: int | None = None,
-              extra: dict[str, np.ndarray] | None = None) -> MultiIndex:
+    def build(
+        cls,
+        hashes: np.ndarray,
+        ids: np.ndarray | None = None,
+        *,
+        chunks: int | None = None,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> MultiIndex:
         hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
         n = len(hashes)
         if n >= 2**31:
@@ -176,12 +189,18 @@ class MultiIndex:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        arrays = {"hashes": self.hashes, "ids": self.ids, "order": self.order, "starts": self.starts,
-                  **{f"extra_{k}": v for k, v in self.extra.items()}}
+        arrays = {
+            "hashes": self.hashes,
+            "ids": self.ids,
+            "order": self.order,
+            "starts": self.starts,
+            **{f"extra_{k}": v for k, v in self.extra.items()},
+        }
         for name, array in arrays.items():
             np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
-        (folder / "meta.json").write_text(json.dumps({"widths": self.widths, "size": len(self),
-                                                      "extra": sorted(self.extra)}))
+        (folder / "meta.json").write_text(
+            json.dumps({"widths": self.widths, "size": len(self), "extra": sorted(self.extra)})
+        )
         for path in folder.iterdir():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -194,8 +213,14 @@ class MultiIndex:
         def read(name: str) -> np.ndarray:
             return np.load(folder / f"{name}.npy", mmap_mode=mode)
 
-        return cls(read("hashes"), read("ids"), meta["widths"], read("order"), read("starts"),
-                   {k: read(f"extra_{k}") for k in meta["extra"]})
+        return cls(
+            read("hashes"),
+            read("ids"),
+            meta["widths"],
+            read("order"),
+            read("starts"),
+            {k: read(f"extra_{k}") for k in meta["extra"]},
+        )
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.hashes, self.ids, self.order, self.starts, *self.extra.values()))

@@ -58,8 +58,13 @@ class OpenSetGate:
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, centres=self.centres.astype(np.float32), threshold=np.float64(self.threshold),
-                 backbone_version_id=np.int64(self.backbone_version_id), method=np.str_(self.method))
+        np.savez(
+            buffer,
+            centres=self.centres.astype(np.float32),
+            threshold=np.float64(self.threshold),
+            backbone_version_id=np.int64(self.backbone_version_id),
+            method=np.str_(self.method),
+        )
         return buffer.getvalue()
 
     @classmethod
@@ -79,9 +84,7 @@ def _rate(values: np.ndarray, threshold: float, *, above: bool) -> float | None:
     return round(float(np.mean(values > threshold if above else values <= threshold)), 4)
 
 
-def calibrate(
-    positive_scores: dict[str, np.ndarray], negative_scores: dict[str, np.ndarray]
-) -> tuple[float, dict]:
+def calibrate(positive_scores: dict[str, np.ndarray], negative_scores: dict[str, np.ndarray]) -> tuple[float, dict]:
     """The threshold, and the figures that justify it.
 
     `positive_scores`/`negative_scores`: scores of held-out images by group
@@ -94,7 +97,10 @@ def calibrate(
     positive_edge = float(np.quantile(positives, POSITIVE_QUANTILE))
     nearest_negative = float(negatives.min()) if len(negatives) else None
     if nearest_negative is None:
-        threshold, rule = positive_edge + FALLBACK_MARGIN, "no negatives: positives' 99.9th percentile + fallback margin"
+        threshold, rule = (
+            positive_edge + FALLBACK_MARGIN,
+            "no negatives: positives' 99.9th percentile + fallback margin",
+        )
     elif nearest_negative > positive_edge:
         threshold, rule = (positive_edge + nearest_negative) / 2, "middle of the gap between positives and negatives"
     else:
@@ -105,10 +111,18 @@ def calibrate(
         "threshold": round(threshold, 4),
         "positive_edge": round(positive_edge, 4),
         "nearest_negative": None if nearest_negative is None else round(nearest_negative, 4),
-        "positives": {k: {"n": len(v), "in": _rate(np.asarray(v), threshold, above=False),
-                          "max": round(float(np.max(v)), 4)} for k, v in positive_scores.items()},
-        "negatives": {k: {"n": len(v), "out": _rate(np.asarray(v), threshold, above=True),
-                          "min": round(float(np.min(v)), 4) if len(v) else None} for k, v in negative_scores.items()},
+        "positives": {
+            k: {"n": len(v), "in": _rate(np.asarray(v), threshold, above=False), "max": round(float(np.max(v)), 4)}
+            for k, v in positive_scores.items()
+        },
+        "negatives": {
+            k: {
+                "n": len(v),
+                "out": _rate(np.asarray(v), threshold, above=True),
+                "min": round(float(np.min(v)), 4) if len(v) else None,
+            }
+            for k, v in negative_scores.items()
+        },
         "true_positive_rate": _rate(positives, threshold, above=False),
         "false_positive_rate": _rate(negatives, threshold, above=False),
     }

@@ -23,8 +23,20 @@ import numpy as np
 from PIL import Image, ImageOps
 
 # scikit-image's photos that are in its wheel (no pooch download), colour first.
-SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "hubble_deep_field", "retina",
-                 "immunohistochemistry", "camera", "coins", "moon", "page")
+SAMPLE_PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "stereo_motorcycle",
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+    "camera",
+    "coins",
+    "moon",
+    "page",
+)
 # The adult-content thresholds in use (migration 0003: review 0.4, reject 0.85).
 ADULT_THRESHOLDS = (0.4, 0.85)
 
@@ -95,8 +107,9 @@ def photo_variants(photos: list[Image.Image], count: int, *, seed: int = 0) -> l
         if rng.random() < 0.5:
             variant = ImageOps.mirror(variant)
         scale = rng.uniform(0.25, 1.0)
-        variant = variant.resize((max(32, int(variant.width * scale)), max(32, int(variant.height * scale))),
-                                 Image.Resampling.BILINEAR)
+        variant = variant.resize(
+            (max(32, int(variant.width * scale)), max(32, int(variant.height * scale))), Image.Resampling.BILINEAR
+        )
         out.append(variant)
     return out
 
@@ -124,8 +137,13 @@ def skin_toned(images: list[Image.Image], *, side: int = 256) -> list[Image.Imag
 # --- Open-NSFW on onnxruntime ---------------------------------------------------
 
 
-def quantize_open_nsfw(model_bytes: bytes, *, calibration: list[Image.Image] | None = None,
-                       quant_format: str = "qoperator", method: str = "minmax") -> bytes:
+def quantize_open_nsfw(
+    model_bytes: bytes,
+    *,
+    calibration: list[Image.Image] | None = None,
+    quant_format: str = "qoperator",
+    method: str = "minmax",
+) -> bytes:
     """int8 Open-NSFW: static (activations calibrated on `calibration`, in
     QOperator or QDQ form, weights per channel; `method` "minmax" keeps each
     activation's full calibrated range, "percentile" clips its rarest 0.001 %)
@@ -143,8 +161,7 @@ def quantize_open_nsfw(model_bytes: bytes, *, calibration: list[Image.Image] | N
         logging.disable(logging.NOTSET)
 
 
-def _quantize_onnx(model_bytes: bytes, calibration: list[Image.Image] | None, quant_format: str,
-                   method: str) -> bytes:
+def _quantize_onnx(model_bytes: bytes, calibration: list[Image.Image] | None, quant_format: str, method: str) -> bytes:
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -166,18 +183,22 @@ def _quantize_onnx(model_bytes: bytes, calibration: list[Image.Image] | None, qu
         if calibration is None:
             quantize_dynamic(prepared, target, weight_type=QuantType.QInt8, per_channel=True)
         else:
+
             class Photos(CalibrationDataReader):
                 def __init__(self) -> None:
-                    self._batches: Iterator = iter(
-                        {"input_0": prepare([image])} for image in calibration)
+                    self._batches: Iterator = iter({"input_0": prepare([image])} for image in calibration)
 
                 def get_next(self):
                     return next(self._batches, None)
 
             quantize_static(
-                prepared, target, Photos(),
+                prepared,
+                target,
+                Photos(),
                 quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
-                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.Percentile if method == "percentile" else CalibrationMethod.MinMax,
             )
         return Path(target).read_bytes()
@@ -203,8 +224,9 @@ def quantize_lite0(model, *, calibration: list[Image.Image] | None = None) -> by
     calibration photos are given, else dynamic-range (weights only)."""
     from classifier.ml.training import export_tflite
 
-    return export_tflite(model, representative=lite0_representative(calibration) if calibration else None,
-                         quantize=True)
+    return export_tflite(
+        model, representative=lite0_representative(calibration) if calibration else None, quantize=True
+    )
 
 
 # --- Fidelity -------------------------------------------------------------------
@@ -220,9 +242,14 @@ class AdultFidelity:
     disagreements: int
 
     def as_dict(self) -> dict:
-        return {"images": self.images, "decision_agreement": round(self.decision_agreement, 5),
-                "max_abs_diff": round(self.max_abs_diff, 5), "mean_abs_diff": round(self.mean_abs_diff, 6),
-                "float_decisions": self.float_decisions, "disagreements": self.disagreements}
+        return {
+            "images": self.images,
+            "decision_agreement": round(self.decision_agreement, 5),
+            "max_abs_diff": round(self.max_abs_diff, 5),
+            "mean_abs_diff": round(self.mean_abs_diff, 6),
+            "float_decisions": self.float_decisions,
+            "disagreements": self.disagreements,
+        }
 
 
 def adult_decisions(scores: np.ndarray, thresholds: tuple[float, float] = ADULT_THRESHOLDS) -> np.ndarray:
@@ -232,15 +259,18 @@ def adult_decisions(scores: np.ndarray, thresholds: tuple[float, float] = ADULT_
     return (scores >= review).astype(int) + (scores >= reject).astype(int)
 
 
-def adult_fidelity(float_scores: np.ndarray, int8_scores: np.ndarray,
-                   thresholds: tuple[float, float] = ADULT_THRESHOLDS) -> AdultFidelity:
+def adult_fidelity(
+    float_scores: np.ndarray, int8_scores: np.ndarray, thresholds: tuple[float, float] = ADULT_THRESHOLDS
+) -> AdultFidelity:
     a, b = np.asarray(float_scores, np.float64), np.asarray(int8_scores, np.float64)
     da, db = adult_decisions(a, thresholds), adult_decisions(b, thresholds)
     diff = np.abs(a - b)
     counts = np.bincount(da, minlength=3)
     return AdultFidelity(
-        images=len(a), decision_agreement=float((da == db).mean()) if len(a) else 1.0,
-        max_abs_diff=float(diff.max()) if len(a) else 0.0, mean_abs_diff=float(diff.mean()) if len(a) else 0.0,
+        images=len(a),
+        decision_agreement=float((da == db).mean()) if len(a) else 1.0,
+        max_abs_diff=float(diff.max()) if len(a) else 0.0,
+        mean_abs_diff=float(diff.mean()) if len(a) else 0.0,
         float_decisions={"approve": int(counts[0]), "review": int(counts[1]), "reject": int(counts[2])},
         disagreements=int((da != db).sum()),
     )
@@ -255,19 +285,26 @@ class TaggerFidelity:
     embedding_cosine: float  # mean cosine similarity of the pooled embeddings
 
     def as_dict(self) -> dict:
-        return {"images": self.images, "top1_agreement": round(self.top1_agreement, 5),
-                "top5_overlap": round(self.top5_overlap, 5), "max_abs_diff": round(self.max_abs_diff, 5),
-                "embedding_cosine": round(self.embedding_cosine, 5)}
+        return {
+            "images": self.images,
+            "top1_agreement": round(self.top1_agreement, 5),
+            "top5_overlap": round(self.top5_overlap, 5),
+            "max_abs_diff": round(self.max_abs_diff, 5),
+            "embedding_cosine": round(self.embedding_cosine, 5),
+        }
 
 
-def tagger_fidelity(float_probs: np.ndarray, int8_probs: np.ndarray,
-                    float_embeddings: np.ndarray, int8_embeddings: np.ndarray) -> TaggerFidelity:
+def tagger_fidelity(
+    float_probs: np.ndarray, int8_probs: np.ndarray, float_embeddings: np.ndarray, int8_embeddings: np.ndarray
+) -> TaggerFidelity:
     top_a, top_b = np.argsort(-float_probs, axis=1)[:, :5], np.argsort(-int8_probs, axis=1)[:, :5]
     overlap = np.mean([len(set(x) & set(y)) / 5 for x, y in zip(top_a, top_b, strict=True)])
     a, b = np.asarray(float_embeddings, np.float64), np.asarray(int8_embeddings, np.float64)
     cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
     return TaggerFidelity(
-        images=len(float_probs), top1_agreement=float((top_a[:, 0] == top_b[:, 0]).mean()),
-        top5_overlap=float(overlap), max_abs_diff=float(np.abs(float_probs - int8_probs).max()),
+        images=len(float_probs),
+        top1_agreement=float((top_a[:, 0] == top_b[:, 0]).mean()),
+        top5_overlap=float(overlap),
+        max_abs_diff=float(np.abs(float_probs - int8_probs).max()),
         embedding_cosine=float(cosine.mean()),
     )

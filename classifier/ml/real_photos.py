@@ -23,9 +23,31 @@ WALLPAPER_DIRS = (Path("/usr/share/wallpapers"), Path("/usr/share/backgrounds"))
 # Every sample image scikit-image ships (none needs a download); lfw_subset is
 # 25-px faces, too small to stand for an upload.
 SKIMAGE_PHOTOS = (
-    "astronaut", "binary_blobs", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee",
-    "coins", "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
-    "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text",
+    "astronaut",
+    "binary_blobs",
+    "brick",
+    "camera",
+    "cat",
+    "cell",
+    "checkerboard",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "microaneurysms",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "shepp_logan_phantom",
+    "text",
 )
 # Largest side a source photo is scaled to before crops are cut: uploads are
 # rarely bigger, and a 5120-px PNG would take seconds per crop.

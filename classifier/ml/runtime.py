@@ -37,9 +37,7 @@ class LiteModel:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         with self._lock:
             if batch.shape[0] != self._batch_size:
-                self._interpreter.resize_tensor_input(
-                    self._input["index"], [batch.shape[0], *self.input_shape]
-                )
+                self._interpreter.resize_tensor_input(self._input["index"], [batch.shape[0], *self.input_shape])
                 self._interpreter.allocate_tensors()
                 self._batch_size = batch.shape[0]
             self._interpreter.set_tensor(self._input["index"], batch)

@@ -61,7 +61,9 @@ def default_taxonomy() -> tuple[str, ...]:
     return load_taxonomy()
 
 
-def category_scores(probabilities: Sequence[float], class_categories: Mapping[int, str] | Sequence[str]) -> dict[str, float]:
+def category_scores(
+    probabilities: Sequence[float], class_categories: Mapping[int, str] | Sequence[str]
+) -> dict[str, float]:
     """Each category's score: the summed probability of its classes (capped at 1)."""
     pairs = class_categories.items() if isinstance(class_categories, Mapping) else enumerate(class_categories)
     scores: dict[str, float] = {}

@@ -54,9 +54,7 @@ def _progress_callback(epochs: int, steps: int):
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            self.bar.set_postfix(
-                {k: f"{v:.4f}" for k, v in logs.items() if isinstance(v, (int, float))}
-            )
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if isinstance(v, (int, float))})
             self.bar.close()
 
     return EpochProgress()
@@ -211,8 +209,9 @@ def train(
     else:
         with precision("mixed_bfloat16" if mixed else "float32"):
             total_steps = keras.Variable(steps * epochs, dtype="int64", trainable=False, name="total_steps")
-            model = build(architecture, num_classes=len(class_names), side=train_pixels.shape[1],
-                          total_steps=total_steps)
+            model = build(
+                architecture, num_classes=len(class_names), side=train_pixels.shape[1], total_steps=total_steps
+            )
     labels = np.asarray(train_labels, dtype=np.int64)
     targets = np.eye(len(class_names), dtype=np.float32)[labels] if spec.one_hot_labels else labels
     progress_bar = _progress_callback(epochs, steps) if progress else None
@@ -263,8 +262,9 @@ def train(
     )
 
 
-def epoch_batches(inputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None, batch_size: int,
-                  rng: np.random.Generator):
+def epoch_batches(
+    inputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None, batch_size: int, rng: np.random.Generator
+):
     """One epoch of shuffled batches as a plain tf.data pipeline. Keras's own
     pipeline for NumPy arrays (parallel, autotuned) took up to 20 s to shut
     down after some epochs on 2 cores, about 40 % on top of the batches'
@@ -299,10 +299,7 @@ def evaluate_tflite(
     model = LiteModel(tflite_bytes, num_threads=os.cpu_count() or 1)
     prepare = model_input_preparer(architecture)
     predictions = [
-        model.predict(prepare(pixels[i : i + batch_size])).argmax(axis=1)
-        for i in range(0, len(pixels), batch_size)
+        model.predict(prepare(pixels[i : i + batch_size])).argmax(axis=1) for i in range(0, len(pixels), batch_size)
     ]
     y_pred = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
     return classification_report(np.asarray(labels), y_pred, class_names)
-
-

@@ -194,8 +194,10 @@ CELERY_TRAINING_QUEUE = get_env("CELERY_TRAINING_QUEUE", "training")
 # Webhook deliveries wait on partners' servers: their own workers, so they never
 # hold a classification slot.
 CELERY_WEBHOOK_QUEUE = get_env("CELERY_WEBHOOK_QUEUE", "webhooks")
-CELERY_TASK_ROUTES = {"classifier.*": {"queue": CELERY_TRAINING_QUEUE},
-                      "moderation.deliver_webhook": {"queue": CELERY_WEBHOOK_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "classifier.*": {"queue": CELERY_TRAINING_QUEUE},
+    "moderation.deliver_webhook": {"queue": CELERY_WEBHOOK_QUEUE},
+}
 
 # --- Cache: rate-limit counters are shared through it, so Redis wherever
 # several web processes run.

@@ -20,8 +20,10 @@ MEDIA_ROOT = os.path.join(_SESSION_DIR, "media")
 CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("CELERY_QUEUE", f"test-{os.path.basename(_SESSION_DIR)}")
 CELERY_TRAINING_QUEUE = CELERY_TASK_DEFAULT_QUEUE + "-training"
 CELERY_WEBHOOK_QUEUE = CELERY_TASK_DEFAULT_QUEUE + "-webhooks"
-CELERY_TASK_ROUTES = {"classifier.*": {"queue": CELERY_TRAINING_QUEUE},
-                      "moderation.deliver_webhook": {"queue": CELERY_WEBHOOK_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "classifier.*": {"queue": CELERY_TRAINING_QUEUE},
+    "moderation.deliver_webhook": {"queue": CELERY_WEBHOOK_QUEUE},
+}
 if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(Path(_SESSION_DIR) / "broker")  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

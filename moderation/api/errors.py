@@ -73,5 +73,7 @@ def server_error(request):
     from django.views.defaults import server_error as html_server_error
 
     if _wants_json(request):
-        return JsonResponse(error_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
+        return JsonResponse(
+            error_body("server_error", "Something went wrong on our side; it has been logged."), status=500
+        )
     return html_server_error(request)

@@ -41,21 +41,29 @@ class WebhookOutputSerializer(serializers.ModelSerializer):
 class WebhookSecretOutputSerializer(WebhookOutputSerializer):
     """An endpoint just created or with a new secret: the secret, shown this once."""
 
-    signing_secret = serializers.CharField(source="secret", help_text="HMAC-SHA256 key; store it now, it is not shown again.")
+    signing_secret = serializers.CharField(
+        source="secret", help_text="HMAC-SHA256 key; store it now, it is not shown again."
+    )
 
     class Meta(WebhookOutputSerializer.Meta):
         fields = [*WebhookOutputSerializer.Meta.fields, "signing_secret"]
 
 
 class UploadInputSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text="JPEG, PNG, WebP, GIF or BMP; animations are judged on every frame a viewer sees.")
+    image = serializers.FileField(
+        help_text="JPEG, PNG, WebP, GIF or BMP; animations are judged on every frame a viewer sees."
+    )
     external_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     caption = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     declared_category = serializers.CharField(
-        required=False, allow_blank=True, default="", trim_whitespace=True,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=True,
         help_text="What the listing shows: a product class (e.g. `Sneaker`) or a taxonomy category (e.g. "
-                  "`footwear`), matched without regard to case. An image that does not show it gets a "
-                  "`listing_mismatch` flag. Unknown values: 400 `unknown_declared_category`.")
+        "`footwear`), matched without regard to case. An image that does not show it gets a "
+        "`listing_mismatch` flag. Unknown values: 400 `unknown_declared_category`.",
+    )
 
 
 class TagSerializer(serializers.Serializer):

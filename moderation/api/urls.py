@@ -8,6 +8,9 @@ urlpatterns = [
     path("uploads/<uuid:upload_id>/appeal/", views.UploadAppealApi.as_view(), name="api-upload-appeal"),
     path("webhooks/", views.WebhookListCreateApi.as_view(), name="api-webhooks"),
     path("webhooks/<int:webhook_id>/", views.WebhookDetailApi.as_view(), name="api-webhook-detail"),
-    path("webhooks/<int:webhook_id>/rotate-secret/", views.WebhookRotateSecretApi.as_view(),
-         name="api-webhook-rotate-secret"),
+    path(
+        "webhooks/<int:webhook_id>/rotate-secret/",
+        views.WebhookRotateSecretApi.as_view(),
+        name="api-webhook-rotate-secret",
+    ),
 ]

@@ -86,7 +86,9 @@ def _moment(name: str, value: str):
 def _filter(queryset, params):
     if value := params.get("status"):
         if value not in UploadStatus.values:
-            raise InvalidInput(f"Unknown status {value!r}.", code="invalid_filter", detail={"status": UploadStatus.values})
+            raise InvalidInput(
+                f"Unknown status {value!r}.", code="invalid_filter", detail={"status": UploadStatus.values}
+            )
         queryset = queryset.filter(status=value)
     for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
         if value := params.get(name):
@@ -96,12 +98,21 @@ def _filter(queryset, params):
             raise InvalidInput(f"{name} may not contain NUL characters.", code="invalid_filter")
     if value := params.get("label"):
         # A label withheld by the open-set gate is no tag: a cat is not a "Bag".
-        queryset = queryset.filter(Exists(Prediction.objects.filter(
-            Q(open_set__in_distribution=True) | Q(open_set__in_distribution__isnull=True),
-            upload=OuterRef("pk"), model_version__role="product", label=value)))
+        queryset = queryset.filter(
+            Exists(
+                Prediction.objects.filter(
+                    Q(open_set__in_distribution=True) | Q(open_set__in_distribution__isnull=True),
+                    upload=OuterRef("pk"),
+                    model_version__role="product",
+                    label=value,
+                )
+            )
+        )
     if value := params.get("flag"):
-        queryset = queryset.filter(Exists(Flag.objects.filter(upload=OuterRef("pk"), kind=value))
-                                   | Exists(Flag.objects.filter(upload=OuterRef("pk"), category=value)))
+        queryset = queryset.filter(
+            Exists(Flag.objects.filter(upload=OuterRef("pk"), kind=value))
+            | Exists(Flag.objects.filter(upload=OuterRef("pk"), category=value))
+        )
     return queryset
 
 
@@ -132,8 +143,12 @@ class UploadListCreateApi(APIView):
         request={"multipart/form-data": UploadInputSerializer},
         parameters=[
             OpenApiParameter("wait", float, description="seconds (0-10) to wait for the verdict"),
-            OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER,
-                             description="same key + same request = the same upload, for 24 hours"),
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                location=OpenApiParameter.HEADER,
+                description="same key + same request = the same upload, for 24 hours",
+            ),
         ],
         responses={201: UploadOutputSerializer, 202: UploadOutputSerializer, **ERRORS},
         summary="Submit an image for moderation",
@@ -177,19 +192,24 @@ class UploadListCreateApi(APIView):
             upload = upload_create(**fields, partner=caller.get("partner"), uploader=caller.get("user"))
         visible = uploads_visible_to(**caller)
         settled = wait > 0 and wait_until_settled(
-            upload.pk, wait, lambda: visible.filter(pk=upload.pk, status__in=SETTLED_STATUSES).exists())
+            upload.pk, wait, lambda: visible.filter(pk=upload.pk, status__in=SETTLED_STATUSES).exists()
+        )
         upload = visible.get(pk=upload.pk)
         settled = settled or upload.status in SETTLED_STATUSES
-        response = Response(UploadOutputSerializer(upload).data,
-                            status=status.HTTP_201_CREATED if settled else status.HTTP_202_ACCEPTED)
+        response = Response(
+            UploadOutputSerializer(upload).data, status=status.HTTP_201_CREATED if settled else status.HTTP_202_ACCEPTED
+        )
         if replayed:
             response["Idempotent-Replayed"] = "true"
         return response
 
 
 class UploadDetailApi(APIView):
-    @extend_schema(responses={200: UploadOutputSerializer, **ERRORS},
-                   summary="Read an upload's status, tags, flags and verdict", operation_id="uploads_read")
+    @extend_schema(
+        responses={200: UploadOutputSerializer, **ERRORS},
+        summary="Read an upload's status, tags, flags and verdict",
+        operation_id="uploads_read",
+    )
     def get(self, request, upload_id):
         upload = uploads_visible_to(**_caller(request)).filter(pk=upload_id).first()
         if upload is None:
@@ -200,30 +220,44 @@ class UploadDetailApi(APIView):
 class UploadAppealApi(APIView):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(request=AppealInputSerializer, responses={201: AppealOutputSerializer, **ERRORS},
-                   summary="Appeal a rejection (once per upload)", operation_id="uploads_appeal")
+    @extend_schema(
+        request=AppealInputSerializer,
+        responses={201: AppealOutputSerializer, **ERRORS},
+        summary="Appeal a rejection (once per upload)",
+        operation_id="uploads_appeal",
+    )
     def post(self, request, upload_id):
         serializer = AppealInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         caller = _caller(request)
-        appeal = appeal_open(upload_id=upload_id, message=serializer.validated_data["message"],
-                             partner=caller.get("partner"), user=caller.get("user"))
+        appeal = appeal_open(
+            upload_id=upload_id,
+            message=serializer.validated_data["message"],
+            partner=caller.get("partner"),
+            user=caller.get("user"),
+        )
         return Response(AppealOutputSerializer(appeal).data, status=status.HTTP_201_CREATED)
 
 
 class WebhookListCreateApi(APIView):
     parser_classes = [JSONParser, FormParser]
 
-    @extend_schema(responses={200: WebhookOutputSerializer(many=True), **ERRORS}, summary="Your webhook endpoints",
-                   operation_id="webhooks_list")
+    @extend_schema(
+        responses={200: WebhookOutputSerializer(many=True), **ERRORS},
+        summary="Your webhook endpoints",
+        operation_id="webhooks_list",
+    )
     def get(self, request):
         partner = _partner(request)
         endpoints = WebhookEndpoint.objects.filter(partner=partner).order_by("created_at")
         return Response(WebhookOutputSerializer(endpoints, many=True).data)
 
-    @extend_schema(request=WebhookInputSerializer, responses={201: WebhookSecretOutputSerializer, **ERRORS},
-                   summary="Register a callback URL for verdicts and appeal outcomes (its secret is shown once)",
-                   operation_id="webhooks_create")
+    @extend_schema(
+        request=WebhookInputSerializer,
+        responses={201: WebhookSecretOutputSerializer, **ERRORS},
+        summary="Register a callback URL for verdicts and appeal outcomes (its secret is shown once)",
+        operation_id="webhooks_create",
+    )
     def post(self, request):
         partner = _partner(request)
         serializer = WebhookInputSerializer(data=request.data)
@@ -247,9 +281,12 @@ class WebhookDetailApi(APIView):
 
 
 class WebhookRotateSecretApi(APIView):
-    @extend_schema(request=None, responses={200: WebhookSecretOutputSerializer, **ERRORS},
-                   summary="A new signing secret (shown once); the old one also signs during the grace period",
-                   operation_id="webhooks_rotate_secret")
+    @extend_schema(
+        request=None,
+        responses={200: WebhookSecretOutputSerializer, **ERRORS},
+        summary="A new signing secret (shown once); the old one also signs during the grace period",
+        operation_id="webhooks_rotate_secret",
+    )
     def post(self, request, webhook_id):
         endpoint = webhook_secret_rotate(endpoint=_partner_endpoint(request, webhook_id))
         return Response(WebhookSecretOutputSerializer(endpoint).data)

@@ -21,7 +21,9 @@ def appeal_open(*, upload_id, message: str, partner=None, user=None) -> Appeal:
     if len(message) > 2000:
         raise InvalidInput("The message is longer than 2000 characters.", code="appeal_message_too_long")
     owned = Upload.objects.select_for_update().filter(pk=upload_id)
-    owned = owned.filter(partner=partner) if partner is not None else owned.filter(uploader_id=getattr(user, "pk", None))
+    owned = (
+        owned.filter(partner=partner) if partner is not None else owned.filter(uploader_id=getattr(user, "pk", None))
+    )
     upload = owned.first()
     if upload is None:
         raise NotFound("No upload with this id.", code="upload_not_found")
@@ -30,13 +32,18 @@ def appeal_open(*, upload_id, message: str, partner=None, user=None) -> Appeal:
     if upload.status != UploadStatus.REJECTED:
         raise Conflict(f"Only a rejected upload can be appealed; this one is {upload.status}.", code="not_rejected")
     last_reject = Decision.objects.filter(upload=upload, verdict=Verdict.REJECT).order_by("-created_at").first()
-    appeal = Appeal.objects.create(upload=upload, message=message,
-                                   rejected_by=last_reject.moderator if last_reject else None)
+    appeal = Appeal.objects.create(
+        upload=upload, message=message, rejected_by=last_reject.moderator if last_reject else None
+    )
     upload_transition(upload, UploadStatus.APPEALED)
     product = upload.predictions.filter(model_version__role="product").first()
     upload_set_review_rank(upload, scores=product.scores if product else {}, flags=upload.flags.count())
     upload.claimed_by, upload.claimed_until = None, None
     upload.save(update_fields=["status", "verdict_at", "updated_at", "review_rank", "claimed_by", "claimed_until"])
-    audit_record(actor=user, action=AuditAction.APPEAL_OPENED, target=upload,
-                 data={"appeal": appeal.pk, "partner": partner.pk if partner else None})
+    audit_record(
+        actor=user,
+        action=AuditAction.APPEAL_OPENED,
+        target=upload,
+        data={"appeal": appeal.pk, "partner": partner.pk if partner else None},
+    )
     return appeal

@@ -74,7 +74,8 @@ class _FloodGuard:
         elif entry["confirmed_at"] is not None or not self.bank.flood_limit:
             self.exempt.add(entry_id)
         self.counts[entry_id] = BankMatch.objects.filter(
-            entry_id=entry_id, created_at__gte=timezone.now() - timedelta(hours=1)).count()
+            entry_id=entry_id, created_at__gte=timezone.now() - timedelta(hours=1)
+        ).count()
 
     def stopped(self, entry_id: int) -> bool:
         if entry_id not in self.counts:
@@ -93,8 +94,11 @@ class _FloodGuard:
 
 def _run(search: BankRetroSearch) -> None:
     bank = search.bank
-    entries = list(BankedHash.objects.filter(pk__in=search.entry_ids, quarantined_at__isnull=True)
-                   .values_list("pk", "pdq_hash", "upload_id"))
+    entries = list(
+        BankedHash.objects.filter(pk__in=search.entry_ids, quarantined_at__isnull=True).values_list(
+            "pk", "pdq_hash", "upload_id"
+        )
+    )
     uploads = Upload.objects.filter(created_at__gte=search.since).exclude(pdq_hash="")
     total = uploads.count() if entries else 0
     BankRetroSearch.objects.filter(pk=search.pk).update(total=total)
@@ -107,12 +111,16 @@ def _run(search: BankRetroSearch) -> None:
         rows = uploads.order_by().values_list("pk", "pdq_hash").iterator(chunk_size=settings.BANK_RETRO_CHUNK)
         for chunk in chunked(rows, settings.BANK_RETRO_CHUNK):
             chunk_hashes = hashes_to_array([h for _, h in chunk])
-            hits = (entry_index.search(chunk_hashes, bank.max_distance) if entry_index is not None
-                    else flat_search(chunk_hashes, entry_hashes, bank.max_distance))
+            hits = (
+                entry_index.search(chunk_hashes, bank.max_distance)
+                if entry_index is not None
+                else flat_search(chunk_hashes, entry_hashes, bank.max_distance)
+            )
             # Hits come sorted by upload, then distance: the first per upload is its closest entry.
             closest: dict[int, tuple[int, int]] = {}
-            for query, row, distance in zip(hits.queries.tolist(), hits.rows.tolist(), hits.distances.tolist(),
-                                            strict=True):
+            for query, row, distance in zip(
+                hits.queries.tolist(), hits.rows.tolist(), hits.distances.tolist(), strict=True
+            ):
                 if chunk[query][0] != entries[row][2]:  # not the upload the entry was made from
                     closest.setdefault(query, (entries[row][0], distance))
             queries = sorted(closest)
@@ -125,8 +133,9 @@ def _run(search: BankRetroSearch) -> None:
                 if _retro_match(upload_id=chunk[q][0], entry_id=entry_id, distance=distance, bank=bank, search=search):
                     matched += 1
                     guard.matched(entry_id)
-            BankRetroSearch.objects.filter(pk=search.pk).update(searched=F("searched") + len(chunk),
-                                                                matched=F("matched") + matched)
+            BankRetroSearch.objects.filter(pk=search.pk).update(
+                searched=F("searched") + len(chunk), matched=F("matched") + matched
+            )
     BankRetroSearch.objects.filter(pk=search.pk).update(status=RetroSearchStatus.DONE, finished_at=timezone.now())
 
 
@@ -141,16 +150,32 @@ def _retro_match(*, upload_id, entry_id: int, distance: int, bank: HashBank, sea
         return False
     BankMatch.objects.create(entry_id=entry_id, upload=upload, distance=distance, source=BankMatchSource.RETRO)
     Flag.objects.create(
-        upload=upload, kind=FlagKind.HASH_MATCH, category=bank.name, score=float(distance), action=bank.action,
-        reason=(f"retroactive search: matches entry {entry_id} of bank {bank.name!r} "
-                f"at Hamming distance {distance} ≤ {bank.max_distance}"),
+        upload=upload,
+        kind=FlagKind.HASH_MATCH,
+        category=bank.name,
+        score=float(distance),
+        action=bank.action,
+        reason=(
+            f"retroactive search: matches entry {entry_id} of bank {bank.name!r} "
+            f"at Hamming distance {distance} ≤ {bank.max_distance}"
+        ),
         detail={"bank_id": bank.pk, "entry_id": entry_id, "retro_search": search.pk},
     )
     if upload.status in DECIDED_STATUSES:
         # Decided already: a person looks again; nothing flips by itself.
-        QAItem.objects.get_or_create(upload=upload, kind=QAKind.BANK,
-                                     defaults={"reference_verdict": upload.policy_verdict or upload.status})
-    audit_record(actor=None, action=AuditAction.BANK_RETRO_MATCHED, target=upload,
-                 data={"bank": bank.name, "entry": entry_id, "distance": distance, "status": upload.status,
-                       "retro_search": search.pk})
+        QAItem.objects.get_or_create(
+            upload=upload, kind=QAKind.BANK, defaults={"reference_verdict": upload.policy_verdict or upload.status}
+        )
+    audit_record(
+        actor=None,
+        action=AuditAction.BANK_RETRO_MATCHED,
+        target=upload,
+        data={
+            "bank": bank.name,
+            "entry": entry_id,
+            "distance": distance,
+            "status": upload.status,
+            "retro_search": search.pk,
+        },
+    )
     return True

@@ -89,8 +89,9 @@ def _entries_index(entries, *, chunks: int | None = None) -> MultiIndex:
         ids.append(np.array([r[0] for r in chunk], np.int64))
         banks.append(np.array([r[1] for r in chunk], np.int32))
         hashes.append(hashes_to_array([r[2] for r in chunk]))
-    return MultiIndex.build(np.concatenate(hashes), np.concatenate(ids), chunks=chunks,
-                            extra={"bank": np.concatenate(banks)})
+    return MultiIndex.build(
+        np.concatenate(hashes), np.concatenate(ids), chunks=chunks, extra={"bank": np.concatenate(banks)}
+    )
 
 
 # --- writes -------------------------------------------------------------
@@ -110,26 +111,40 @@ def bank_hash_add(*, bank: HashBank, upload: Upload, actor=None, note: str = "")
     try:
         with transaction.atomic():
             version = _bump_version()
-            entry = BankedHash.objects.create(bank=bank, pdq_hash=upload.pdq_hash, upload=upload,
-                                              added_by=actor if getattr(actor, "pk", None) else None, note=note[:500],
-                                              index_version=version)
-            audit_record(actor=actor, action=AuditAction.BANK_HASH_ADDED, target=entry,
-                         data={"bank": bank.name, "upload": str(upload.pk), "hash": upload.pdq_hash})
+            entry = BankedHash.objects.create(
+                bank=bank,
+                pdq_hash=upload.pdq_hash,
+                upload=upload,
+                added_by=actor if getattr(actor, "pk", None) else None,
+                note=note[:500],
+                index_version=version,
+            )
+            audit_record(
+                actor=actor,
+                action=AuditAction.BANK_HASH_ADDED,
+                target=entry,
+                data={"bank": bank.name, "upload": str(upload.pk), "hash": upload.pdq_hash},
+            )
             _retro_search_start(bank=bank, entry_ids=[entry.pk], actor=actor)
     except IntegrityError:
         raise Conflict(f"This image's hash is already in bank {bank.name!r}.", code="already_banked") from None
     return entry
 
 
-def bank_hashes_import(*, bank: HashBank, hashes: list[str], actor=None, note: str = "") -> tuple[int, BankRetroSearch | None]:
+def bank_hashes_import(
+    *, bank: HashBank, hashes: list[str], actor=None, note: str = ""
+) -> tuple[int, BankRetroSearch | None]:
     """Add a list of hex PDQ hashes to a bank (ones already there are skipped)
     and start a retroactive search for the new ones. All or nothing: one
     malformed hash refuses the whole list."""
     cleaned = [h.strip().lower() for h in hashes if h.strip()]
     bad = [h for h in cleaned if not HEX_HASH.match(h)]
     if bad:
-        raise InvalidInput(f"{len(bad)} of the hashes are not 64 hex digits (first: {bad[0][:80]!r}).",
-                           code="invalid_hash", detail={"invalid": len(bad)})
+        raise InvalidInput(
+            f"{len(bad)} of the hashes are not 64 hex digits (first: {bad[0][:80]!r}).",
+            code="invalid_hash",
+            detail={"invalid": len(bad)},
+        )
     if not cleaned:
         raise InvalidInput("The list holds no hashes.", code="empty_list")
     cleaned = list(dict.fromkeys(cleaned))
@@ -138,11 +153,20 @@ def bank_hashes_import(*, bank: HashBank, hashes: list[str], actor=None, note: s
         added_by = actor if getattr(actor, "pk", None) else None
         for start in range(0, len(cleaned), 5000):
             BankedHash.objects.bulk_create(
-                [BankedHash(bank=bank, pdq_hash=h, added_by=added_by, note=note[:500], index_version=version)
-                 for h in cleaned[start : start + 5000]], ignore_conflicts=True, batch_size=5000)
+                [
+                    BankedHash(bank=bank, pdq_hash=h, added_by=added_by, note=note[:500], index_version=version)
+                    for h in cleaned[start : start + 5000]
+                ],
+                ignore_conflicts=True,
+                batch_size=5000,
+            )
         new_ids = list(BankedHash.objects.filter(bank=bank, index_version=version).values_list("pk", flat=True))
-        audit_record(actor=actor, action=AuditAction.BANK_IMPORTED, target=bank,
-                     data={"bank": bank.name, "submitted": len(cleaned), "added": len(new_ids), "note": note[:200]})
+        audit_record(
+            actor=actor,
+            action=AuditAction.BANK_IMPORTED,
+            target=bank,
+            data={"bank": bank.name, "submitted": len(cleaned), "added": len(new_ids), "note": note[:200]},
+        )
         search = _retro_search_start(bank=bank, entry_ids=new_ids, actor=actor)
     if len(new_ids) > settings.HASH_INDEX_DELTA_MAX:
         transaction.on_commit(_enqueue_rebuild)
@@ -151,8 +175,12 @@ def bank_hashes_import(*, bank: HashBank, hashes: list[str], actor=None, note: s
 
 @transaction.atomic
 def bank_hash_remove(*, entry: BankedHash, actor=None) -> None:
-    audit_record(actor=actor, action=AuditAction.BANK_HASH_REMOVED, target=entry,
-                 data={"bank": entry.bank.name, "hash": entry.pdq_hash})
+    audit_record(
+        actor=actor,
+        action=AuditAction.BANK_HASH_REMOVED,
+        target=entry,
+        data={"bank": entry.bank.name, "hash": entry.pdq_hash},
+    )
     entry.delete()
 
 
@@ -161,12 +189,21 @@ def bank_entry_quarantine(*, entry_id: int, matches_last_hour: int) -> bool:
     True if this call quarantined it (a race leaves one audit row, not two)."""
     with transaction.atomic():
         changed = BankedHash.objects.filter(pk=entry_id, quarantined_at__isnull=True, confirmed_at__isnull=True).update(
-            quarantined_at=timezone.now())
+            quarantined_at=timezone.now()
+        )
         if changed:
             entry = BankedHash.objects.select_related("bank").get(pk=entry_id)
-            audit_record(actor=None, action=AuditAction.BANK_ENTRY_QUARANTINED, target=entry,
-                         data={"bank": entry.bank.name, "hash": entry.pdq_hash, "matches_last_hour": matches_last_hour,
-                               "flood_limit": entry.bank.flood_limit})
+            audit_record(
+                actor=None,
+                action=AuditAction.BANK_ENTRY_QUARANTINED,
+                target=entry,
+                data={
+                    "bank": entry.bank.name,
+                    "hash": entry.pdq_hash,
+                    "matches_last_hour": matches_last_hour,
+                    "flood_limit": entry.bank.flood_limit,
+                },
+            )
     return bool(changed)
 
 
@@ -184,18 +221,25 @@ def bank_entry_confirm(*, entry_id: int, actor) -> BankedHash:
     quarantined_at = entry.quarantined_at
     entry.quarantined_at, entry.confirmed_at, entry.confirmed_by = None, timezone.now(), actor
     entry.save(update_fields=["quarantined_at", "confirmed_at", "confirmed_by"])
-    audit_record(actor=actor, action=AuditAction.BANK_ENTRY_CONFIRMED, target=entry,
-                 data={"bank": entry.bank.name, "hash": entry.pdq_hash, "quarantined_at": quarantined_at.isoformat()})
+    audit_record(
+        actor=actor,
+        action=AuditAction.BANK_ENTRY_CONFIRMED,
+        target=entry,
+        data={"bank": entry.bank.name, "hash": entry.pdq_hash, "quarantined_at": quarantined_at.isoformat()},
+    )
     return entry
 
 
 def bank_matches_record(*, upload: Upload, matches: list[HashMatch]) -> None:
     """Keep each bank match of an upload (the flood guard counts them). Call
     it in the transaction that stores the upload's verdict."""
-    BankMatch.objects.bulk_create([
-        BankMatch(entry_id=m.detail["entry_id"], upload=upload, distance=m.distance, source=BankMatchSource.UPLOAD)
-        for m in matches if m.detail.get("entry_id")
-    ])
+    BankMatch.objects.bulk_create(
+        [
+            BankMatch(entry_id=m.detail["entry_id"], upload=upload, distance=m.distance, source=BankMatchSource.UPLOAD)
+            for m in matches
+            if m.detail.get("entry_id")
+        ]
+    )
 
 
 def quarantined_entries():
@@ -338,8 +382,10 @@ class _BankIndex:
             found: Hits = index.search(queries, radius)
             if len(found):
                 ids, banks = index.ids[found.rows], index.extra["bank"][found.rows]
-                hits += [_Hit(int(q), int(e), int(b), int(d))
-                         for q, e, b, d in zip(found.queries, ids, banks, found.distances, strict=True)]
+                hits += [
+                    _Hit(int(q), int(e), int(b), int(d))
+                    for q, e, b, d in zip(found.queries, ids, banks, found.distances, strict=True)
+                ]
         return hits
 
 
@@ -355,7 +401,9 @@ def _live_entries(entry_ids: set[int]) -> dict[int, tuple[bool, int]]:
     """entry id -> (confirmed by a lead, bank id) for entries that still
     exist and are not quarantined."""
     rows = BankedHash.objects.filter(pk__in=entry_ids, quarantined_at__isnull=True)
-    return {pk: (confirmed is not None, bank) for pk, confirmed, bank in rows.values_list("pk", "confirmed_at", "bank_id")}
+    return {
+        pk: (confirmed is not None, bank) for pk, confirmed, bank in rows.values_list("pk", "confirmed_at", "bank_id")
+    }
 
 
 def _flooded(entry_ids: set[int], banks: dict[int, HashBank], live: dict[int, tuple[bool, int]]) -> set[int]:
@@ -363,15 +411,21 @@ def _flooded(entry_ids: set[int], banks: dict[int, HashBank], live: dict[int, tu
     guarded = {e for e in entry_ids if not live[e][0] and banks[live[e][1]].flood_limit}
     if not guarded:
         return set()
-    counts = dict(BankMatch.objects.filter(entry_id__in=guarded, created_at__gte=timezone.now() - timedelta(hours=1))
-                  .values("entry_id").annotate(n=Count("id")).values_list("entry_id", "n"))
+    counts = dict(
+        BankMatch.objects.filter(entry_id__in=guarded, created_at__gte=timezone.now() - timedelta(hours=1))
+        .values("entry_id")
+        .annotate(n=Count("id"))
+        .values_list("entry_id", "n")
+    )
     flooded = {e for e in guarded if counts.get(e, 0) >= banks[live[e][1]].flood_limit}
     for entry_id in flooded:
         bank_entry_quarantine(entry_id=entry_id, matches_last_hour=counts[entry_id])
     return flooded
 
 
-def _live_hits(pdq_hashes: list[str], actions: set[str] | None = None) -> tuple[list[int], list[_Hit], dict[int, HashBank], dict]:
+def _live_hits(
+    pdq_hashes: list[str], actions: set[str] | None = None
+) -> tuple[list[int], list[_Hit], dict[int, HashBank], dict]:
     """The hashes looked up (their positions), and every hit on a live entry
     of an enabled bank (of the given actions) within that bank's distance."""
     wanted = [i for i, h in enumerate(pdq_hashes) if h]
@@ -382,8 +436,11 @@ def _live_hits(pdq_hashes: list[str], actions: set[str] | None = None) -> tuple[
     if not banks:
         return wanted, [], banks, {}
     radius = max(b.max_distance for b in banks.values())
-    hits = [h for h in _index.search(hashes_to_array([pdq_hashes[i] for i in wanted]), radius)
-            if h.bank_id in banks and h.distance <= banks[h.bank_id].max_distance]
+    hits = [
+        h
+        for h in _index.search(hashes_to_array([pdq_hashes[i] for i in wanted]), radius)
+        if h.bank_id in banks and h.distance <= banks[h.bank_id].max_distance
+    ]
     live = _live_entries({h.entry_id for h in hits}) if hits else {}
     return wanted, [h for h in hits if h.entry_id in live], banks, live
 
@@ -414,9 +471,15 @@ def hash_matches_many(pdq_hashes: list[str]) -> list[list[HashMatch]]:
             best[key] = h
     for (query, bank_id), h in sorted(best.items()):
         bank = banks[bank_id]
-        results[wanted[query]].append(HashMatch(bank=bank.name, distance=h.distance, max_distance=bank.max_distance,
-                                                action=bank.action,
-                                                detail={"bank_id": bank.pk, "entry_id": h.entry_id}))
+        results[wanted[query]].append(
+            HashMatch(
+                bank=bank.name,
+                distance=h.distance,
+                max_distance=bank.max_distance,
+                action=bank.action,
+                detail={"bank_id": bank.pk, "entry_id": h.entry_id},
+            )
+        )
     return results
 
 
@@ -431,9 +494,12 @@ def hash_matches(pdq_hash: str) -> list[HashMatch]:
 def _retro_search_start(*, bank: HashBank, entry_ids: list[int], actor) -> BankRetroSearch | None:
     if not entry_ids or bank.retro_days == 0 or bank.action == BankAction.ALLOW:
         return None
-    search = BankRetroSearch.objects.create(bank=bank, entry_ids=entry_ids,
-                                            since=timezone.now() - timedelta(days=bank.retro_days),
-                                            created_by=actor if getattr(actor, "pk", None) else None)
+    search = BankRetroSearch.objects.create(
+        bank=bank,
+        entry_ids=entry_ids,
+        since=timezone.now() - timedelta(days=bank.retro_days),
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
 
     def enqueue() -> None:
         from moderation.tasks import bank_retro_search

@@ -19,11 +19,14 @@ def duties_refusal(*, upload: Upload, moderator) -> Forbidden | None:
         return Forbidden("Nobody decides their own upload or their own appeal.", code="own_upload")
     if upload.status == UploadStatus.APPEALED:
         rejected_by = Appeal.objects.filter(upload=upload).values_list("rejected_by_id", flat=True).first()
-        rejected_it = rejected_by == moderator.pk or Decision.objects.filter(
-            upload=upload, moderator=moderator, verdict=Verdict.REJECT).exists()
+        rejected_it = (
+            rejected_by == moderator.pk
+            or Decision.objects.filter(upload=upload, moderator=moderator, verdict=Verdict.REJECT).exists()
+        )
         if rejected_it:
-            return Forbidden("An appeal is decided by a moderator other than the one who rejected the upload.",
-                             code="same_moderator")
+            return Forbidden(
+                "An appeal is decided by a moderator other than the one who rejected the upload.", code="same_moderator"
+            )
     return None
 
 

@@ -85,8 +85,9 @@ def _merged(verdicts: Sequence[FrameVerdict], worst: FrameVerdict) -> PolicyResu
     return PolicyResult(worst.result.verdict, reasons, flags)
 
 
-def frames_judge(*, frames: Sequence[FrameAnalysis], thresholds: Mapping[str, ClassThresholds],
-                 declared: str = "", taxonomy=None) -> FramesJudgement:
+def frames_judge(
+    *, frames: Sequence[FrameAnalysis], thresholds: Mapping[str, ClassThresholds], declared: str = "", taxonomy=None
+) -> FramesJudgement:
     """The policy on every frame, and the upload's verdict: its worst frame's.
     `declared` is the listing's declared category, if any."""
     taxonomy = taxonomy or taxonomy_in_service()
@@ -105,8 +106,7 @@ def frames_judge(*, frames: Sequence[FrameAnalysis], thresholds: Mapping[str, Cl
         # Prohibited product classes count only where the image is of a kind the
         # product model knows (its open-set gate, where it has one).
         product_scores = analysis.product.scores if getattr(analysis.product, "in_distribution", True) else {}
-        result = policy.decide(product_scores, thresholds, signals=signals,
-                               matches=matches, unchecked=unchecked)
+        result = policy.decide(product_scores, thresholds, signals=signals, matches=matches, unchecked=unchecked)
         verdicts.append(FrameVerdict(frame, result, severity(result, analysis.product.score)))
     worst = max(verdicts, key=lambda v: (v.severity, -v.frame.index))
     result = worst.result if len(verdicts) == 1 else _merged(verdicts, worst)

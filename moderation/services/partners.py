@@ -24,7 +24,9 @@ def hash_key(raw_key: str) -> str:
 def api_key_create(*, partner: Partner, name: str = "default", actor=None) -> tuple[ApiKey, str]:
     raw = f"mk_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(partner=partner, name=name, prefix=raw[:KEY_PREFIX_LENGTH], key_hash=hash_key(raw))
-    audit_record(actor=actor, action=AuditAction.API_KEY_CREATED, target=key, data={"partner": partner.pk, "name": name})
+    audit_record(
+        actor=actor, action=AuditAction.API_KEY_CREATED, target=key, data={"partner": partner.pk, "name": name}
+    )
     return key, raw
 
 

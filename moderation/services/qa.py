@@ -39,17 +39,21 @@ def qa_sample_decision(*, upload: Upload, decision: Decision, rate: float | None
     rate = settings.SECOND_REVIEW_RATE if rate is None else rate
     if _random.random() >= rate:
         return None
-    return _create(upload=upload, kind=QAKind.SECOND, reference_verdict=decision.verdict,
-                   reference_moderator=decision.moderator)
+    return _create(
+        upload=upload, kind=QAKind.SECOND, reference_verdict=decision.verdict, reference_moderator=decision.moderator
+    )
 
 
 def qa_open_items(*, moderator, limit: int = 50):
     """QA items this moderator may answer: never a second review of their own
     decision, never their own upload."""
-    return (QAItem.objects.filter(answered_at__isnull=True)
-            .filter(~Q(reference_moderator=moderator) | Q(reference_moderator__isnull=True))
-            .exclude(upload__uploader=moderator)
-            .select_related("upload").order_by("created_at")[:limit])
+    return (
+        QAItem.objects.filter(answered_at__isnull=True)
+        .filter(~Q(reference_moderator=moderator) | Q(reference_moderator__isnull=True))
+        .exclude(upload__uploader=moderator)
+        .select_related("upload")
+        .order_by("created_at")[:limit]
+    )
 
 
 @transaction.atomic
@@ -67,6 +71,10 @@ def qa_answer(*, item_id: int, moderator, verdict: str, label: str = "") -> QAIt
         raise Forbidden("Nobody reviews their own upload, also not in QA.", code="own_upload")
     item.answered_by, item.verdict, item.label, item.answered_at = moderator, verdict, label, timezone.now()
     item.save(update_fields=["answered_by", "verdict", "label", "answered_at"])
-    audit_record(actor=moderator, action=AuditAction.QA_ANSWERED, target=item.upload,
-                 data={"qa_item": item.pk, "kind": item.kind, "verdict": verdict, "agrees": item.agrees})
+    audit_record(
+        actor=moderator,
+        action=AuditAction.QA_ANSWERED,
+        target=item.upload,
+        data={"qa_item": item.pk, "kind": item.kind, "verdict": verdict, "agrees": item.agrees},
+    )
     return item

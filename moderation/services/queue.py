@@ -19,8 +19,9 @@ from moderation.services.duties import duties_check, not_decidable_by
 def upload_set_review_rank(upload: Upload, *, scores: dict, flags: int) -> None:
     """Give an upload entering the queue its rank (see moderation.queue)."""
     partner_priority = upload.partner.priority if upload.partner else 0
-    static = queue.static_priority(scores=scores, flags=flags, appeal=upload.status == UploadStatus.APPEALED,
-                                   partner_priority=partner_priority)
+    static = queue.static_priority(
+        scores=scores, flags=flags, appeal=upload.status == UploadStatus.APPEALED, partner_priority=partner_priority
+    )
     upload.review_rank = queue.rank(static, upload.created_at)
 
 
@@ -59,11 +60,18 @@ def queue_claim(*, moderator, upload_id) -> Upload:
         if upload.status not in REVIEWABLE_STATUSES:
             return upload
         duties_check(upload=upload, moderator=moderator)
-        held = (upload.claimed_by_id and upload.claimed_by_id != moderator.pk and upload.claimed_until is not None
-                and upload.claimed_until > timezone.now())
+        held = (
+            upload.claimed_by_id
+            and upload.claimed_by_id != moderator.pk
+            and upload.claimed_until is not None
+            and upload.claimed_until > timezone.now()
+        )
         if held:
-            raise Conflict(f"{upload.claimed_by} is reviewing this item until {upload.claimed_until:%H:%M:%S}.",
-                           code="claimed_by_other", detail={"claimed_by": str(upload.claimed_by)})
+            raise Conflict(
+                f"{upload.claimed_by} is reviewing this item until {upload.claimed_until:%H:%M:%S}.",
+                code="claimed_by_other",
+                detail={"claimed_by": str(upload.claimed_by)},
+            )
         _claim(upload, moderator)
         return upload
 

@@ -55,8 +55,9 @@ def _fail_open(subject: str, check) -> None:
         logger.warning("rate-limit counters unavailable; not limiting %s", subject, exc_info=True)
 
 
-def limit_windows(*, subject: str, limits: Iterable[tuple[int, int, str]], message: str,
-                  code: str = "rate_limited") -> None:
+def limit_windows(
+    *, subject: str, limits: Iterable[tuple[int, int, str]], message: str, code: str = "rate_limited"
+) -> None:
     """Count one request of `subject` in each (window seconds, limit, label)
     window; raise RateLimited when any count passes its limit. `message` is
     formatted with {limit} and {window}."""
@@ -65,8 +66,12 @@ def limit_windows(*, subject: str, limits: Iterable[tuple[int, int, str]], messa
         for window, limit, label in limits:
             count, retry_after = _count(f"{subject}:{label}", window)
             if count > limit:
-                raise RateLimited(message.format(limit=limit, window=window), code=code, retry_after=retry_after,
-                                  detail={"limit": limit, "window_seconds": window})
+                raise RateLimited(
+                    message.format(limit=limit, window=window),
+                    code=code,
+                    retry_after=retry_after,
+                    detail={"limit": limit, "window_seconds": window},
+                )
 
     _fail_open(subject, check)
 
@@ -80,23 +85,31 @@ def limit_daily(*, subject: str, quota: int, message: str, code: str = "quota_ex
         name = f"quota:{subject}:{now:%Y%m%d}"
         cache.add(name, 0, timeout=int((midnight - now).total_seconds()) + 60)
         if cache.incr(name) > quota:
-            raise RateLimited(message.format(quota=quota), code=code,
-                              retry_after=int((midnight - now).total_seconds()) + 1, detail={"quota": quota})
+            raise RateLimited(
+                message.format(quota=quota),
+                code=code,
+                retry_after=int((midnight - now).total_seconds()) + 1,
+                detail={"quota": quota},
+            )
 
     _fail_open(subject, check)
 
 
 def check_rate(api_key: ApiKey) -> None:
     partner = api_key.partner
-    limit_windows(subject=f"key:{api_key.pk}",
-                  limits=((BURST_WINDOW, partner.burst_limit, "burst"),
-                          (SUSTAINED_WINDOW, partner.sustained_limit, "sustained")),
-                  message="Rate limit exceeded: {limit} requests per {window} seconds for this key.")
+    limit_windows(
+        subject=f"key:{api_key.pk}",
+        limits=((BURST_WINDOW, partner.burst_limit, "burst"), (SUSTAINED_WINDOW, partner.sustained_limit, "sustained")),
+        message="Rate limit exceeded: {limit} requests per {window} seconds for this key.",
+    )
 
 
 def check_daily_quota(api_key: ApiKey) -> None:
-    limit_daily(subject=f"key:{api_key.pk}", quota=api_key.partner.daily_quota,
-                message="Daily quota of {quota} uploads used up for this key.")
+    limit_daily(
+        subject=f"key:{api_key.pk}",
+        quota=api_key.partner.daily_quota,
+        message="Daily quota of {quota} uploads used up for this key.",
+    )
 
 
 def check_user_upload(user) -> None:
@@ -104,21 +117,36 @@ def check_user_upload(user) -> None:
     partners have; the numbers come from the person's UploaderLimit row, or
     from settings (USER_UPLOAD_*) when there is none."""
     own = UploaderLimit.objects.filter(user_id=user.pk).first()
-    burst, hourly, daily = ((own.burst_limit, own.hourly_limit, own.daily_quota) if own else
-                            (settings.USER_UPLOAD_BURST_LIMIT, settings.USER_UPLOAD_HOURLY_LIMIT,
-                             settings.USER_UPLOAD_DAILY_QUOTA))
+    burst, hourly, daily = (
+        (own.burst_limit, own.hourly_limit, own.daily_quota)
+        if own
+        else (settings.USER_UPLOAD_BURST_LIMIT, settings.USER_UPLOAD_HOURLY_LIMIT, settings.USER_UPLOAD_DAILY_QUOTA)
+    )
     subject = f"user:{user.pk}"
-    limit_windows(subject=subject, limits=((BURST_WINDOW, burst, "burst"), (SUSTAINED_WINDOW, hourly, "sustained")),
-                  message="Too many uploads: at most {limit} every {window} seconds. Please wait a little.")
-    limit_daily(subject=subject, quota=daily,
-                message="You have used today's quota of {quota} uploads; it renews at midnight UTC.")
+    limit_windows(
+        subject=subject,
+        limits=((BURST_WINDOW, burst, "burst"), (SUSTAINED_WINDOW, hourly, "sustained")),
+        message="Too many uploads: at most {limit} every {window} seconds. Please wait a little.",
+    )
+    limit_daily(
+        subject=subject,
+        quota=daily,
+        message="You have used today's quota of {quota} uploads; it renews at midnight UTC.",
+    )
 
 
 def check_signup(*, address: str) -> None:
     """Sign-ups per client address and for the whole site, per hour."""
     message = "Too many accounts were created recently; please try again later."
-    limit_windows(subject=f"signup:{address}", limits=((SUSTAINED_WINDOW, settings.SIGNUP_PER_ADDRESS_HOURLY,
-                                                        "sustained"),),
-                  message=message, code="signup_rate_limited")
-    limit_windows(subject="signup:*", limits=((SUSTAINED_WINDOW, settings.SIGNUP_GLOBAL_HOURLY, "sustained"),),
-                  message=message, code="signup_rate_limited")
+    limit_windows(
+        subject=f"signup:{address}",
+        limits=((SUSTAINED_WINDOW, settings.SIGNUP_PER_ADDRESS_HOURLY, "sustained"),),
+        message=message,
+        code="signup_rate_limited",
+    )
+    limit_windows(
+        subject="signup:*",
+        limits=((SUSTAINED_WINDOW, settings.SIGNUP_GLOBAL_HOURLY, "sustained"),),
+        message=message,
+        code="signup_rate_limited",
+    )

@@ -25,13 +25,22 @@ from moderation.models import Upload
 logger = logging.getLogger(__name__)
 
 # Source format -> (format written, file extension). BMP is served as PNG.
-PUBLIC_FORMATS = {"JPEG": ("JPEG", "jpg"), "PNG": ("PNG", "png"), "GIF": ("GIF", "gif"),
-                  "WEBP": ("WEBP", "webp"), "BMP": ("PNG", "png")}
+PUBLIC_FORMATS = {
+    "JPEG": ("JPEG", "jpg"),
+    "PNG": ("PNG", "png"),
+    "GIF": ("GIF", "gif"),
+    "WEBP": ("WEBP", "webp"),
+    "BMP": ("PNG", "png"),
+}
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
 # Speed over the last few per cent of size: every upload gets a copy (measured
 # in docs/benchmarks.md, bench.frames).
-ENCODER_PARAMS: dict[str, dict] = {"JPEG": {"quality": 90, "optimize": True}, "PNG": {"compress_level": 3},
-                                   "WEBP": {"quality": 90, "method": 2}, "GIF": {}}
+ENCODER_PARAMS: dict[str, dict] = {
+    "JPEG": {"quality": 90, "optimize": True},
+    "PNG": {"compress_level": 3},
+    "WEBP": {"quality": 90, "method": 2},
+    "GIF": {},
+}
 RENDITION_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError, Image.DecompressionBombError)
 
 
@@ -40,8 +49,9 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
         return image
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"),
-                                              outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+        converted = ImageCms.profileToProfile(
+            image, source, ImageCms.createProfile("sRGB"), outputMode="RGBA" if image.mode == "RGBA" else "RGB"
+        )
         return converted if converted is not None else image
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return image  # an unreadable profile: the pixels as they are

@@ -67,8 +67,12 @@ def review_decide(
             raise NotFound("No such upload.")
         if upload.status not in REVIEWABLE_STATUSES:
             raise Conflict(f"The upload is {upload.get_status_display().lower()}, not in review.", code="not_in_review")
-        if (upload.claimed_by_id and upload.claimed_by_id != moderator.pk and upload.claimed_until is not None
-                and upload.claimed_until > timezone.now()):
+        if (
+            upload.claimed_by_id
+            and upload.claimed_by_id != moderator.pk
+            and upload.claimed_until is not None
+            and upload.claimed_until > timezone.now()
+        ):
             raise Conflict(f"{upload.claimed_by} is reviewing this item.", code="claimed_by_other")
         duties_check(upload=upload, moderator=moderator)
         appeal = Appeal.objects.filter(upload=upload).first() if upload.status == UploadStatus.APPEALED else None
@@ -99,9 +103,16 @@ def review_decide(
             appeal.decided_by = moderator
             appeal.decided_at = timezone.now()
             appeal.save(update_fields=["status", "decided_by", "decided_at"])
-            audit_record(actor=moderator, action=AuditAction.APPEAL_DECIDED, target=upload,
-                         data={"appeal": appeal.pk, "outcome": appeal.status,
-                               **(_unbank_overturned(upload, moderator) if verdict == Verdict.APPROVE else {})})
+            audit_record(
+                actor=moderator,
+                action=AuditAction.APPEAL_DECIDED,
+                target=upload,
+                data={
+                    "appeal": appeal.pk,
+                    "outcome": appeal.status,
+                    **(_unbank_overturned(upload, moderator) if verdict == Verdict.APPROVE else {}),
+                },
+            )
         webhooks_notify(upload=upload, event="appeal.decided" if appeal is not None else "upload.decided")
         example = None
         if label_after:
@@ -178,10 +189,15 @@ def review_decide_bulk(*, upload_ids: list[str], moderator, verdict: str) -> Bul
             with transaction.atomic():
                 Upload.objects.select_for_update().filter(pk=upload_id).first()
                 if not low_risk_queryset(moderator=moderator).filter(pk=upload_id).exists():
-                    raise Forbidden("Only low-risk items may be decided in bulk; open this one on its own.",
-                                    code="not_low_risk")
-                review_decide(upload_id=upload_id, moderator=moderator, verdict=verdict,
-                              reason_code=RejectReason.OTHER if verdict == Verdict.REJECT else "")
+                    raise Forbidden(
+                        "Only low-risk items may be decided in bulk; open this one on its own.", code="not_low_risk"
+                    )
+                review_decide(
+                    upload_id=upload_id,
+                    moderator=moderator,
+                    verdict=verdict,
+                    reason_code=RejectReason.OTHER if verdict == Verdict.REJECT else "",
+                )
         except ApplicationError as exc:
             outcome.refused[str(raw)] = exc.message
         else:

@@ -42,7 +42,11 @@ def taxonomy_class_move(*, imagenet_class: ImageNetClass, category: TaxonomyCate
     locked.category = category
     locked.source = f"admin edit by {getattr(actor, 'username', '') or 'system'} (was {previous.name})"[:200]
     locked.save(update_fields=["category", "source"])
-    audit_record(actor=actor, action=AuditAction.TAXONOMY_CHANGED, target=locked,
-                 data={"op": "move", "class": locked.name, "from": previous.name, "to": category.name})
+    audit_record(
+        actor=actor,
+        action=AuditAction.TAXONOMY_CHANGED,
+        target=locked,
+        data={"op": "move", "class": locked.name, "from": previous.name, "to": category.name},
+    )
     transaction.on_commit(forget_taxonomy)
     return locked

@@ -16,7 +16,9 @@ from moderation.services.audit import audit_record
 CALIBRATE_PERMISSION = "moderation.calibrate_thresholds"
 
 
-def thresholds_propose(*, target_precision: float | None = None, min_reviewed: int | None = None) -> list[ClassCalibration]:
+def thresholds_propose(
+    *, target_precision: float | None = None, min_reviewed: int | None = None
+) -> list[ClassCalibration]:
     target = target_precision or settings.CALIBRATION_TARGET_PRECISION
     minimum = min_reviewed or settings.CALIBRATION_MIN_REVIEWED
     reviewed, scores, total = calibration_observations()
@@ -49,8 +51,9 @@ def thresholds_apply(*, actor, proposals: list[ClassCalibration]) -> list[str]:
             continue
         errors = threshold_errors(required={"approve_threshold": proposal.proposed})
         if errors:
-            raise InvalidInput(f"{proposal.class_name}: {errors['approve_threshold']}", code="invalid_threshold",
-                               detail=errors)
+            raise InvalidInput(
+                f"{proposal.class_name}: {errors['approve_threshold']}", code="invalid_threshold", detail=errors
+            )
         policy, _ = ClassPolicy.objects.select_for_update().get_or_create(class_name=proposal.class_name)
         if policy.approve_threshold == proposal.proposed:
             continue
@@ -99,10 +102,20 @@ def thresholds_set(*, target: ClassPolicy | FlagCategory, actor, values: dict) -
     try:
         row.full_clean()
     except ValidationError as exc:
-        raise InvalidInput("These thresholds are not valid.", code="invalid_threshold",
-                           detail={name: " ".join(errors) for name, errors in exc.message_dict.items()}) from None
+        raise InvalidInput(
+            "These thresholds are not valid.",
+            code="invalid_threshold",
+            detail={name: " ".join(errors) for name, errors in exc.message_dict.items()},
+        ) from None
     row.save()
-    audit_record(actor=actor, action=AuditAction.CLASS_POLICY_CHANGED, target=row,
-                 data={"op": "change", "fields": {name: str(value) for name, value in values.items()},
-                       "before": {name: value for name, value in before.items()}})
+    audit_record(
+        actor=actor,
+        action=AuditAction.CLASS_POLICY_CHANGED,
+        target=row,
+        data={
+            "op": "change",
+            "fields": {name: str(value) for name, value in values.items()},
+            "before": {name: value for name, value in before.items()},
+        },
+    )
     return row

@@ -86,8 +86,11 @@ def _enqueue_classification(upload_id) -> None:
     from moderation.tasks import classify_upload
 
     try:
-        classify_upload.apply_async(args=[str(upload_id)], retry=True,
-                                    retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
+        classify_upload.apply_async(
+            args=[str(upload_id)],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        )
     except Exception:  # noqa: BLE001 - any broker failure; the database remembers the upload
         logger.warning("could not queue upload %s; the sweeper will", upload_id, exc_info=True)
 
@@ -149,8 +152,12 @@ def upload_create(
             upload.save(force_insert=True)
             if idempotency is not None:
                 # Only partners send idempotency keys (upload_create_idempotent).
-                IdempotencyRecord.objects.create(partner=partner, key=idempotency[0],  # type: ignore[misc]
-                                                 request_hash=idempotency[1], upload=upload)
+                IdempotencyRecord.objects.create(
+                    partner=partner,
+                    key=idempotency[0],  # type: ignore[misc]
+                    request_hash=idempotency[1],
+                    upload=upload,
+                )
             audit_record(
                 actor=upload.uploader,
                 action=AuditAction.UPLOAD_CREATED,
@@ -173,8 +180,16 @@ def upload_create(
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-def upload_create_idempotent(*, key: str, partner: Partner, data: bytes, filename: str = "", caption: str = "",
-                             external_id: str = "", declared_category: str = "") -> tuple[Upload, bool]:
+def upload_create_idempotent(
+    *,
+    key: str,
+    partner: Partner,
+    data: bytes,
+    filename: str = "",
+    caption: str = "",
+    external_id: str = "",
+    declared_category: str = "",
+) -> tuple[Upload, bool]:
     """upload_create behind an Idempotency-Key: the same key with the same
     request returns the original upload (created=False); with a different
     request it is a conflict. Keys expire after 24 hours."""
@@ -196,12 +211,21 @@ def upload_create_idempotent(*, key: str, partner: Partner, data: bytes, filenam
     if found:
         return found
     try:
-        upload = upload_create(data=data, filename=filename, caption=caption, external_id=external_id,
-                               partner=partner, idempotency=(key, request_hash), declared_category=declared_category)
+        upload = upload_create(
+            data=data,
+            filename=filename,
+            caption=caption,
+            external_id=external_id,
+            partner=partner,
+            idempotency=(key, request_hash),
+            declared_category=declared_category,
+        )
     except IntegrityError:
         found = replay()  # a racing twin created it first
         if found is None:
-            raise Conflict(f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id") from None
+            raise Conflict(
+                f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id"
+            ) from None
         return found
     return upload, True
 
@@ -221,18 +245,40 @@ def _start_processing(upload_id) -> Upload | None:
 
 def _prediction_rows(upload: Upload, analysis: ImageAnalysis, categories: dict[str, float]) -> list[Prediction]:
     product = analysis.product
-    rows = [Prediction(upload=upload, model_version_id=product.model_version_id, label=product.label,
-                       score=product.score, scores=product.scores, open_set=product.open_set())]
+    rows = [
+        Prediction(
+            upload=upload,
+            model_version_id=product.model_version_id,
+            label=product.label,
+            score=product.score,
+            scores=product.scores,
+            open_set=product.open_set(),
+        )
+    ]
     if analysis.imagenet is not None:
         tags = analysis.imagenet
-        rows.append(Prediction(upload=upload, model_version_id=tags.model_version_id, label=tags.top[0][1],
-                               score=tags.top[0][2], scores={name: p for _, name, p in tags.top},
-                               embedding=tags.embedding, categories=categories))
+        rows.append(
+            Prediction(
+                upload=upload,
+                model_version_id=tags.model_version_id,
+                label=tags.top[0][1],
+                score=tags.top[0][2],
+                scores={name: p for _, name, p in tags.top},
+                embedding=tags.embedding,
+                categories=categories,
+            )
+        )
     if analysis.adult is not None:
         adult = analysis.adult
-        rows.append(Prediction(upload=upload, model_version_id=adult.model_version_id,
-                               label="adult" if adult.score >= 0.5 else "safe", score=adult.score,
-                               scores={"adult": adult.score, "safe": 1.0 - adult.score}))
+        rows.append(
+            Prediction(
+                upload=upload,
+                model_version_id=adult.model_version_id,
+                label="adult" if adult.score >= 0.5 else "safe",
+                score=adult.score,
+                scores={"adult": adult.score, "safe": 1.0 - adult.score},
+            )
+        )
     return rows
 
 
@@ -254,8 +300,9 @@ def upload_classify(*, upload_id) -> Upload | None:
     return upload_apply_analysis(upload_id=upload_id, frames=frames)
 
 
-def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis | None = None,
-                          frames: Sequence[FrameAnalysis] | None = None) -> Upload | None:
+def upload_apply_analysis(
+    *, upload_id, analysis: ImageAnalysis | None = None, frames: Sequence[FrameAnalysis] | None = None
+) -> Upload | None:
     """Store an analysis (one per judged frame of an animation) and the
     policy's verdict on it, in one transaction. An animation takes its worst
     frame's verdict, and that frame's predictions are the upload's."""
@@ -294,7 +341,11 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis | None = None,
         frames_record(upload=upload, judgement=judgement)
         bank_matches_record(upload=upload, matches=list(judgement.matches))
         product = analysis.product
-        used = {name: thresholds[name] for name in (product.label, *(f.category for f in result.flags)) if name in thresholds}
+        used = {
+            name: thresholds[name]
+            for name in (product.label, *(f.category for f in result.flags))
+            if name in thresholds
+        }
         upload.pdq_hash, upload.pdq_quality = analysis.pdq_hash, analysis.pdq_quality
         upload.policy_verdict = result.verdict
         upload.policy_explanation = {
@@ -309,8 +360,12 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis | None = None,
         }
         if upload.frame_count > 1:
             worst = judgement.worst.frame
-            upload.policy_explanation["frames"] = {"judged": len(frames), "of": upload.frame_count,
-                                                   "worst": worst.index, "worst_timestamp_ms": worst.timestamp_ms}
+            upload.policy_explanation["frames"] = {
+                "judged": len(frames),
+                "of": upload.frame_count,
+                "worst": worst.index,
+                "worst_timestamp_ms": worst.timestamp_ms,
+            }
         upload_transition(upload, VERDICT_STATUS[result.verdict])
         if upload.status == UploadStatus.IN_REVIEW:
             upload_set_review_rank(upload, scores=product.scores, flags=len(result.flags))
@@ -322,8 +377,13 @@ def upload_apply_analysis(*, upload_id, analysis: ImageAnalysis | None = None,
             actor=None,
             action=AuditAction.POLICY_VERDICT,
             target=upload,
-            data={"verdict": str(result.verdict), "label": product.label, "score": round(product.score, 4),
-                  "model_version": product.model_version_id, "flags": [f.category for f in result.flags]},
+            data={
+                "verdict": str(result.verdict),
+                "label": product.label,
+                "score": round(product.score, 4),
+                "model_version": product.model_version_id,
+                "flags": [f.category for f in result.flags],
+            },
         )
         if upload.status in (UploadStatus.APPROVED, UploadStatus.REJECTED):
             webhooks_notify(upload=upload, event="upload.decided")

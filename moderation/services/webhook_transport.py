@@ -32,30 +32,43 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Never called, whatever the settings: besides what `is_global` already
 # refuses, ranges that Python (3.11) calls global or that translate to IPv4
 # addresses we cannot see (NAT64), and cloud metadata (link-local).
-_NEVER = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8",          # "this network"
-    "100.64.0.0/10",      # carrier-grade NAT
-    "169.254.0.0/16",     # link-local, cloud metadata services
-    "192.0.0.0/24",       # IETF protocol assignments (incl. 192.0.0.9/10, which 3.11 calls global)
-    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",  # documentation
-    "192.88.99.0/24",     # 6to4 relay anycast
-    "198.18.0.0/15",      # benchmarking
-    "224.0.0.0/4",        # multicast
-    "240.0.0.0/4",        # reserved, broadcast
-    "::/96",              # unspecified and IPv4-compatible (deprecated) addresses
-    "64:ff9b::/96",       # NAT64, well-known prefix
-    "64:ff9b:1::/48",     # NAT64, local-use prefix
-    "100::/64",           # discard
-    "2001::/32",          # Teredo
-    "2001:db8::/32",      # documentation
-    "fe80::/10",          # link-local
-    "fec0::/10",          # site-local (deprecated)
-    "ff00::/8",           # multicast
-))
+_NEVER = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",  # "this network"
+        "100.64.0.0/10",  # carrier-grade NAT
+        "169.254.0.0/16",  # link-local, cloud metadata services
+        "192.0.0.0/24",  # IETF protocol assignments (incl. 192.0.0.9/10, which 3.11 calls global)
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+        "203.0.113.0/24",  # documentation
+        "192.88.99.0/24",  # 6to4 relay anycast
+        "198.18.0.0/15",  # benchmarking
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, broadcast
+        "::/96",  # unspecified and IPv4-compatible (deprecated) addresses
+        "64:ff9b::/96",  # NAT64, well-known prefix
+        "64:ff9b:1::/48",  # NAT64, local-use prefix
+        "100::/64",  # discard
+        "2001::/32",  # Teredo
+        "2001:db8::/32",  # documentation
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated)
+        "ff00::/8",  # multicast
+    )
+)
 # Allowed only with WEBHOOK_ALLOW_PRIVATE_ADDRESSES (local runs and tests).
-_LOCAL_DEVELOPMENT = tuple(ipaddress.ip_network(n) for n in (
-    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7",
-))
+_LOCAL_DEVELOPMENT = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "::1/128",
+        "fc00::/7",
+    )
+)
 
 # Test seam: exact (address, port) pairs to treat as public, so that a test can
 # reach a receiver on loopback while every other address, a redirect target on
@@ -182,8 +195,9 @@ class PinnedConnection(http.client.HTTPConnection):
 
     The Host header and TLS (SNI and certificate check) use the host name."""
 
-    def __init__(self, host: str, port: int, *, addresses: list[str], deadline: Deadline,
-                 tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, *, addresses: list[str], deadline: Deadline, tls: ssl.SSLContext | None = None
+    ) -> None:
         super().__init__(host, port, timeout=deadline.remaining())
         self._addresses, self._deadline, self._tls = addresses, deadline, tls
 
@@ -231,8 +245,9 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float, allo
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         addresses = vetted_addresses(parts.hostname, port, allow_private=allow_private, deadline=deadline)
-        connection = PinnedConnection(parts.hostname, port, addresses=addresses, deadline=deadline,
-                                      tls=tls_context() if https else None)
+        connection = PinnedConnection(
+            parts.hostname, port, addresses=addresses, deadline=deadline, tls=tls_context() if https else None
+        )
         try:
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
@@ -242,13 +257,15 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float, allo
     except UnsafeAddress as exc:
         return AttemptResult(AttemptOutcome.REFUSED_ADDRESS, error=str(exc))
     except TimeoutError as exc:  # socket timeouts included
-        return AttemptResult(AttemptOutcome.TIMEOUT,
-                             error=f"no complete answer within the attempt's deadline of {timeout:g} s ({exc})")
+        return AttemptResult(
+            AttemptOutcome.TIMEOUT, error=f"no complete answer within the attempt's deadline of {timeout:g} s ({exc})"
+        )
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return AttemptResult(AttemptOutcome.CONNECTION_ERROR, error=f"{type(exc).__name__}: {exc}"[:1000])
     if 200 <= status < 300:
         return AttemptResult(AttemptOutcome.DELIVERED, status)
     if 300 <= status < 400:
-        return AttemptResult(AttemptOutcome.REDIRECT, status,
-                             f"HTTP {status} redirect to {location[:300]!r} not followed")
+        return AttemptResult(
+            AttemptOutcome.REDIRECT, status, f"HTTP {status} redirect to {location[:300]!r} not followed"
+        )
     return AttemptResult(AttemptOutcome.HTTP_ERROR, status, f"HTTP {status}")

@@ -103,8 +103,11 @@ def webhook_endpoint_create(*, partner: Partner, url: str, actor=None) -> Webhoo
     Partner.objects.select_for_update().filter(pk=partner.pk).first()  # one create at a time per partner
     limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_PARTNER
     if WebhookEndpoint.objects.filter(partner=partner).count() >= limit:
-        raise Conflict(f"A partner may register at most {limit} webhook endpoints; remove one first.",
-                       code="webhook_limit_reached", detail={"limit": limit})
+        raise Conflict(
+            f"A partner may register at most {limit} webhook endpoints; remove one first.",
+            code="webhook_limit_reached",
+            detail={"limit": limit},
+        )
     endpoint = WebhookEndpoint.objects.create(partner=partner, url=url, secret=new_webhook_secret())
     audit_record(actor=actor, action=AuditAction.WEBHOOK_CHANGED, target=endpoint, data={"url": url, "op": "create"})
     return endpoint
@@ -120,15 +123,24 @@ def webhook_secret_rotate(*, endpoint: WebhookEndpoint, actor=None) -> WebhookEn
     endpoint.previous_secret_expires_at = timezone.now() + timedelta(hours=settings.WEBHOOK_SECRET_GRACE_HOURS)
     endpoint.secret = new_webhook_secret()
     endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
-    audit_record(actor=actor, action=AuditAction.WEBHOOK_CHANGED, target=endpoint,
-                 data={"url": endpoint.url, "op": "rotate_secret",
-                       "previous_secret_expires_at": endpoint.previous_secret_expires_at.isoformat()})
+    audit_record(
+        actor=actor,
+        action=AuditAction.WEBHOOK_CHANGED,
+        target=endpoint,
+        data={
+            "url": endpoint.url,
+            "op": "rotate_secret",
+            "previous_secret_expires_at": endpoint.previous_secret_expires_at.isoformat(),
+        },
+    )
     return endpoint
 
 
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor=None) -> None:
-    audit_record(actor=actor, action=AuditAction.WEBHOOK_CHANGED, target=endpoint, data={"url": endpoint.url, "op": "delete"})
+    audit_record(
+        actor=actor, action=AuditAction.WEBHOOK_CHANGED, target=endpoint, data={"url": endpoint.url, "op": "delete"}
+    )
     endpoint.delete()
 
 
@@ -176,8 +188,12 @@ def webhooks_notify(*, upload: Upload, event: str) -> list[WebhookDelivery]:
     if not endpoints:
         return []
     payload = upload_payload(upload, event)
-    deliveries = [WebhookDelivery.objects.create(endpoint=e, upload=upload, event=event, payload=payload,
-                                                 next_attempt_at=timezone.now()) for e in endpoints]
+    deliveries = [
+        WebhookDelivery.objects.create(
+            endpoint=e, upload=upload, event=event, payload=payload, next_attempt_at=timezone.now()
+        )
+        for e in endpoints
+    ]
     for delivery in deliveries:
         transaction.on_commit(partial(_enqueue, delivery.pk))
     return deliveries
@@ -197,8 +213,7 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     hours. Every ending is recorded as an attempt, the task's soft time limit
     included, so the give-up always comes."""
     with transaction.atomic():
-        delivery = (WebhookDelivery.objects.select_for_update().select_related("endpoint")
-                    .filter(pk=delivery_id).first())
+        delivery = WebhookDelivery.objects.select_for_update().select_related("endpoint").filter(pk=delivery_id).first()
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             return delivery
         if delivery.next_attempt_at and delivery.next_attempt_at > timezone.now() + timedelta(seconds=1):
@@ -218,29 +233,41 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     }
     started = time.perf_counter()
     try:
-        result = webhook_transport.post(endpoint.url, body=body, headers=headers,
-                                        timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-                                        allow_private=settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES)
+        result = webhook_transport.post(
+            endpoint.url,
+            body=body,
+            headers=headers,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_private=settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES,
+        )
     except SoftTimeLimitExceeded:
         result = AttemptResult(AttemptOutcome.SOFT_TIME_LIMIT, error="the task's soft time limit ended the attempt")
     except Exception as exc:  # noqa: BLE001 - recorded like any ending, so the 24-hour give-up comes
         logger.exception("webhook delivery %s: unexpected error", delivery.pk)
         result = AttemptResult(AttemptOutcome.EXCEPTION, error=f"{type(exc).__name__}: {exc}"[:1000])
-    return webhook_attempt_record(delivery=delivery, result=result,
-                                  latency_ms=int((time.perf_counter() - started) * 1000))
+    return webhook_attempt_record(
+        delivery=delivery, result=result, latency_ms=int((time.perf_counter() - started) * 1000)
+    )
 
 
 def delivery_body(delivery: WebhookDelivery) -> bytes:
     """The JSON sent: the event's payload with its event_id (the same on every attempt)."""
-    return json.dumps({**delivery.payload, "event_id": str(delivery.event_id)}, separators=(",", ":"), sort_keys=True).encode()
+    return json.dumps(
+        {**delivery.payload, "event_id": str(delivery.event_id)}, separators=(",", ":"), sort_keys=True
+    ).encode()
 
 
 def webhook_attempt_record(*, delivery: WebhookDelivery, result: AttemptResult, latency_ms: int = 0) -> WebhookDelivery:
     """Keep one attempt's ending; mark the delivery delivered, given up (24 hours
     after it was created) or due again (queued with its backoff)."""
     with transaction.atomic():
-        WebhookAttempt.objects.create(delivery=delivery, outcome=result.outcome, status_code=result.status_code,
-                                      latency_ms=latency_ms, error=result.error[:1000])
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            outcome=result.outcome,
+            status_code=result.status_code,
+            latency_ms=latency_ms,
+            error=result.error[:1000],
+        )
         if result.outcome == AttemptOutcome.DELIVERED:
             delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, timezone.now()
         elif timezone.now() - delivery.created_at >= GIVE_UP_AFTER:
@@ -259,22 +286,26 @@ def webhook_attempt_interrupted(*, delivery_id: int) -> WebhookDelivery | None:
         return None
     delivery.next_attempt_at = timezone.now() + retry_delay(max(1, delivery.attempts))
     delivery.save(update_fields=["next_attempt_at"])
-    return webhook_attempt_record(delivery=delivery, result=AttemptResult(
-        AttemptOutcome.SOFT_TIME_LIMIT, error="the task's soft time limit ended the attempt"))
+    return webhook_attempt_record(
+        delivery=delivery,
+        result=AttemptResult(AttemptOutcome.SOFT_TIME_LIMIT, error="the task's soft time limit ended the attempt"),
+    )
 
 
 def webhook_replay(*, delivery: WebhookDelivery, actor=None) -> None:
     """Send a delivery again by hand (also one that was delivered or given up)."""
     with transaction.atomic():
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(),
-                                                               created_at=timezone.now())
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), created_at=timezone.now()
+        )
         transaction.on_commit(lambda: _enqueue(delivery.pk))
 
 
 def webhooks_retry_due() -> int:
     """Re-queue deliveries whose next attempt is overdue (their message was lost)."""
-    overdue = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING,
-                                             next_attempt_at__lt=timezone.now() - timedelta(minutes=5))
+    overdue = WebhookDelivery.objects.filter(
+        status=DeliveryStatus.PENDING, next_attempt_at__lt=timezone.now() - timedelta(minutes=5)
+    )
     ids = list(overdue.values_list("pk", flat=True)[:500])
     for pk in ids:
         _enqueue(pk)

@@ -33,6 +33,8 @@ def test_promote_and_rollback_actions_are_audited(admin_client, active_model, ti
     assert candidate.status == ModelVersionStatus.RETIRED
     events = AuditEvent.objects.order_by("pk")[before:]
     assert [(e.actor.username, e.data["name"], e.data["to"]) for e in events] == [
-        ("root", active_model.name, "retired"), ("root", candidate.name, "active"),
-        ("root", candidate.name, "retired"), ("root", active_model.name, "active"),
+        ("root", active_model.name, "retired"),
+        ("root", candidate.name, "active"),
+        ("root", candidate.name, "retired"),
+        ("root", active_model.name, "active"),
     ]

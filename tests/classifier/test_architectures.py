@@ -18,9 +18,16 @@ from classifier.ml.training import epochs_within_budget, export_tflite, keras_fr
 @pytest.mark.tf
 def test_trains_exports_and_serves_the_same_numbers(name):
     data = load_split("test").head(256)
-    trained = train(architecture=name, class_names=FASHION_MNIST_CLASSES, train_pixels=data.images,
-                    train_labels=data.labels, test_pixels=data.images[:64], test_labels=data.labels[:64],
-                    epochs=1, progress=False)
+    trained = train(
+        architecture=name,
+        class_names=FASHION_MNIST_CLASSES,
+        train_pixels=data.images,
+        train_labels=data.labels,
+        test_pixels=data.images[:64],
+        test_labels=data.labels[:64],
+        epochs=1,
+        progress=False,
+    )
     model = keras_from_bytes(trained.keras_bytes)
     x = data.images[:8, :, :, None].astype(np.float32) / 255
     expected = np.asarray(served(name, model)(x, training=False))
@@ -61,7 +68,6 @@ def test_random_erase_replaces_one_rectangle_per_chosen_image():
         assert box <= 0.2 * 28 * 28 + 28  # one rectangle of the requested size, not scattered pixels
     half = random_erase(pixels, rng, probability=0.5)
     assert 60 < sum(bool(image.any()) for image in half) < 140
-
 
 
 @pytest.mark.parametrize(
@@ -108,8 +114,9 @@ class FakeClock:
 @pytest.mark.tf
 def test_time_budget_decides_the_epochs_unless_they_are_asked_for(monkeypatch):
     data = load_split("test").head(256)
-    budgeted = dataclasses.replace(ARCHITECTURES["bn-cnn"], epochs=6, time_budget_seconds=35.0,
-                                   erase_probability=0.5, erase_min_epochs=3)
+    budgeted = dataclasses.replace(
+        ARCHITECTURES["bn-cnn"], epochs=6, time_budget_seconds=35.0, erase_probability=0.5, erase_min_epochs=3
+    )
     monkeypatch.setitem(ARCHITECTURES, "bn-cnn", budgeted)
     # Each epoch "takes" 10 s on the fake clock: three fit in 35 s.
     monkeypatch.setattr(training, "time", FakeClock(10.0))
@@ -117,9 +124,16 @@ def test_time_budget_decides_the_epochs_unless_they_are_asked_for(monkeypatch):
     monkeypatch.setattr(training, "random_erase", lambda pixels, *args: erased.append(1) or pixels)
 
     def run(**kwargs):
-        return train(architecture="bn-cnn", class_names=FASHION_MNIST_CLASSES, train_pixels=data.images,
-                     train_labels=data.labels, test_pixels=data.images[:64], test_labels=data.labels[:64],
-                     progress=False, **kwargs)
+        return train(
+            architecture="bn-cnn",
+            class_names=FASHION_MNIST_CLASSES,
+            train_pixels=data.images,
+            train_labels=data.labels,
+            test_pixels=data.images[:64],
+            test_labels=data.labels[:64],
+            progress=False,
+            **kwargs,
+        )
 
     assert run().epochs == 3
     assert len(erased) == 2  # planned after the first epoch: three are enough for erasing
@@ -133,20 +147,28 @@ def test_time_budget_decides_the_epochs_unless_they_are_asked_for(monkeypatch):
 @pytest.mark.tf
 def test_warm_start_keeps_batch_norm_statistics_and_learns():
     data = load_split("test").head(512)
-    kwargs = dict(architecture="bn-cnn", class_names=FASHION_MNIST_CLASSES, test_pixels=data.images[:64],
-                  test_labels=data.labels[:64], epochs=1, progress=False)
+    kwargs = dict(
+        architecture="bn-cnn",
+        class_names=FASHION_MNIST_CLASSES,
+        test_pixels=data.images[:64],
+        test_labels=data.labels[:64],
+        epochs=1,
+        progress=False,
+    )
     base = train(train_pixels=data.images, train_labels=data.labels, **kwargs)
     shifted = 255 - data.images  # another distribution: its statistics differ
     tuned = train(train_pixels=shifted, train_labels=data.labels, initial_keras_bytes=base.keras_bytes, **kwargs)
 
     def statistics(model):
-        return [w for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"
-                for w in layer.get_weights()]
+        return [
+            w for layer in model.layers if layer.__class__.__name__ == "BatchNormalization" for w in layer.get_weights()
+        ]
 
     def convolutions(model):
         return [w for layer in model.layers if layer.__class__.__name__ == "Conv2D" for w in layer.get_weights()]
 
     before, after = keras_from_bytes(base.keras_bytes), keras_from_bytes(tuned.keras_bytes)
-    assert statistics(before) and all(np.array_equal(a, b) for a, b in zip(statistics(before), statistics(after),
-                                                                              strict=True))
+    assert statistics(before) and all(
+        np.array_equal(a, b) for a, b in zip(statistics(before), statistics(after), strict=True)
+    )
     assert not all(np.array_equal(a, b) for a, b in zip(convolutions(before), convolutions(after), strict=True))

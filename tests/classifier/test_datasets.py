@@ -19,8 +19,12 @@ def test_loads_debian_files():
 
 
 def test_directory_from_environment(tmp_path, monkeypatch):
-    for name in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-                 "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]:
+    for name in [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]:
         shutil.copy(f"/usr/share/datasets/fashion-mnist/{name}", tmp_path / name)
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     assert len(load_split("test")) == 10_000

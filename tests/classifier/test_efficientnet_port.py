@@ -16,7 +16,9 @@ REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "effi
 if not REFERENCE.exists():  # a checkout laid out as <repo>/../shared
     REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "efficientnet_lite0"
 
-pytestmark = pytest.mark.skipif(not (REFERENCE / "reference.json").exists(), reason="shared reference files not present")
+pytestmark = pytest.mark.skipif(
+    not (REFERENCE / "reference.json").exists(), reason="shared reference files not present"
+)
 
 
 def _cases():

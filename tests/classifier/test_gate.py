@@ -6,9 +6,16 @@ from classifier.ml.gate import GateFigures, gate_decide
 
 
 def figures(candidate_base, candidate_holdout, *, origin_base=None):
-    return GateFigures(candidate_base=candidate_base, active_base=0.94, candidate_holdout=candidate_holdout,
-                       active_holdout=0.50, holdout_size=100, margin=0.01, origin_base=origin_base,
-                       origin_name="product-v1")
+    return GateFigures(
+        candidate_base=candidate_base,
+        active_base=0.94,
+        candidate_holdout=candidate_holdout,
+        active_holdout=0.50,
+        holdout_size=100,
+        margin=0.01,
+        origin_base=origin_base,
+        origin_name="product-v1",
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,28 @@ from PIL import Image, ImageEnhance, ImageFilter
 from classifier.ml.hash_index import MultiIndex, as_words, brute_force, chunk_values, flat_search, search_pairs
 from classifier.ml.hashing import pdq_hash
 
-PHOTOS = ["astronaut", "camera", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
-          "coins", "page", "horse", "brick", "grass"]
+PHOTOS = [
+    "astronaut",
+    "camera",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "coins",
+    "page",
+    "horse",
+    "brick",
+    "grass",
+]
 
 
 def same(a, b) -> bool:
-    return (np.array_equal(a.queries, b.queries) and np.array_equal(a.rows, b.rows)
-            and np.array_equal(a.distances, b.distances))
+    return (
+        np.array_equal(a.queries, b.queries)
+        and np.array_equal(a.rows, b.rows)
+        and np.array_equal(a.distances, b.distances)
+    )
 
 
 def near(rng, row: np.ndarray, flips: int) -> np.ndarray:
@@ -63,8 +78,10 @@ def test_multi_index_equals_brute_force_on_random_hashes(chunks):
     rng = np.random.default_rng(chunks)
     bank = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
     # Near-duplicates at every distance 0..48 of banked rows, and unrelated hashes.
-    queries = np.stack([near(rng, bank[rng.integers(len(bank))], d) for d in range(49)]
-                       + list(rng.integers(0, 256, (30, 32), dtype=np.uint8)))
+    queries = np.stack(
+        [near(rng, bank[rng.integers(len(bank))], d) for d in range(49)]
+        + list(rng.integers(0, 256, (30, 32), dtype=np.uint8))
+    )
     index = MultiIndex.build(bank, chunks=chunks)
     for radius in (0, 7, 15, 16, 24, 31, 32, 35, 48):
         expected = brute_force(queries, bank, radius)
@@ -76,7 +93,9 @@ def test_multi_index_equals_brute_force_on_random_hashes(chunks):
     for i, query in enumerate(queries):
         alone = index.search(query[None], 31)
         mine = expected.queries == i
-        assert np.array_equal(alone.rows, expected.rows[mine]) and np.array_equal(alone.distances, expected.distances[mine])
+        assert np.array_equal(alone.rows, expected.rows[mine]) and np.array_equal(
+            alone.distances, expected.distances[mine]
+        )
 
 
 def test_multi_index_equals_brute_force_on_real_pdq_hashes(real_pdq, tmp_path):
@@ -108,8 +127,9 @@ def test_empty_and_tiny_indexes():
 def test_search_pairs_is_exact_whichever_side_is_larger():
     rng = np.random.default_rng(5)
     small = rng.integers(0, 256, (2_500, 32), dtype=np.uint8)
-    large = np.concatenate([np.stack([near(rng, small[i], i % 32) for i in range(300)]),
-                            rng.integers(0, 256, (4_000, 32), dtype=np.uint8)])
+    large = np.concatenate(
+        [np.stack([near(rng, small[i], i % 32) for i in range(300)]), rng.integers(0, 256, (4_000, 32), dtype=np.uint8)]
+    )
     assert same(search_pairs(large, small, 31), brute_force(large, small, 31))
     assert same(search_pairs(small, large, 31), brute_force(small, large, 31))
     assert len(brute_force(large, small, 31)) >= 300

@@ -83,9 +83,14 @@ def test_a_gate_fitted_on_another_backbone_is_not_applied(open_set_models):
 
     backbone = open_set_models["backbone"]
     with backbone.artifact.open("rb") as fh:
-        newer = model_version_activate(version=model_version_create(
-            role=ModelRole.IMAGENET, architecture=backbone.architecture, class_names=backbone.class_names,
-            artifact=fh.read()))
+        newer = model_version_activate(
+            version=model_version_create(
+                role=ModelRole.IMAGENET,
+                architecture=backbone.architecture,
+                class_names=backbone.class_names,
+                artifact=fh.read(),
+            )
+        )
     forget_loaded_models()
     product = analyze(skimage_jpeg("coffee")).product
     assert newer.status == ModelVersionStatus.ACTIVE
@@ -105,4 +110,3 @@ def test_install_fits_calibrates_and_activates_once_per_backbone(photo_models, c
     client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-1"))
     page = client.get(f"/admin/classifier/modelversion/{gate.pk}/change/").content.decode()
     assert f"threshold {figures['threshold']}" in page and "of real photos" in page
-

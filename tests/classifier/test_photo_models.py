@@ -5,7 +5,13 @@ from skimage import data
 from classifier.ml.hashing import hamming_distances, pdq_hash, to_words
 from classifier.ml.nsfw import AdultScorer
 
-SAMPLES = ["coffee", "astronaut", "chelsea", "rocket", "motorcycle_left" if hasattr(data, "motorcycle_left") else "camera"]
+SAMPLES = [
+    "coffee",
+    "astronaut",
+    "chelsea",
+    "rocket",
+    "motorcycle_left" if hasattr(data, "motorcycle_left") else "camera",
+]
 
 
 def _photo(name: str) -> Image.Image:

@@ -34,9 +34,7 @@ def test_model_input_shape_and_range():
     assert np.array_equal(normalize(bytes_to_product_pixels(data)), x)
 
 
-@pytest.mark.parametrize(
-    "mode", ["L", "RGB", "RGBA", "LA", "P", "CMYK", "1", "I;16", "I", "F"]
-)
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA", "P", "CMYK", "1", "I;16", "I", "F"])
 def test_every_colour_mode_gives_the_same_luminance(mode):
     base = _asymmetric()
     if mode == "I;16":
@@ -68,12 +66,15 @@ def test_palette_with_transparency():
     assert out.max() == 0  # white index 0 is transparent -> background
 
 
-@pytest.mark.parametrize("orientation,transpose", [
-    (3, Image.Transpose.ROTATE_180),
-    (6, Image.Transpose.ROTATE_90),   # stored rotated; viewer turns it 270
-    (8, Image.Transpose.ROTATE_270),
-    (2, Image.Transpose.FLIP_LEFT_RIGHT),
-])
+@pytest.mark.parametrize(
+    "orientation,transpose",
+    [
+        (3, Image.Transpose.ROTATE_180),
+        (6, Image.Transpose.ROTATE_90),  # stored rotated; viewer turns it 270
+        (8, Image.Transpose.ROTATE_270),
+        (2, Image.Transpose.FLIP_LEFT_RIGHT),
+    ],
+)
 def test_exif_orientation_is_applied(orientation, transpose):
     upright = _asymmetric()
     stored = upright.transpose(transpose)

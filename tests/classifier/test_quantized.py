@@ -16,8 +16,14 @@ from classifier.ml.quantize import adult_decisions, adult_fidelity, calibration_
 from classifier.ml.runtime import LiteModel
 
 PHOTOS = ["coffee", "chelsea", "astronaut", "rocket", "hubble_deep_field", "retina"]
-REFERENCE = next((folder / "shared" / "reference" / "efficientnet_lite0" for folder in Path(__file__).resolve().parents
-                  if (folder / "shared" / "reference" / "efficientnet_lite0" / "reference.json").exists()), None)
+REFERENCE = next(
+    (
+        folder / "shared" / "reference" / "efficientnet_lite0"
+        for folder in Path(__file__).resolve().parents
+        if (folder / "shared" / "reference" / "efficientnet_lite0" / "reference.json").exists()
+    ),
+    None,
+)
 # Tolerances, from what the int8 models do on the photos here (bench.quantized
 # measures them on 1,000 images): Open-NSFW scores within 0.05, Lite0's
 # probabilities within 0.15 and its embedding nearly parallel.
@@ -58,7 +64,10 @@ def test_adult_decisions_follow_the_thresholds_in_use():
     fidelity = adult_fidelity(scores, np.array([0.0, 0.41, 0.4, 0.86, 0.85, 0.99]))
     assert fidelity.disagreements == 2 and fidelity.decision_agreement == pytest.approx(4 / 6)
     assert fidelity.max_abs_diff == pytest.approx(0.02) and fidelity.float_decisions == {
-        "approve": 2, "review": 2, "reject": 2}
+        "approve": 2,
+        "review": 2,
+        "reject": 2,
+    }
 
 
 def test_int8_lite0_tags_photos_like_the_float_model(int8_lite0, photo_model_artifacts):
@@ -138,9 +147,15 @@ def test_install_adds_int8_to_an_installation_that_served_float(db, settings):
     from classifier.registry import model_version_activate, model_version_create
     from classifier.services import adult_model_install
 
-    old = model_version_activate(version=model_version_create(
-        role=ModelRole.ADULT, architecture="open-nsfw", class_names=["safe", "adult"], artifact=model_bytes(),
-        artifact_name="model.onnx"))
+    old = model_version_activate(
+        version=model_version_create(
+            role=ModelRole.ADULT,
+            architecture="open-nsfw",
+            class_names=["safe", "adult"],
+            artifact=model_bytes(),
+            artifact_name="model.onnx",
+        )
+    )
     settings.INFERENCE_INT8 = "1"
     served = adult_model_install(**FEW)
     assert served.architecture == "open-nsfw-int8"
@@ -151,8 +166,13 @@ def test_install_adds_int8_to_an_installation_that_served_float(db, settings):
 def test_int8_roles_setting(settings):
     from classifier.services import int8_roles
 
-    for raw, roles in (("1", {"adult", "imagenet"}), ("0", set()), ("", set()), ("adult", {"adult"}),
-                       ("imagenet, adult", {"adult", "imagenet"})):
+    for raw, roles in (
+        ("1", {"adult", "imagenet"}),
+        ("0", set()),
+        ("", set()),
+        ("adult", {"adult"}),
+        ("imagenet, adult", {"adult", "imagenet"}),
+    ):
         settings.INFERENCE_INT8 = raw
         assert int8_roles() == roles
 
@@ -178,9 +198,13 @@ def test_admin_pages_show_an_int8_versions_fidelity(admin_client):
     from classifier.registry import model_version_create
 
     version = model_version_create(
-        role=ModelRole.ADULT, architecture="open-nsfw-int8", class_names=["safe", "adult"], artifact=b"onnx",
+        role=ModelRole.ADULT,
+        architecture="open-nsfw-int8",
+        class_names=["safe", "adult"],
+        artifact=b"onnx",
         artifact_name="model.onnx",
-        metrics={"fidelity_vs_float": {"images": 96, "decision_agreement": 0.97917, "max_abs_diff": 0.2}})
+        metrics={"fidelity_vs_float": {"images": 96, "decision_agreement": 0.97917, "max_abs_diff": 0.2}},
+    )
     page = admin_client.get(f"/admin/classifier/modelversion/{version.pk}/change/")
     assert page.status_code == 200
     assert "against the float model on 96 photos: decision agreement 0.97917" in page.content.decode()

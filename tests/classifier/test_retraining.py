@@ -45,7 +45,9 @@ def add_examples(n: int, *, inverted: bool = True, shuffle_labels: bool = False,
         pixels = split.images[start + i]
         image = Image.fromarray(255 - pixels if inverted else pixels, "L")
         name = default_storage.save(f"examples/{start + i}.png", ContentFile(encode(image)))
-        training_example_record(image_name=name, label=classes[int(labels[i])], corrected=True, reference=f"test:{start + i}")
+        training_example_record(
+            image_name=name, label=classes[int(labels[i])], corrected=True, reference=f"test:{start + i}"
+        )
 
 
 def test_holdout_share_is_fixed_and_reproducible():
@@ -78,7 +80,10 @@ def test_better_candidate_is_promoted_and_audited(active_model):
     assert candidate.training["warm_start_from"] == active_model.pk
     assert run.timings["train"] > 0 and "gate: promote" in run.log
     events = AuditEvent.objects.filter(action="model_version.status")
-    assert {(e.data["name"], e.data["to"]) for e in events} >= {(candidate.name, "active"), (active_model.name, "retired")}
+    assert {(e.data["name"], e.data["to"]) for e in events} >= {
+        (candidate.name, "active"),
+        (active_model.name, "retired"),
+    }
     # Nothing new since: the check does not start another run.
     assert new_examples_count() == 0
     assert retrain_if_due(trigger="threshold") is None
@@ -126,11 +131,18 @@ def test_corrections_flow_into_the_next_run(active_model):
     assert first.data["max_example_id"] == max(trained_ids)
     add_examples(20, start=5000)
     newest = TrainingExample.objects.filter(holdout=False).order_by("-pk").first()
-    assert new_examples_count() == TrainingExample.objects.filter(holdout=False, pk__gt=first.data["max_example_id"]).count() > 0
+    assert (
+        new_examples_count()
+        == TrainingExample.objects.filter(holdout=False, pk__gt=first.data["max_example_id"]).count()
+        > 0
+    )
     second = retrain_if_due(trigger="threshold", min_new=1)
     assert second.data["max_example_id"] == newest.pk
-    assert second.data["examples"] == first.data["examples"] + TrainingExample.objects.filter(
-        holdout=False, reference__startswith="test:50").count()
+    assert (
+        second.data["examples"]
+        == first.data["examples"]
+        + TrainingExample.objects.filter(holdout=False, reference__startswith="test:50").count()
+    )
 
 
 def test_rollback_restores_the_previous_version(active_model, tiny_trained_model):

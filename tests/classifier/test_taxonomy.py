@@ -51,8 +51,20 @@ def test_categories_are_the_listed_set_and_none_is_empty():
     assert 20 <= len(CATEGORIES) <= 40
     used = {row["category"] for row in _rows()}
     assert used == set(CATEGORIES)
-    for name in ("apparel", "footwear", "food and drink", "animals", "weapons", "documents and screenshots",
-                 "vehicles", "electronics", "people", "plants and nature", "buildings and places", "artwork"):
+    for name in (
+        "apparel",
+        "footwear",
+        "food and drink",
+        "animals",
+        "weapons",
+        "documents and screenshots",
+        "vehicles",
+        "electronics",
+        "people",
+        "plants and nature",
+        "buildings and places",
+        "artwork",
+    ):
         assert name in CATEGORIES
 
 
@@ -120,10 +132,19 @@ def test_generator_is_deterministic_on_a_tiny_wordnet():
     assert synsets["00000004"].lemmas == ("shirt", "tee_shirt")
     assert synsets["00000008"].hypernyms == ("00000007", "00000002")
     assert resolve("weapon.n.02", index) == "00000005" and resolve("weapon.n.03", index) is None
-    rules = [("animals", ["animal.n.01"]), ("weapons", ["weapon.n.02"]), ("apparel", ["garment.n.01"]),
-             ("other", ["artifact.n.01"])]
-    classes = [(0, "n00000004", "shirt"), (1, "n00000006", "gun"), (2, "n00000008", "cat"), (3, "n00000009", "gadget"),
-               (4, "n00000004", "shirt again")]
+    rules = [
+        ("animals", ["animal.n.01"]),
+        ("weapons", ["weapon.n.02"]),
+        ("apparel", ["garment.n.01"]),
+        ("other", ["artifact.n.01"]),
+    ]
+    classes = [
+        (0, "n00000004", "shirt"),
+        (1, "n00000006", "gun"),
+        (2, "n00000008", "cat"),
+        (3, "n00000009", "gadget"),
+        (4, "n00000004", "shirt again"),
+    ]
     first = assign(classes, synsets, index, rules=rules, overrides={4: ("other", "reviewed")}, fallback="other")
     again = assign(list(classes), synsets, index, rules=rules, overrides={4: ("other", "reviewed")}, fallback="other")
     assert to_csv(first) == to_csv(again)
@@ -132,6 +153,8 @@ def test_generator_is_deterministic_on_a_tiny_wordnet():
     assert first[2].source == "animal.n.01" and first[4].source == "hand fix: reviewed"
 
 
-@pytest.mark.skipif(not (DEFAULT_WORDNET / "data.noun").exists(), reason="WordNet (Debian wordnet-base) is not installed")
+@pytest.mark.skipif(
+    not (DEFAULT_WORDNET / "data.noun").exists(), reason="WordNet (Debian wordnet-base) is not installed"
+)
 def test_committed_file_is_what_the_generator_makes():
     assert to_csv(build()) == Path(DEFAULT_TAXONOMY_PATH).read_text(encoding="utf-8")

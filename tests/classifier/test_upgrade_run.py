@@ -18,8 +18,14 @@ pytestmark = pytest.mark.django_db
 
 
 def _figures(candidate, active, holdout=(None, None), size=0):
-    return GateFigures(candidate_base=candidate, active_base=active, candidate_holdout=holdout[0],
-                       active_holdout=holdout[1], holdout_size=size, margin=0.01)
+    return GateFigures(
+        candidate_base=candidate,
+        active_base=active,
+        candidate_holdout=holdout[0],
+        active_holdout=holdout[1],
+        holdout_size=size,
+        margin=0.01,
+    )
 
 
 def test_upgrade_gate_needs_a_better_base_score_and_no_loss_on_corrections():
@@ -44,8 +50,9 @@ def test_bootstrap_queues_the_upgrade_run_once(open_set_models, settings):
     call_command("bootstrap", stdout=io.StringIO())
     assert runs.count() == 1
     # Abandoned (the platform stopped while it trained, hours ago): queued again, once.
-    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRunStatus.RUNNING, error="",
-                                                 created_at=timezone.now() - timedelta(hours=3))
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRunStatus.RUNNING, error="", created_at=timezone.now() - timedelta(hours=3)
+    )
     call_command("bootstrap", stdout=io.StringIO())
     call_command("bootstrap", stdout=io.StringIO())
     assert runs.count() == 2 and runs.get(pk=run.pk).error == ABANDONED

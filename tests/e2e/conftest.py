@@ -1,4 +1,3 @@
-
 import pytest
 
 from tests.conftest import ARTIFACTS
@@ -25,4 +24,3 @@ def shot(page, request):
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{next(counter):02d}-{step}.png"), full_page=True)
 
     return take
-

@@ -32,25 +32,42 @@ def test_wait_mode_answers_201_with_the_verdict(celery_worker, active_model, par
     assert time.monotonic() - started < 10
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(celery_worker, active_model, partner_key, live_server):
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    celery_worker, active_model, partner_key, live_server
+):
     partner, key = partner_key()
     Partner.objects.filter(pk=partner.pk).update(burst_limit=100_000, sustained_limit=1_000_000, daily_quota=1_000_000)
     ARTIFACTS.mkdir(exist_ok=True)
     report = ARTIFACTS / "schemathesis.ndjson"
     junit = ARTIFACTS / "schemathesis-junit.xml"
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{live_server.url}/api/schema/",
-        "--url", live_server.url,
-        "-H", f"Authorization: Api-Key {key}",
-        "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance",
-        "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"),
-        "--phases", "examples,coverage,fuzzing",
-        "--workers", "1",
-        "--seed", "1",
-        "--report", "junit,ndjson",
-        "--report-junit-path", str(junit),
-        "--report-ndjson-path", str(report),
-        "--request-timeout", "30",
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{live_server.url}/api/schema/",
+        "--url",
+        live_server.url,
+        "-H",
+        f"Authorization: Api-Key {key}",
+        "--checks",
+        "not_a_server_error,response_schema_conformance,content_type_conformance",
+        "--max-examples",
+        os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--workers",
+        "1",
+        "--seed",
+        "1",
+        "--report",
+        "junit,ndjson",
+        "--report-junit-path",
+        str(junit),
+        "--report-ndjson-path",
+        str(report),
+        "--request-timeout",
+        "30",
     ]
     # schemathesis keeps its example database in ./.schemathesis: run it in the
     # test session's folder so that nothing lands in the working tree.

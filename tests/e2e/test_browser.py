@@ -81,6 +81,10 @@ def test_moderator_decides_on_the_review_page_and_the_next_item_opens(page, shot
     first.refresh_from_db()
     assert first.status == UploadStatus.APPROVED
     decision = Decision.objects.get(upload=first)
-    assert (decision.label_before, decision.label_after, decision.note) == (predicted, corrected, "it is a " + corrected)
+    assert (decision.label_before, decision.label_after, decision.note) == (
+        predicted,
+        corrected,
+        "it is a " + corrected,
+    )
     assert AuditEvent.objects.filter(action="review.decided", target_id=str(first.pk), actor=moderator).exists()
     assert wait_for(lambda: TrainingExample.objects.filter(reference=f"upload:{first.pk}", label=corrected).exists())

@@ -63,7 +63,9 @@ def test_claim_and_decide_with_the_keyboard(page, shot, live_server, active_mode
 def test_blurred_item_is_revealed(page, shot, live_server, active_model, moderator, author):
     [upload] = _queue(1, author)
     Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.IN_REVIEW)
-    Flag.objects.create(upload=upload, kind="adult", category="adult content", score=0.7, action="review", reason="test flag")
+    Flag.objects.create(
+        upload=upload, kind="adult", category="adult content", score=0.7, action="review", reason="test flag"
+    )
     sign_in(page, live_server.url, "mod1", "mod-pass-123")
     page.goto(f"{live_server.url}/review/{upload.pk}/")
     assert "blurred" in page.get_attribute("#subject", "class")
@@ -76,7 +78,9 @@ def test_blurred_item_is_revealed(page, shot, live_server, active_model, moderat
     shot("revealed")
 
 
-def test_appeal_is_decided_by_a_second_moderator(page, shot, live_server, active_model, moderator, second_moderator, author):
+def test_appeal_is_decided_by_a_second_moderator(
+    page, shot, live_server, active_model, moderator, second_moderator, author
+):
     policy_approves_nothing(active_model.class_names)
     [upload] = _queue(1, author)
     review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
@@ -124,7 +128,8 @@ def test_metrics_page_draws_its_charts(page, shot, live_server, active_model, mo
     page.wait_for_function("document.body.dataset.chartsRendered === '4'")
     # Each chart drew pixels on its canvas.
     painted = page.eval_on_selector_all(
-        "canvas", "cs => cs.map(c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some(v => v !== 0))")
+        "canvas", "cs => cs.map(c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some(v => v !== 0))"
+    )
     assert painted == [True, True, True, True]
     assert "mod1: 1" in page.inner_text("body")
     shot("metrics")

@@ -40,7 +40,9 @@ def test_worker_killed_mid_task_then_the_upload_still_settles(active_model):
     worker = start_process("worker", env={"TEST_CLASSIFY_DELAY": "6"}, include=("tests.e2e.slow_classify",))
     try:
         upload = upload_create(data=fashion_png(0)[0], filename="a.png")
-        assert wait_for(lambda: Upload.objects.filter(pk=upload.pk, status=UploadStatus.PROCESSING).exists(), timeout=60)
+        assert wait_for(
+            lambda: Upload.objects.filter(pk=upload.pk, status=UploadStatus.PROCESSING).exists(), timeout=60
+        )
         time.sleep(0.5)
     finally:
         stop_process(worker, signal.SIGKILL)  # in the middle of the task
@@ -63,9 +65,23 @@ def test_redis_restarted_during_a_burst_loses_nothing(active_model, partner_key)
     data_dir = tempfile.mkdtemp(prefix="redis-fault-")
 
     def start_redis():
-        return subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", data_dir], stdout=subprocess.DEVNULL,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                data_dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     redis = start_redis()
     url = f"redis://127.0.0.1:{port}/0"
@@ -89,8 +105,9 @@ def test_redis_restarted_during_a_burst_loses_nothing(active_model, partner_key)
         # The sweeper queues what never reached the broker; the worker reconnects.
         wait_for(lambda: _settled(ids) >= 8, timeout=60)
         uploads_requeue_stuck_via(env)
-        assert wait_for(lambda: _settled(ids) == 24, timeout=120), \
-            list(Upload.objects.filter(pk__in=ids).values_list("status", flat=True))
+        assert wait_for(lambda: _settled(ids) == 24, timeout=120), list(
+            Upload.objects.filter(pk__in=ids).values_list("status", flat=True)
+        )
     finally:
         stop_process(web)
         stop_process(worker)
@@ -101,11 +118,19 @@ def test_redis_restarted_during_a_burst_loses_nothing(active_model, partner_key)
 
 def uploads_requeue_stuck_via(env: dict) -> None:
     """Run the sweeper's body in a process of its own, on the private broker (as beat would)."""
-    code = ("from datetime import timedelta; from moderation.services.uploads import uploads_requeue_stuck; "
-            "print(uploads_requeue_stuck(older_than=timedelta(0)))")
+    code = (
+        "from datetime import timedelta; from moderation.services.uploads import uploads_requeue_stuck; "
+        "print(uploads_requeue_stuck(older_than=timedelta(0)))"
+    )
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "USE_TEST_DATABASE": "1", **env}
-    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=full_env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -119,10 +144,20 @@ def _reachable(port: int) -> bool:
 
 def _post(port: int, key: str, data: bytes) -> tuple[int, dict]:
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/uploads/", data=body, method="POST", headers={
-        "Authorization": f"Api-Key {key}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/uploads/",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Api-Key {key}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, json.loads(response.read())
 
@@ -130,11 +165,16 @@ def _post(port: int, key: str, data: bytes) -> tuple[int, dict]:
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_terminate_backend needs PostgreSQL")
 def test_database_connection_dropped_under_a_worker_retries_and_succeeds(active_model):
     name = f"fault-worker-{uuid.uuid4().hex[:8]}"
-    worker = start_process("worker", env={"DATABASE_APPLICATION_NAME": name, "TEST_CLASSIFY_DELAY": "4",
-                                          "DATABASE_CONN_MAX_AGE": "600"}, include=("tests.e2e.slow_classify",))
+    worker = start_process(
+        "worker",
+        env={"DATABASE_APPLICATION_NAME": name, "TEST_CLASSIFY_DELAY": "4", "DATABASE_CONN_MAX_AGE": "600"},
+        include=("tests.e2e.slow_classify",),
+    )
     try:
         upload = upload_create(data=fashion_png(3)[0], filename="c.png")
-        assert wait_for(lambda: Upload.objects.filter(pk=upload.pk, status=UploadStatus.PROCESSING).exists(), timeout=60)
+        assert wait_for(
+            lambda: Upload.objects.filter(pk=upload.pk, status=UploadStatus.PROCESSING).exists(), timeout=60
+        )
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [name])
             killed = cursor.fetchall()
@@ -145,5 +185,5 @@ def test_database_connection_dropped_under_a_worker_retries_and_succeeds(active_
         stop_process(worker)
     upload.refresh_from_db()
     assert upload.status in SETTLED_STATUSES and upload.predictions.count() == 1
-    log = (os.path.join(os.path.dirname(__file__), "..", "..", "test-artifacts", "worker.log"))
+    log = os.path.join(os.path.dirname(__file__), "..", "..", "test-artifacts", "worker.log")
     assert "transient error, retrying" in open(log).read()

@@ -33,8 +33,12 @@ def test_hostile_files_and_names(celery_worker, active_model, partner_key, api_c
     cases = [(case.name, case.data, "x.png", case.expected) for case in CORPUS]
     cases += [(f"name {i}", fashion_png(i)[0], name, None) for i, name in enumerate(HOSTILE_NAMES)]
     for label, data, filename, expected in cases:
-        response = api_client.post("/api/v1/uploads/", {"image": SimpleUploadedFile(filename or "x", data)},
-                                   format="multipart", HTTP_AUTHORIZATION=f"Api-Key {key}")
+        response = api_client.post(
+            "/api/v1/uploads/",
+            {"image": SimpleUploadedFile(filename or "x", data)},
+            format="multipart",
+            HTTP_AUTHORIZATION=f"Api-Key {key}",
+        )
         if response.status_code >= 500:
             server_errors.append(label)
             continue
@@ -46,8 +50,10 @@ def test_hostile_files_and_names(celery_worker, active_model, partner_key, api_c
             assert response.json()["error"]["code"] == expected, label
             refused.append(label)
     assert not server_errors
-    assert wait_for(lambda: Upload.objects.filter(pk__in=accepted, status__in=SETTLED_STATUSES).count() == len(accepted),
-                    timeout=120), list(Upload.objects.filter(pk__in=accepted).values_list("status", "failure_reason"))
+    assert wait_for(
+        lambda: Upload.objects.filter(pk__in=accepted, status__in=SETTLED_STATUSES).count() == len(accepted),
+        timeout=120,
+    ), list(Upload.objects.filter(pk__in=accepted).values_list("status", "failure_reason"))
     # Per accepted upload: its original under uploads/ and its public copy (re-encoded, no metadata) under
     # public/; nothing else written, nothing named by the client.
     written = {str(p) for p in set(media_files()) - before}

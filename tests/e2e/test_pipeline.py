@@ -61,14 +61,18 @@ def test_uploads_get_verdicts_from_a_real_worker_and_a_moderator_decides(
     predicted = target.predictions.get().label
     corrected = next(name for name in active_model.class_names if name != predicted)
     client.force_login(moderator)
-    response = client.post(f"/review/{target.pk}/", {"verdict": "approve", "label": corrected, "reason_code": "", "note": "e2e"})
+    response = client.post(
+        f"/review/{target.pk}/", {"verdict": "approve", "label": corrected, "reason_code": "", "note": "e2e"}
+    )
     assert response.status_code == 302
     target.refresh_from_db()
     assert target.status == UploadStatus.APPROVED
     decision = Decision.objects.get(upload=target)
     assert (decision.label_before, decision.label_after, decision.moderator) == (predicted, corrected, moderator)
     assert AuditEvent.objects.filter(action="review.decided", target_id=str(target.pk), actor=moderator).exists()
-    assert TrainingExample.objects.filter(reference=f"upload:{target.pk}", label=corrected, source="correction").exists()
+    assert TrainingExample.objects.filter(
+        reference=f"upload:{target.pk}", label=corrected, source="correction"
+    ).exists()
 
 
 def _submit_and_wait(api_client, key, index):
@@ -95,7 +99,9 @@ def test_worker_picks_up_a_newly_active_version_without_restart(
     assert _submit_and_wait(api_client, key, 1).model_version_id == newer.pk
 
 
-def test_colour_photo_through_the_api_gets_every_model_and_a_verdict(celery_worker, photo_models, partner_key, api_client):
+def test_colour_photo_through_the_api_gets_every_model_and_a_verdict(
+    celery_worker, photo_models, partner_key, api_client
+):
     from tests.conftest import skimage_jpeg
 
     _, key = partner_key()
@@ -108,8 +114,9 @@ def test_colour_photo_through_the_api_gets_every_model_and_a_verdict(celery_work
     assert response.status_code == 202
     upload_id = response.json()["id"]
     settled = {UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.IN_REVIEW}
-    assert wait_for(lambda: Upload.objects.filter(pk=upload_id, status__in=settled).exists(), timeout=90), \
+    assert wait_for(lambda: Upload.objects.filter(pk=upload_id, status__in=settled).exists(), timeout=90), (
         Upload.objects.filter(pk=upload_id).values_list("status", "failure_reason").first()
+    )
     body = api_client.get(f"/api/v1/uploads/{upload_id}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
     assert body["imagenet_tags"][0]["name"] == "espresso"
     assert body["adult_score"] < 0.1

@@ -8,21 +8,44 @@ from classifier.ml.imagenet import imagenet_class_names
 from classifier.models import ModelRole
 from classifier.registry import model_version_create
 
-PRODUCT_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+PRODUCT_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 ESPRESSO, PLATE, COFFEE_MUG, REVOLVER, TABBY, SNEAKER = 967, 923, 504, 763, 281, 770
 
 
 def make_versions() -> dict:
     """Model-version rows for the three roles (no real artifacts)."""
-    make = lambda role, names: model_version_create(role=role, architecture="frozen", class_names=names,  # noqa: E731
-                                                    artifact=b"frozen")
-    return {"product": make(ModelRole.PRODUCT, PRODUCT_CLASSES),
-            "imagenet": make(ModelRole.IMAGENET, list(imagenet_class_names())),
-            "adult": make(ModelRole.ADULT, ["safe", "adult"])}
+    make = lambda role, names: model_version_create(
+        role=role,
+        architecture="frozen",
+        class_names=names,  # noqa: E731
+        artifact=b"frozen",
+    )
+    return {
+        "product": make(ModelRole.PRODUCT, PRODUCT_CLASSES),
+        "imagenet": make(ModelRole.IMAGENET, list(imagenet_class_names())),
+        "adult": make(ModelRole.ADULT, ["safe", "adult"]),
+    }
 
 
-def frozen_analysis(versions, *, product: dict[str, float], imagenet: dict[int, float] | None, adult: float | None = 0.01,
-              **product_extra) -> ImageAnalysis:
+def frozen_analysis(
+    versions,
+    *,
+    product: dict[str, float],
+    imagenet: dict[int, float] | None,
+    adult: float | None = 0.01,
+    **product_extra,
+) -> ImageAnalysis:
     label = max(product, key=product.get)
     tags = None
     if imagenet is not None:
@@ -31,16 +54,29 @@ def frozen_analysis(versions, *, product: dict[str, float], imagenet: dict[int, 
             probabilities[index] = p
         top = sorted(imagenet.items(), key=lambda item: -item[1])[:5]
         names = imagenet_class_names()
-        tags = ImageNetTags(top=tuple((i, names[i], p) for i, p in top), probabilities=tuple(probabilities),
-                            embedding=b"\0" * 2560, model_version_id=versions["imagenet"].pk,
-                            model_version_name=versions["imagenet"].name)
-    prediction = ProductPrediction(label=label, score=product[label], scores=product,
-                                   model_version_id=versions["product"].pk, model_version_name=versions["product"].name)
+        tags = ImageNetTags(
+            top=tuple((i, names[i], p) for i, p in top),
+            probabilities=tuple(probabilities),
+            embedding=b"\0" * 2560,
+            model_version_id=versions["imagenet"].pk,
+            model_version_name=versions["imagenet"].name,
+        )
+    prediction = ProductPrediction(
+        label=label,
+        score=product[label],
+        scores=product,
+        model_version_id=versions["product"].pk,
+        model_version_name=versions["product"].name,
+    )
     if product_extra:  # the open-set fields of the product prediction (in_distribution, ood_score, …)
         prediction = dataclasses.replace(prediction, **product_extra)
-    return ImageAnalysis(product=prediction, imagenet=tags,
-                         adult=None if adult is None else AdultScore(adult, versions["adult"].pk, versions["adult"].name),
-                         pdq_hash="0" * 64, pdq_quality=0)
+    return ImageAnalysis(
+        product=prediction,
+        imagenet=tags,
+        adult=None if adult is None else AdultScore(adult, versions["adult"].pk, versions["adult"].name),
+        pdq_hash="0" * 64,
+        pdq_quality=0,
+    )
 
 
 TORN_PRODUCT = {"Bag": 0.4, "Coat": 0.35, "Shirt": 0.25}  # the product model is unsure

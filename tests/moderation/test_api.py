@@ -84,8 +84,13 @@ def test_bad_files_get_their_code_and_leave_nothing(api_client, partner_key, cas
     _, key = partner_key()
     before = media_files()
     response = post(api_client, key, case.data)
-    assert_error(response, {"corrupt_image": 400, "image_too_small": 400, "unsupported_format": 415,
-                            "too_many_pixels": 413}[case.expected], case.expected)
+    assert_error(
+        response,
+        {"corrupt_image": 400, "image_too_small": 400, "unsupported_format": 415, "too_many_pixels": 413}[
+            case.expected
+        ],
+        case.expected,
+    )
     assert Upload.objects.count() == 0
     assert media_files() == before
 

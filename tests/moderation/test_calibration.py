@@ -12,8 +12,15 @@ from tests.factories import DecisionFactory, uploads_in_review
 def test_lowest_threshold_that_keeps_the_target_precision():
     # Scores 0.99..0.50; everything at or above 0.80 was right, below that half wrong.
     reviewed = [(s / 100, True) for s in range(99, 79, -1)] + [(s / 100, s % 2 == 0) for s in range(79, 49, -1)]
-    result = calibrate_class("Bag", current=0.9, reviewed=reviewed, all_scores=[r[0] for r in reviewed],
-                             total_uploads=100, target_precision=0.95, min_reviewed=10)
+    result = calibrate_class(
+        "Bag",
+        current=0.9,
+        reviewed=reviewed,
+        all_scores=[r[0] for r in reviewed],
+        total_uploads=100,
+        target_precision=0.95,
+        min_reviewed=10,
+    )
     # Cumulative precision stays >= 0.95 down to 0.79 (20 right + 0.79 wrong: 20/21 = 0.952),
     # then 21/22 = 0.954 at 0.78 ... 0.76: 22/24 = 0.9167 < 0.95.
     assert result.proposed == pytest.approx(0.78)
@@ -24,20 +31,41 @@ def test_lowest_threshold_that_keeps_the_target_precision():
 
 
 def test_too_few_reviewed_items_keeps_the_threshold():
-    result = calibrate_class("Bag", current=0.9, reviewed=[(0.9, True)] * 5, all_scores=[0.9] * 5,
-                             total_uploads=5, target_precision=0.95, min_reviewed=10)
+    result = calibrate_class(
+        "Bag",
+        current=0.9,
+        reviewed=[(0.9, True)] * 5,
+        all_scores=[0.9] * 5,
+        total_uploads=5,
+        target_precision=0.95,
+        min_reviewed=10,
+    )
     assert result.proposed is None and "too few" in result.note and "0.90" in result.note
 
 
 def test_unreachable_precision_keeps_the_threshold():
-    result = calibrate_class("Bag", current=0.9, reviewed=[(0.9, False)] * 20, all_scores=[0.9] * 20,
-                             total_uploads=20, target_precision=0.95, min_reviewed=10)
+    result = calibrate_class(
+        "Bag",
+        current=0.9,
+        reviewed=[(0.9, False)] * 20,
+        all_scores=[0.9] * 20,
+        total_uploads=20,
+        target_precision=0.95,
+        min_reviewed=10,
+    )
     assert result.proposed is None and "no threshold" in result.note
 
 
 def test_tied_scores_are_one_cut():
-    result = calibrate_class("Bag", current=0.9, reviewed=[(0.7, True)] * 9 + [(0.7, False)], all_scores=[0.7] * 10,
-                             total_uploads=10, target_precision=0.95, min_reviewed=5)
+    result = calibrate_class(
+        "Bag",
+        current=0.9,
+        reviewed=[(0.7, True)] * 9 + [(0.7, False)],
+        all_scores=[0.7] * 10,
+        total_uploads=10,
+        target_precision=0.95,
+        min_reviewed=5,
+    )
     assert result.proposed is None  # 0.7 is 9/10 right as a whole, not 100 % for the first nine
 
 

@@ -22,7 +22,9 @@ def _probabilities(**by_index):
 
 
 def test_goods_signal_sums_mapped_classes():
-    signal = goods_signal("weapons", WEAPONS, _probabilities(_763=0.2, _764=0.15, _1=0.6), review=0.3, reject=0.8, source="v1")
+    signal = goods_signal(
+        "weapons", WEAPONS, _probabilities(_763=0.2, _764=0.15, _1=0.6), review=0.3, reject=0.8, source="v1"
+    )
     assert signal.score == pytest.approx(0.35)
     assert signal.detail["classes"][0][:2] == [763, "revolver"]
     assert goods_signal("empty", [], _probabilities(), review=0.3, reject=0.8, source="v1") is None
@@ -110,8 +112,9 @@ def test_weapon_category_flags_with_its_reason(photo_models):
     upload_classify(upload_id=upload.pk)
     top = upload.predictions_by_role()["imagenet"]
     index = photo_models["backbone"].class_names.index(top.label)
-    taxonomy_class_move(imagenet_class=ImageNetClass.objects.get(index=index), category=weapons.taxonomy_category,
-                        actor=None)
+    taxonomy_class_move(
+        imagenet_class=ImageNetClass.objects.get(index=index), category=weapons.taxonomy_category, actor=None
+    )
     weapons.review_threshold, weapons.reject_threshold = 0.01, 1.01
     weapons.save()
     second = upload_create(data=skimage_jpeg("rocket"), filename="rocket2.jpg")
@@ -129,7 +132,9 @@ def test_goods_and_adult_flags_through_the_services_from_a_frozen_analysis():
     assert weapons.taxonomy_category.imagenet_classes.filter(index=763).exists()
     weapons.review_threshold, weapons.reject_threshold = 0.3, 0.8
     weapons.save()
-    upload = classified(UploadFactory(), analysis(SAFE_PRODUCT, imagenet=[(763, "revolver", 0.5), (1, "goldfish", 0.2)]))
+    upload = classified(
+        UploadFactory(), analysis(SAFE_PRODUCT, imagenet=[(763, "revolver", 0.5), (1, "goldfish", 0.2)])
+    )
     flag = upload.flags.get(kind="prohibited_goods")
     assert upload.status == UploadStatus.IN_REVIEW and flag.category == "weapons" and "revolver" in flag.reason
     assert upload.predictions.count() == 2  # product and ImageNet, each tied to its version

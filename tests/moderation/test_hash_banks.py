@@ -63,16 +63,25 @@ def flip(hex_hash: str, bits: int, seed: int = 0) -> str:
 
 
 def make_bank(name: str, action: str = BankAction.REJECT, max_distance: int = 31, **fields) -> HashBank:
-    return HashBank.objects.create(name=name, action=action, max_distance=max_distance,
-                                   retro_days=fields.pop("retro_days", 0), **fields)
+    return HashBank.objects.create(
+        name=name, action=action, max_distance=max_distance, retro_days=fields.pop("retro_days", 0), **fields
+    )
 
 
 def make_upload(pdq: str, status: str = UploadStatus.APPROVED, age: timedelta = timedelta(hours=1)) -> Upload:
     return Upload.objects.create(
-        image=f"test/{uuid.uuid4().hex}.jpg", image_format="JPEG", content_type="image/jpeg", width=8, height=8,
-        byte_size=1, sha256=hashlib.sha256(pdq.encode()).hexdigest(), pdq_hash=pdq, status=status,
+        image=f"test/{uuid.uuid4().hex}.jpg",
+        image_format="JPEG",
+        content_type="image/jpeg",
+        width=8,
+        height=8,
+        byte_size=1,
+        sha256=hashlib.sha256(pdq.encode()).hexdigest(),
+        pdq_hash=pdq,
+        status=status,
         policy_verdict={"approved": "approve", "rejected": "reject"}.get(status, ""),
-        created_at=timezone.now() - age)
+        created_at=timezone.now() - age,
+    )
 
 
 @pytest.fixture
@@ -102,14 +111,21 @@ def test_matches_are_exact_per_bank_against_brute_force():
     for bank in banked:
         ids = np.array(list(BankedHash.objects.filter(bank=bank).order_by("pk").values_list("pk", flat=True)))
         by_hash = dict(BankedHash.objects.filter(bank=bank).values_list("pdq_hash", "pk"))
-        ordered = np.frombuffer(bytes.fromhex("".join(h for h, _ in sorted(by_hash.items(), key=lambda kv: kv[1]))),
-                                np.uint8).reshape(-1, 32)
+        ordered = np.frombuffer(
+            bytes.fromhex("".join(h for h, _ in sorted(by_hash.items(), key=lambda kv: kv[1]))), np.uint8
+        ).reshape(-1, 32)
         expected = brute_force(q_array, ordered, bank.max_distance)
         nearest = {}
-        for q, row, d in zip(expected.queries.tolist(), expected.rows.tolist(), expected.distances.tolist(), strict=True):
+        for q, row, d in zip(
+            expected.queries.tolist(), expected.rows.tolist(), expected.distances.tolist(), strict=True
+        ):
             nearest.setdefault(q, (d, int(ids[row])))
-        got = {q: (m.distance, m.detail["entry_id"]) for q, matches in enumerate(found[:-1])
-               for m in matches if m.bank == bank.name}
+        got = {
+            q: (m.distance, m.detail["entry_id"])
+            for q, matches in enumerate(found[:-1])
+            for m in matches
+            if m.bank == bank.name
+        }
         assert got == nearest and len(got) >= 4
 
 
@@ -168,9 +184,16 @@ def test_a_second_process_shares_the_snapshot_and_sees_new_entries():
     hash_index_rebuild()
     snapshot = (Path(settings.HASH_INDEX_DIR) / "CURRENT").read_text()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "USE_TEST_DATABASE": "1"}
-    worker = subprocess.Popen([sys.executable, "-c", LOOKUP_SCRIPT], cwd=ROOT, env=env, text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", LOOKUP_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
+
         def ask(pdq: str) -> dict:
             worker.stdin.write(pdq + "\n")
             worker.stdin.flush()
@@ -266,10 +289,10 @@ def test_retroactive_search_flags_past_uploads_without_deciding_for_anyone(celer
 
     # Real PDQ hashes of one photo's edits: brighter 2 bits from the original,
     # blurred 4, lower contrast 0, half size 16; another photo 120.
-    half = (lambda im: im.resize((im.width // 2, im.height // 2)))  # noqa: E731
-    brighter = (lambda im: ImageEnhance.Brightness(im).enhance(1.3))  # noqa: E731
-    blurred = (lambda im: im.filter(ImageFilter.GaussianBlur(2)))  # noqa: E731
-    flatter = (lambda im: ImageEnhance.Contrast(im).enhance(0.7))  # noqa: E731
+    half = lambda im: im.resize((im.width // 2, im.height // 2))  # noqa: E731
+    brighter = lambda im: ImageEnhance.Brightness(im).enhance(1.3)  # noqa: E731
+    blurred = lambda im: im.filter(ImageFilter.GaussianBlur(2))  # noqa: E731
+    flatter = lambda im: ImageEnhance.Contrast(im).enhance(0.7)  # noqa: E731
     bank = make_bank("retro", action=BankAction.REJECT, retro_days=7)
     allow = make_bank("allowed", action=BankAction.ALLOW, max_distance=4)
     approved = make_upload(_photo_hash("chelsea", brighter), UploadStatus.APPROVED)
@@ -284,8 +307,9 @@ def test_retroactive_search_flags_past_uploads_without_deciding_for_anyone(celer
 
     entry = bank_hash_add(bank=bank, upload=source, actor=moderator)
     search = BankRetroSearch.objects.get(bank=bank)
-    done = wait_for(lambda: BankRetroSearch.objects.filter(pk=search.pk, status=RetroSearchStatus.DONE).exists(),
-                    timeout=90)
+    done = wait_for(
+        lambda: BankRetroSearch.objects.filter(pk=search.pk, status=RetroSearchStatus.DONE).exists(), timeout=90
+    )
     search.refresh_from_db()
     assert done, (search.status, search.error)
     assert search.searched == search.total == 7  # everything of the last 7 days with a hash
@@ -294,10 +318,15 @@ def test_retroactive_search_flags_past_uploads_without_deciding_for_anyone(celer
     flagged = set(Flag.objects.filter(detail__entry_id=entry.pk).values_list("upload_id", flat=True))
     assert flagged == {approved.pk, waiting.pk, rejected.pk}  # not the entry's own upload
     assert search.matched == 3
-    for upload, status in ((approved, UploadStatus.APPROVED), (waiting, UploadStatus.IN_REVIEW),
-                           (rejected, UploadStatus.REJECTED), (pending, UploadStatus.PENDING),
-                           (too_old, UploadStatus.APPROVED), (other, UploadStatus.APPROVED),
-                           (allowed_half, UploadStatus.APPROVED)):
+    for upload, status in (
+        (approved, UploadStatus.APPROVED),
+        (waiting, UploadStatus.IN_REVIEW),
+        (rejected, UploadStatus.REJECTED),
+        (pending, UploadStatus.PENDING),
+        (too_old, UploadStatus.APPROVED),
+        (other, UploadStatus.APPROVED),
+        (allowed_half, UploadStatus.APPROVED),
+    ):
         upload.refresh_from_db()
         assert upload.status == status  # nothing decided changed by itself
     # Decided uploads are put in front of a person; the one in review carries the reason.

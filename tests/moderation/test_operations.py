@@ -54,17 +54,32 @@ def test_sign_in_is_throttled_after_repeated_failures(client, settings):
 def test_every_form_has_csrf(client):
     client_with_checks = client.__class__(enforce_csrf_checks=True)
     get_user_model().objects.create_user("alice", password="alice-pass-1")
-    assert client_with_checks.post("/accounts/login/", {"username": "alice", "password": "alice-pass-1"}).status_code == 403
+    assert (
+        client_with_checks.post("/accounts/login/", {"username": "alice", "password": "alice-pass-1"}).status_code
+        == 403
+    )
 
 
 def test_check_deploy_with_production_settings_reports_nothing():
     # The environment of a deployment, not of this test run (which sets test-only variables).
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "USE_TEST_DATABASE")}
-    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.production",
-                "DJANGO_SECRET_KEY": secrets.token_urlsafe(60), "DJANGO_ALLOWED_HOSTS": "moderation.example.com",
-                "METRICS_TOKEN": secrets.token_urlsafe(20), "HEALTH_TOKEN": secrets.token_urlsafe(20)})
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
+            "DJANGO_ALLOWED_HOSTS": "moderation.example.com",
+            "METRICS_TOKEN": secrets.token_urlsafe(20),
+            "HEALTH_TOKEN": secrets.token_urlsafe(20),
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
@@ -72,6 +87,7 @@ def test_check_deploy_with_production_settings_reports_nothing():
 def test_production_settings_refuse_to_start_without_secrets():
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS")}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr

@@ -15,7 +15,9 @@ def uploader(db):
 
 
 def _post(user, index=0, caption="my <b>shoe</b>") -> Upload:
-    return upload_create(data=fashion_png(index)[0], filename="<img src=x onerror=alert(1)>.png", caption=caption, uploader=user)
+    return upload_create(
+        data=fashion_png(index)[0], filename="<img src=x onerror=alert(1)>.png", caption=caption, uploader=user
+    )
 
 
 def test_anonymous_is_sent_to_sign_in(client):
@@ -49,8 +51,9 @@ def test_decision_through_the_page_opens_next_item(client, moderator, uploader):
     for u in (first, second):
         classified(u, analysis(UNSURE, version=version))
     client.force_login(moderator)
-    response = client.post(f"/review/{first.pk}/", {"verdict": "reject", "reason_code": "spam", "label": "", "note": ""},
-                           follow=True)
+    response = client.post(
+        f"/review/{first.pk}/", {"verdict": "reject", "reason_code": "spam", "label": "", "note": ""}, follow=True
+    )
     assert response.redirect_chain[-1][0] == f"/review/{second.pk}/"
     second.refresh_from_db()
     assert second.claimed_by == moderator  # opening the next item claimed it
@@ -94,7 +97,9 @@ def test_my_posts_shows_held_and_rejected(client, uploader):
 
 
 def test_signup_then_upload_page(client):
-    response = client.post("/accounts/signup/", {"username": "carol", "password1": "a-long-pass-77", "password2": "a-long-pass-77"})
+    response = client.post(
+        "/accounts/signup/", {"username": "carol", "password1": "a-long-pass-77", "password2": "a-long-pass-77"}
+    )
     assert response.status_code == 302 and response["Location"] == "/upload/"
     assert client.get("/upload/").status_code == 200
 
@@ -103,7 +108,9 @@ def test_session_user_uploads_through_the_api(client, uploader):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(uploader)
-    response = client.post("/api/v1/uploads/", {"image": SimpleUploadedFile("x.png", fashion_png(2)[0]), "caption": "hi"})
+    response = client.post(
+        "/api/v1/uploads/", {"image": SimpleUploadedFile("x.png", fashion_png(2)[0]), "caption": "hi"}
+    )
     assert response.status_code == 202
     upload = Upload.objects.get(pk=response.json()["id"])
     assert upload.uploader == uploader and upload.partner is None

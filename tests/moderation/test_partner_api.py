@@ -155,8 +155,12 @@ def test_list_filters_and_cursor(api_client, partner_key):
     assert api_client.get(URL + "?status=nope", **auth(key)).json()["error"]["code"] == "invalid_filter"
     assert api_client.get(URL + "?created_after=yesterday", **auth(key)).status_code == 400
     # Found by schemathesis on PostgreSQL: an offset it cannot store, a date past year 9999, a NUL.
-    for query in ("created_after=6078-01-30T20:25:22.9706%2B16:36", "created_before=9999-12-31T23:59:59-05:00",
-                  "label=a%00b", "created_after=2026-02-30T00:00:00Z"):
+    for query in (
+        "created_after=6078-01-30T20:25:22.9706%2B16:36",
+        "created_before=9999-12-31T23:59:59-05:00",
+        "label=a%00b",
+        "created_after=2026-02-30T00:00:00Z",
+    ):
         assert api_client.get(f"{URL}?{query}", **auth(key)).status_code in (200, 400), query
 
 
@@ -174,7 +178,9 @@ def test_list_filters_by_label_and_flag(api_client, partner_key, active_model):
     assert len(api_client.get(URL, {"flag": "prohibited_class"}, **auth(key)).json()["results"]) == 1
 
 
-def test_appeal_through_the_api_and_a_second_moderator_decides(api_client, partner_key, active_model, moderator, second_moderator):
+def test_appeal_through_the_api_and_a_second_moderator_decides(
+    api_client, partner_key, active_model, moderator, second_moderator
+):
     from moderation.errors import Forbidden
     from moderation.services.uploads import upload_classify
 
@@ -184,12 +190,18 @@ def test_appeal_through_the_api_and_a_second_moderator_decides(api_client, partn
     upload = upload_create(data=fashion_png(3)[0], partner=partner)
     upload_classify(upload_id=upload.pk)
     url = f"{URL}{upload.pk}/appeal/"
-    assert api_client.post(url, {"message": "too early"}, format="json", **auth(key)).json()["error"]["code"] == "not_rejected"
+    assert (
+        api_client.post(url, {"message": "too early"}, format="json", **auth(key)).json()["error"]["code"]
+        == "not_rejected"
+    )
     review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
     assert api_client.post(url, {"message": "x"}, format="json", **auth(other_key)).status_code == 404
     response = api_client.post(url, {"message": "It is my own bag."}, format="json", **auth(key))
     assert response.status_code == 201 and response.json()["status"] == "open"
-    assert api_client.post(url, {"message": "again"}, format="json", **auth(key)).json()["error"]["code"] == "already_appealed"
+    assert (
+        api_client.post(url, {"message": "again"}, format="json", **auth(key)).json()["error"]["code"]
+        == "already_appealed"
+    )
     upload.refresh_from_db()
     assert upload.status == UploadStatus.APPEALED
 
@@ -253,8 +265,9 @@ def test_private_callback_urls_are_refused_unless_allowed(api_client, partner_ke
     assert api_client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json", **auth(key)).status_code == 201
 
 
-def test_verdict_is_delivered_signed_and_retried(api_client, partner_key, active_model, moderator, receiver,
-                                                 django_capture_on_commit_callbacks):
+def test_verdict_is_delivered_signed_and_retried(
+    api_client, partner_key, active_model, moderator, receiver, django_capture_on_commit_callbacks
+):
     from moderation.services.uploads import upload_classify
 
     partner, key = partner_key()
@@ -287,7 +300,12 @@ def test_verdict_is_delivered_signed_and_retried(api_client, partner_key, active
     assert not verify("wrong-secret", headers, body)
     payload = json.loads(body)
     assert payload["event"] == "upload.decided"
-    assert payload["upload"] == {**payload["upload"], "id": str(upload.pk), "external_id": "post-2", "verdict": "rejected"}
+    assert payload["upload"] == {
+        **payload["upload"],
+        "id": str(upload.pk),
+        "external_id": "post-2",
+        "verdict": "rejected",
+    }
 
 
 def test_delivery_gives_up_after_24_hours(partner_key, active_model, receiver):

@@ -34,7 +34,9 @@ def test_prohibited_top_class_below_reject_goes_to_review():
 
 
 def test_a_risk_that_could_not_be_checked_goes_to_review():
-    result = decide({"Bag": 0.99}, T, signals=[WEAPONS_LOW], unchecked=["adult content (no active adult-content model)"])
+    result = decide(
+        {"Bag": 0.99}, T, signals=[WEAPONS_LOW], unchecked=["adult content (no active adult-content model)"]
+    )
     assert result.verdict == Verdict.REVIEW
     assert result.reasons == ("not checked: adult content (no active adult-content model)",)
 
@@ -58,10 +60,14 @@ def test_declared_product_class_is_shown_only_as_the_confident_top_class():
 
     unsure = _mismatch("Bag", kind="class", product_label="Bag", product_score=0.79, class_threshold=0.8)
     other = _mismatch("Bag", kind="class", product_label="Coat", product_score=0.95, class_threshold=0.8)
-    unknown_kind = _mismatch("Bag", kind="class", product_label="Bag", product_score=0.99, class_threshold=0.8,
-                             in_distribution=False)
-    for signal, why in ((unsure, "0.790 < its threshold 0.80"), (other, "top class is 'Coat'"),
-                        (unknown_kind, "not of a kind the product model knows")):
+    unknown_kind = _mismatch(
+        "Bag", kind="class", product_label="Bag", product_score=0.99, class_threshold=0.8, in_distribution=False
+    )
+    for signal, why in (
+        (unsure, "0.790 < its threshold 0.80"),
+        (other, "top class is 'Coat'"),
+        (unknown_kind, "not of a kind the product model knows"),
+    ):
         result = decide({"Bag": 0.5}, T, signals=[signal])
         assert result.verdict == Verdict.REVIEW, why
         flag = result.flags[0]
@@ -76,7 +82,9 @@ def test_declared_category_is_graded_by_its_score():
     missing = _mismatch("footwear", kind="category", category_score=0.05, source="imagenet-v1")
     result = decide({}, T, signals=[missing])
     assert result.verdict == Verdict.REVIEW
-    assert "declared category 'footwear' (0.050" in result.flags[0].reason and result.flags[0].score == pytest.approx(0.95)
+    assert "declared category 'footwear' (0.050" in result.flags[0].reason and result.flags[0].score == pytest.approx(
+        0.95
+    )
 
 
 def test_listing_mismatch_rejects_when_its_reject_threshold_says_so():

@@ -100,12 +100,32 @@ def _bulk_queue(n: int) -> None:
     base = Upload.objects.order_by("created_at").first()
     prediction = base.predictions.get()
     now = timezone.now()
-    rows = [Upload(id=uuid.uuid4(), image=base.image.name, image_format="PNG", content_type="image/png", width=28,
-                   height=28, byte_size=10, sha256="0" * 64, status=UploadStatus.IN_REVIEW, created_at=now,
-                   review_rank=float(i)) for i in range(n)]
+    rows = [
+        Upload(
+            id=uuid.uuid4(),
+            image=base.image.name,
+            image_format="PNG",
+            content_type="image/png",
+            width=28,
+            height=28,
+            byte_size=10,
+            sha256="0" * 64,
+            status=UploadStatus.IN_REVIEW,
+            created_at=now,
+            review_rank=float(i),
+        )
+        for i in range(n)
+    ]
     Upload.objects.bulk_create(rows, batch_size=500)
-    Prediction.objects.bulk_create([Prediction(upload=u, model_version_id=prediction.model_version_id, label="Bag",
-                                               score=0.5, scores=prediction.scores) for u in rows], batch_size=500)
+    Prediction.objects.bulk_create(
+        [
+            Prediction(
+                upload=u, model_version_id=prediction.model_version_id, label="Bag", score=0.5, scores=prediction.scores
+            )
+            for u in rows
+        ],
+        batch_size=500,
+    )
 
 
 def test_queue_page_queries_do_not_grow_with_the_queue(client, moderator):
@@ -144,7 +164,9 @@ def test_adult_flagged_images_are_blurred_per_user_setting(client, moderator):
     client.force_login(moderator)
     page = client.get(f"/review/{upload.pk}/").content.decode()
     assert 'class="subject blurred"' in page and 'id="reveal"' in page
-    ModeratorPreference.objects.update_or_create(user=moderator, defaults={"blur_flagged": False, "greyscale_flagged": True})
+    ModeratorPreference.objects.update_or_create(
+        user=moderator, defaults={"blur_flagged": False, "greyscale_flagged": True}
+    )
     page = client.get(f"/review/{upload.pk}/").content.decode()
     assert "blurred" not in page.split('id="subject"')[0].rsplit("<figure", 1)[-1] and "greyscale" in page
 
@@ -194,8 +216,10 @@ def test_threshold_change_in_the_admin_is_audited(client):
     admin = get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-1")
     client.force_login(admin)
     policy = ClassPolicy.objects.get(class_name="Bag")
-    response = client.post(f"/admin/moderation/classpolicy/{policy.pk}/change/",
-                           {"class_name": "Bag", "approve_threshold": "0.8", "reject_threshold": "0.9"})
+    response = client.post(
+        f"/admin/moderation/classpolicy/{policy.pk}/change/",
+        {"class_name": "Bag", "approve_threshold": "0.8", "reject_threshold": "0.9"},
+    )
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="class_policy.changed", target_id=str(policy.pk))
     assert event.actor == admin and event.data["fields"] == {"approve_threshold": "0.8"}

@@ -17,31 +17,31 @@ ROLES = ["anonymous", "uploader", "moderator", "lead", "admin", "partner_a", "pa
 # url name -> expected status per role, in ROLES order. 302 = sent to sign in
 # (or, for "/" and /review/next/, on to the right page).
 MATRIX = {
-    "/":                         [302, 302, 302, 302, 302, 302, 302],
-    "/feed/":                    [200, 200, 200, 200, 200, 200, 200],
-    "/upload/":                  [302, 200, 200, 200, 200, 302, 302],
-    "/posts/":                   [302, 200, 200, 200, 200, 302, 302],
-    "/review/":                  [302, 302, 200, 200, 200, 302, 302],
-    "/review/next/":             [302, 302, 302, 302, 302, 302, 302],
-    "/review/grid/":             [302, 302, 200, 200, 200, 302, 302],
-    "/review/qa/":               [302, 302, 200, 200, 200, 302, 302],
-    "/review/preferences/":      [302, 302, 200, 200, 200, 302, 302],
-    "/review/{post}/":           [302, 302, 200, 200, 200, 302, 302],
+    "/": [302, 302, 302, 302, 302, 302, 302],
+    "/feed/": [200, 200, 200, 200, 200, 200, 200],
+    "/upload/": [302, 200, 200, 200, 200, 302, 302],
+    "/posts/": [302, 200, 200, 200, 200, 302, 302],
+    "/review/": [302, 302, 200, 200, 200, 302, 302],
+    "/review/next/": [302, 302, 302, 302, 302, 302, 302],
+    "/review/grid/": [302, 302, 200, 200, 200, 302, 302],
+    "/review/qa/": [302, 302, 200, 200, 200, 302, 302],
+    "/review/preferences/": [302, 302, 200, 200, 200, 302, 302],
+    "/review/{post}/": [302, 302, 200, 200, 200, 302, 302],
     "/review/{post}/heatmap.png": [302, 302, 200, 200, 200, 302, 302],
-    "/lead/thresholds/":         [302, 302, 302, 200, 200, 302, 302],
-    "/lead/audit/":              [302, 302, 302, 200, 200, 302, 302],
-    "/lead/metrics/":            [302, 302, 302, 200, 200, 302, 302],
+    "/lead/thresholds/": [302, 302, 302, 200, 200, 302, 302],
+    "/lead/audit/": [302, 302, 302, 200, 200, 302, 302],
+    "/lead/metrics/": [302, 302, 302, 200, 200, 302, 302],
     "/lead/bank-entries/1/confirm/": [302, 302, 302, 405, 405, 302, 302],  # POST only
-    "/uploads/{post}/image":     [404, 200, 200, 200, 200, 404, 404],
+    "/uploads/{post}/image": [404, 200, 200, 200, 200, 404, 404],
     "/uploads/{partner_upload}/image": [404, 404, 200, 200, 200, 404, 404],
-    "/admin/":                   [302, 302, 200, 200, 200, 302, 302],
+    "/admin/": [302, 302, 200, 200, 200, 302, 302],
     "/admin/classifier/modelversion/": [302, 302, 200, 200, 200, 302, 302],
     "/admin/moderation/apikey/": [302, 302, 403, 403, 200, 302, 302],
-    "/api/v1/uploads/":          [401, 200, 200, 200, 200, 200, 200],
-    "/api/v1/uploads/{post}/":   [401, 200, 404, 404, 404, 404, 404],
+    "/api/v1/uploads/": [401, 200, 200, 200, 200, 200, 200],
+    "/api/v1/uploads/{post}/": [401, 200, 404, 404, 404, 404, 404],
     "/api/v1/uploads/{partner_upload}/": [401, 404, 404, 404, 404, 200, 404],
-    "/api/v1/webhooks/":         [401, 404, 404, 404, 404, 200, 200],
-    "/api/schema/":              [200, 200, 200, 200, 200, 200, 200],
+    "/api/v1/webhooks/": [401, 404, 404, 404, 404, 200, 200],
+    "/api/schema/": [200, 200, 200, 200, 200, 200, 200],
 }
 
 
@@ -60,9 +60,11 @@ def world(db, active_model, partner_key):
     partner_upload = upload_create(data=fashion_png(1)[0], filename="q.png", partner=partner_a)
     for upload in (post, partner_upload):
         upload_classify(upload_id=upload.pk)
-    return {"users": {"uploader": uploader, "moderator": moderator, "lead": lead, "admin": admin},
-            "keys": {"partner_a": key_a, "partner_b": key_b},
-            "ids": {"post": post.pk, "partner_upload": partner_upload.pk}}
+    return {
+        "users": {"uploader": uploader, "moderator": moderator, "lead": lead, "admin": admin},
+        "keys": {"partner_a": key_a, "partner_b": key_b},
+        "ids": {"post": post.pk, "partner_upload": partner_upload.pk},
+    }
 
 
 def _client(role: str, world) -> APIClient:
@@ -91,5 +93,9 @@ def test_partner_b_never_sees_partner_a(world):
     client = _client("partner_b", world)
     listing = client.get("/api/v1/uploads/").json()["results"]
     assert str(world["ids"]["partner_upload"]) not in {row["id"] for row in listing}
-    assert client.post(f"/api/v1/uploads/{world['ids']['partner_upload']}/appeal/", {"message": "x"},
-                       format="json").status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/uploads/{world['ids']['partner_upload']}/appeal/", {"message": "x"}, format="json"
+        ).status_code
+        == 404
+    )

@@ -48,8 +48,13 @@ def test_classify_stores_prediction_and_verdict_from_policy(active_model):
     assert prediction.label == max(prediction.scores, key=prediction.scores.get)
     # Only the product model is active, so adult content and prohibited goods
     # cannot be checked: the policy sends the upload to a person.
-    analysis = ImageAnalysis(product=ProductPrediction(prediction.label, prediction.score, prediction.scores),
-                             imagenet=None, adult=None, pdq_hash=upload.pdq_hash, pdq_quality=0)
+    analysis = ImageAnalysis(
+        product=ProductPrediction(prediction.label, prediction.score, prediction.scores),
+        imagenet=None,
+        adult=None,
+        pdq_hash=upload.pdq_hash,
+        pdq_quality=0,
+    )
     signals, unchecked = flag_signals(analysis)
     expected = policy.decide(prediction.scores, class_thresholds(), signals=signals, unchecked=unchecked)
     assert upload.policy_verdict == expected.verdict == "review"
@@ -108,7 +113,9 @@ def test_review_correction_becomes_training_example(moderator):
     upload = _in_review()
     predicted = upload.predictions.get().label
     other = next(name for name in upload.predictions.get().model_version.class_names if name != predicted)
-    decision = review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve", label=other, note="looks fine")
+    decision = review_decide(
+        upload_id=upload.pk, moderator=moderator, verdict="approve", label=other, note="looks fine"
+    )
     upload.refresh_from_db()
     assert upload.status == UploadStatus.APPROVED
     assert (decision.label_before, decision.label_after, decision.corrected) == (predicted, other, True)

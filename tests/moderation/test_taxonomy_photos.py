@@ -10,8 +10,9 @@ from tests.conftest import skimage_jpeg
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("name,category", [("coffee", "food and drink"), ("chelsea", "animals"),
-                                           ("rocket", "vehicles")])
+@pytest.mark.parametrize(
+    "name,category", [("coffee", "food and drink"), ("chelsea", "animals"), ("rocket", "vehicles")]
+)
 def test_ordinary_photos_get_their_category_and_are_approved(photo_models, name, category):
     upload = upload_create(data=skimage_jpeg(name), filename=f"{name}.jpg")
     upload_classify(upload_id=upload.pk)
@@ -28,5 +29,9 @@ def test_a_cat_listed_as_footwear_is_a_listing_mismatch(photo_models):
     upload_classify(upload_id=upload.pk)
     upload.refresh_from_db()
     flag = upload.flags.get()
-    assert (upload.status, flag.kind, upload.declared_category) == (UploadStatus.IN_REVIEW, "listing_mismatch", "footwear")
+    assert (upload.status, flag.kind, upload.declared_category) == (
+        UploadStatus.IN_REVIEW,
+        "listing_mismatch",
+        "footwear",
+    )
     assert flag.score > 0.95 and "declared category 'footwear'" in flag.reason

@@ -57,8 +57,10 @@ def test_the_taxonomy_in_service_scores_as_the_pure_function():
 
 
 def test_prohibited_goods_are_flag_rules_on_taxonomy_categories_with_migrated_thresholds():
-    goods = {f.name: (f.taxonomy_category.name, f.review_threshold, f.reject_threshold)
-             for f in FlagCategory.objects.filter(kind="goods").select_related("taxonomy_category")}
+    goods = {
+        f.name: (f.taxonomy_category.name, f.review_threshold, f.reject_threshold)
+        for f in FlagCategory.objects.filter(kind="goods").select_related("taxonomy_category")
+    }
     assert goods == {
         "weapons": ("weapons", 0.3, 0.8),
         "alcohol": ("alcohol", 0.4, None),  # None: never rejected automatically
@@ -93,8 +95,12 @@ def test_approved_without_risk_although_the_product_model_is_unsure(versions):
 def test_goods_flags_use_the_taxonomy_category_score(versions):
     upload = decided_upload(versions, product=TORN_PRODUCT, imagenet={REVOLVER: 0.35, 764: 0.1, TABBY: 0.55})
     flag = upload.flags.get()
-    assert (upload.status, flag.kind, flag.category, flag.action) == (UploadStatus.IN_REVIEW, "prohibited_goods",
-                                                                      "weapons", "review")
+    assert (upload.status, flag.kind, flag.category, flag.action) == (
+        UploadStatus.IN_REVIEW,
+        "prohibited_goods",
+        "weapons",
+        "review",
+    )
     assert flag.score == pytest.approx(0.45) and "revolver 0.350" in flag.reason
 
 
@@ -103,8 +109,12 @@ def test_a_lead_moves_a_class_and_the_flag_follows_audited(versions, admin_user)
     weapons = TaxonomyCategory.objects.get(name="weapons")
     taxonomy_class_move(imagenet_class=cat, category=weapons, actor=admin_user)
     event = AuditEvent.objects.get(action="taxonomy.changed")
-    assert event.actor == admin_user and event.data == {"op": "move", "class": "tabby cat", "from": "animals",
-                                                         "to": "weapons"}
+    assert event.actor == admin_user and event.data == {
+        "op": "move",
+        "class": "tabby cat",
+        "from": "animals",
+        "to": "weapons",
+    }
     upload = decided_upload(versions, product=TORN_PRODUCT, imagenet={TABBY: 0.9})
     assert upload.flags.get().category == "weapons" and upload.status == UploadStatus.REJECTED  # 0.9 ≥ 0.8
 
@@ -115,13 +125,16 @@ def test_a_missing_risk_model_sends_to_review(versions):
     assert any(r.startswith("not checked: adult content") for r in upload.policy_explanation["reasons"])
 
 
-@pytest.mark.parametrize("declared,product,imagenet,flagged", [
-    ("Bag", {"Bag": 0.95, "Coat": 0.05}, {TABBY: 1.0}, False),  # the product model is sure: shown
-    ("Bag", {"Bag": 0.6, "Coat": 0.4}, {TABBY: 1.0}, True),  # top, but under Bag's threshold (0.9)
-    ("Sneaker", {"Bag": 0.95, "Sneaker": 0.05}, {TABBY: 1.0}, True),  # another class on top
-    ("footwear", TORN_PRODUCT, {SNEAKER: 0.8, TABBY: 0.2}, False),  # the category scores 0.8
-    ("footwear", TORN_PRODUCT, {SNEAKER: 0.1, TABBY: 0.9}, True),  # a cat, not shoes
-])
+@pytest.mark.parametrize(
+    "declared,product,imagenet,flagged",
+    [
+        ("Bag", {"Bag": 0.95, "Coat": 0.05}, {TABBY: 1.0}, False),  # the product model is sure: shown
+        ("Bag", {"Bag": 0.6, "Coat": 0.4}, {TABBY: 1.0}, True),  # top, but under Bag's threshold (0.9)
+        ("Sneaker", {"Bag": 0.95, "Sneaker": 0.05}, {TABBY: 1.0}, True),  # another class on top
+        ("footwear", TORN_PRODUCT, {SNEAKER: 0.8, TABBY: 0.2}, False),  # the category scores 0.8
+        ("footwear", TORN_PRODUCT, {SNEAKER: 0.1, TABBY: 0.9}, True),  # a cat, not shoes
+    ],
+)
 def test_listing_mismatch_on_declared_class_or_category(versions, declared, product, imagenet, flagged):
     upload = decided_upload(versions, declared=declared, product=product, imagenet=imagenet)
     flags = list(upload.flags.filter(kind="listing_mismatch"))
@@ -133,8 +146,9 @@ def test_listing_mismatch_on_declared_class_or_category(versions, declared, prod
 
 def test_listing_mismatch_when_the_product_model_says_out_of_distribution(versions):
     confident_but_unknown = {"Bag": 0.99, "Coat": 0.01}
-    upload = decided_upload(versions, declared="Bag", product=confident_but_unknown, imagenet={TABBY: 1.0},
-                     in_distribution=False)
+    upload = decided_upload(
+        versions, declared="Bag", product=confident_but_unknown, imagenet={TABBY: 1.0}, in_distribution=False
+    )
     flag = upload.flags.get(kind="listing_mismatch")
     assert "not of a kind the product model knows" in flag.reason
 
@@ -160,8 +174,9 @@ def test_declared_category_is_checked_in_the_service():
 
 
 def test_webhook_payload_carries_categories_and_the_declared_category(versions):
-    upload = decided_upload(versions, declared="food and drink", product=TORN_PRODUCT,
-                     imagenet={ESPRESSO: 0.6, PLATE: 0.2, COFFEE_MUG: 0.2})
+    upload = decided_upload(
+        versions, declared="food and drink", product=TORN_PRODUCT, imagenet={ESPRESSO: 0.6, PLATE: 0.2, COFFEE_MUG: 0.2}
+    )
     payload = upload_payload(Upload.objects.get(pk=upload.pk), "upload.decided")["upload"]
     assert payload["declared_category"] == "food and drink"
     assert payload["categories"][0] == {"name": "food and drink", "score": pytest.approx(0.8)}
@@ -179,8 +194,13 @@ def test_the_data_migration_moves_an_admins_goods_classes_into_the_taxonomy():
 
     [path] = Path(migrations_package.__path__[0]).glob("*_taxonomy_and_risk_policy.py")
     migration = importlib.import_module(f"moderation.migrations.{path.stem}")
-    knives = FlagCategory.objects.create(name="knives", kind="goods", review_threshold=0.2, reject_threshold=0.9,
-                                         taxonomy_category=TaxonomyCategory.objects.get(name="kitchenware"))
+    knives = FlagCategory.objects.create(
+        name="knives",
+        kind="goods",
+        review_threshold=0.2,
+        reject_threshold=0.9,
+        taxonomy_category=TaxonomyCategory.objects.get(name="kitchenware"),
+    )
     weapons = FlagCategory.objects.get(name="weapons")
     old_lists = {knives.pk: [499], weapons.pk: [596, 763]}  # cleaver; hatchet and revolver
 
@@ -190,13 +210,20 @@ def test_the_data_migration_moves_an_admins_goods_classes_into_the_taxonomy():
             def filter(category_id):
                 return [SimpleNamespace(class_index=i) for i in old_lists.get(category_id, [])]
 
-    models = {"ImageNetClassMapping": OldMapping, "TaxonomyCategory": TaxonomyCategory,
-              "ImageNetClass": ImageNetClass, "FlagCategory": FlagCategory}
+    models = {
+        "ImageNetClassMapping": OldMapping,
+        "TaxonomyCategory": TaxonomyCategory,
+        "ImageNetClass": ImageNetClass,
+        "FlagCategory": FlagCategory,
+    }
     apps = SimpleNamespace(get_model=lambda app, name: models[name])
     migration.forwards(apps, SimpleNamespace(connection=SimpleNamespace(vendor="tests")))
 
     knives.refresh_from_db()
-    assert knives.taxonomy_category.name == "knives" and (knives.review_threshold, knives.reject_threshold) == (0.2, 0.9)
+    assert knives.taxonomy_category.name == "knives" and (knives.review_threshold, knives.reject_threshold) == (
+        0.2,
+        0.9,
+    )
     assert ImageNetClass.objects.get(index=499).category.name == "knives"
     hatchet = ImageNetClass.objects.get(index=596)
     assert hatchet.category.name == "weapons" and hatchet.source == "moved by migration 0009: mapped to flag 'weapons'"

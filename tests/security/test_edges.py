@@ -27,18 +27,21 @@ PROXY = "10.0.0.5"
 # --- The client address and sign-in lockout
 
 
-@pytest.mark.parametrize(("peer", "forwarded", "trusted", "expected"), [
-    (PROXY, "203.0.113.7", ["10.0.0.0/8"], "203.0.113.7"),
-    # The client wrote the left part; the right-most untrusted hop is the client.
-    (PROXY, "6.6.6.6, 203.0.113.7", ["10.0.0.0/8"], "203.0.113.7"),
-    (PROXY, "6.6.6.6, 203.0.113.7, 10.0.0.9", ["10.0.0.0/8"], "203.0.113.7"),
-    # A peer that is not our proxy: its header is ignored.
-    ("198.51.100.9", "203.0.113.7", ["10.0.0.0/8"], "198.51.100.9"),
-    # No trusted proxies configured: never read.
-    (PROXY, "203.0.113.7", [], PROXY),
-    # Garbage appended by no proxy of ours: stop at the last trusted hop.
-    (PROXY, "203.0.113.7, not-an-address", ["10.0.0.0/8"], PROXY),
-])
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "trusted", "expected"),
+    [
+        (PROXY, "203.0.113.7", ["10.0.0.0/8"], "203.0.113.7"),
+        # The client wrote the left part; the right-most untrusted hop is the client.
+        (PROXY, "6.6.6.6, 203.0.113.7", ["10.0.0.0/8"], "203.0.113.7"),
+        (PROXY, "6.6.6.6, 203.0.113.7, 10.0.0.9", ["10.0.0.0/8"], "203.0.113.7"),
+        # A peer that is not our proxy: its header is ignored.
+        ("198.51.100.9", "203.0.113.7", ["10.0.0.0/8"], "198.51.100.9"),
+        # No trusted proxies configured: never read.
+        (PROXY, "203.0.113.7", [], PROXY),
+        # Garbage appended by no proxy of ours: stop at the last trusted hop.
+        (PROXY, "203.0.113.7, not-an-address", ["10.0.0.0/8"], PROXY),
+    ],
+)
 def test_client_address_reads_forwarded_for_only_from_trusted_proxies(settings, peer, forwarded, trusted, expected):
     settings.TRUSTED_PROXIES = trusted
     request = RequestFactory().get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded)
@@ -120,12 +123,15 @@ def test_metrics_need_the_token_and_nobody_gets_them_without_one(client, setting
 def _python(code: str, *, drop: tuple[str, ...] = (), extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", *drop)}
     env.update(extra or {})
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-PRODUCTION_ENV = {"DJANGO_SECRET_KEY": "x" * 60, "DJANGO_ALLOWED_HOSTS": "moderation.example.com",
-                  "METRICS_TOKEN": "m", "HEALTH_TOKEN": "h"}
+PRODUCTION_ENV = {
+    "DJANGO_SECRET_KEY": "x" * 60,
+    "DJANGO_ALLOWED_HOSTS": "moderation.example.com",
+    "METRICS_TOKEN": "m",
+    "HEALTH_TOKEN": "h",
+}
 
 
 @pytest.mark.parametrize("missing", ["METRICS_TOKEN", "HEALTH_TOKEN"])
@@ -159,8 +165,16 @@ def test_every_entry_point_defaults_to_production_settings():
     )
     result = _python(code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["celery", "config.settings.production", "wsgi", "config.settings.production",
-                                     "manage", "config.settings.production", "asgi", "config.settings.production"]
+    assert result.stdout.split() == [
+        "celery",
+        "config.settings.production",
+        "wsgi",
+        "config.settings.production",
+        "manage",
+        "config.settings.production",
+        "asgi",
+        "config.settings.production",
+    ]
 
 
 def test_make_and_ci_still_choose_their_settings():
@@ -175,7 +189,7 @@ def test_make_and_ci_still_choose_their_settings():
 
 @pytest.mark.django_db
 def test_failure_reason_is_generic_for_a_partner_and_the_uploader(api_client, partner_key, client, admin_client):
-    raw = "OperationalError: connection to server at \"db.internal\" (10.1.2.3), user \"moderation\" failed"
+    raw = 'OperationalError: connection to server at "db.internal" (10.1.2.3), user "moderation" failed'
     partner, key = partner_key()
     upload = upload_create(data=fashion_png(0)[0], filename="a.png", partner=partner)
     upload_fail(upload_id=upload.pk, reason=raw)

@@ -69,8 +69,13 @@ def test_signed_in_uploads_hit_the_burst_limit_then_the_daily_quota(settings, fi
 def test_a_persons_own_limits_replace_the_defaults(settings, fixed_clock):
     settings.USER_UPLOAD_BURST_LIMIT = settings.USER_UPLOAD_DAILY_QUOTA = 1
     judy = _person("judy")
-    UploaderLimit.objects.create(user=get_user_model().objects.get(username="judy"), burst_limit=3, hourly_limit=3,
-                                 daily_quota=3, note="trusted seller")
+    UploaderLimit.objects.create(
+        user=get_user_model().objects.get(username="judy"),
+        burst_limit=3,
+        hourly_limit=3,
+        daily_quota=3,
+        note="trusted seller",
+    )
     assert [_upload(judy).status_code for _ in range(4)] == [202, 202, 202, 429]
 
 
@@ -91,8 +96,9 @@ def test_sign_up_is_throttled_per_address_and_for_the_whole_site(settings, fixed
     settings.SIGNUP_PER_ADDRESS_HOURLY, settings.SIGNUP_GLOBAL_HOURLY = 2, 3
 
     def sign_up(name: str, address: str):
-        return Client(REMOTE_ADDR=address).post("/accounts/signup/", {
-            "username": name, "password1": "a-long-password-1", "password2": "a-long-password-1"})
+        return Client(REMOTE_ADDR=address).post(
+            "/accounts/signup/", {"username": name, "password1": "a-long-password-1", "password2": "a-long-password-1"}
+        )
 
     assert [sign_up(f"u{i}", "198.51.100.1").status_code for i in range(2)] == [302, 302]
     third = sign_up("u2", "198.51.100.1")
@@ -124,8 +130,13 @@ class _CountingStream:
 def test_an_oversized_body_is_refused_before_it_is_read(settings):
     client = _person("dave")
     stream = _CountingStream(b"--x\r\n" + b"a" * 1000)
-    response = client.generic("POST", URL, b"", content_type="multipart/form-data; boundary=x",
-                              **{"wsgi.input": stream, "CONTENT_LENGTH": str(10 * settings.UPLOAD_MAX_BYTES)})
+    response = client.generic(
+        "POST",
+        URL,
+        b"",
+        content_type="multipart/form-data; boundary=x",
+        **{"wsgi.input": stream, "CONTENT_LENGTH": str(10 * settings.UPLOAD_MAX_BYTES)},
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "file_too_large"
     assert stream.read_bytes == 0
@@ -134,8 +145,13 @@ def test_an_oversized_body_is_refused_before_it_is_read(settings):
 
 def test_a_chunked_body_without_length_is_refused():
     client = _person("erin")
-    response = client.generic("POST", URL, b"", content_type="multipart/form-data; boundary=x",
-                              **{"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked"})
+    response = client.generic(
+        "POST",
+        URL,
+        b"",
+        content_type="multipart/form-data; boundary=x",
+        **{"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked"},
+    )
     assert response.status_code == 411
     assert response.json()["error"]["code"] == "length_required"
 
@@ -156,10 +172,20 @@ def _asgi_post(chunks: list[bytes], headers: list[tuple[bytes, bytes]]) -> tuple
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": URL, "raw_path": URL.encode(), "root_path": "", "query_string": b"",
-             "headers": [(b"host", b"testserver"), (b"content-type", b"multipart/form-data; boundary=x"), *headers],
-             "client": ("198.51.100.7", 5000), "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"multipart/form-data; boundary=x"), *headers],
+        "client": ("198.51.100.7", 5000),
+        "server": ("testserver", 80),
+    }
     asyncio.run(application(scope, receive, send))
     return taken, sent
 

@@ -115,9 +115,10 @@ def test_review_page_shows_the_frame_strip_worst_first(banked_cat, client, moder
     client.force_login(moderator)
 
     page = client.get(f"/review/{upload.pk}/").content.decode()
-    strip = page[page.index('id="frame-strip"'):]
-    assert strip.index('data-index="2"') < strip.index('data-index="0"') < strip.index('data-index="1"') \
-        or strip.index('data-index="2"') < strip.index('data-index="1"') < strip.index('data-index="0"')
+    strip = page[page.index('id="frame-strip"') :]
+    assert strip.index('data-index="2"') < strip.index('data-index="0"') < strip.index('data-index="1"') or strip.index(
+        'data-index="2"'
+    ) < strip.index('data-index="1"') < strip.index('data-index="0"')
     assert 'class="frame worst" data-index="2"' in strip
 
     thumb = client.get(f"/review/{upload.pk}/frames/2.jpg")
@@ -134,8 +135,12 @@ def test_frames_times_pixels_over_the_cap_is_413_and_leaves_nothing(api_client, 
     frames = [Image.new("RGB", (100, 100), (i * 10, 0, 0)) for i in range(20)]  # 200,000 frame pixels
     before = media_files()
 
-    response = api_client.post("/api/v1/uploads/", {"image": SimpleUploadedFile("big.gif", animation(
-        frames, "GIF", [50] * 20), content_type="image/gif")}, format="multipart", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    response = api_client.post(
+        "/api/v1/uploads/",
+        {"image": SimpleUploadedFile("big.gif", animation(frames, "GIF", [50] * 20), content_type="image/gif")},
+        format="multipart",
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    )
 
     assert response.status_code == 413, response.content
     error = response.json()["error"]
@@ -160,8 +165,9 @@ def test_the_public_copy_plays_the_judged_animation_without_the_default_image(ba
     from django.contrib.auth import get_user_model
 
     author = get_user_model().objects.create_user("carol", password="carol-pass-123")
-    data = animation([photo("coffee"), photo("astronaut"), photo("camera").convert("RGB")], "PNG", [300, 300],
-                     default_image=True)
+    data = animation(
+        [photo("coffee"), photo("astronaut"), photo("camera").convert("RGB")], "PNG", [300, 300], default_image=True
+    )
     upload = upload_create(data=data, filename="a.png", uploader=author)
     upload_classify(upload_id=upload.pk)
     client.force_login(author)
@@ -203,19 +209,28 @@ def test_repeated_frames_are_judged_once_and_every_showing_is_named(banked_cat):
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_real_worker_rejects_the_blinking_gif_sent_through_the_api(banked_cat, celery_worker, api_client,
-                                                                       partner_key):
+def test_a_real_worker_rejects_the_blinking_gif_sent_through_the_api(
+    banked_cat, celery_worker, api_client, partner_key
+):
     from tests.conftest import wait_for
 
     _, key = partner_key()
     data = animation([photo("coffee"), photo("chelsea")], "GIF", [10, 2000])
-    response = api_client.post("/api/v1/uploads/", {"image": SimpleUploadedFile("blink.gif", data)},
-                               format="multipart", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    response = api_client.post(
+        "/api/v1/uploads/",
+        {"image": SimpleUploadedFile("blink.gif", data)},
+        format="multipart",
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    )
     assert response.status_code == 202, response.content
     upload_id = response.json()["id"]
 
-    settled = wait_for(lambda: Upload.objects.filter(pk=upload_id).exclude(
-        status__in=[UploadStatus.PENDING, UploadStatus.PROCESSING]).first(), timeout=120)
+    settled = wait_for(
+        lambda: Upload.objects.filter(pk=upload_id)
+        .exclude(status__in=[UploadStatus.PENDING, UploadStatus.PROCESSING])
+        .first(),
+        timeout=120,
+    )
     assert settled and settled.status == UploadStatus.REJECTED, settled and settled.failure_reason
     body = api_client.get(f"/api/v1/uploads/{upload_id}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
     flag = next(f for f in body["flags"] if f["kind"] == "hash_match")
@@ -256,11 +271,13 @@ def test_a_browser_never_shows_an_apng_default_image_but_plays_the_judged_frames
             url = "data:image/png;base64," + base64.b64encode(data).decode()
             page.set_content(f'<img id="i" src="{url}">')
             page.wait_for_function("document.getElementById('i').complete")
-            shown.append(page.evaluate("""() => {
+            shown.append(
+                page.evaluate("""() => {
                 const img = document.getElementById('i'), c = document.createElement('canvas');
                 c.width = img.naturalWidth; c.height = img.naturalHeight;
                 const g = c.getContext('2d'); g.drawImage(img, 0, 0);
-                return Array.from(g.getImageData(32, 32, 1, 1).data.slice(0, 3)); }"""))
+                return Array.from(g.getImageData(32, 32, 1, 1).data.slice(0, 3)); }""")
+            )
     finally:
         page.close()
     assert shown[0] == shown[1] and shown[0][0] > 150 and shown[0][1] < 50  # red, not the green default image

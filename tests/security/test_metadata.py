@@ -38,8 +38,17 @@ def jpeg_with_metadata() -> bytes:
 
 
 def assert_no_metadata(data: bytes) -> Image.Image:
-    for marker in (b"Exif", b"GPS", b"PhoneMaker", b"SERIAL-1234567", b"secret-address", b"owner: alice",
-                   b"http://ns.adobe.com/xap", b"ICC_PROFILE", b"adobe:ns:meta"):
+    for marker in (
+        b"Exif",
+        b"GPS",
+        b"PhoneMaker",
+        b"SERIAL-1234567",
+        b"secret-address",
+        b"owner: alice",
+        b"http://ns.adobe.com/xap",
+        b"ICC_PROFILE",
+        b"adobe:ns:meta",
+    ):
         assert marker not in data, marker
     image = Image.open(io.BytesIO(data))
     assert not image.getexif() and not image.getexif().get_ifd(0x8825)
@@ -103,8 +112,13 @@ def test_png_text_exif_and_icc_chunks_are_dropped(client, active_model):
     exif[0x010F] = "PhoneMaker"
     image = Image.open(io.BytesIO(skimage_jpeg("astronaut"))).convert("RGBA").resize((120, 120))
     buffer = io.BytesIO()
-    image.save(buffer, "PNG", pnginfo=info, exif=exif.tobytes(),
-               icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    image.save(
+        buffer,
+        "PNG",
+        pnginfo=info,
+        exif=exif.tobytes(),
+        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+    )
     upload = upload_create(data=buffer.getvalue(), filename="a.png", uploader=author)
     upload_classify(upload_id=upload.pk)
     client.force_login(author)
@@ -122,10 +136,20 @@ def test_animated_webp_public_copy_drops_its_exif_and_xmp(client, active_model):
     author = get_user_model().objects.create_user("dora", password="dora-pass-123")
     exif = Image.Exif()
     exif[0x010F] = "PhoneMaker"
-    frames = [Image.open(io.BytesIO(skimage_jpeg(name))).convert("RGB").resize((96, 64)) for name in ("coffee", "rocket")]
+    frames = [
+        Image.open(io.BytesIO(skimage_jpeg(name))).convert("RGB").resize((96, 64)) for name in ("coffee", "rocket")
+    ]
     buffer = io.BytesIO()
-    frames[0].save(buffer, "WEBP", save_all=True, append_images=frames[1:], duration=200, loop=0,
-                   exif=exif.tobytes(), xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>secret-address</x:xmpmeta>")
+    frames[0].save(
+        buffer,
+        "WEBP",
+        save_all=True,
+        append_images=frames[1:],
+        duration=200,
+        loop=0,
+        exif=exif.tobytes(),
+        xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>secret-address</x:xmpmeta>",
+    )
     assert b"PhoneMaker" in buffer.getvalue() and b"secret-address" in buffer.getvalue()
     upload = upload_create(data=buffer.getvalue(), filename="a.webp", uploader=author)
     upload_classify(upload_id=upload.pk)

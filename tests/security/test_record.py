@@ -83,8 +83,9 @@ def _form_data(response) -> dict:
                 for i, part in enumerate(widget.decompress(value)):
                     data[f"{form.add_prefix(name)}_{i}"] = "" if part is None else str(part)
                 continue
-            data[form.add_prefix(name)] = "on" if value is True else (
-                [str(v) for v in value] if isinstance(value, list | tuple) else str(value))
+            data[form.add_prefix(name)] = (
+                "on" if value is True else ([str(v) for v in value] if isinstance(value, list | tuple) else str(value))
+            )
 
     add(response.context["adminform"].form)
     for inline in response.context["inline_admin_formsets"]:
@@ -108,9 +109,11 @@ def test_the_admin_cannot_add_change_or_delete_the_record(client, root, moderato
     event = audit_record(actor=moderator, action="review.decided", target=upload)
     decision = Decision.objects.create(upload=upload, moderator=moderator, verdict="reject", reason_code="spam")
     flag = Flag.objects.create(upload=upload, kind="adult", category="adult content", score=0.9, reason="model")
-    for obj, forged in ((event, {"action": "upload.created", "target_type": "x", "target_id": "y"}),
-                        (decision, {"verdict": "approve", "note": "forged"}),
-                        (flag, {"kind": "adult", "category": "none", "score": "0", "reason": "forged"})):
+    for obj, forged in (
+        (event, {"action": "upload.created", "target_type": "x", "target_id": "y"}),
+        (decision, {"verdict": "approve", "note": "forged"}),
+        (flag, {"kind": "adult", "category": "none", "score": "0", "reason": "forged"}),
+    ):
         base = f"/admin/{obj._meta.app_label}/{obj._meta.model_name}/"
         assert client.get(f"{base}add/").status_code == 403
         assert client.post(f"{base}add/", forged).status_code == 403
@@ -152,12 +155,21 @@ def test_admin_changes_to_partner_limits_api_keys_groups_and_thresholds_are_audi
     [event] = _events("admin.changed", user)
     assert event.data["fields"]["groups"] == ["leads"] and event.data["before"]["groups"] == []
     # A password set in the admin is recorded as changed, never as a value.
-    response = client.post(f"/admin/auth/user/{user.pk}/password/",
-                           {"password1": "S3cret-new-pass!", "password2": "S3cret-new-pass!", "usable_password": "true"})
+    response = client.post(
+        f"/admin/auth/user/{user.pk}/password/",
+        {"password1": "S3cret-new-pass!", "password2": "S3cret-new-pass!", "usable_password": "true"},
+    )
     assert response.status_code == 302
     assert len(_events("admin.changed", user)) == 2
-    response = client.post("/admin/auth/user/add/", {"username": "fresh", "password1": "S3cret-fresh-pass!",
-                                                      "password2": "S3cret-fresh-pass!", "usable_password": "true"})
+    response = client.post(
+        "/admin/auth/user/add/",
+        {
+            "username": "fresh",
+            "password1": "S3cret-fresh-pass!",
+            "password2": "S3cret-fresh-pass!",
+            "usable_password": "true",
+        },
+    )
     assert response.status_code == 302
     fresh = get_user_model().objects.get(username="fresh")
     [created] = _events("admin.changed", fresh)
@@ -213,15 +225,18 @@ def test_webhook_url_edits_in_the_admin_are_validated_and_audited(client, root, 
     assert client.post(url, data).status_code == 302
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).url == "http://93.184.215.15/hook"
     [event] = [e for e in _events("webhook.changed", endpoint) if e.data["op"] == "change"]
-    assert event.actor == root and event.data["url"] == {"from": "http://93.184.215.14/hook",
-                                                         "to": "http://93.184.215.15/hook"}
+    assert event.actor == root and event.data["url"] == {
+        "from": "http://93.184.215.14/hook",
+        "to": "http://93.184.215.15/hook",
+    }
 
 
 def test_training_examples_cannot_be_edited_in_the_admin(client, root):
     from classifier.models import TrainingExample
 
-    example = TrainingExample.objects.create(image_name="x.png", label="Bag", source="correction",
-                                             reference="upload:1", holdout=True)
+    example = TrainingExample.objects.create(
+        image_name="x.png", label="Bag", source="correction", reference="upload:1", holdout=True
+    )
     base = "/admin/classifier/trainingexample/"
     assert client.post(f"{base}{example.pk}/change/", {"label": "Sneaker", "holdout": ""}).status_code == 403
     assert client.post(f"{base}{example.pk}/delete/", {"post": "yes"}).status_code == 403
@@ -240,8 +255,12 @@ def test_thresholds_out_of_range_or_crossed_are_refused_everywhere(client, root)
     from moderation.services.thresholds import thresholds_set
 
     adult = FlagCategory.objects.get(name="adult content")
-    bad = [{"review_threshold": -1.0}, {"review_threshold": 0.9, "reject_threshold": 0.5},
-           {"reject_threshold": 1.5}, {"review_threshold": float("nan")}]
+    bad = [
+        {"review_threshold": -1.0},
+        {"review_threshold": 0.9, "reject_threshold": 0.5},
+        {"reject_threshold": 1.5},
+        {"review_threshold": float("nan")},
+    ]
     for values in bad:
         # The model ...
         candidate = FlagCategory.objects.get(pk=adult.pk)
@@ -261,8 +280,13 @@ def test_thresholds_out_of_range_or_crossed_are_refused_everywhere(client, root)
     data["review_threshold"], data["reject_threshold"] = "0.9", "0.5"
     assert client.post(url, data).status_code == 200
     policy = ClassPolicy.objects.get(class_name="Bag")
-    assert client.post(f"/admin/moderation/classpolicy/{policy.pk}/change/",
-                       {"class_name": "Bag", "approve_threshold": "-1", "reject_threshold": "0.9"}).status_code == 200
+    assert (
+        client.post(
+            f"/admin/moderation/classpolicy/{policy.pk}/change/",
+            {"class_name": "Bag", "approve_threshold": "-1", "reject_threshold": "0.9"},
+        ).status_code
+        == 200
+    )
     adult.refresh_from_db()
     assert (adult.review_threshold, adult.reject_threshold) == (0.4, 0.85)
     assert ClassPolicy.objects.get(pk=policy.pk).approve_threshold == 0.9
@@ -273,7 +297,9 @@ def test_thresholds_out_of_range_or_crossed_are_refused_everywhere(client, root)
     adult.refresh_from_db()
     assert (adult.review_threshold, adult.reject_threshold) == (0.3, None)
     assert AuditEvent.objects.get(action="class_policy.changed").data["before"] == {
-        "review_threshold": 0.4, "reject_threshold": 0.85}
+        "review_threshold": 0.4,
+        "reject_threshold": 0.85,
+    }
 
 
 def test_calibration_cannot_apply_a_threshold_out_of_range(root):
@@ -282,8 +308,9 @@ def test_calibration_cannot_apply_a_threshold_out_of_range(root):
     from moderation.models import ClassPolicy
     from moderation.services.thresholds import thresholds_apply
 
-    bad = ClassCalibration("Bag", current=0.9, reviewed=40, proposed=-1.0, precision=1.0, coverage=1.0,
-                           error_rate=0.0, note="forged")
+    bad = ClassCalibration(
+        "Bag", current=0.9, reviewed=40, proposed=-1.0, precision=1.0, coverage=1.0, error_rate=0.0, note="forged"
+    )
     with pytest.raises(InvalidInput):
         thresholds_apply(actor=root, proposals=[bad])
     assert ClassPolicy.objects.get(class_name="Bag").approve_threshold == 0.9

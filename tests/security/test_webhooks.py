@@ -49,8 +49,15 @@ def auth(key):
 class FakeReceiver:
     """A partner's receiver: records each request, answers a set status and headers."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, status: int = 200, headers: dict | None = None,
-                 tls: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        status: int = 200,
+        headers: dict | None = None,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.requests: list[tuple[dict, bytes]] = []
         self.status, self.headers = status, headers or {}
         receiver = self
@@ -173,8 +180,9 @@ def resolver(monkeypatch):
 
 def make_delivery(endpoint: WebhookEndpoint, **fields) -> WebhookDelivery:
     payload = {"event": "upload.decided", "upload": {"id": "u-1", "verdict": "rejected"}, "appeal": None}
-    return WebhookDelivery.objects.create(endpoint=endpoint, event="upload.decided", payload=payload,
-                                          next_attempt_at=timezone.now(), **fields)
+    return WebhookDelivery.objects.create(
+        endpoint=endpoint, event="upload.decided", payload=payload, next_attempt_at=timezone.now(), **fields
+    )
 
 
 def endpoint_for(partner, url: str) -> WebhookEndpoint:
@@ -270,10 +278,16 @@ def _certificate_authority(tmp_path):
     now = datetime.datetime.now(datetime.UTC)
 
     def certificate(name, key, issuer_name, issuer_key, *, ca):
-        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-                   .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if not ca:
             builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
         return builder.sign(issuer_key, hashes.SHA256())
@@ -287,9 +301,12 @@ def _certificate_authority(tmp_path):
     def server_context(name: str, seen_names: list) -> ssl.SSLContext:
         key = ec.generate_private_key(ec.SECP256R1())
         pem = tmp_path / f"{name}.pem"
-        pem.write_bytes(certificate(name, key, ca_name, ca_key, ca=False).public_bytes(serialization.Encoding.PEM)
-                        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
+        pem.write_bytes(
+            certificate(name, key, ca_name, ca_key, ca=False).public_bytes(serialization.Encoding.PEM)
+            + key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(pem)
         context.sni_callback = lambda sock, server_name, ctx: seen_names.append(server_name)
@@ -298,9 +315,9 @@ def _certificate_authority(tmp_path):
     return str(ca_file), server_context
 
 
-def test_tls_goes_to_the_vetted_address_with_the_host_name_for_sni_and_certificate(settings, partner, receivers,
-                                                                                public, resolver, monkeypatch,
-                                                                                tmp_path):
+def test_tls_goes_to_the_vetted_address_with_the_host_name_for_sni_and_certificate(
+    settings, partner, receivers, public, resolver, monkeypatch, tmp_path
+):
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
     ca_file, server_context = _certificate_authority(tmp_path)
     # Certificates are verified as in production, against this test's CA instead of the system's.
@@ -337,25 +354,46 @@ def test_every_resolved_address_is_checked(settings, partner, resolver):
 
 
 REFUSED_ALWAYS = [
-    "64:ff9b::a9fe:a9fe",        # NAT64 of 169.254.169.254
-    "64:ff9b::7f00:1",           # NAT64 of 127.0.0.1
-    "64:ff9b::5db8:d822",        # NAT64 even of a public address: we cannot see where it goes
-    "64:ff9b:1::a00:1",          # NAT64 local-use prefix
-    "192.0.0.9", "192.0.0.10", "192.0.0.170", "192.0.0.1",
-    "100.64.0.1", "100.127.255.254",  # carrier-grade NAT
-    "169.254.169.254", "fe80::1",
-    "0.0.0.0", "::", "0.1.2.3",
-    "224.0.0.1", "ff02::1", "255.255.255.255", "240.0.0.1",
-    "198.18.0.1", "192.0.2.1", "2001:db8::1",
-    "::ffff:169.254.169.254",    # IPv4-mapped
-    "::169.254.169.254",         # IPv4-compatible
-    "2002:a9fe:a9fe::1",         # 6to4 embedding 169.254.169.254
-    "2002:0a00:0001::1",         # 6to4 embedding 10.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::5db8:d822",  # NAT64 even of a public address: we cannot see where it goes
+    "64:ff9b:1::a00:1",  # NAT64 local-use prefix
+    "192.0.0.9",
+    "192.0.0.10",
+    "192.0.0.170",
+    "192.0.0.1",
+    "100.64.0.1",
+    "100.127.255.254",  # carrier-grade NAT
+    "169.254.169.254",
+    "fe80::1",
+    "0.0.0.0",
+    "::",
+    "0.1.2.3",
+    "224.0.0.1",
+    "ff02::1",
+    "255.255.255.255",
+    "240.0.0.1",
+    "198.18.0.1",
+    "192.0.2.1",
+    "2001:db8::1",
+    "::ffff:169.254.169.254",  # IPv4-mapped
+    "::169.254.169.254",  # IPv4-compatible
+    "2002:a9fe:a9fe::1",  # 6to4 embedding 169.254.169.254
+    "2002:0a00:0001::1",  # 6to4 embedding 10.0.0.1
     "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
-    "fec0::1", "100::1",
+    "fec0::1",
+    "100::1",
 ]
-REFUSED_UNLESS_PRIVATE_ALLOWED = ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "::1", "fd00::1",
-                                  "::ffff:127.0.0.1", "::ffff:10.0.0.1"]
+REFUSED_UNLESS_PRIVATE_ALLOWED = [
+    "127.0.0.1",
+    "10.1.2.3",
+    "172.16.0.1",
+    "192.168.1.1",
+    "::1",
+    "fd00::1",
+    "::ffff:127.0.0.1",
+    "::ffff:10.0.0.1",
+]
 PUBLIC = ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "2002:5db8:d822::1", "1.1.1.1"]
 
 
@@ -377,8 +415,9 @@ def test_public_addresses_pass(address):
 
 
 @pytest.mark.parametrize("address", ["64:ff9b::a9fe:a9fe", "192.0.0.9", "100.64.0.1"])
-def test_nat64_and_192_0_0_are_refused_at_registration_and_delivery(settings, api_client, partner_key, resolver,
-                                                                    address):
+def test_nat64_and_192_0_0_are_refused_at_registration_and_delivery(
+    settings, api_client, partner_key, resolver, address
+):
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
     partner, key = partner_key()
     resolver["answers"] = [[address]]
@@ -472,7 +511,9 @@ def test_a_real_worker_records_its_soft_time_limit(settings, partner_key, receiv
     drip = receivers(DripReceiver)
     delivery = make_delivery(endpoint_for(partner, drip.url))
     # The worker's default queue is this session's webhook queue: it consumes that alone.
-    worker = start_process("worker", env={"CELERY_QUEUE": settings.CELERY_WEBHOOK_QUEUE, "WEBHOOK_TIMEOUT_SECONDS": "60"})
+    worker = start_process(
+        "worker", env={"CELERY_QUEUE": settings.CELERY_WEBHOOK_QUEUE, "WEBHOOK_TIMEOUT_SECONDS": "60"}
+    )
     try:
         # The sender's time limits travel with the message; the worker enforces them.
         deliver_webhook.apply_async(args=[delivery.pk], soft_time_limit=2)
@@ -489,10 +530,16 @@ def test_deliveries_have_their_own_queue_and_worker():
 
     route = app.amqp.router.route({}, "moderation.deliver_webhook")
     assert route["queue"].name == django_settings.CELERY_WEBHOOK_QUEUE != django_settings.CELERY_TASK_DEFAULT_QUEUE
-    assert app.amqp.router.route({}, "moderation.classify_upload")["queue"].name == django_settings.CELERY_TASK_DEFAULT_QUEUE
+    assert (
+        app.amqp.router.route({}, "moderation.classify_upload")["queue"].name
+        == django_settings.CELERY_TASK_DEFAULT_QUEUE
+    )
     commands = platform_commands(bind="127.0.0.1:8000", web_workers=1, concurrency=2, webhook_concurrency=2)
-    queues = {name: command[command.index("--queues") + 1].split(",") for name, (command, _) in commands.items()
-              if "--queues" in command}
+    queues = {
+        name: command[command.index("--queues") + 1].split(",")
+        for name, (command, _) in commands.items()
+        if "--queues" in command
+    }
     assert queues["webhooks"] == [django_settings.CELERY_WEBHOOK_QUEUE]
     assert django_settings.CELERY_WEBHOOK_QUEUE not in queues["worker"]
 
@@ -503,14 +550,17 @@ def test_endpoints_per_partner_are_capped(settings, api_client, partner_key, rec
     _, key = partner_key()
     _, other_key = partner_key()
     for _ in range(2):
-        assert api_client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json", **auth(key)).status_code == 201
+        assert (
+            api_client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json", **auth(key)).status_code == 201
+        )
     response = api_client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json", **auth(key))
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "webhook_limit_reached"
     assert response.json()["error"]["detail"] == {"limit": 2}
     assert WebhookEndpoint.objects.count() == 2
-    assert api_client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json",
-                           **auth(other_key)).status_code == 201
+    assert (
+        api_client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json", **auth(other_key)).status_code == 201
+    )
 
 
 # --- 7. Secrets, rotation, event ids ----------------------------------------------------------
@@ -542,8 +592,9 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(settings, api_
     assert new != old and rotated.json()["previous_secret_expires_at"]
     assert new not in api_client.get("/api/v1/webhooks/", **auth(key)).content.decode()
     _, other_key = partner_key()
-    assert api_client.post(f"/api/v1/webhooks/{created['id']}/rotate-secret/",
-                           **auth(other_key)).status_code == 404  # not theirs
+    assert (
+        api_client.post(f"/api/v1/webhooks/{created['id']}/rotate-secret/", **auth(other_key)).status_code == 404
+    )  # not theirs
     assert AuditEvent.objects.filter(action="webhook.changed", data__op="rotate_secret").count() == 1
 
     endpoint = WebhookEndpoint.objects.get()
@@ -553,7 +604,9 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(settings, api_
     assert verify(old, headers, body, seen={}) and verify(new, headers, body, seen={})
 
     # The grace period ends (the clock is the one thing moved by hand).
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(previous_secret_expires_at=timezone.now() - timedelta(seconds=1))
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        previous_secret_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     webhook_deliver(delivery_id=make_delivery(endpoint).pk)
     headers, body = receiver.requests[-1]
     assert not verify(old, headers, body, seen={}) and verify(new, headers, body, seen={})
@@ -562,8 +615,11 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(settings, api_
 def test_admin_action_rotates_and_shows_the_secret_once(admin_client, partner, receivers):
     endpoint = endpoint_for(partner, receivers().url)
     old = endpoint.secret
-    response = admin_client.post("/admin/moderation/webhookendpoint/",
-                                 {"action": "rotate_secret", "_selected_action": [endpoint.pk]}, follow=True)
+    response = admin_client.post(
+        "/admin/moderation/webhookendpoint/",
+        {"action": "rotate_secret", "_selected_action": [endpoint.pk]},
+        follow=True,
+    )
     endpoint.refresh_from_db()
     assert endpoint.secret != old and endpoint.previous_secret == old and endpoint.previous_secret_expires_at
     assert endpoint.secret in response.content.decode()

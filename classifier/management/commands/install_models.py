@@ -20,10 +20,14 @@ class Command(BaseCommand):
             served = install(force=force)
             self.stdout.write(f"{label}: {served.name} ({served.architecture}) serves")
             base = served.architecture.removesuffix(INT8_SUFFIX)
-            int8 = ModelVersion.objects.filter(role=served.role, architecture=base + INT8_SUFFIX).order_by("-pk").first()
+            int8 = (
+                ModelVersion.objects.filter(role=served.role, architecture=base + INT8_SUFFIX).order_by("-pk").first()
+            )
             if int8 is not None:
-                self.stdout.write(f"  int8 version {int8.name} ({int8.status}) against float: "
-                                  f"{int8.metrics.get('fidelity_vs_float', {})}")
+                self.stdout.write(
+                    f"  int8 version {int8.name} ({int8.status}) against float: "
+                    f"{int8.metrics.get('fidelity_vs_float', {})}"
+                )
         gate = open_set_gate_install(force=force)
         figures = gate.metrics
         self.stdout.write(

@@ -12,9 +12,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--architecture", default="seed-cnn", choices=sorted(ARCHITECTURES))
         parser.add_argument("--epochs", type=int, default=None, help="default: the architecture's recipe")
-        parser.add_argument("--minutes", type=float, default=None,
-                            help="Train as many epochs as fit in this many minutes, at most the recipe's "
-                                 "(default: the recipe's budget; bn-cnn has 18 minutes).")
+        parser.add_argument(
+            "--minutes",
+            type=float,
+            default=None,
+            help="Train as many epochs as fit in this many minutes, at most the recipe's "
+            "(default: the recipe's budget; bn-cnn has 18 minutes).",
+        )
         parser.add_argument("--limit", type=int, default=None, help="Train on the first N images only.")
         parser.add_argument("--test-limit", type=int, default=None)
         parser.add_argument(
@@ -22,7 +26,7 @@ class Command(BaseCommand):
             choices=["always", "never", "if-none", "gate"],
             default="if-none",
             help="Activate the new version always, never, only when none is active (default), "
-                 "or when the promotion gate prefers it to the active version.",
+            "or when the promotion gate prefers it to the active version.",
         )
         parser.add_argument("--if-no-active", action="store_true", help="Do nothing when a version is active.")
         parser.add_argument("--threads", type=int, default=None)

@@ -31,5 +31,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"{added:,} new entries in {target.name!r} ({len(lines):,} lines read).")
         if search is not None:
-            self.stdout.write(f"Retroactive search #{search.pk} queued over uploads since {search.since:%Y-%m-%d}; "
-                              "its progress is in the admin (Bank retro searches).")
+            self.stdout.write(
+                f"Retroactive search #{search.pk} queued over uploads since {search.since:%Y-%m-%d}; "
+                "its progress is in the admin (Bank retro searches)."
+            )

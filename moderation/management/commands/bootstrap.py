@@ -8,8 +8,10 @@ from moderation.services.accounts import moderator_create, moderator_exists
 
 
 class Command(BaseCommand):
-    help = ("Make a fresh install usable: a demo moderator, the pretrained models, an active product model, and "
-            "(once) a background run of the stronger architecture.")
+    help = (
+        "Make a fresh install usable: a demo moderator, the pretrained models, an active product model, and "
+        "(once) a background run of the stronger architecture."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--epochs", type=int, default=5, help="Epochs for the baseline model.")

@@ -57,7 +57,9 @@ class Command(BaseCommand):
         # Every shifted upload is held for review in this demonstration.
         ClassPolicy.objects.update(approve_threshold=1.01)
         User = get_user_model()
-        moderator = User.objects.filter(username="loop-moderator").first() or moderator_create(username="loop-moderator")[0]
+        moderator = (
+            User.objects.filter(username="loop-moderator").first() or moderator_create(username="loop-moderator")[0]
+        )
         author = User.objects.filter(username="loop-author").first() or User.objects.create_user("loop-author")
 
         test = load_split("test")
@@ -67,18 +69,25 @@ class Command(BaseCommand):
         out(f"2. {total} shifted uploads (dark product on white) through upload_create + the classify task body")
         uploads = []
         for i in tqdm(range(total), desc="uploads", unit="img"):
-            upload = upload_create(data=_png(shifted[i]), filename=f"shop-{i}.png", caption="shop photo", uploader=author)
+            upload = upload_create(
+                data=_png(shifted[i]), filename=f"shop-{i}.png", caption="shop photo", uploader=author
+            )
             upload_classify(upload_id=upload.pk)
             uploads.append(upload.pk)
         labels = dict(Upload.objects.filter(pk__in=uploads).values_list("pk", "predictions__label"))
         correct_uploads, eval_uploads, shuffled_uploads = (
-            uploads[:corrections], uploads[corrections:corrections + evaluate], uploads[corrections + evaluate:])
-        eval_truth = truth[corrections:corrections + evaluate]
+            uploads[:corrections],
+            uploads[corrections : corrections + evaluate],
+            uploads[corrections + evaluate :],
+        )
+        eval_truth = truth[corrections : corrections + evaluate]
         before_shift = np.mean([labels[u] == t for u, t in zip(eval_uploads, eval_truth, strict=False)])
         out(f"   accuracy of {baseline.name} on the {evaluate} held-back shifted uploads: {before_shift:.4f}")
 
         out(f"3. The moderator corrects {corrections} uploads through the review service")
-        for upload_id, label in tqdm(list(zip(correct_uploads, truth[:corrections], strict=False)), desc="decisions", unit="item"):
+        for upload_id, label in tqdm(
+            list(zip(correct_uploads, truth[:corrections], strict=False)), desc="decisions", unit="item"
+        ):
             review_decide(upload_id=upload_id, moderator=moderator, verdict="approve", label=label)
 
         out("4. The scheduled retraining runs (the task body of classifier.retrain_scheduled)")
@@ -86,8 +95,10 @@ class Command(BaseCommand):
         run = retrain_if_due(trigger=TrainingTrigger.SCHEDULE, min_new=1)
         elapsed = time.perf_counter() - started
         gate = run.candidate.gate if run and run.candidate else {}
-        out(f"   run {run.pk}: {run.status} in {elapsed:.0f} s; trained on {run.data.get('base_examples')} base images "
-            f"+ {run.data.get('examples')} moderator examples; {run.data.get('holdout')} corrections held out")
+        out(
+            f"   run {run.pk}: {run.status} in {elapsed:.0f} s; trained on {run.data.get('base_examples')} base images "
+            f"+ {run.data.get('examples')} moderator examples; {run.data.get('holdout')} corrections held out"
+        )
         out(f"   gate: {'PROMOTED' if run.promoted else 'REJECTED'} — {gate.get('reason')}")
         if run.status != "succeeded":
             out(run.error)
@@ -108,13 +119,17 @@ class Command(BaseCommand):
 
         out(f"6. Gate refusal: {shuffled} uploads 'corrected' with shuffled labels, then a run")
         rng = np.random.default_rng(0)
-        wrong = [FASHION_MNIST_CLASSES[(FASHION_MNIST_CLASSES.index(t) + rng.integers(1, 10)) % 10]
-                 for t in truth[corrections + evaluate:]]
+        wrong = [
+            FASHION_MNIST_CLASSES[(FASHION_MNIST_CLASSES.index(t) + rng.integers(1, 10)) % 10]
+            for t in truth[corrections + evaluate :]
+        ]
         for upload_id, label in zip(shuffled_uploads, wrong, strict=False):
             review_decide(upload_id=upload_id, moderator=moderator, verdict="approve", label=label)
         bad = retrain_if_due(trigger=TrainingTrigger.MANUAL, min_new=1)
         still = active_version()
-        out(f"   run {bad.pk}: candidate {bad.candidate.name} {bad.candidate.status} — {bad.candidate.gate.get('reason')}")
+        out(
+            f"   run {bad.pk}: candidate {bad.candidate.name} {bad.candidate.status} — {bad.candidate.gate.get('reason')}"
+        )
         out(f"   model in service: {still.name} ({'unchanged' if still.pk == after_version.pk else 'CHANGED'})")
         pending = Upload.objects.filter(pk__in=eval_uploads, status=UploadStatus.IN_REVIEW).count()
         out(f"   ({pending} evaluation uploads are left in review; they were never labelled.)")

@@ -16,39 +16,101 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
-def platform_commands(*, bind: str, web_workers: int, concurrency: int,
-                      webhook_concurrency: int = 2) -> dict[str, tuple[list[str], int]]:
+def platform_commands(
+    *, bind: str, web_workers: int, concurrency: int, webhook_concurrency: int = 2
+) -> dict[str, tuple[list[str], int]]:
     """Each process's command line and niceness."""
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "config"]
     return {
-        "web": ([python, "-m", "gunicorn", "config.wsgi", "--bind", bind, "--workers", str(web_workers),
-                 "--threads", "4", "--access-logfile", "-"], 0),
-        "worker": ([*celery, "worker", "--loglevel", "INFO", "--concurrency", str(concurrency),
-                    "--hostname", "worker@%h", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE], 0),
+        "web": (
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                bind,
+                "--workers",
+                str(web_workers),
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+            ],
+            0,
+        ),
+        "worker": (
+            [
+                *celery,
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                "worker@%h",
+                "--queues",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+            ],
+            0,
+        ),
         # Deliveries wait on partners, not on the CPU.
-        "webhooks": ([*celery, "worker", "--loglevel", "INFO", "--concurrency", str(webhook_concurrency),
-                      "--hostname", "webhooks@%h", "--queues", settings.CELERY_WEBHOOK_QUEUE], 0),
-        "trainer": ([*celery, "worker", "--loglevel", "INFO", "--concurrency", "1", "--hostname", "trainer@%h",
-                     "--queues", settings.CELERY_TRAINING_QUEUE], settings.TRAINING_WORKER_NICENESS),
+        "webhooks": (
+            [
+                *celery,
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(webhook_concurrency),
+                "--hostname",
+                "webhooks@%h",
+                "--queues",
+                settings.CELERY_WEBHOOK_QUEUE,
+            ],
+            0,
+        ),
+        "trainer": (
+            [
+                *celery,
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "1",
+                "--hostname",
+                "trainer@%h",
+                "--queues",
+                settings.CELERY_TRAINING_QUEUE,
+            ],
+            settings.TRAINING_WORKER_NICENESS,
+        ),
         "beat": ([*celery, "beat", "--loglevel", "INFO"], 0),
     }
 
 
 class Command(BaseCommand):
-    help = ("Run the web server (gunicorn), Celery workers for uploads, webhook deliveries and training, "
-            "and Celery beat until interrupted.")
+    help = (
+        "Run the web server (gunicorn), Celery workers for uploads, webhook deliveries and training, "
+        "and Celery beat until interrupted."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--web-workers", type=int, default=2)
         parser.add_argument("--concurrency", type=int, default=2)
-        parser.add_argument("--webhook-concurrency", type=int, default=2,
-                            help="processes delivering webhooks (they wait on partners, not on the CPU)")
+        parser.add_argument(
+            "--webhook-concurrency",
+            type=int,
+            default=2,
+            help="processes delivering webhooks (they wait on partners, not on the CPU)",
+        )
 
     def handle(self, *args, bind, web_workers, concurrency, webhook_concurrency, **options):
-        commands = platform_commands(bind=bind, web_workers=web_workers, concurrency=concurrency,
-                                     webhook_concurrency=webhook_concurrency)
+        commands = platform_commands(
+            bind=bind, web_workers=web_workers, concurrency=concurrency, webhook_concurrency=webhook_concurrency
+        )
         processes: dict[str, subprocess.Popen] = {}
         stopping = False
 
@@ -62,8 +124,9 @@ class Command(BaseCommand):
         for name, (command, nice) in commands.items():
             # Own process groups, so that the terminal's Ctrl-C reaches us
             # once and we stop the children in order.
-            processes[name] = subprocess.Popen(command, env=env, start_new_session=True,
-                                               preexec_fn=(lambda n=nice: os.nice(n)) if nice else None)
+            processes[name] = subprocess.Popen(
+                command, env=env, start_new_session=True, preexec_fn=(lambda n=nice: os.nice(n)) if nice else None
+            )
             self.stdout.write(f"started {name} (pid {processes[name].pid})")
         self.stdout.write(self.style.SUCCESS(f"Platform running on http://{bind}/ — press Ctrl-C to stop."))
         try:
