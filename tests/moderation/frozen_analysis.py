@@ -25,12 +25,10 @@ ESPRESSO, PLATE, COFFEE_MUG, REVOLVER, TABBY, SNEAKER = 967, 923, 504, 763, 281,
 
 def make_versions() -> dict:
     """Model-version rows for the three roles (no real artifacts)."""
-    make = lambda role, names: model_version_create(
-        role=role,
-        architecture="frozen",
-        class_names=names,  # noqa: E731
-        artifact=b"frozen",
-    )
+
+    def make(role, names):
+        return model_version_create(role=role, architecture="frozen", class_names=names, artifact=b"frozen")
+
     return {
         "product": make(ModelRole.PRODUCT, PRODUCT_CLASSES),
         "imagenet": make(ModelRole.IMAGENET, list(imagenet_class_names())),
