@@ -58,15 +58,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
             figures = m["fidelity_vs_float"]
             return "against the float model on {}: {}".format(
                 f"{figures.get('images', '?')} photos",
-                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items() if k != "images"),
+                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(figures.items()) if k != "images"),
             )
-        if "accuracy" not in m:
-            return "-"
-        if "accuracy" not in m:  # the open-set gate's calibration figures
+        if "threshold" in m:  # the open-set gate's calibration figures
             return (
                 f"threshold {m.get('threshold')} ({m.get('rule')}): keeps {m.get('true_positive_rate')} of "
                 f"held-out product shots, lets in {m.get('false_positive_rate')} of real photos"
             )
+        if "accuracy" not in m:
+            return "-"
         return f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f} on {m['support']} test images"
 
     @admin.display(description="per class")

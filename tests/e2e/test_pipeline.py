@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier.models import TrainingExample
 from moderation import policy
-from moderation.models import AuditEvent, ClassPolicy, Decision, Upload, UploadStatus
+from moderation.models import AuditEvent, ClassPolicy, Decision, FlagCategory, Upload, UploadStatus
 from moderation.selectors import class_thresholds
 from tests.conftest import wait_for
 from tests.helpers import fashion_png
@@ -19,6 +19,12 @@ N = 20
 def test_uploads_get_verdicts_from_a_real_worker_and_a_moderator_decides(
     celery_worker, active_model, partner_key, api_client, client, moderator
 ):
+    # The adult-content check is part of the policy; no adult-content model
+    # runs here, so it cannot run, and uploads that nothing rejects go to review.
+    FlagCategory.objects.update_or_create(
+        name="adult content",
+        defaults={"kind": "adult", "review_threshold": 0.4, "reject_threshold": 0.85, "enabled": True},
+    )
     # Thresholds that give this tiny model's scores a mix of verdicts.
     ClassPolicy.objects.update_or_create(class_name="Trouser", defaults={"prohibited": True, "reject_threshold": 0.5})
     for name in active_model.class_names:

@@ -42,7 +42,8 @@ def banked_cat(active_model, moderator):
     still = upload_create(data=skimage_jpeg("chelsea"), filename="cat.jpg")
     upload_classify(upload_id=still.pk)
     still.refresh_from_db()
-    return bank_hash_add(bank=HashBank.objects.get(name="known-bad"), upload=still, actor=moderator)
+    bank, _ = HashBank.objects.get_or_create(name="known-bad", defaults={"action": "reject", "max_distance": 31})
+    return bank_hash_add(bank=bank, upload=still, actor=moderator)
 
 
 def classified(data: bytes, name: str) -> Upload:
