@@ -25,7 +25,6 @@ image goes through upload_create and upload_classify, the code a worker runs.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import os
 import sys
@@ -72,24 +71,13 @@ def _classify(data: bytes, filename: str):
     return upload, upload.product_prediction
 
 
-def _categories(analysis) -> list[tuple[str, float]] | None:
-    """The top categories, if this classifier gives categories (another
-    engineer's taxonomy), in whatever shape: None when it gives none."""
-    names = {f.name for f in dataclasses.fields(analysis)}
-    if "categories" not in names or analysis.categories is None:
-        return None
-    found = analysis.categories
-    found = getattr(found, "top", found)
-    found = found() if callable(found) else found
-    if isinstance(found, dict):
-        found = sorted(found.items(), key=lambda item: item[1], reverse=True)
-    pairs = []
-    for item in list(found)[:3]:
-        if isinstance(item, (tuple, list)):
-            pairs.append((str(item[-2]), float(item[-1])))
-        else:
-            pairs.append((str(getattr(item, "name", getattr(item, "label", item))), float(getattr(item, "score", 0.0))))
-    return pairs
+def _categories(analysis) -> list[tuple[str, float]]:
+    """The photo's top three categories of the taxonomy in service (the
+    summed probabilities of their ImageNet classes), as the upload stores them."""
+    from moderation.taxonomy import taxonomy_in_service
+
+    scores = taxonomy_in_service().scores(analysis.imagenet.probabilities)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:3]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     examples = {}
     for side in ("evaluation", "calibration"):
         photos = real_photos(side=side, limit=args.photos)
-        verdicts, tagged, flagged, by_source = Counter(), 0, 0, Counter()
+        verdicts, tagged, labelled, flagged, by_source = Counter(), 0, 0, 0, Counter()
         scores = []
         for photo in photos:
             upload, prediction = _classify(photo.jpeg(), f"{photo.name}.jpg")
@@ -164,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             verdicts[upload.status] += 1
             flagged += upload.flags.exists()
             by_source[photo.source] += 1
+            labelled += bool(prediction.label)  # what today's pipeline shows: the top class, gate or not
             if prediction.tags(1):
                 tagged += 1
                 examples.setdefault(side, []).append(f"{photo.name} ({prediction.label})")
@@ -174,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 f"{side} half ({sources})",
                 n,
-                1.0,
+                labelled / n,
                 tagged / n,
                 verdicts["in_review"] / n,
                 flagged / n,
@@ -201,25 +190,22 @@ def main(argv: list[str] | None = None) -> int:
 
     # The reference photos.
     folder = next((d for d in REFERENCE_DIRS if d.is_dir()), None)
-    reference_rows, shows = [], "ImageNet classes"
+    reference_rows = []
     for path in sorted(folder.glob("*.png")) if folder else []:
         analysis = analyze(path.read_bytes())
-        categories = _categories(analysis)
-        if categories is not None:
-            shows = "categories"
-            top = categories
-        else:
-            top = [(name, p) for _, name, p in analysis.imagenet.top[:3]]
         tag = analysis.product.tags(1)
         reference_rows.append(
             [
                 path.name,
-                "; ".join(f"{n} {p:.2f}" for n, p in top),
+                "; ".join(f"{n} {p:.2f}" for n, p in _categories(analysis)),
+                "; ".join(f"{name} {p:.2f}" for _, name, p in analysis.imagenet.top[:3]),
                 f"{analysis.product.ood_score:.3f}",
                 tag[0][0] if tag else "none",
             ]
         )
-    reference_table = table(["reference photo", f"top {shows}", "OOD score", "product tag"], reference_rows)
+    reference_table = table(
+        ["reference photo", "top categories", "top ImageNet classes", "OOD score", "product tag"], reference_rows
+    )
 
     output = "\n\n".join([fashion_table, photo_table, reference_table])
     misses = "; ".join(f"{side}: {', '.join(v[:8])}" for side, v in examples.items()) or "none"
