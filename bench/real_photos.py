@@ -220,10 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             "upload_create and upload_classify, the worker's code. Accuracy with the gate counts an image right "
             "only when its tag is shown and correct. Real photos: scikit-image, scikit-learn and Debian wallpaper "
             "photos with crops (centre square, two halves); the evaluation half was not seen by the gate's "
-            "calibration. Verdicts are the policy of this branch, which still sends photos with an unsure product "
-            "tag to review; the risk-driven policy (issue 14, item 3) changes that column: under it, only photos "
-            "with a risk flag (the column beside it) would go to review. Other work shared the "
-            f"CPU while this ran.\n\n{output}\n\nReal photos given a clothing tag: {misses}.",
+            "calibration. Verdicts are the risk-driven policy's: a photo goes to review only when a risk signal "
+            "(adult content, prohibited goods, a bank match) reaches its review threshold, whatever the product "
+            f"tag's confidence. Other work shared the CPU while this ran.\n\n{output}\n\nReal photos given a clothing tag: {misses}.",
             "python -m bench.real_photos",
         )
     return 0
