@@ -4,22 +4,12 @@ probability vectors, with real model-version rows to point at."""
 import dataclasses
 
 from classifier.contracts import AdultScore, ImageAnalysis, ImageNetTags, ProductPrediction
+from classifier.ml.datasets import FASHION_MNIST_CLASSES
 from classifier.ml.imagenet import imagenet_class_names
 from classifier.models import ModelRole
 from classifier.registry import model_version_create
 
-PRODUCT_CLASSES = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+PRODUCT_CLASSES = list(FASHION_MNIST_CLASSES)
 ESPRESSO, PLATE, COFFEE_MUG, REVOLVER, TABBY, SNEAKER = 967, 923, 504, 763, 281, 770
 
 
