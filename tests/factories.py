@@ -164,11 +164,10 @@ class DecisionFactory(DjangoModelFactory):
     label_after = ""
 
 
-def policy_approves_nothing(class_names=()) -> None:
+def policy_approves_nothing() -> None:
     """Every upload goes to review: the adult-content flag reviews any score,
     and where no adult-content model is active the check cannot run, which
-    reviews too (the policy approves only when every risk check ran clean).
-    `class_names` is accepted for callers that name the product classes."""
+    reviews too (the policy approves only when every risk check ran clean)."""
     FlagCategory.objects.update_or_create(
         name="adult content",
         defaults={"kind": "adult", "review_threshold": 0.0, "reject_threshold": 0.85, "enabled": True},

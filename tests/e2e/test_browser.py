@@ -55,7 +55,7 @@ def test_person_uploads_several_files_and_sees_verdicts_live(
 
 def test_moderator_decides_on_the_review_page_and_the_next_item_opens(page, shot, live_server, active_model, moderator):
     ClassPolicy.objects.all().delete()
-    policy_approves_nothing(active_model.class_names)
+    policy_approves_nothing()
     author = get_user_model().objects.create_user("bob", password="bob-pass-1")
     uploads = [upload_create(data=fashion_png(i)[0], filename=f"{i}.png", uploader=author) for i in range(2)]
     for upload in uploads:

@@ -29,7 +29,7 @@ def author(db):
 
 
 def test_claim_and_decide_with_the_keyboard(page, shot, live_server, active_model, moderator, author):
-    policy_approves_nothing(active_model.class_names)
+    policy_approves_nothing()
     uploads = _queue(3, author)
     assert all(Upload.objects.get(pk=u.pk).status == UploadStatus.IN_REVIEW for u in uploads)
     sign_in(page, live_server.url, "mod1", "mod-pass-123")
@@ -81,7 +81,7 @@ def test_blurred_item_is_revealed(page, shot, live_server, active_model, moderat
 def test_appeal_is_decided_by_a_second_moderator(
     page, shot, live_server, active_model, moderator, second_moderator, author
 ):
-    policy_approves_nothing(active_model.class_names)
+    policy_approves_nothing()
     [upload] = _queue(1, author)
     review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
     # The author appeals from "My posts".
