@@ -7,7 +7,11 @@ from moderation.models import AuditAction, BankAction, HashBank, ModeratorPrefer
 class DecisionForm(forms.Form):
     verdict = forms.ChoiceField(choices=[(Verdict.APPROVE, "Approve"), (Verdict.REJECT, "Reject")])
     label = forms.ChoiceField(required=False)
-    reason_code = forms.ChoiceField(choices=[("", "—")] + list(RejectReason.choices), required=False)
+    reason_code = forms.ChoiceField(
+        choices=[("", f"none chosen: records “{RejectReason.OTHER.label}”")] + list(RejectReason.choices),
+        required=False,
+        label="Reason (on reject)",
+    )
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
     bank = forms.ModelChoiceField(
         queryset=HashBank.objects.none(),
