@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from moderation.admin_audit import AuditedAdminMixin, ReadOnlyAdminMixin
 from moderation.errors import ApplicationError
@@ -38,6 +38,7 @@ from moderation.services.webhooks import (
     webhook_replay,
     webhook_secret_rotate,
 )
+from moderation.templatetags.dashboard import details
 
 
 class PredictionInline(admin.TabularInline):
@@ -93,6 +94,9 @@ class UploadAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # uploads come in through the upload page and the API
+
+    def has_change_permission(self, request, obj=None):
+        return False  # every field is a record; decisions are made on the review page
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -214,6 +218,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # edited on the partner's page; here only the rotate action
+
     @admin.action(
         description="Rotate the signing secret (new one shown once; the old one signs during the grace period)"
     )
@@ -253,6 +260,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a delivery's record; the replay action sends it again
 
     @admin.action(description="Replay the selected deliveries")
     def replay(self, request, queryset):
@@ -302,6 +312,15 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("action", "target_type")
     search_fields = ("target_id", "actor_name")
     date_hierarchy = "created_at"
+    fields = ("created_at", "actor", "actor_name", "action", "target_type", "target_id", "details_display")
+    readonly_fields = fields
+
+    @admin.display(description="details")
+    def details_display(self, obj):
+        lines = details(obj.data)
+        if not lines:
+            return "-"
+        return format_html('<dl class="audit-details">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", lines))
 
 
 @admin.register(Flag)

@@ -39,5 +39,5 @@ class PreferenceForm(forms.ModelForm):
 class AuditSearchForm(forms.Form):
     q = forms.CharField(required=False, label="Target id or actor")
     action = forms.ChoiceField(required=False, choices=[("", "any action")] + list(AuditAction.choices))
-    since = forms.DateTimeField(required=False)
-    until = forms.DateTimeField(required=False)
+    since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))

@@ -501,6 +501,7 @@ class BankedHash(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "banked hash"
+        verbose_name_plural = "banked hashes"
         constraints = [models.UniqueConstraint(fields=["bank", "pdq_hash"], name="unique_hash_per_bank")]
         permissions = [("confirm_bankedhash", "Can confirm a bank entry quarantined by the flood guard")]
 

@@ -350,18 +350,27 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _as_percent(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 1)
+
+
 @permission_required("moderation.view_metrics")
 def metrics_page(request: HttpRequest) -> HttpResponse:
     summary = selectors.metrics_summary()
     chart_data = {
         "hours": summary["hours"],
         "uploads": summary["uploads_per_hour"],
-        "rates": [summary["auto_approve_rate"], summary["auto_reject_rate"], summary["review_rate"]],
+        # Percentages, as the page prints them (65.6, not 0.656).
+        "rates": [
+            _as_percent(summary["auto_approve_rate"]),
+            _as_percent(summary["auto_reject_rate"]),
+            _as_percent(summary["review_rate"]),
+        ],
         "moderators": [row["moderator__username"] for row in summary["decisions_per_moderator"]],
         "decisions": [row["n"] for row in summary["decisions_per_moderator"]],
         "versions": [f"v{v['id']} {v['architecture']}" for v in summary["model_versions"]],
-        "test_accuracy": [v["metrics__accuracy"] for v in summary["model_versions"]],
-        "review_accuracy": [v["review_accuracy"] for v in summary["model_versions"]],
+        "test_accuracy": [_as_percent(v["metrics__accuracy"]) for v in summary["model_versions"]],
+        "review_accuracy": [_as_percent(v["review_accuracy"]) for v in summary["model_versions"]],
     }
     return render(
         request,
