@@ -67,7 +67,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
             )
         if "accuracy" not in m:
             return "-"
-        return f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f} on {m['support']} test images"
+        figures = [f"accuracy {m['accuracy']:.4f}"]
+        if m.get("macro_f1") is not None:
+            figures.append(f"macro F1 {m['macro_f1']:.4f}")
+        return ", ".join(figures) + (f" on {m['support']} test images" if m.get("support") else "")
 
     @admin.display(description="per class")
     def per_class(self, obj):

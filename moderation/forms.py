@@ -41,3 +41,49 @@ class AuditSearchForm(forms.Form):
     action = forms.ChoiceField(required=False, choices=[("", "any action")] + list(AuditAction.choices))
     since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+
+# A list of a million hashes is about 65 MB of text; the page takes a tenth of
+# that (the `bank_import` command takes any size).
+BANK_LIST_MAX_BYTES = 8 * 1024 * 1024
+
+
+class BankFileForm(forms.Form):
+    image = forms.FileField(label="Image file", help_text="Its PDQ hash is added; the image itself is not kept.")
+    note = forms.CharField(required=False, max_length=500)
+
+    def image_bytes(self) -> bytes:
+        return self.cleaned_data["image"].read()
+
+
+class BankImportForm(forms.Form):
+    file = forms.FileField(
+        required=False,
+        label="List file",
+        help_text="CSV with a pdq_hash or signal_str column, ThreatExchange “pdq <hash>” lines, or one hash a line.",
+    )
+    hashes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), label="…or paste hashes")
+    note = forms.CharField(required=False, max_length=500)
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if not upload and not (cleaned.get("hashes") or "").strip():
+            raise forms.ValidationError("Choose a list file or paste hashes.", code="empty_list")
+        if upload and upload.size > BANK_LIST_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The list is {upload.size:,} bytes; this page takes {BANK_LIST_MAX_BYTES:,} "
+                "(the bank_import command takes any size).",
+                code="list_too_large",
+            )
+        if upload:
+            try:
+                cleaned["text"] = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise forms.ValidationError("The list is not UTF-8 text.", code="not_text") from None
+        else:
+            cleaned["text"] = cleaned.get("hashes") or ""
+        return cleaned
+
+    def text(self) -> str:
+        return self.cleaned_data["text"]

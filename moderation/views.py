@@ -19,9 +19,17 @@ from classifier.registry import training_runs_recent
 from moderation import queue, selectors
 from moderation.client_address import client_address
 from moderation.errors import ApplicationError, RateLimited
-from moderation.forms import AuditSearchForm, DecisionForm, PreferenceForm, SignUpForm
+from moderation.forms import AuditSearchForm, BankFileForm, BankImportForm, DecisionForm, PreferenceForm, SignUpForm
 from moderation.models import ModeratorPreference, RejectReason, Upload, UploadFrame, UploadStatus
 from moderation.services.appeals import appeal_open
+from moderation.services.bank_files import (
+    BANK_EXPORT_PERMISSION,
+    BANK_MANAGE_PERMISSION,
+    EXPORT_FORMATS,
+    bank_export,
+    bank_file_import,
+    bank_hash_add_from_file,
+)
 from moderation.services.banks import CONFIRM_PERMISSION, bank_entry_confirm, quarantined_entries
 from moderation.services.explain import upload_heatmap
 from moderation.services.qa import qa_answer, qa_open_items
@@ -459,4 +467,75 @@ def review_heatmap(request: HttpRequest, upload_id) -> HttpResponse:
     response = HttpResponse(png, content_type="image/png")
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@permission_required(BANK_EXPORT_PERMISSION)
+def banks_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "moderation/banks.html", {"banks": selectors.hash_banks_with_counts()})
+
+
+@permission_required(BANK_EXPORT_PERMISSION)
+@require_http_methods(["GET", "POST"])
+def bank_page(request: HttpRequest, bank_id: int) -> HttpResponse:
+    """One bank: add the hash of an image file, import a list, export it."""
+    bank = selectors.hash_banks_with_counts().filter(pk=bank_id).first()
+    if bank is None:
+        raise Http404
+    file_form = BankFileForm(request.POST or None, request.FILES or None, prefix="file")
+    import_form = BankImportForm(request.POST or None, request.FILES or None, prefix="import")
+    if request.method == "POST":
+        action = request.POST.get("action")
+        form = file_form if action == "add-file" else import_form
+        if form.is_valid():
+            try:
+                if action == "add-file":
+                    outcome = bank_hash_add_from_file(
+                        bank_id=bank.pk, actor=request.user, data=form.image_bytes(), note=form.cleaned_data["note"]
+                    )
+                    messages.success(
+                        request,
+                        f"Added PDQ hash {outcome.pdq_hash[:16]}… (quality {outcome.quality}) to “{bank.name}”; "
+                        "a retroactive search over recent uploads is queued.",
+                    )
+                else:
+                    imported = bank_file_import(
+                        bank_id=bank.pk, actor=request.user, text=form.text(), note=form.cleaned_data["note"]
+                    )
+                    skipped = f", {imported.skipped} rows of other signal types skipped" if imported.skipped else ""
+                    messages.success(
+                        request,
+                        f"Imported {imported.added} new hashes into “{bank.name}” "
+                        f"({imported.submitted} read as {imported.format}, "
+                        f"{imported.submitted - imported.added} already there{skipped}).",
+                    )
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+            else:
+                return redirect("bank-page", bank_id=bank.pk)
+    return render(
+        request,
+        "moderation/bank.html",
+        {
+            "bank": bank,
+            "entries": selectors.bank_entries_recent(bank_id=bank.pk),
+            "file_form": file_form,
+            "import_form": import_form,
+            "formats": EXPORT_FORMATS,
+            "can_manage": request.user.has_perm(BANK_MANAGE_PERMISSION),
+        },
+    )
+
+
+@permission_required(BANK_EXPORT_PERMISSION)
+def bank_export_view(request: HttpRequest, bank_id: int) -> HttpResponse:
+    try:
+        filename, content_type, lines = bank_export(
+            bank_id=bank_id, actor=request.user, fmt=request.GET.get("format", "csv")
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("banks")
+    response = StreamingHttpResponse(lines, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
