@@ -431,7 +431,7 @@ class BankedHashAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ("bank", "added_by")
 
     def has_add_permission(self, request):
-        return False  # entries are added by rejecting an upload into a bank
+        return False  # entries come from a rejection into a bank or the lead's banks page (/lead/banks/)
 
     def delete_model(self, request, obj):
         bank_hash_remove(entry=obj, actor=request.user)
