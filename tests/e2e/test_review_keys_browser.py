@@ -170,3 +170,29 @@ def test_a_lead_imports_and_exports_a_bank_list(open_page, live_server, tmp_path
     saved = tmp_path / "export.txt"
     download.value.save_as(saved)
     assert saved.read_text() == f"pdq {HASH}\n"
+
+
+@pytest.mark.parametrize("viewport", [DESK, PHONE], ids=["1440x900", "390x844"])
+def test_lead_and_qa_pages_fit_both_sizes(open_page, live_server, moderator, viewport):
+    from moderation.models import AuditAction, QAItem, QAKind
+    from moderation.services.audit import audit_record
+    from moderation.setup import ensure_roles_and_schedules
+
+    ensure_roles_and_schedules()
+    uploads = uploads_in_review(2)
+    QAItem.objects.create(upload=uploads[1], kind=QAKind.BLIND, reference_verdict="approve")
+    audit_record(
+        actor=moderator, action=AuditAction.REVIEW_DECIDED, target=uploads[0], data={"verdict": "reject", "n": 1}
+    )
+    bank = HashBank.objects.create(name="fit-bank")
+    lead = User.objects.create_user("lead", password="lead-pass-123")
+    lead.groups.add(Group.objects.get(name="leads"))
+    page = open_page(viewport)
+    sign_in(page, live_server.url, "lead", "lead-pass-123")
+    page.wait_for_url("**/")
+    for url in ("/review/qa/", "/lead/metrics/", "/lead/audit/", "/lead/banks/", f"/lead/banks/{bank.pk}/"):
+        page.goto(f"{live_server.url}{url}")
+        assert _no_horizontal_overflow(page), url
+    page.goto(f"{live_server.url}/lead/audit/")
+    assert page.is_visible("dl.audit-details >> text=verdict")
+    assert page.get_attribute("table.audit time", "datetime")
