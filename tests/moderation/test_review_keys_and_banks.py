@@ -497,3 +497,32 @@ def test_bank_pages_for_leads_only(client, lead, moderator):
     assert export["Content-Disposition"] == 'attachment; filename="test-bank.threatexchange.txt"'
     assert f"pdq {HASH_A}\n" in b"".join(export.streaming_content).decode()
     assert bank.entries.count() == 2
+
+
+def test_record_only_admin_pages_are_view_only(rf):
+    from django.contrib import admin
+
+    from classifier.models import TrainingRun
+    from moderation.models import WebhookDelivery, WebhookEndpoint
+
+    request = rf.get("/admin/")
+    request.user = User.objects.create_superuser("root2", "root2@example.com", "root-pass-2")
+    for model in (Upload, ModelVersion, TrainingRun, WebhookDelivery, WebhookEndpoint):
+        model_admin = admin.site._registry[model]
+        assert not model_admin.has_change_permission(request), model.__name__
+        assert model_admin.has_view_permission(request), model.__name__
+
+
+def test_the_bank_commands_read_and_write_the_exchange_formats(tmp_path):
+    from django.core.management import call_command
+
+    bank = HashBank.objects.create(name="cli-bank")
+    listing = tmp_path / "signals.txt"
+    listing.write_text(f"pdq {HASH_A}\npdq {HASH_B}\nmd5 0cc175b9c0f1b6a831c399e269772661\n")
+    out = io.StringIO()
+    call_command("bank_import", "cli-bank", str(listing), stdout=out)
+    assert "2 new entries" in out.getvalue() and "1 of other signal types skipped" in out.getvalue()
+    exported = io.StringIO()
+    call_command("bank_export", "cli-bank", "--format", "threatexchange", stdout=exported, stderr=io.StringIO())
+    assert sorted(exported.getvalue().splitlines()) == sorted([f"pdq {HASH_A}", f"pdq {HASH_B}"])
+    assert bank.entries.count() == 2
