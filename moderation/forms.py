@@ -60,7 +60,7 @@ class BankImportForm(forms.Form):
     file = forms.FileField(
         required=False,
         label="List file",
-        help_text="CSV with a pdq_hash or signal_str column, ThreatExchange “pdq <hash>” lines, or one hash a line.",
+        help_text="CSV with a pdq_hash or signal_str column, ThreatExchange lines of “pdq” and the hash, or one hash a line.",
     )
     hashes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), label="…or paste hashes")
     note = forms.CharField(required=False, max_length=500)
