@@ -108,9 +108,9 @@ def test_file_too_large(api_client, partner_key):
     assert Upload.objects.count() == 0
 
 
-def test_caption_too_long_is_invalid_input(api_client, partner_key):
+def test_caption_too_long_has_its_own_code(api_client, partner_key):
     _, key = partner_key()
-    assert_error(post(api_client, key, fashion_png(0)[0], caption="x" * 2001), 400, "invalid_input")
+    assert_error(post(api_client, key, fashion_png(0)[0], caption="x" * 2001), 400, "caption_too_long")
 
 
 def test_duplicate_external_id_is_409(api_client, partner_key):
