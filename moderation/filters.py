@@ -36,7 +36,7 @@ class UtcDateTimeField(forms.Field):
         except (ValueError, OverflowError):
             moment = None
         if moment is None:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+            raise forms.ValidationError(self.error_messages["invalid"], "invalid")
         return moment
 
 
