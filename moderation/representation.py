@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -23,6 +24,28 @@ from moderation.models import Appeal, FlagKind, Upload, UploadStatus
 # (UPLOAD_MAX_PIXELS, UPLOAD_MAX_BYTES): typed as int32, not as Python's
 # unbounded int.
 INT32_MAX = 2**31 - 1
+
+
+def int_schema(*, minimum: int = 0, maximum: int | None = INT32_MAX, nullable: bool = False) -> dict:
+    """An integer's OpenAPI schema with its format and bounds (drf-spectacular
+    leaves the format out): int32 when it fits, else int64."""
+    schema: dict[str, Any] = {"type": "integer", "format": "int32" if maximum is not None else "int64"}
+    schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    if nullable:
+        schema["nullable"] = True
+    return schema
+
+
+class BoundedIntegerField(serializers.IntegerField):
+    """A read-only integer with its format and bounds in the schema. (Set in
+    __init__: a serializer deep-copies its fields from their arguments.)"""
+
+    def __init__(self, *, minimum: int = 0, maximum: int | None = INT32_MAX, **kwargs) -> None:
+        super().__init__(read_only=True, **kwargs)
+        set_override(self, "field", int_schema(minimum=minimum, maximum=maximum))
+
 
 # What partners and uploaders read when processing failed; the cause itself
 # (an exception's text can name hosts, paths or versions) stays on the row
@@ -70,15 +93,17 @@ class FlagSerializer(serializers.Serializer):
     frame = serializers.SerializerMethodField(help_text="the animation frame that raised it (null for a still image)")
     timestamp_ms = serializers.SerializerMethodField(help_text="when that frame plays, in ms (null: not played)")
 
+    @extend_schema_field(int_schema(nullable=True))
     def get_frame(self, flag) -> int | None:
         return (flag.detail or {}).get("frame")
 
+    @extend_schema_field(int_schema(nullable=True))
     def get_timestamp_ms(self, flag) -> int | None:
         return (flag.detail or {}).get("timestamp_ms")
 
 
 class ModelVersionRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField(min_value=1, max_value=INT32_MAX)
+    id = BoundedIntegerField(minimum=1, maximum=None)
     name = serializers.CharField()
     architecture = serializers.CharField()
 
@@ -89,10 +114,6 @@ class OpenSetSerializer(serializers.Serializer):
     threshold = serializers.FloatField(help_text="scores above this are out of distribution")
     method = serializers.CharField(help_text="how the score is computed (docs/models.md)")
     reason = serializers.CharField(help_text="why tags is empty, for people; empty when in distribution")
-
-
-def _size_field(help_text: str) -> serializers.IntegerField:
-    return serializers.IntegerField(read_only=True, min_value=0, max_value=INT32_MAX, help_text=help_text)
 
 
 class UploadOutputSerializer(serializers.ModelSerializer):
@@ -106,9 +127,9 @@ class UploadOutputSerializer(serializers.ModelSerializer):
     verdict = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()
     appeal = serializers.SerializerMethodField()
-    width = _size_field("pixels")
-    height = _size_field("pixels")
-    byte_size = _size_field("bytes of the file as sent")
+    width = BoundedIntegerField(help_text="pixels")
+    height = BoundedIntegerField(help_text="pixels")
+    byte_size = BoundedIntegerField(help_text="bytes of the file as sent")
 
     class Meta:
         model = Upload
@@ -136,7 +157,6 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "verdict_at",
         ]
-        read_only_fields = fields
 
     def _prediction(self, upload, role: str = "product"):
         return upload.predictions_by_role().get(role)  # prefetched

@@ -9,6 +9,7 @@ from rest_framework.fields import empty
 from moderation.models import WebhookEndpoint
 from moderation.representation import (
     AppealOutputSerializer,
+    BoundedIntegerField,
     CategorySerializer,
     FlagSerializer,
     ImageNetTagSerializer,
@@ -84,6 +85,8 @@ class WebhookInputSerializer(serializers.Serializer):
 
 class WebhookOutputSerializer(serializers.ModelSerializer):
     """An endpoint as listed: never its secret."""
+
+    id = BoundedIntegerField(minimum=1, maximum=None)
 
     class Meta:
         model = WebhookEndpoint
