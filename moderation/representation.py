@@ -18,6 +18,7 @@ from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from classifier.facade import ModelRole
 from moderation.models import Appeal, FlagKind, Upload, UploadStatus
 
 # The largest width, height or byte size an upload can have fits in 32 bits
@@ -158,7 +159,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "verdict_at",
         ]
 
-    def _prediction(self, upload, role: str = "product"):
+    def _prediction(self, upload, role: str = ModelRole.PRODUCT):
         return upload.predictions_by_role().get(role)  # prefetched
 
     @extend_schema_field(TagSerializer(many=True))
@@ -182,7 +183,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
     @extend_schema_field(ImageNetTagSerializer(many=True))
     def get_imagenet_tags(self, upload) -> list[dict]:
         """The top five ImageNet classes, with readable names."""
-        prediction = self._prediction(upload, "imagenet")
+        prediction = self._prediction(upload, ModelRole.IMAGENET)
         if prediction is None:
             return []
         return list(ImageNetTagSerializer([{"name": n, "score": s} for n, s in prediction.top(5)], many=True).data)
@@ -197,7 +198,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         return list(CategorySerializer([{"name": n, "score": s} for n, s in upload.top_categories], many=True).data)
 
     def get_adult_score(self, upload) -> float | None:
-        prediction = self._prediction(upload, "adult")
+        prediction = self._prediction(upload, ModelRole.ADULT)
         return prediction.score if prediction else None
 
     @extend_schema_field(FlagSerializer(many=True))
