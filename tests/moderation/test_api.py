@@ -176,3 +176,16 @@ def test_an_unusable_authorization_header_says_why(api_client, header):
     assert_error(response, 401, "authentication_failed")
     assert "credentials were not provided" not in response.json()["error"]["message"]
     assert response["WWW-Authenticate"] == "Api-Key"
+
+
+@pytest.mark.parametrize("body", [{}, {"message": None}, {"message": ""}, {"message": " \n "}])
+def test_an_empty_appeal_message_is_appeal_message_missing(api_client, partner_key, body):
+    from moderation.models import UploadStatus
+    from moderation.services.uploads import upload_create
+
+    partner, key = partner_key()
+    upload = upload_create(data=fashion_png(0)[0], partner=partner)
+    Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.REJECTED)
+    response = api_client.post(f"{URL}{upload.pk}/appeal/", body, format="json", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert_error(response, 400, "appeal_message_missing")
+    assert Upload.objects.get(pk=upload.pk).status == UploadStatus.REJECTED  # nothing half done

@@ -284,10 +284,21 @@ def verify(secret: str, headers: dict, body: bytes) -> bool:
 def test_private_callback_urls_are_refused_unless_allowed(api_client, partner_key, settings, receiver):
     _, key = partner_key()
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
-    for url in (receiver.url, "http://10.0.0.5/hook", "http://169.254.169.254/latest", "ftp://example.com/x"):
+    for url, code in (
+        (receiver.url, "unsafe_webhook_url"),
+        ("http://10.0.0.5/hook", "unsafe_webhook_url"),
+        ("http://169.254.169.254/latest", "unsafe_webhook_url"),
+        ("ftp://example.com/x", "invalid_webhook_url"),
+        ("not a url", "invalid_webhook_url"),
+        ("http://[::1/x", "invalid_webhook_url"),
+        ("https://" + "a" * 500 + ".example/", "invalid_webhook_url"),
+        ("", "invalid_webhook_url"),
+    ):
         response = api_client.post("/api/v1/webhooks/", {"url": url}, format="json", **auth(key))
         assert response.status_code == 400, url
-        assert response.json()["error"]["code"] in ("unsafe_webhook_url", "invalid_webhook_url", "invalid_input")
+        assert response.json()["error"]["code"] == code, (url, response.json())
+    response = api_client.post("/api/v1/webhooks/", {}, format="json", **auth(key))
+    assert response.json()["error"]["code"] == "invalid_webhook_url"
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     assert api_client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json", **auth(key)).status_code == 201
 
