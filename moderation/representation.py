@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from classifier.facade import ModelRole
-from moderation.models import Appeal, FlagKind, Upload, UploadStatus
+from moderation.models import Appeal, FlagKind, Prediction, Upload, UploadStatus
 
 # The largest width, height or byte size an upload can have fits in 32 bits
 # (UPLOAD_MAX_PIXELS, UPLOAD_MAX_BYTES): typed as int32, not as Python's
@@ -230,7 +231,12 @@ class UploadOutputSerializer(serializers.ModelSerializer):
 
 
 def upload_representation(upload: Upload) -> dict[str, Any]:
-    """The upload as partners see it, as plain JSON-ready data."""
+    """The upload as partners see it, as plain JSON-ready data. Its
+    predictions and flags are read once here when the caller did not
+    prefetch them (a webhook's upload comes straight from a service)."""
+    prefetch_related_objects(
+        [upload], Prefetch("predictions", queryset=Prediction.objects.select_related("model_version")), "flags"
+    )
     return _plain(UploadOutputSerializer(upload).data)
 
 

@@ -186,3 +186,16 @@ def test_empty_external_id_is_none(api_client, partner_key):
             HTTP_AUTHORIZATION=f"Api-Key {key}",
         )
         assert response.status_code == 202 and response.json()["external_id"] == ""
+
+
+def test_a_webhook_payload_costs_a_few_queries_however_many_predictions(partner_key, django_assert_max_num_queries):
+    partner, _ = partner_key()
+    upload = upload_create(data=fashion_png(0)[0], partner=partner)
+    upload = classified(
+        upload, analysis({"Sneaker": 0.7, "Sandal": 0.3}, adult=0.4, imagenet=[(770, "running shoe", 0.6)])
+    )
+    upload = Upload.objects.get(pk=upload.pk)  # as a service holds it: nothing prefetched
+    assert upload.predictions.count() == 3
+    with django_assert_max_num_queries(3):  # predictions with their versions, flags, appeal
+        payload = upload_payload(upload, "upload.decided")
+    assert payload["upload"]["tags"] and payload["upload"]["imagenet_tags"]
