@@ -77,3 +77,11 @@ def test_my_posts_page_filters_with_the_same_filterset(scene, client):
     # A page ignores a bad value instead of refusing: the other filters apply.
     page = client.get("/posts/?status=nope&flag=adult")
     assert {post.pk for post in page.context["posts"]} == {flagged.pk}
+
+
+def test_the_schema_lists_exactly_the_filtersets_filters(api_client):
+    from moderation.filters import UploadFilterSet
+
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    parameters = {p["name"] for p in schema["paths"]["/api/v1/uploads/"]["get"]["parameters"]}
+    assert parameters == set(UploadFilterSet.base_filters) | {"limit", "cursor"}
