@@ -136,7 +136,16 @@ class ApiKeyInline(admin.TabularInline):
 
 @admin.register(Partner)
 class PartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "priority", "burst_limit", "sustained_limit", "daily_quota", "created_at")
+    list_display = (
+        "name",
+        "priority",
+        "upload_burst_limit",
+        "upload_hourly_limit",
+        "burst_limit",
+        "sustained_limit",
+        "daily_quota",
+        "created_at",
+    )
     search_fields = ("name",)
     readonly_fields = ("created_at",)
     inlines = [ApiKeyInline, WebhookEndpointInline]

@@ -19,6 +19,7 @@ from classifier.registry import training_runs_recent
 from moderation import queue, selectors
 from moderation.client_address import client_address
 from moderation.errors import ApplicationError, RateLimited
+from moderation.filters import uploads_filter
 from moderation.forms import AuditSearchForm, BankFileForm, BankImportForm, DecisionForm, PreferenceForm, SignUpForm
 from moderation.models import ModeratorPreference, RejectReason, Upload, UploadFrame, UploadStatus
 from moderation.services.appeals import appeal_open
@@ -76,7 +77,8 @@ def upload_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_posts(request: HttpRequest) -> HttpResponse:
-    posts = selectors.uploads_visible_to(user=request.user).order_by("-created_at")[:100]
+    posts = uploads_filter(selectors.uploads_visible_to(user=request.user), request.GET, strict=False)
+    posts = posts.order_by("-created_at")[:100]
     return render(request, "moderation/my_posts.html", {"posts": posts})
 
 
