@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -14,6 +13,7 @@ from moderation import queue
 from moderation.errors import Conflict, NotFound
 from moderation.models import REVIEWABLE_STATUSES, Upload, UploadStatus
 from moderation.services.duties import duties_check, not_decidable_by
+from moderation.services.lifecycle import upload_locked
 
 
 def upload_set_review_rank(upload: Upload, *, scores: dict, flags: int) -> None:
@@ -39,13 +39,11 @@ def queue_claim_next(*, moderator, skip: list | None = None) -> Upload | None:
     """Claim the highest-priority item nobody else holds. Two moderators asking
     at the same moment get different items (SKIP LOCKED on PostgreSQL; SQLite
     serialises writers)."""
-    with transaction.atomic():
-        candidates = _claimable(moderator).exclude(pk__in=skip or []).order_by("-review_rank", "id")
-        upload = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-        if upload is None:
-            return None
-        _claim(upload, moderator)
-        return upload
+    candidates = _claimable(moderator).exclude(pk__in=skip or []).order_by("-review_rank", "id")
+    with upload_locked(among=candidates, skip_locked=True) as upload:
+        if upload is not None:
+            _claim(upload, moderator)
+    return upload
 
 
 def queue_claim(*, moderator, upload_id) -> Upload:
@@ -53,8 +51,7 @@ def queue_claim(*, moderator, upload_id) -> Upload:
     and Forbidden, claiming nothing, if the moderator may not decide it (their
     own upload, or the appeal of their own rejection): opening such an item
     must not keep the moderator who may decide it waiting."""
-    with transaction.atomic():
-        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+    with upload_locked(upload_id) as upload:
         if upload is None:
             raise NotFound("No such upload.")
         if upload.status not in REVIEWABLE_STATUSES:
@@ -73,10 +70,10 @@ def queue_claim(*, moderator, upload_id) -> Upload:
                 detail={"claimed_by": str(upload.claimed_by)},
             )
         _claim(upload, moderator)
-        return upload
+    return upload
 
 
 def _claim(upload: Upload, moderator) -> None:
+    """Hold a locked upload for `moderator` (saved on leaving upload_locked)."""
     upload.claimed_by = moderator
     upload.claimed_until = timezone.now() + timedelta(seconds=settings.REVIEW_CLAIM_SECONDS)
-    upload.save(update_fields=["claimed_by", "claimed_until"])

@@ -11,13 +11,12 @@ from moderation import policy
 from moderation.errors import Conflict, Forbidden, InvalidInput
 from moderation.models import AuditEvent, ClassPolicy, Decision, Prediction, Upload, UploadStatus
 from moderation.selectors import class_thresholds, flag_signals
+from moderation.services.lifecycle import InvalidTransition, upload_transition
 from moderation.services.review import review_decide
 from moderation.services.uploads import (
-    InvalidTransition,
     upload_classify,
     upload_create,
     upload_fail,
-    upload_transition,
     uploads_requeue_stuck,
 )
 from tests.factories import analysis, classified, uploads_in_review
