@@ -272,17 +272,14 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
 def low_risk_queryset(*, moderator) -> QuerySet[Upload]:
     """In review, no flag, no appeal, not held by someone else, not one's own:
     safe to decide in bulk. The bulk service decides nothing outside this."""
-    from django.db.models import Q
-    from django.utils import timezone
-
     from moderation.models import Flag
     from moderation.services.duties import not_decidable_by
+    from moderation.services.queue import claim_free_for
 
-    now = timezone.now()
     return (
         Upload.objects.filter(status=UploadStatus.IN_REVIEW)
         .exclude(pk__in=Flag.objects.values("upload_id"))
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
+        .filter(claim_free_for(moderator))
         .exclude(not_decidable_by(moderator))
     )
 

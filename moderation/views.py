@@ -24,7 +24,7 @@ from moderation.services.appeals import appeal_open
 from moderation.services.banks import CONFIRM_PERMISSION, bank_entry_confirm, quarantined_entries
 from moderation.services.explain import upload_heatmap
 from moderation.services.qa import qa_answer, qa_open_items
-from moderation.services.queue import queue_claim, queue_claim_next
+from moderation.services.queue import claim_live, queue_claim, queue_claim_next
 from moderation.services.ratelimit import check_signup
 from moderation.services.renditions import public_content_type, upload_public_image_ensure
 from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
@@ -153,7 +153,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         {
             "upload": item,
             "priority": queue.priority_now(item.review_rank, now),
-            "claimed": item.claimed_by_id and item.claimed_until and item.claimed_until > now,
+            "claimed": claim_live(item, now=now),
         }
         for item in items
     ]

@@ -3,7 +3,7 @@ claim expires; nobody else is offered it meanwhile."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -25,11 +25,34 @@ def upload_set_review_rank(upload: Upload, *, scores: dict, flags: int) -> None:
     upload.review_rank = queue.rank(static, upload.created_at)
 
 
+# The claim rule, in one place: a claim is live until `claimed_until`; a live
+# claim of someone else's keeps a moderator from opening, deciding or being
+# offered the item; an expired one is nobody's.
+
+
+def claim_live(upload: Upload, *, now: datetime | None = None) -> bool:
+    """Whether someone holds `upload` now."""
+    now = now or timezone.now()
+    return upload.claimed_by_id is not None and upload.claimed_until is not None and upload.claimed_until > now
+
+
+def claim_held_by_other(upload: Upload, moderator, *, now: datetime | None = None) -> bool:
+    """Whether someone other than `moderator` holds `upload` now."""
+    return claim_live(upload, now=now) and upload.claimed_by_id != moderator.pk
+
+
+def claim_free_for(moderator, *, now: datetime | None = None) -> Q:
+    """The rows not held by anyone but `moderator` (claim_held_by_other, as a filter)."""
+    now = now or timezone.now()
+    return (
+        Q(claimed_by__isnull=True) | Q(claimed_until__isnull=True) | Q(claimed_until__lte=now) | Q(claimed_by=moderator)
+    )
+
+
 def _claimable(moderator):
-    now = timezone.now()
     return (
         Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
+        .filter(claim_free_for(moderator))
         # Never offered: one's own uploads, and appeals of one's own rejections.
         .exclude(not_decidable_by(moderator))
     )
@@ -57,13 +80,7 @@ def queue_claim(*, moderator, upload_id) -> Upload:
         if upload.status not in REVIEWABLE_STATUSES:
             return upload
         duties_check(upload=upload, moderator=moderator)
-        held = (
-            upload.claimed_by_id
-            and upload.claimed_by_id != moderator.pk
-            and upload.claimed_until is not None
-            and upload.claimed_until > timezone.now()
-        )
-        if held:
+        if claim_held_by_other(upload, moderator):
             raise Conflict(
                 f"{upload.claimed_by} is reviewing this item until {upload.claimed_until:%H:%M:%S}.",
                 code="claimed_by_other",

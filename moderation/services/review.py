@@ -30,6 +30,7 @@ from moderation.services.banks import bank_hash_add, bank_hash_remove
 from moderation.services.duties import duties_check
 from moderation.services.lifecycle import upload_lock, upload_locked, upload_save, upload_transition
 from moderation.services.qa import qa_sample_decision
+from moderation.services.queue import claim_held_by_other
 
 REVIEW_PERMISSION = "moderation.review_upload"
 
@@ -65,12 +66,7 @@ def review_decide(
             raise NotFound("No such upload.")
         if upload.status not in REVIEWABLE_STATUSES:
             raise Conflict(f"The upload is {upload.get_status_display().lower()}, not in review.", code="not_in_review")
-        if (
-            upload.claimed_by_id
-            and upload.claimed_by_id != moderator.pk
-            and upload.claimed_until is not None
-            and upload.claimed_until > timezone.now()
-        ):
+        if claim_held_by_other(upload, moderator):
             raise Conflict(f"{upload.claimed_by} is reviewing this item.", code="claimed_by_other")
         duties_check(upload=upload, moderator=moderator)
         appeal = Appeal.objects.filter(upload=upload).first() if upload.status == UploadStatus.APPEALED else None

@@ -86,3 +86,38 @@ def test_a_decision_queues_the_partners_webhooks_with_the_event_its_move_names(p
         upload_transition(locked, UploadStatus.APPROVED)
     (delivery,) = WebhookDelivery.objects.filter(upload=upload)
     assert delivery.event == event and delivery.payload["upload"]["status"] == UploadStatus.APPROVED
+
+
+@pytest.mark.parametrize(("seconds_left", "held"), [(60, True), (0, False), (-60, False)])
+def test_one_claim_rule_for_opening_deciding_being_offered_and_bulk(moderator, second_moderator, seconds_left, held):
+    """A claim of someone else's that has not run out keeps the moderator from
+    opening, deciding and being offered the item, and from the bulk grid; at
+    its last instant and after it, nobody holds it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from moderation.errors import Conflict
+    from moderation.selectors import low_risk_queryset
+    from moderation.services.queue import claim_held_by_other, queue_claim, queue_claim_next
+    from moderation.services.review import review_decide
+
+    now = timezone.now()
+    upload = UploadFactory(
+        status=UploadStatus.IN_REVIEW, claimed_by=second_moderator, claimed_until=now + timedelta(seconds=seconds_left)
+    )
+    if seconds_left == 0:
+        upload.claimed_until = timezone.now()  # ran out as we look
+        Upload.objects.filter(pk=upload.pk).update(claimed_until=upload.claimed_until)
+    assert claim_held_by_other(upload, moderator) is held
+    assert claim_held_by_other(upload, second_moderator) is False
+    assert low_risk_queryset(moderator=moderator).filter(pk=upload.pk).exists() is not held
+    assert (queue_claim_next(moderator=moderator) is None) is held
+    if held:
+        with pytest.raises(Conflict):
+            queue_claim(moderator=moderator, upload_id=upload.pk)
+        with pytest.raises(Conflict):
+            review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
+    else:
+        assert queue_claim(moderator=moderator, upload_id=upload.pk).claimed_by == moderator
+        review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
