@@ -76,7 +76,7 @@ def calibration_observations(*, since=None) -> tuple[dict[str, list[tuple[float,
     from moderation.models import Decision
 
     decisions = Decision.objects.filter(prediction__isnull=False)
-    predictions = Prediction.objects.filter(model_version__role=ModelRole.PRODUCT)
+    predictions = Prediction.objects.product()
     if since is not None:
         decisions = decisions.filter(created_at__gte=since)
         predictions = predictions.filter(created_at__gte=since)

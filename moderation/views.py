@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from classifier.facade import ModelRole
 from classifier.registry import training_runs_recent
 from moderation import queue, selectors
 from moderation.client_address import client_address
@@ -193,7 +194,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
     except ApplicationError as exc:
         claim_error = exc.message
     by_role = upload.predictions_by_role()
-    prediction = by_role.get("product")
+    prediction = by_role.get(ModelRole.PRODUCT)
     labels = list(prediction.model_version.class_names) if prediction else []
     form = DecisionForm(request.POST or None, labels=labels)
     if request.method == "POST" and form.is_valid():
@@ -223,8 +224,8 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
             "frames": list(upload.frames.defer("thumbnail")),
             "prediction": prediction,
             "labels": labels,
-            "imagenet": by_role.get("imagenet"),
-            "adult": by_role.get("adult"),
+            "imagenet": by_role.get(ModelRole.IMAGENET),
+            "adult": by_role.get(ModelRole.ADULT),
             "form": form,
             "decisions": upload.decisions.select_related("moderator"),
             "claim_error": claim_error,

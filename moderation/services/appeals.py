@@ -37,7 +37,7 @@ def appeal_open(*, upload_id, message: str, partner=None, user=None) -> Appeal:
         upload=upload, message=message, rejected_by=last_reject.moderator if last_reject else None
     )
     upload_transition(upload, UploadStatus.APPEALED)
-    product = upload.predictions.filter(model_version__role="product").first()
+    product = upload.product_prediction
     upload_set_review_rank(upload, scores=product.scores if product else {}, flags=upload.flags.count())
     upload.claimed_by, upload.claimed_until = None, None
     upload_save(upload)

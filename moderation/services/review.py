@@ -70,7 +70,7 @@ def review_decide(
             raise Conflict(f"{upload.claimed_by} is reviewing this item.", code="claimed_by_other")
         duties_check(upload=upload, moderator=moderator)
         appeal = Appeal.objects.filter(upload=upload).first() if upload.status == UploadStatus.APPEALED else None
-        prediction = upload.predictions.select_related("model_version").filter(model_version__role="product").first()
+        prediction = upload.product_prediction
         # Out of distribution the model's label is no tag at all: approving
         # must not turn it into a confirmed training example.
         label_before = prediction.label if prediction and prediction.in_distribution else ""
