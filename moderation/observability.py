@@ -107,11 +107,12 @@ class PlatformCollector:
 
     def collect(self):
         from classifier.facade import ModelVersion, ModelVersionStatus
-        from moderation.models import REVIEWABLE_STATUSES, Upload
+        from moderation.models import Upload
+        from moderation.selectors import review_queue_size
 
         try:
             by_state = dict(Upload.objects.values_list("status").annotate(n=Count("id")).order_by())
-            queue_depth = Upload.objects.filter(status__in=REVIEWABLE_STATUSES).count()
+            queue_depth = review_queue_size()
             recent = list(
                 Upload.objects.filter(verdict_at__isnull=False)
                 .order_by("-verdict_at")

@@ -52,6 +52,7 @@ def review_queue(*, limit: int = 50, after: tuple[float, str] | None = None) -> 
 
 
 def review_queue_size() -> int:
+    """Items waiting for a moderator (the queue page's count and the metrics' queue depth)."""
     from moderation.models import REVIEWABLE_STATUSES
 
     return Upload.objects.filter(status__in=REVIEWABLE_STATUSES).count()
