@@ -184,7 +184,12 @@ def start_process(
     )
 
 
-def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Stop a process group start_process began. By default the test is over
+    and the group is killed at once: a Celery worker's warm shutdown took 8 to
+    20 s per test (its whole group got SIGTERM, and the main process then
+    waited out the timeout) and tests nothing. Pass another signal to test
+    how a process takes it."""
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, sig)
