@@ -41,9 +41,7 @@ def review_queue(*, limit: int = 50, after: tuple[float, str] | None = None) -> 
     one keyset page: the same few queries however long the queue is."""
     from django.db.models import Q
 
-    from moderation.models import REVIEWABLE_STATUSES
-
-    queryset = Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
+    queryset = review_waiting()
     if after is not None:
         rank, upload_id = after
         queryset = queryset.filter(Q(review_rank__lt=rank) | Q(review_rank=rank, id__gt=upload_id))
@@ -51,11 +49,17 @@ def review_queue(*, limit: int = 50, after: tuple[float, str] | None = None) -> 
     return list(_with_results(queryset)[:limit])
 
 
-def review_queue_size() -> int:
-    """Items waiting for a moderator (the queue page's count and the metrics' queue depth)."""
+def review_waiting() -> QuerySet[Upload]:
+    """Every item waiting for a moderator: the review queue's rows, counted by
+    review_queue_size and the metrics summary."""
     from moderation.models import REVIEWABLE_STATUSES
 
-    return Upload.objects.filter(status__in=REVIEWABLE_STATUSES).count()
+    return Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
+
+
+def review_queue_size() -> int:
+    """Items waiting for a moderator (the queue page's count and the metrics' queue depth)."""
+    return review_waiting().count()
 
 
 def feed(*, limit: int = 60) -> list[Upload]:
@@ -196,7 +200,7 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
     from django.db.models.functions import TruncHour
     from django.utils import timezone
 
-    from moderation.models import REVIEWABLE_STATUSES, Decision, QAItem, QAKind
+    from moderation.models import Decision, QAItem, QAKind
 
     now = now or timezone.now()
     since = now - timedelta(hours=hours)
@@ -217,7 +221,7 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
         .order_by()
     )
     decided_total = sum(verdicts.values()) or 1
-    queue = Upload.objects.filter(status__in=REVIEWABLE_STATUSES).aggregate(n=Count("id"), oldest=Min("created_at"))
+    queue = review_waiting().aggregate(n=Count("id"), oldest=Min("created_at"))
     recent = list(
         Decision.objects.filter(created_at__gte=now - timedelta(days=7))
         .annotate(wait=F("created_at") - F("upload__created_at"))
