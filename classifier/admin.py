@@ -90,7 +90,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return format_html('<img alt="confusion matrix" src="data:image/png;base64,{}">', encoded)
 
     def has_add_permission(self, request):
-        return False  # versions come from training runs and `train_classifier`
+        return False  # versions come from training runs (`train_classifier` starts one) and installs
 
     @admin.action(description="Promote the selected version (make it active)", permissions=["promote"])
     def promote(self, request, queryset):
