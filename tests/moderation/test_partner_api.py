@@ -3,7 +3,6 @@ appeals and signed webhooks against a real receiver on loopback."""
 
 import hashlib
 import hmac
-import http.server
 import json
 import threading
 from datetime import timedelta
@@ -26,7 +25,7 @@ from moderation.services.partners import api_key_create, api_key_revoke, api_key
 from moderation.services.review import review_decide
 from moderation.services.uploads import upload_create
 from moderation.services.webhooks import webhook_deliver
-from tests.helpers import fashion_png
+from tests.helpers import FakeReceiver, fashion_png
 
 pytestmark = pytest.mark.django_db
 
@@ -209,34 +208,9 @@ def test_appeal_through_the_api_and_a_second_moderator_decides(api_client, partn
     assert body["status"] == "approved" and body["appeal"]["status"] == "overturned"
 
 
-class Receiver:
-    """A partner's webhook receiver on loopback: records requests, answers a set status."""
-
-    def __init__(self):
-        self.requests, self.status = [], 200
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-
 @pytest.fixture
 def receiver():
-    r = Receiver()
+    r = FakeReceiver()
     yield r
     r.close()
 
