@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     head_table = ""
     if not args.skip_head:
         from classifier.inputs import fashion_embeddings
-        from classifier.services import product_model_train
+        from classifier.retraining import product_model_train
 
         started = time.perf_counter()
         fashion_embeddings("train", 10_000)

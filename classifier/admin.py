@@ -104,7 +104,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return format_html('<img alt="confusion matrix" src="data:image/png;base64,{}">', encoded)
 
     def has_add_permission(self, request):
-        return False  # versions come from training runs and `train_classifier`
+        return False  # versions come from training runs (`train_classifier` starts one) and installs
 
     def has_change_permission(self, request, obj=None):
         return False  # every field is a record; status changes by the promote and roll-back actions

@@ -1,15 +1,21 @@
-"""The closed loop: moderators' labels -> a training run -> the gate -> maybe a new active version.
+"""Every training of a product model: the one path is a `TrainingRun`
+executed by `training_run_execute`.
 
-A run warm-starts from the active version, trains on a sample of the base data
-plus every non-held-out training example, evaluates the candidate and the
-active version on the same fixed sets (the base test split and the held-out
-corrections), and promotes the candidate only if the gate says so.
+The closed loop (moderators' labels -> a run -> the gate -> maybe a new active
+version): a run warm-starts from the active version, trains on a sample of
+the base data plus every non-held-out training example, evaluates the
+candidate and the active version on the same fixed sets (the base test split
+and the held-out corrections), and promotes the candidate only if the gate
+says so. A baseline (`product_model_train`: the train_classifier command,
+bootstrap, the benchmarks) is a manual run that trains from scratch on the
+base data set and activates as asked.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -18,13 +24,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from classifier.inputs import Inputs
-from classifier.ml.datasets import load_split
+from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.gate import GateDecision, GateFigures, gate_decide, upgrade_decide
 from classifier.ml.training import evaluate_tflite, set_threads, train
 from classifier.models import (
     UNFINISHED_RUN_STATUSES,
     ModelRole,
     ModelVersion,
+    ModelVersionStatus,
     TrainingExample,
     TrainingRun,
     TrainingRunStatus,
@@ -90,9 +97,75 @@ class _RunLog:
         logger.info("training run %s: %s", self.run.pk, message)
 
 
-def training_run_execute(*, run_id: int, progress: bool = False, actor=None) -> TrainingRun:
-    """Run a queued training run to the end. Safe to call twice: a run that is
-    not queued is returned as it is."""
+@dataclass(frozen=True)
+class FromScratch:
+    """A run that trains a new model from scratch on the base data set (a
+    baseline) instead of retraining the active version's kind.
+
+    `activate`: "always", "never", "if-none" (only when no version is active),
+    or "gate" (promote only if the gate prefers it to the active version on
+    the same evaluation set; with no active version it is activated)."""
+
+    epochs: int | None = None
+    time_budget_seconds: float | None = None
+    train_limit: int | None = None
+    test_limit: int | None = None
+    activate: str = "if-none"
+    threads: int | None = None
+
+
+class TrainingBusy(RuntimeError):
+    pass
+
+
+def product_model_train(
+    *,
+    architecture: str = "seed-cnn",
+    epochs: int | None = None,
+    time_budget_seconds: float | None = None,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    activate: str = "if-none",
+    progress: bool = True,
+    threads: int | None = None,
+) -> ModelVersion:
+    """Train a product model on Fashion-MNIST (and, for an embedding head, the
+    moderators' examples too) and register it: a manual training run from
+    scratch (FromScratch says what `activate` means). Raises TrainingBusy when
+    another run is queued or running (two runs never overlap), and whatever
+    stopped the run (e.g. DatasetNotFound) after recording it on the run."""
+    if activate not in ("always", "never", "if-none", "gate"):
+        raise ValueError(f"unknown activate mode {activate!r}")
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                role=ModelRole.PRODUCT, trigger=TrainingTrigger.MANUAL, architecture=architecture
+            )
+    except IntegrityError:
+        busy = TrainingRun.objects.filter(role=ModelRole.PRODUCT, status__in=UNFINISHED_RUN_STATUSES).first()
+        raise TrainingBusy(
+            f"training run {busy.pk if busy else '?'} is queued or running; try again after it"
+        ) from None
+    plan = FromScratch(
+        epochs=epochs,
+        time_budget_seconds=time_budget_seconds,
+        train_limit=train_limit,
+        test_limit=test_limit,
+        activate=activate,
+        threads=threads,
+    )
+    run = training_run_execute(run_id=run.pk, progress=progress, from_scratch=plan, reraise=True)
+    assert run.candidate is not None
+    return run.candidate
+
+
+def training_run_execute(
+    *, run_id: int, progress: bool = False, actor=None, from_scratch: FromScratch | None = None, reraise: bool = False
+) -> TrainingRun:
+    """Run a queued training run to the end: a retraining of the active
+    version's kind, or with `from_scratch` a baseline. Safe to call twice: a
+    run that is not queued is returned as it is. A failure is recorded on the
+    run; `reraise` raises it too."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.status != TrainingRunStatus.QUEUED:
@@ -102,18 +175,25 @@ def training_run_execute(*, run_id: int, progress: bool = False, actor=None) -> 
         run.save(update_fields=["status", "started_at"])
     log = _RunLog(run)
     timings: dict[str, float] = {}
+    failure: Exception | None = None
     try:
-        _execute(run, log, timings, progress=progress, actor=actor)
+        if from_scratch is not None:
+            _execute_from_scratch(run, log, timings, plan=from_scratch, progress=progress, actor=actor)
+        else:
+            _execute(run, log, timings, progress=progress, actor=actor)
         run.status = TrainingRunStatus.SUCCEEDED
-    except Exception as exc:  # noqa: BLE001 - the run records any failure as a row, then re-raises nothing
+    except Exception as exc:  # noqa: BLE001 - the run records any failure as a row (re-raised only if asked)
         logger.exception("training run %s failed", run.pk)
         run.status = TrainingRunStatus.FAILED
         run.error = repr(exc)[:4000]
         log(f"failed: {exc!r}")
+        failure = exc
     run.timings = {k: round(v, 2) for k, v in timings.items()}
     run.log = "\n".join(log.lines)
     run.finished_at = timezone.now()
     run.save()
+    if failure is not None and reraise:
+        raise failure
     return run
 
 
@@ -200,6 +280,80 @@ def candidate_conclude(*, trained, decision: GateDecision, role: str, training_i
         return model_version_reject(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
 
 
+def _on_epoch(run: TrainingRun):
+    return lambda epoch, epochs, seconds: training_run_progress(run=run, epoch=epoch, epochs=epochs, seconds=seconds)
+
+
+def _execute_from_scratch(run: TrainingRun, log, timings: dict, *, plan: FromScratch, progress: bool, actor) -> None:
+    set_threads(plan.threads)
+    architecture = run.architecture
+    current = active_version(run.role)
+    run.base_version = current
+    log(f"training {architecture} from scratch on the base data set (activate: {plan.activate})")
+    inputs = Inputs(architecture)
+    with _timed(timings, "load_data"):
+        train_limit = plan.train_limit
+        if inputs.kind == "embedding":
+            train_limit = min(train_limit or settings.HEAD_BASE_EXAMPLES, settings.HEAD_BASE_EXAMPLES)
+        train_inputs, train_labels = inputs.base("train", count=train_limit)
+        test_inputs, test_labels = inputs.base("test", count=plan.test_limit)
+        corrections = 0
+        # The newest example this model learnt from: the next retraining counts
+        # new examples from here (a CNN baseline learns none of them).
+        max_example_id = last_trained_example_id(run.role)
+        if inputs.kind == "embedding":
+            # A head trains from scratch in seconds, so it always includes every
+            # moderator example outside the gate's held-out slice.
+            examples = inputs.examples(
+                TrainingExample.objects.filter(holdout=False).order_by("pk"), list(FASHION_MNIST_CLASSES)
+            )
+            train_inputs = np.concatenate([train_inputs, examples.inputs])
+            train_labels = np.concatenate([train_labels, examples.labels])
+            corrections = len(examples)
+            max_example_id = max([max_example_id, *examples.ids])
+    info = {
+        "base_examples": int(len(train_inputs)) - corrections,
+        "corrections": corrections,
+        "test_examples": int(len(test_inputs)),
+        "run": run.pk,
+    }
+    run.data = {**info, "max_example_id": max_example_id}
+    log(f"data: {run.data}")
+    with _timed(timings, "train"):
+        trained = train(
+            architecture=architecture,
+            class_names=FASHION_MNIST_CLASSES,
+            train_pixels=train_inputs,
+            train_labels=train_labels,
+            test_pixels=test_inputs,
+            test_labels=test_labels,
+            epochs=plan.epochs,
+            time_budget_seconds=plan.time_budget_seconds,
+            progress=progress,
+            on_epoch=_on_epoch(run),
+        )
+    log(f"trained {trained.epochs} epochs on {len(train_inputs)} examples in {trained.train_seconds:.1f} s")
+    if plan.activate == "gate" and current is not None:
+        with _timed(timings, "evaluate"):
+            decision = gate_evaluate(
+                candidate_bytes=trained.tflite_bytes,
+                candidate_architecture=architecture,
+                active=current,
+                class_names=list(current.class_names),
+                holdout_rows=list(TrainingExample.objects.filter(holdout=True)),
+            )
+        log(f"gate: {'promote' if decision.promote else 'reject'}: {decision.reason}")
+        run.candidate = candidate_conclude(
+            trained=trained, decision=decision, role=run.role, training_info=info, actor=actor
+        )
+    else:
+        version = model_version_register(trained=trained, role=run.role, training_info=info)
+        if plan.activate in ("always", "gate") or (plan.activate == "if-none" and current is None):
+            version = model_version_activate(version=version, actor=actor, reason="trained on the base data set")
+        run.candidate = version
+    run.promoted = run.candidate.status == ModelVersionStatus.ACTIVE
+
+
 def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> None:
     set_threads(settings.RETRAIN_THREADS)
     base_version = active_version(run.role)
@@ -261,9 +415,7 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
             initial_keras_bytes=initial,
             progress=progress,
             seed=run.pk or 0,
-            on_epoch=lambda epoch, epochs, seconds: training_run_progress(
-                run=run, epoch=epoch, epochs=epochs, seconds=seconds
-            ),
+            on_epoch=_on_epoch(run),
         )
     log(
         f"trained {trained.epochs} epochs on {len(train_inputs)} examples (example weight {weight:.1f}) "

@@ -1,4 +1,5 @@
-"""Writes of the classifier app: training examples and baseline training."""
+"""Writes of the classifier app: training examples and pretrained installs.
+(Training, baseline and retraining alike, is classifier/retraining.py.)"""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import hashlib
 import numpy as np
 from django.conf import settings
 
-from classifier.ml.datasets import FASHION_MNIST_CLASSES
 from classifier.ml.quantize import CALIBRATION_IMAGES, INSTALL_FIDELITY_IMAGES
-from classifier.ml.training import set_threads, train
 from classifier.models import ExampleSource, ModelRole, ModelVersion, ModelVersionStatus, TrainingExample
 from classifier.registry import (
     active_version,
     model_version_activate,
     model_version_create,
-    model_version_register,
 )
 
 
@@ -43,75 +41,6 @@ def training_example_record(*, image_name: str, label: str, corrected: bool, ref
         },
     )
     return example
-
-
-def product_model_train(
-    *,
-    architecture: str = "seed-cnn",
-    epochs: int | None = None,
-    time_budget_seconds: float | None = None,
-    train_limit: int | None = None,
-    test_limit: int | None = None,
-    activate: str = "if-none",
-    progress: bool = True,
-    threads: int | None = None,
-) -> ModelVersion:
-    """Train a product model on Fashion-MNIST (and, for an embedding head, the
-    moderators' examples too) and register it.
-
-    `activate`: "always", "never", "if-none" (only when no version is active),
-    or "gate" (promote only if the gate prefers it to the active version on
-    the same evaluation set; with no active version it is activated).
-    """
-    from classifier.inputs import Inputs
-    from classifier.retraining import candidate_conclude, gate_evaluate
-
-    set_threads(threads)
-    inputs = Inputs(architecture)
-    if inputs.kind == "embedding":
-        train_limit = min(train_limit or settings.HEAD_BASE_EXAMPLES, settings.HEAD_BASE_EXAMPLES)
-    train_inputs, train_labels = inputs.base("train", count=train_limit)
-    test_inputs, test_labels = inputs.base("test", count=test_limit)
-    corrections = 0
-    if inputs.kind == "embedding":
-        # A head trains from scratch in seconds, so it always includes every
-        # moderator example outside the gate's held-out slice.
-        examples = inputs.examples(
-            TrainingExample.objects.filter(holdout=False).order_by("pk"), list(FASHION_MNIST_CLASSES)
-        )
-        train_inputs = np.concatenate([train_inputs, examples.inputs])
-        train_labels = np.concatenate([train_labels, examples.labels])
-        corrections = len(examples)
-    trained = train(
-        architecture=architecture,
-        class_names=FASHION_MNIST_CLASSES,
-        train_pixels=train_inputs,
-        train_labels=train_labels,
-        test_pixels=test_inputs,
-        test_labels=test_labels,
-        epochs=epochs,
-        time_budget_seconds=time_budget_seconds,
-        progress=progress,
-    )
-    info = {
-        "base_examples": int(len(train_inputs)) - corrections,
-        "corrections": corrections,
-        "test_examples": int(len(test_inputs)),
-    }
-    current = active_version(ModelRole.PRODUCT)
-    if activate == "gate" and current is not None:
-        decision = gate_evaluate(
-            candidate_bytes=trained.tflite_bytes,
-            candidate_architecture=architecture,
-            active=current,
-            class_names=list(current.class_names),
-            holdout_rows=list(TrainingExample.objects.filter(holdout=True)),
-        )
-        return candidate_conclude(trained=trained, decision=decision, role=ModelRole.PRODUCT, training_info=info)
-    version = model_version_register(trained=trained, role=ModelRole.PRODUCT, training_info=info)
-    if activate in ("always", "gate") or (activate == "if-none" and current is None):
-        version = model_version_activate(version=version, reason="trained on the base data set")
-    return version
 
 
 INT8_SUFFIX = "-int8"

@@ -180,25 +180,44 @@ class Upload(models.Model):
         return {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}.get(self.image_format, "bin")
 
     def predictions_by_role(self) -> dict[str, Prediction]:
-        """The latest prediction of each model role (uses prefetched rows when there are)."""
+        """The latest prediction of each model role: the one way to read an
+        upload's predictions (prefetched rows when there are, as
+        selectors._with_results fetches them; else one query)."""
+        if "predictions" in getattr(self, "_prefetched_objects_cache", {}):
+            rows = self.predictions.all()
+        else:
+            rows = self.predictions.select_related("model_version")
         found: dict[str, Prediction] = {}
-        for prediction in sorted(self.predictions.all(), key=lambda p: p.created_at):
+        for prediction in sorted(rows, key=lambda p: p.created_at):
             found[prediction.model_version.role] = prediction
         return found
 
     @property
     def product_prediction(self) -> Prediction | None:
+        """What the product model said of this upload (its latest version's row)."""
         return self.predictions_by_role().get(ModelRole.PRODUCT)
 
     @property
     def top_categories(self) -> list[tuple[str, float]]:
         """The best taxonomy categories of the photo (from its ImageNet prediction), best first."""
-        prediction = self.predictions_by_role().get("imagenet")
+        prediction = self.predictions_by_role().get(ModelRole.IMAGENET)
         return prediction.top_categories() if prediction is not None else []
+
+
+class PredictionQuerySet(models.QuerySet):
+    def of_role(self, role: str) -> PredictionQuerySet:
+        return self.filter(model_version__role=role)
+
+    def product(self) -> PredictionQuerySet:
+        """The product model's predictions (filters across uploads; one
+        upload's is `Upload.product_prediction`)."""
+        return self.of_role(ModelRole.PRODUCT)
 
 
 class Prediction(models.Model):
     """What one model version said of one upload."""
+
+    objects = PredictionQuerySet.as_manager()
 
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="predictions")
     model_version = models.ForeignKey("classifier.ModelVersion", on_delete=models.PROTECT, related_name="predictions")

@@ -29,7 +29,9 @@ def _check_broker() -> str:
     from config.celery import app
 
     with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
-        conn.ensure_connection(max_retries=1, timeout=3)
+        # One immediate retry: kombu's default waits 2 s first, which a probe
+        # (and every health test with the broker down) paid on each hit.
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=3)
         # Redis connects lazily: ask it something to know it is there.
         client = getattr(conn.default_channel, "client", None)
         if client is not None and hasattr(client, "ping"):
@@ -107,11 +109,12 @@ class PlatformCollector:
 
     def collect(self):
         from classifier.facade import ModelVersion, ModelVersionStatus
-        from moderation.models import REVIEWABLE_STATUSES, Upload
+        from moderation.models import Upload
+        from moderation.selectors import review_queue_size
 
         try:
             by_state = dict(Upload.objects.values_list("status").annotate(n=Count("id")).order_by())
-            queue_depth = Upload.objects.filter(status__in=REVIEWABLE_STATUSES).count()
+            queue_depth = review_queue_size()
             recent = list(
                 Upload.objects.filter(verdict_at__isnull=False)
                 .order_by("-verdict_at")

@@ -41,9 +41,7 @@ def review_queue(*, limit: int = 50, after: tuple[float, str] | None = None) -> 
     one keyset page: the same few queries however long the queue is."""
     from django.db.models import Q
 
-    from moderation.models import REVIEWABLE_STATUSES
-
-    queryset = Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
+    queryset = review_waiting()
     if after is not None:
         rank, upload_id = after
         queryset = queryset.filter(Q(review_rank__lt=rank) | Q(review_rank=rank, id__gt=upload_id))
@@ -51,10 +49,17 @@ def review_queue(*, limit: int = 50, after: tuple[float, str] | None = None) -> 
     return list(_with_results(queryset)[:limit])
 
 
-def review_queue_size() -> int:
+def review_waiting() -> QuerySet[Upload]:
+    """Every item waiting for a moderator: the review queue's rows, counted by
+    review_queue_size and the metrics summary."""
     from moderation.models import REVIEWABLE_STATUSES
 
-    return Upload.objects.filter(status__in=REVIEWABLE_STATUSES).count()
+    return Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
+
+
+def review_queue_size() -> int:
+    """Items waiting for a moderator (the queue page's count and the metrics' queue depth)."""
+    return review_waiting().count()
 
 
 def feed(*, limit: int = 60) -> list[Upload]:
@@ -76,7 +81,7 @@ def calibration_observations(*, since=None) -> tuple[dict[str, list[tuple[float,
     from moderation.models import Decision
 
     decisions = Decision.objects.filter(prediction__isnull=False)
-    predictions = Prediction.objects.filter(model_version__role=ModelRole.PRODUCT)
+    predictions = Prediction.objects.product()
     if since is not None:
         decisions = decisions.filter(created_at__gte=since)
         predictions = predictions.filter(created_at__gte=since)
@@ -195,7 +200,7 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
     from django.db.models.functions import TruncHour
     from django.utils import timezone
 
-    from moderation.models import REVIEWABLE_STATUSES, Decision, QAItem, QAKind
+    from moderation.models import Decision, QAItem, QAKind
 
     now = now or timezone.now()
     since = now - timedelta(hours=hours)
@@ -216,7 +221,7 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
         .order_by()
     )
     decided_total = sum(verdicts.values()) or 1
-    queue = Upload.objects.filter(status__in=REVIEWABLE_STATUSES).aggregate(n=Count("id"), oldest=Min("created_at"))
+    queue = review_waiting().aggregate(n=Count("id"), oldest=Min("created_at"))
     recent = list(
         Decision.objects.filter(created_at__gte=now - timedelta(days=7))
         .annotate(wait=F("created_at") - F("upload__created_at"))
@@ -272,17 +277,14 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
 def low_risk_queryset(*, moderator) -> QuerySet[Upload]:
     """In review, no flag, no appeal, not held by someone else, not one's own:
     safe to decide in bulk. The bulk service decides nothing outside this."""
-    from django.db.models import Q
-    from django.utils import timezone
-
     from moderation.models import Flag
     from moderation.services.duties import not_decidable_by
+    from moderation.services.queue import claim_free_for
 
-    now = timezone.now()
     return (
         Upload.objects.filter(status=UploadStatus.IN_REVIEW)
         .exclude(pk__in=Flag.objects.values("upload_id"))
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
+        .filter(claim_free_for(moderator))
         .exclude(not_decidable_by(moderator))
     )
 

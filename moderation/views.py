@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from classifier.facade import ModelRole
 from classifier.registry import training_runs_recent
 from moderation import queue, selectors
 from moderation.client_address import client_address
@@ -34,7 +35,7 @@ from moderation.services.bank_files import (
 from moderation.services.banks import CONFIRM_PERMISSION, bank_entry_confirm, quarantined_entries
 from moderation.services.explain import upload_heatmap
 from moderation.services.qa import qa_answer, qa_open_items
-from moderation.services.queue import queue_claim, queue_claim_next, queue_step
+from moderation.services.queue import claim_live, queue_claim, queue_claim_next, queue_step
 from moderation.services.ratelimit import check_signup
 from moderation.services.renditions import public_content_type, upload_public_image_ensure
 from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
@@ -164,7 +165,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         {
             "upload": item,
             "priority": queue.priority_now(item.review_rank, now),
-            "claimed": item.claimed_by_id and item.claimed_until and item.claimed_until > now,
+            "claimed": claim_live(item, now=now),
         }
         for item in items
     ]
@@ -237,7 +238,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
     except ApplicationError as exc:
         claim_error = exc.message
     by_role = upload.predictions_by_role()
-    prediction = by_role.get("product")
+    prediction = by_role.get(ModelRole.PRODUCT)
     labels = list(prediction.model_version.class_names) if prediction else []
     form = DecisionForm(request.POST or None, labels=labels)
     if request.method == "POST" and form.is_valid():
@@ -275,8 +276,8 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
             "labels": labels,
             "label_keys": label_keys(labels),
             "default_reason": RejectReason.OTHER.label,
-            "imagenet": by_role.get("imagenet"),
-            "adult": by_role.get("adult"),
+            "imagenet": by_role.get(ModelRole.IMAGENET),
+            "adult": by_role.get(ModelRole.ADULT),
             "form": form,
             "decisions": upload.decisions.select_related("moderator"),
             "claim_error": claim_error,

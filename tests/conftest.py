@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,6 +51,58 @@ class _NoTensorFlow:
 
 if os.environ.get("TEST_WITHOUT_TENSORFLOW") == "1":
     sys.meta_path.insert(0, _NoTensorFlow())
+
+
+# The migrated SQLite test database, kept between runs under a hash of what
+# builds it: 64 migrations took 16 s of every run on a quiet machine (over
+# 30 s on the shared one), copying the result takes milliseconds. The hash
+# covers the migrations, the code and data files their data migrations read,
+# and Django's version, so a new migration builds (and keeps) a new one.
+# `--create-db` builds afresh; PostgreSQL runs are unchanged.
+def _sqlite_test_db_template() -> Path | None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return None
+    import django
+
+    digest = hashlib.sha256(django.get_version().encode())
+    sources = [
+        *ROOT.glob("*/migrations/*.py"),
+        ROOT / "moderation" / "audit_guard.py",
+        *(ROOT / "classifier" / "ml").glob("taxonomy*.py"),
+        *(ROOT / "classifier" / "ml" / "data").rglob("*"),
+    ]
+    for path in sorted(p for p in sources if p.is_file()):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return Path(tempfile.gettempdir()) / f"moderation-test-db-{digest.hexdigest()[:20]}.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb(request) -> bool:
+    keep = bool(request.config.getvalue("reuse_db"))
+    template = _sqlite_test_db_template()
+    if keep or request.config.getvalue("create_db") or template is None or not template.exists():
+        return keep
+    shutil.copyfile(template, settings.DATABASES["default"]["TEST"]["NAME"])
+    return True  # Django finds the copy migrated and only runs post_migrate
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_db_setup, django_db_keepdb):
+    """pytest-django's, then (when it built the database) a copy kept as the
+    template; a database copied from the template goes when the session ends."""
+    template = _sqlite_test_db_template()
+    if template is not None and not django_db_keepdb:
+        partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
+        with sqlite3.connect(settings.DATABASES["default"]["NAME"]) as source, sqlite3.connect(partial) as copy:
+            source.backup(copy)  # consistent even with writes still in the WAL
+        source.close()
+        copy.close()
+        os.replace(partial, template)
+    yield
+    if template is not None and django_db_keepdb and not request.config.getvalue("reuse_db"):
+        name = settings.DATABASES["default"]["NAME"]
+        for leftover in (name, f"{name}-wal", f"{name}-shm"):
+            Path(leftover).unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)
@@ -186,7 +241,12 @@ def start_process(
     )
 
 
-def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Stop a process group start_process began. By default the test is over
+    and the group is killed at once: a Celery worker's warm shutdown took 8 to
+    20 s per test (its whole group got SIGTERM, and the main process then
+    waited out the timeout) and tests nothing. Pass another signal to test
+    how a process takes it."""
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, sig)

@@ -186,3 +186,10 @@ def uploads_in_review(n: int, *, version: ModelVersion | None = None, **create_k
         scores = {"T-shirt/top": top, "Shirt": (1 - top) * 0.8, "Pullover": (1 - top) * 0.2}
         uploads.append(classified(upload, analysis(scores, version=version)))
     return uploads
+
+
+def upload_in_review(**create_kwargs) -> Upload:
+    """One upload in review (uploads_in_review(1)); `create_kwargs` go to upload_create."""
+    [upload] = uploads_in_review(1, **create_kwargs)
+    assert upload.status == UploadStatus.IN_REVIEW
+    return upload

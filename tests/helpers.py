@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import io
+import ssl
+import threading
 
 import numpy as np
 from PIL import Image
@@ -46,3 +49,48 @@ def sign_in(page, base: str, username: str, password: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+
+
+class FakeReceiver:
+    """A partner's receiver: records each request, answers a set status and headers."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        status: int = 200,
+        headers: dict | None = None,
+        tls: ssl.SSLContext | None = None,
+    ):
+        self.requests: list[tuple[dict, bytes]] = []
+        self.status, self.headers = status, headers or {}
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests.append((dict(self.headers), body))
+                self.send_response(receiver.status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.host, self.port = host, self.server.server_address[1]
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}/hook"
+        # A short poll: shutdown() waits up to one poll interval (0.5 s by
+        # default, paid in the teardown of every test with a receiver).
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

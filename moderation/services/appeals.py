@@ -8,8 +8,8 @@ from django.db import transaction
 from moderation.errors import Conflict, InvalidInput, NotFound
 from moderation.models import Appeal, AuditAction, Decision, Upload, UploadStatus, Verdict
 from moderation.services.audit import audit_record
+from moderation.services.lifecycle import upload_lock, upload_save, upload_transition
 from moderation.services.queue import upload_set_review_rank
-from moderation.services.uploads import upload_transition
 
 
 @transaction.atomic
@@ -20,11 +20,12 @@ def appeal_open(*, upload_id, message: str, partner=None, user=None) -> Appeal:
         raise InvalidInput("Say why the rejection is wrong.", code="appeal_message_missing")
     if len(message) > 2000:
         raise InvalidInput("The message is longer than 2000 characters.", code="appeal_message_too_long")
-    owned = Upload.objects.select_for_update().filter(pk=upload_id)
     owned = (
-        owned.filter(partner=partner) if partner is not None else owned.filter(uploader_id=getattr(user, "pk", None))
+        Upload.objects.filter(partner=partner)
+        if partner is not None
+        else Upload.objects.filter(uploader_id=getattr(user, "pk", None))
     )
-    upload = owned.first()
+    upload = upload_lock(upload_id, among=owned)
     if upload is None:
         raise NotFound("No upload with this id.", code="upload_not_found")
     if Appeal.objects.filter(upload=upload).exists():
@@ -36,10 +37,10 @@ def appeal_open(*, upload_id, message: str, partner=None, user=None) -> Appeal:
         upload=upload, message=message, rejected_by=last_reject.moderator if last_reject else None
     )
     upload_transition(upload, UploadStatus.APPEALED)
-    product = upload.predictions.filter(model_version__role="product").first()
+    product = upload.product_prediction
     upload_set_review_rank(upload, scores=product.scores if product else {}, flags=upload.flags.count())
     upload.claimed_by, upload.claimed_until = None, None
-    upload.save(update_fields=["status", "verdict_at", "updated_at", "review_rank", "claimed_by", "claimed_until"])
+    upload_save(upload)
     audit_record(
         actor=user,
         action=AuditAction.APPEAL_OPENED,

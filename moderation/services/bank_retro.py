@@ -34,6 +34,7 @@ from moderation.models import (
 )
 from moderation.services.audit import audit_record
 from moderation.services.banks import bank_entry_quarantine, chunked, hashes_allowed_many, hashes_to_array
+from moderation.services.lifecycle import upload_lock
 
 DECIDED_STATUSES = frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED})
 
@@ -141,7 +142,7 @@ def _run(search: BankRetroSearch) -> None:
 
 @transaction.atomic
 def _retro_match(*, upload_id, entry_id: int, distance: int, bank: HashBank, search: BankRetroSearch) -> bool:
-    upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+    upload = upload_lock(upload_id)
     if upload is None or BankMatch.objects.filter(entry_id=entry_id, upload=upload).exists():
         return False
     if upload.status not in REVIEWABLE_STATUSES | DECIDED_STATUSES:

@@ -3,7 +3,7 @@ claim expires; nobody else is offered it meanwhile."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -14,6 +14,7 @@ from moderation import queue
 from moderation.errors import Conflict, InvalidInput, NotFound
 from moderation.models import REVIEWABLE_STATUSES, Upload, UploadStatus
 from moderation.services.duties import duties_check, not_decidable_by
+from moderation.services.lifecycle import upload_locked
 
 
 def upload_set_review_rank(upload: Upload, *, scores: dict, flags: int) -> None:
@@ -25,11 +26,34 @@ def upload_set_review_rank(upload: Upload, *, scores: dict, flags: int) -> None:
     upload.review_rank = queue.rank(static, upload.created_at)
 
 
+# The claim rule, in one place: a claim is live until `claimed_until`; a live
+# claim of someone else's keeps a moderator from opening, deciding or being
+# offered the item; an expired one is nobody's.
+
+
+def claim_live(upload: Upload, *, now: datetime | None = None) -> bool:
+    """Whether someone holds `upload` now."""
+    now = now or timezone.now()
+    return upload.claimed_by_id is not None and upload.claimed_until is not None and upload.claimed_until > now
+
+
+def claim_held_by_other(upload: Upload, moderator, *, now: datetime | None = None) -> bool:
+    """Whether someone other than `moderator` holds `upload` now."""
+    return claim_live(upload, now=now) and upload.claimed_by_id != moderator.pk
+
+
+def claim_free_for(moderator, *, now: datetime | None = None) -> Q:
+    """The rows not held by anyone but `moderator` (claim_held_by_other, as a filter)."""
+    now = now or timezone.now()
+    return (
+        Q(claimed_by__isnull=True) | Q(claimed_until__isnull=True) | Q(claimed_until__lte=now) | Q(claimed_by=moderator)
+    )
+
+
 def _claimable(moderator):
-    now = timezone.now()
     return (
         Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=moderator))
+        .filter(claim_free_for(moderator))
         # Never offered: one's own uploads, and appeals of one's own rejections.
         .exclude(not_decidable_by(moderator))
     )
@@ -44,11 +68,10 @@ def queue_claim_next(*, moderator, skip: list | None = None) -> Upload | None:
         for skipped in skip or []:
             queue_claim_release(moderator=moderator, upload_id=skipped)
         candidates = _claimable(moderator).exclude(pk__in=skip or []).order_by("-review_rank", "id")
-        upload = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-        if upload is None:
-            return None
-        _claim(upload, moderator)
-        return upload
+        with upload_locked(among=candidates, skip_locked=True) as upload:
+            if upload is not None:
+                _claim(upload, moderator)
+    return upload
 
 
 def queue_claim_release(*, moderator, upload_id) -> bool:
@@ -83,13 +106,14 @@ def queue_step(*, moderator, current_id, direction: str = "next") -> Upload | No
             ordered = candidates.filter(Q(review_rank__gt=rank) | Q(review_rank=rank, id__lt=pk)).order_by(
                 "review_rank", "-id"
             )
-        upload = ordered.select_for_update(skip_locked=True, of=("self",)).first()
+        with upload_locked(among=ordered, skip_locked=True) as upload:
+            if upload is not None:
+                _claim(upload, moderator)
         if upload is None and direction == "next":
-            upload = candidates.order_by("-review_rank", "id").select_for_update(skip_locked=True, of=("self",)).first()
-        if upload is None:
-            return None
-        _claim(upload, moderator)
-        return upload
+            with upload_locked(among=candidates.order_by("-review_rank", "id"), skip_locked=True) as upload:
+                if upload is not None:
+                    _claim(upload, moderator)
+    return upload
 
 
 def queue_claim(*, moderator, upload_id) -> Upload:
@@ -97,30 +121,23 @@ def queue_claim(*, moderator, upload_id) -> Upload:
     and Forbidden, claiming nothing, if the moderator may not decide it (their
     own upload, or the appeal of their own rejection): opening such an item
     must not keep the moderator who may decide it waiting."""
-    with transaction.atomic():
-        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+    with upload_locked(upload_id) as upload:
         if upload is None:
             raise NotFound("No such upload.")
         if upload.status not in REVIEWABLE_STATUSES:
             return upload
         duties_check(upload=upload, moderator=moderator)
-        held = (
-            upload.claimed_by_id
-            and upload.claimed_by_id != moderator.pk
-            and upload.claimed_until is not None
-            and upload.claimed_until > timezone.now()
-        )
-        if held:
+        if claim_held_by_other(upload, moderator):
             raise Conflict(
                 f"{upload.claimed_by} is reviewing this item until {upload.claimed_until:%H:%M:%S}.",
                 code="claimed_by_other",
                 detail={"claimed_by": str(upload.claimed_by)},
             )
         _claim(upload, moderator)
-        return upload
+    return upload
 
 
 def _claim(upload: Upload, moderator) -> None:
+    """Hold a locked upload for `moderator` (saved on leaving upload_locked)."""
     upload.claimed_by = moderator
     upload.claimed_until = timezone.now() + timedelta(seconds=settings.REVIEW_CLAIM_SECONDS)
-    upload.save(update_fields=["claimed_by", "claimed_until"])

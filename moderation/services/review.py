@@ -28,9 +28,9 @@ from moderation.models import (
 from moderation.services.audit import audit_record
 from moderation.services.banks import bank_hash_add, bank_hash_remove
 from moderation.services.duties import duties_check
+from moderation.services.lifecycle import upload_lock, upload_locked, upload_save, upload_transition
 from moderation.services.qa import qa_sample_decision
-from moderation.services.uploads import upload_transition
-from moderation.services.webhooks import webhooks_notify
+from moderation.services.queue import claim_held_by_other
 
 REVIEW_PERMISSION = "moderation.review_upload"
 
@@ -61,22 +61,16 @@ def review_decide(
     if verdict == Verdict.REJECT and not reason_code:
         reason_code = RejectReason.OTHER
 
-    with transaction.atomic():
-        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+    with upload_locked(upload_id) as upload:
         if upload is None:
             raise NotFound("No such upload.")
         if upload.status not in REVIEWABLE_STATUSES:
             raise Conflict(f"The upload is {upload.get_status_display().lower()}, not in review.", code="not_in_review")
-        if (
-            upload.claimed_by_id
-            and upload.claimed_by_id != moderator.pk
-            and upload.claimed_until is not None
-            and upload.claimed_until > timezone.now()
-        ):
+        if claim_held_by_other(upload, moderator):
             raise Conflict(f"{upload.claimed_by} is reviewing this item.", code="claimed_by_other")
         duties_check(upload=upload, moderator=moderator)
         appeal = Appeal.objects.filter(upload=upload).first() if upload.status == UploadStatus.APPEALED else None
-        prediction = upload.predictions.select_related("model_version").filter(model_version__role="product").first()
+        prediction = upload.product_prediction
         # Out of distribution the model's label is no tag at all: approving
         # must not turn it into a confirmed training example.
         label_before = prediction.label if prediction and prediction.in_distribution else ""
@@ -94,15 +88,16 @@ def review_decide(
             label_after=label_after,
             note=note[:2000],
         )
-        upload_transition(upload, UploadStatus.APPROVED if verdict == Verdict.APPROVE else UploadStatus.REJECTED)
-        upload.claimed_by, upload.claimed_until = None, None
-        upload.save(update_fields=["status", "verdict_at", "updated_at", "claimed_by", "claimed_until"])
-        qa_sample_decision(upload=upload, decision=decision)
         if appeal is not None:
             appeal.status = AppealStatus.OVERTURNED if verdict == Verdict.APPROVE else AppealStatus.UPHELD
             appeal.decided_by = moderator
             appeal.decided_at = timezone.now()
             appeal.save(update_fields=["status", "decided_by", "decided_at"])
+        upload_transition(upload, UploadStatus.APPROVED if verdict == Verdict.APPROVE else UploadStatus.REJECTED)
+        upload.claimed_by, upload.claimed_until = None, None
+        upload_save(upload)  # publishes the decision (webhooks with the appeal's outcome)
+        qa_sample_decision(upload=upload, decision=decision)
+        if appeal is not None:
             audit_record(
                 actor=moderator,
                 action=AuditAction.APPEAL_DECIDED,
@@ -113,7 +108,6 @@ def review_decide(
                     **(_unbank_overturned(upload, moderator) if verdict == Verdict.APPROVE else {}),
                 },
             )
-        webhooks_notify(upload=upload, event="appeal.decided" if appeal is not None else "upload.decided")
         example = None
         if label_after:
             example = training_example_record(
@@ -193,7 +187,7 @@ def review_decide_bulk(*, upload_ids: list[str], moderator, verdict: str, reason
             continue
         try:
             with transaction.atomic():
-                Upload.objects.select_for_update().filter(pk=upload_id).first()
+                upload_lock(upload_id)
                 if not low_risk_queryset(moderator=moderator).filter(pk=upload_id).exists():
                     raise Forbidden(
                         "Only low-risk items may be decided in bulk; open this one on its own.", code="not_low_risk"

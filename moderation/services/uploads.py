@@ -18,7 +18,6 @@ from classifier.inference import analyze_frames
 from moderation.errors import Conflict, InvalidInput
 from moderation.models import (
     SETTLED_STATUSES,
-    UPLOAD_TRANSITIONS,
     AuditAction,
     Flag,
     FlagKind,
@@ -33,12 +32,11 @@ from moderation.selectors import class_thresholds
 from moderation.services.audit import audit_record
 from moderation.services.banks import bank_matches_record
 from moderation.services.frames import frames_judge, frames_record
-from moderation.services.notify import publish_settled
+from moderation.services.lifecycle import upload_locked, upload_save, upload_transition
 from moderation.services.qa import qa_sample_approval
 from moderation.services.queue import upload_set_review_rank
 from moderation.services.renditions import upload_public_image_ensure
 from moderation.services.taxonomy import declared_category_clean
-from moderation.services.webhooks import webhooks_notify
 from moderation.taxonomy import TOP_CATEGORIES, taxonomy_in_service
 from moderation.validation import validate_image
 
@@ -56,19 +54,6 @@ VERDICT_STATUS = {
 # between claiming the upload and analysing it, so that they can kill the
 # worker or its database connection in the middle of the task.
 before_analysis: Callable[[Upload], None] | None = None
-
-
-class InvalidTransition(RuntimeError):
-    pass
-
-
-def upload_transition(upload: Upload, to: str) -> None:
-    """Move `upload` to status `to`, or raise if the move is not allowed."""
-    if to not in UPLOAD_TRANSITIONS[upload.status]:
-        raise InvalidTransition(f"upload {upload.pk}: {upload.status} -> {to} is not allowed")
-    upload.status = to
-    if to in SETTLED_STATUSES:
-        upload.verdict_at = timezone.now()
 
 
 def _clean_filename(name: str) -> str:
@@ -232,15 +217,13 @@ def upload_create_idempotent(
 
 def _start_processing(upload_id) -> Upload | None:
     """Lock the row and mark it processing; None when there is nothing to do."""
-    with transaction.atomic():
-        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+    with upload_locked(upload_id) as upload:
         if upload is None or upload.status in SETTLED_STATUSES:
             return None
         if upload.status == UploadStatus.PENDING:
             upload_transition(upload, UploadStatus.PROCESSING)
         upload.attempts += 1
-        upload.save(update_fields=["status", "attempts", "updated_at"])
-        return upload
+    return upload
 
 
 def _prediction_rows(upload: Upload, analysis: ImageAnalysis, categories: dict[str, float]) -> list[Prediction]:
@@ -317,9 +300,8 @@ def upload_apply_analysis(
     analysis, result = judgement.worst.frame.analysis, judgement.result
     categories = taxonomy.scores(analysis.imagenet.probabilities) if analysis.imagenet is not None else {}
 
-    with transaction.atomic():
-        upload = Upload.objects.select_for_update().get(pk=upload_id)
-        if upload.status != UploadStatus.PROCESSING:
+    with upload_locked(upload_id) as upload:
+        if upload is None or upload.status != UploadStatus.PROCESSING:
             return upload
         rows = _prediction_rows(upload, analysis, categories)
         Prediction.objects.bulk_create(rows, ignore_conflicts=True)
@@ -370,7 +352,7 @@ def upload_apply_analysis(
         if upload.status == UploadStatus.IN_REVIEW:
             upload_set_review_rank(upload, scores=product.scores, flags=len(result.flags))
         upload.failure_reason = ""
-        upload.save()
+        upload_save(upload)  # publishes the verdict: webhooks now, the waiting request on commit
         if upload.status == UploadStatus.APPROVED:
             qa_sample_approval(upload=upload)
         audit_record(
@@ -385,23 +367,17 @@ def upload_apply_analysis(
                 "flags": [f.category for f in result.flags],
             },
         )
-        if upload.status in (UploadStatus.APPROVED, UploadStatus.REJECTED):
-            webhooks_notify(upload=upload, event="upload.decided")
-        transaction.on_commit(lambda: publish_settled(upload_id))
     return upload
 
 
 def upload_fail(*, upload_id, reason: str) -> Upload | None:
     """Give up on an upload: it becomes `failed` with the reason kept."""
-    with transaction.atomic():
-        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+    with upload_locked(upload_id) as upload:
         if upload is None or upload.status in SETTLED_STATUSES:
             return upload
         upload_transition(upload, UploadStatus.FAILED)
         upload.failure_reason = reason[:2000]
-        upload.save(update_fields=["status", "failure_reason", "verdict_at", "updated_at"])
         audit_record(actor=None, action=AuditAction.UPLOAD_FAILED, target=upload, data={"reason": reason[:500]})
-        transaction.on_commit(lambda: publish_settled(upload_id))
     logger.warning("upload %s failed: %s", upload_id, reason)
     return upload
 
@@ -426,13 +402,12 @@ def uploads_requeue_stuck(*, older_than: timedelta | None = None, max_attempts: 
             upload_fail(upload_id=upload_id, reason=f"gave up after {attempts} attempts")
             failed += 1
             continue
-        with transaction.atomic():
-            upload = Upload.objects.select_for_update().filter(pk=upload_id, updated_at__lt=cutoff).first()
+        with upload_locked(upload_id, among=Upload.objects.filter(updated_at__lt=cutoff)) as upload:
             if upload is None or upload.status in SETTLED_STATUSES:
                 continue
             if upload.status == UploadStatus.PROCESSING:
                 upload_transition(upload, UploadStatus.PENDING)
-            upload.save(update_fields=["status", "updated_at"])
+            upload_save(upload, touch=True)  # not swept again before SWEEP_STUCK_AFTER_SECONDS
             audit_record(actor=None, action=AuditAction.UPLOAD_REQUEUED, target=upload, data={"attempts": attempts})
             transaction.on_commit(partial(_enqueue_classification, upload_id))
         requeued += 1

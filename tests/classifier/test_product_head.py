@@ -9,7 +9,7 @@ from classifier.inference import analyze, product_heatmap
 from classifier.inputs import fashion_embeddings
 from classifier.models import ModelVersionStatus
 from classifier.registry import active_version
-from classifier.services import product_model_train
+from classifier.retraining import product_model_train
 from tests.conftest import skimage_jpeg
 
 pytestmark = pytest.mark.django_db

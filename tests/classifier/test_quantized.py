@@ -49,6 +49,7 @@ def int8_lite0() -> bytes:
     return quantize_lite0(load_pretrained(), calibration=calibration_images(16))
 
 
+@pytest.mark.tf  # quantizes or loads a real model
 def test_int8_open_nsfw_scores_photos_like_the_float_model(int8_open_nsfw):
     photos = _photos()
     float_scores = AdultScorer(model_bytes()).score_images(photos)
@@ -85,6 +86,7 @@ def test_int8_lite0_tags_photos_like_the_float_model(int8_lite0, photo_model_art
         assert top1 in np.argsort(-row)[:5]
 
 
+@pytest.mark.tf  # quantizes or loads a real model
 @pytest.mark.skipif(REFERENCE is None, reason="shared reference files not present")
 def test_int8_lite0_keeps_the_reference_top_class(int8_lite0):
     from classifier.ml.efficientnet_lite import scale_input
@@ -142,6 +144,7 @@ def test_install_registers_float_and_int8_adult_models_and_the_setting_picks(act
     forget_loaded_models()
 
 
+@pytest.mark.tf  # quantizes or loads a real model
 def test_install_adds_int8_to_an_installation_that_served_float(db, settings):
     from classifier.models import ModelRole
     from classifier.registry import model_version_activate, model_version_create
@@ -177,6 +180,7 @@ def test_int8_roles_setting(settings):
         assert int8_roles() == roles
 
 
+@pytest.mark.tf  # quantizes or loads a real model
 def test_install_registers_float_and_int8_backbones(db, settings):
     from classifier.models import ModelRole
     from classifier.services import backbone_install

@@ -73,10 +73,11 @@ TORN_PRODUCT = {"Bag": 0.4, "Coat": 0.35, "Shirt": 0.25}  # the product model is
 def apply_frozen(upload, versions, **analysis):
     """Run the policy on `upload` as the worker would, with a frozen analysis."""
     from moderation.models import UploadStatus
-    from moderation.services.uploads import upload_apply_analysis, upload_transition
+    from moderation.services.lifecycle import upload_locked, upload_transition
+    from moderation.services.uploads import upload_apply_analysis
 
-    upload_transition(upload, UploadStatus.PROCESSING)
-    upload.save()
+    with upload_locked(upload.pk) as locked:
+        upload_transition(locked, UploadStatus.PROCESSING)
     return upload_apply_analysis(upload_id=upload.pk, analysis=frozen_analysis(versions, **analysis))
 
 

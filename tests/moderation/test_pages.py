@@ -132,13 +132,11 @@ def test_review_page_explains_photo_flags_and_draws_the_heat_map(client, moderat
     assert client.get(f"/review/{upload.pk}/heatmap.png").content == response.content  # cached
 
 
-def test_reject_into_a_bank_from_the_review_page(client, moderator, photo_models, uploader):
-    from moderation.models import BankedHash, FlagCategory, HashBank
-    from tests.conftest import skimage_jpeg
+def test_reject_into_a_bank_from_the_review_page(client, moderator, uploader):
+    from moderation.models import BankedHash, HashBank
+    from tests.factories import upload_in_review
 
-    FlagCategory.objects.filter(name="adult content").update(review_threshold=0.0)
-    upload = upload_create(data=skimage_jpeg("astronaut"), filename="a.jpg", uploader=uploader)
-    upload_classify(upload_id=upload.pk)
+    upload = upload_in_review(uploader=uploader)
     bank = HashBank.objects.get(name="known-bad")
     client.force_login(moderator)
     client.post(f"/review/{upload.pk}/", {"verdict": "reject", "reason_code": "other", "bank": bank.pk})

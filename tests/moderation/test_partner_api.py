@@ -3,7 +3,6 @@ appeals and signed webhooks against a real receiver on loopback."""
 
 import hashlib
 import hmac
-import http.server
 import json
 import threading
 from datetime import timedelta
@@ -26,8 +25,7 @@ from moderation.services.partners import api_key_create, api_key_revoke, api_key
 from moderation.services.review import review_decide
 from moderation.services.uploads import upload_create
 from moderation.services.webhooks import webhook_deliver
-from tests.factories import policy_approves_nothing
-from tests.helpers import fashion_png
+from tests.helpers import FakeReceiver, fashion_png
 
 pytestmark = pytest.mark.django_db
 
@@ -191,31 +189,26 @@ def test_list_filters_and_cursor(api_client, partner_key):
         assert api_client.get(f"{URL}?{query}", **auth(key)).status_code in (200, 400), query
 
 
-def test_list_filters_by_label_and_flag(api_client, partner_key, active_model):
+def test_list_filters_by_label_and_flag(api_client, partner_key):
     from moderation.models import ClassPolicy
-    from moderation.services.uploads import upload_classify
+    from tests.factories import SURE, analysis, classified
 
     partner, key = partner_key()
     ClassPolicy.objects.all().update(prohibited=True, reject_threshold=0.0)
-    upload = upload_create(data=fashion_png(0)[0], partner=partner)
-    upload_classify(upload_id=upload.pk)
+    upload = classified(upload_create(data=fashion_png(0)[0], partner=partner), analysis(SURE))
     label = upload.predictions.get().label
     assert [r["id"] for r in api_client.get(URL, {"label": label}, **auth(key)).json()["results"]] == [str(upload.pk)]
     assert api_client.get(URL, {"label": "Nothing"}, **auth(key)).json()["results"] == []
     assert len(api_client.get(URL, {"flag": "prohibited_class"}, **auth(key)).json()["results"]) == 1
 
 
-def test_appeal_through_the_api_and_a_second_moderator_decides(
-    api_client, partner_key, active_model, moderator, second_moderator
-):
+def test_appeal_through_the_api_and_a_second_moderator_decides(api_client, partner_key, moderator, second_moderator):
     from moderation.errors import Forbidden
-    from moderation.services.uploads import upload_classify
+    from tests.factories import upload_in_review
 
     partner, key = partner_key()
     _, other_key = partner_key()
-    policy_approves_nothing()
-    upload = upload_create(data=fashion_png(3)[0], partner=partner)
-    upload_classify(upload_id=upload.pk)
+    upload = upload_in_review(partner=partner)
     url = f"{URL}{upload.pk}/appeal/"
     assert (
         api_client.post(url, {"message": "too early"}, format="json", **auth(key)).json()["error"]["code"]
@@ -242,34 +235,9 @@ def test_appeal_through_the_api_and_a_second_moderator_decides(
     assert body["status"] == "approved" and body["appeal"]["status"] == "overturned"
 
 
-class Receiver:
-    """A partner's webhook receiver on loopback: records requests, answers a set status."""
-
-    def __init__(self):
-        self.requests, self.status = [], 200
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-
 @pytest.fixture
 def receiver():
-    r = Receiver()
+    r = FakeReceiver()
     yield r
     r.close()
 
@@ -304,9 +272,9 @@ def test_private_callback_urls_are_refused_unless_allowed(api_client, partner_ke
 
 
 def test_verdict_is_delivered_signed_and_retried(
-    api_client, partner_key, active_model, moderator, receiver, django_capture_on_commit_callbacks
+    api_client, partner_key, moderator, receiver, django_capture_on_commit_callbacks
 ):
-    from moderation.services.uploads import upload_classify
+    from tests.factories import upload_in_review
 
     partner, key = partner_key()
     created = api_client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json", **auth(key)).json()
@@ -314,9 +282,7 @@ def test_verdict_is_delivered_signed_and_retried(
     listed = api_client.get("/api/v1/webhooks/", **auth(key)).json()
     assert [w["url"] for w in listed] == [receiver.url]
 
-    policy_approves_nothing()
-    upload = upload_create(data=fashion_png(2)[0], partner=partner, external_id="post-2")
-    upload_classify(upload_id=upload.pk)
+    upload = upload_in_review(partner=partner, external_id="post-2")
     assert not WebhookDelivery.objects.exists()  # in review: not final yet
     receiver.status = 500
     with django_capture_on_commit_callbacks():
@@ -346,7 +312,7 @@ def test_verdict_is_delivered_signed_and_retried(
     }
 
 
-def test_delivery_gives_up_after_24_hours(partner_key, active_model, receiver):
+def test_delivery_gives_up_after_24_hours(partner_key, receiver):
     from moderation.services.webhooks import webhook_endpoint_create, webhooks_notify
 
     partner, _ = partner_key()

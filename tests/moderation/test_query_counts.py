@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from moderation.models import AuditAction, QAItem, QAKind, UploadStatus, Verdict, WebhookEndpoint
+from moderation.models import AuditAction, BankedHash, HashBank, QAItem, QAKind, UploadStatus, Verdict, WebhookEndpoint
 from moderation.services.audit import audit_record
 from tests.factories import DecisionFactory, ModelVersionFactory, PredictionFactory, UploadFactory
 
@@ -112,6 +112,21 @@ CASES = {
         ),
         lambda s: _page(s, s.lead, "/lead/audit/"),
         5 + SLACK,
+    ),
+    "metrics page (model versions, quarantined bank entries)": Case(
+        lambda s, i: (
+            ModelVersionFactory(metrics={"accuracy": 0.9}),
+            BankedHash.objects.create(
+                bank=HashBank.objects.get(name="known-bad"), pdq_hash=f"{i:064x}", quarantined_at=timezone.now()
+            ),
+        ),
+        lambda s: _page(s, s.lead, "/lead/metrics/"),
+        15 + SLACK,
+    ),
+    "thresholds page (reviewed decisions)": Case(
+        lambda s, i: DecisionFactory(moderator=s.moderator, prediction__model_version=s.version),
+        lambda s: _page(s, s.lead, "/lead/thresholds/"),
+        7 + SLACK,
     ),
     "API uploads list": Case(
         lambda s, i: s.with_prediction(status=UploadStatus.APPROVED, partner=s.partner, verdict_at=timezone.now()),

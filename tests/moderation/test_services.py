@@ -11,16 +11,15 @@ from moderation import policy
 from moderation.errors import Conflict, Forbidden, InvalidInput
 from moderation.models import AuditEvent, ClassPolicy, Decision, Prediction, Upload, UploadStatus
 from moderation.selectors import class_thresholds, flag_signals
+from moderation.services.lifecycle import InvalidTransition, upload_transition
 from moderation.services.review import review_decide
 from moderation.services.uploads import (
-    InvalidTransition,
     upload_classify,
     upload_create,
     upload_fail,
-    upload_transition,
     uploads_requeue_stuck,
 )
-from tests.factories import analysis, classified, uploads_in_review
+from tests.factories import analysis, classified, upload_in_review
 from tests.helpers import fashion_png
 
 pytestmark = pytest.mark.django_db
@@ -29,12 +28,6 @@ pytestmark = pytest.mark.django_db
 def _create(index=0, **kwargs) -> Upload:
     data, _ = fashion_png(index)
     return upload_create(data=data, filename=f"{index}.png", **kwargs)
-
-
-def _in_review() -> Upload:
-    [upload] = uploads_in_review(1)
-    assert upload.status == UploadStatus.IN_REVIEW
-    return upload
 
 
 def test_classify_stores_prediction_and_verdict_from_policy(active_model):
@@ -110,7 +103,7 @@ def test_fail_keeps_reason(db):
 
 
 def test_review_correction_becomes_training_example(moderator):
-    upload = _in_review()
+    upload = upload_in_review()
     predicted = upload.predictions.get().label
     other = next(name for name in upload.predictions.get().model_version.class_names if name != predicted)
     decision = review_decide(
@@ -127,14 +120,14 @@ def test_review_correction_becomes_training_example(moderator):
 
 
 def test_review_approval_confirms_predicted_label(moderator):
-    upload = _in_review()
+    upload = upload_in_review()
     review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
     example = TrainingExample.objects.get()
     assert example.source == "confirmation" and example.label == upload.predictions.get().label
 
 
 def test_review_reject_without_label_makes_no_example(moderator):
-    upload = _in_review()
+    upload = upload_in_review()
     decision = review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
     assert decision.reason_code == "spam"
     assert not TrainingExample.objects.exists()
@@ -143,7 +136,7 @@ def test_review_reject_without_label_makes_no_example(moderator):
 
 
 def test_review_rules(moderator):
-    upload = _in_review()
+    upload = upload_in_review()
     plain = get_user_model().objects.create_user("someone", password="x")
     with pytest.raises(Forbidden):
         review_decide(upload_id=upload.pk, moderator=plain, verdict="approve")

@@ -19,6 +19,7 @@ from moderation.services.banks import forget_bank_indexes
 from moderation.services.queue import queue_claim, queue_claim_next
 from moderation.services.review import review_decide, review_decide_bulk
 from moderation.services.uploads import upload_classify, upload_create
+from tests.factories import SURE, analysis, classified, policy_approves_nothing, upload_in_review
 from tests.helpers import fashion_png
 
 pytestmark = pytest.mark.django_db
@@ -31,17 +32,8 @@ def third_moderator(db):
     return moderator_create(username="mod3", password="mod-pass-789")[0]
 
 
-def _in_review(index: int = 0, **kwargs) -> Upload:
-    ClassPolicy.objects.all().update(approve_threshold=1.01)  # nothing is approved automatically
-    upload = upload_create(data=fashion_png(index)[0], filename=f"{index}.png", **kwargs)
-    upload_classify(upload_id=upload.pk)
-    upload.refresh_from_db()
-    assert upload.status == UploadStatus.IN_REVIEW
-    return upload
-
-
-def test_a_moderator_cannot_decide_or_claim_their_own_upload(active_model, moderator, second_moderator):
-    upload = _in_review(uploader=moderator)
+def test_a_moderator_cannot_decide_or_claim_their_own_upload(moderator, second_moderator):
+    upload = upload_in_review(uploader=moderator)
     with pytest.raises(Forbidden) as refused:
         review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
     assert refused.value.code == "own_upload"
@@ -53,11 +45,11 @@ def test_a_moderator_cannot_decide_or_claim_their_own_upload(active_model, moder
     review_decide(upload_id=upload.pk, moderator=second_moderator, verdict="approve")
 
 
-def test_nobody_decides_their_own_appeal_even_when_the_policy_rejected(active_model, moderator, second_moderator):
+def test_nobody_decides_their_own_appeal_even_when_the_policy_rejected(moderator, second_moderator):
     # The policy (not a person) rejects: every class is prohibited.
     ClassPolicy.objects.all().update(prohibited=True, reject_threshold=0.0)
-    upload = upload_create(data=fashion_png(1)[0], filename="mine.png", uploader=moderator)
-    upload_classify(upload_id=upload.pk)
+    upload = classified(upload_create(data=fashion_png(1)[0], filename="mine.png", uploader=moderator), analysis(SURE))
+    assert upload.status == UploadStatus.REJECTED
     appeal = appeal_open(upload_id=upload.pk, message="It is fine.", user=moderator)
     assert appeal.rejected_by is None  # nobody rejected it by hand
     with pytest.raises(Forbidden) as refused:
@@ -70,10 +62,10 @@ def test_nobody_decides_their_own_appeal_even_when_the_policy_rejected(active_mo
 
 
 def test_the_rejecter_opening_the_appeal_neither_claims_nor_blocks_it(
-    client, active_model, moderator, second_moderator, django_user_model
+    client, moderator, second_moderator, django_user_model
 ):
     author = django_user_model.objects.create_user("author", password="author-pass-1")
-    upload = _in_review(uploader=author)
+    upload = upload_in_review(uploader=author)
     review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
     appeal_open(upload_id=upload.pk, message="Please look again.", user=author)
 
@@ -97,11 +89,11 @@ def test_the_rejecter_opening_the_appeal_neither_claims_nor_blocks_it(
     assert Appeal.objects.get(upload=upload).status == "upheld"
 
 
-def test_nobody_answers_qa_on_their_own_upload(active_model, moderator, second_moderator):
+def test_nobody_answers_qa_on_their_own_upload(moderator, second_moderator):
     from moderation.models import QAItem
     from moderation.services.qa import qa_answer, qa_open_items
 
-    upload = _in_review(uploader=moderator)
+    upload = upload_in_review(uploader=moderator)
     review_decide(upload_id=upload.pk, moderator=second_moderator, verdict="approve")
     item = QAItem.objects.create(upload=upload, kind="blind", reference_verdict="approve")
     assert item not in qa_open_items(moderator=moderator)
@@ -110,15 +102,15 @@ def test_nobody_answers_qa_on_their_own_upload(active_model, moderator, second_m
     assert refused.value.code == "own_upload"
 
 
-def test_bulk_refuses_ids_the_grid_would_not_show(active_model, moderator, second_moderator, django_user_model):
+def test_bulk_refuses_ids_the_grid_would_not_show(moderator, second_moderator, django_user_model):
     author = django_user_model.objects.create_user("author", password="author-pass-1")
-    low_risk = _in_review(0)
-    flagged = _in_review(1)
+    low_risk = upload_in_review()
+    flagged = upload_in_review()
     Flag.objects.create(upload=flagged, kind="adult", category="adult content", score=0.5, reason="test")
-    own = _in_review(2, uploader=moderator)
-    held = _in_review(3)
+    own = upload_in_review(uploader=moderator)
+    held = upload_in_review()
     queue_claim(moderator=second_moderator, upload_id=held.pk)
-    appealed = _in_review(4, uploader=author)
+    appealed = upload_in_review(uploader=author)
     review_decide(upload_id=appealed.pk, moderator=second_moderator, verdict="reject")
     appeal_open(upload_id=appealed.pk, message="again", user=author)
 
@@ -132,8 +124,8 @@ def test_bulk_refuses_ids_the_grid_would_not_show(active_model, moderator, secon
     assert statuses[appealed.pk] == UploadStatus.APPEALED
 
 
-def test_bulk_grid_page_refuses_a_flagged_id(client, active_model, moderator):
-    flagged = _in_review(1)
+def test_bulk_grid_page_refuses_a_flagged_id(client, moderator):
+    flagged = upload_in_review()
     Flag.objects.create(upload=flagged, kind="adult", category="adult content", score=0.5, reason="test")
     client.force_login(moderator)
     client.post("/review/grid/", {"verdict": "approve", "selected": [str(flagged.pk)]})
@@ -147,7 +139,9 @@ def test_an_overturned_appeal_takes_its_image_out_of_the_bank(
     forget_bank_indexes()
     author = django_user_model.objects.create_user("author", password="author-pass-1")
     image = fashion_png(5)[0]
-    upload = _in_review(5, uploader=author)
+    policy_approves_nothing()
+    upload = upload_create(data=image, filename="mine.png", uploader=author)
+    upload_classify(upload_id=upload.pk)  # the real image's PDQ hash goes into the bank
     bank = HashBank.objects.get(name="known-bad")
     review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam", bank_id=bank.pk)
     entry = BankedHash.objects.get(upload=upload)

@@ -10,9 +10,11 @@ from django.contrib.auth import get_user_model
 from PIL import Image, ImageCms
 
 from moderation.models import UploadStatus
+from moderation.services.renditions import upload_public_image_ensure
 from moderation.services.review import review_decide
-from moderation.services.uploads import upload_classify, upload_create
+from moderation.services.uploads import upload_create
 from tests.conftest import skimage_jpeg
+from tests.factories import SURE, analysis, classified
 
 pytestmark = pytest.mark.django_db
 
@@ -56,13 +58,18 @@ def assert_no_metadata(data: bytes) -> Image.Image:
     return image
 
 
+def processed(upload, data: bytes):
+    """What the worker does with an upload (upload_classify), the models' say
+    frozen: make the public copy, then apply the analysis."""
+    upload_public_image_ensure(upload=upload, data=data)
+    return classified(upload, analysis(SURE))
+
+
 @pytest.fixture
-def approved_post(active_model, moderator):
+def approved_post(moderator):
     author = get_user_model().objects.create_user("alice", password="alice-pass-123")
     original = jpeg_with_metadata()
-    upload = upload_create(data=original, filename="IMG_0001.jpg", uploader=author)
-    upload_classify(upload_id=upload.pk)
-    upload.refresh_from_db()
+    upload = processed(upload_create(data=original, filename="IMG_0001.jpg", uploader=author), original)
     if upload.status != UploadStatus.APPROVED:
         review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
         upload.refresh_from_db()
@@ -101,7 +108,7 @@ def test_moderators_still_fetch_the_original(client, approved_post, moderator):
     assert b"".join(response.streaming_content) == original
 
 
-def test_png_text_exif_and_icc_chunks_are_dropped(client, active_model):
+def test_png_text_exif_and_icc_chunks_are_dropped(client):
     from PIL import PngImagePlugin
 
     author = get_user_model().objects.create_user("bob", password="bob-pass-123")
@@ -119,8 +126,7 @@ def test_png_text_exif_and_icc_chunks_are_dropped(client, active_model):
         exif=exif.tobytes(),
         icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
     )
-    upload = upload_create(data=buffer.getvalue(), filename="a.png", uploader=author)
-    upload_classify(upload_id=upload.pk)
+    upload = processed(upload_create(data=buffer.getvalue(), filename="a.png", uploader=author), buffer.getvalue())
     client.force_login(author)
 
     response = client.get(f"/uploads/{upload.pk}/image")
@@ -132,7 +138,7 @@ def test_png_text_exif_and_icc_chunks_are_dropped(client, active_model):
     assert public.mode == "RGBA" and public.size == (120, 120)
 
 
-def test_animated_webp_public_copy_drops_its_exif_and_xmp(client, active_model):
+def test_animated_webp_public_copy_drops_its_exif_and_xmp(client):
     author = get_user_model().objects.create_user("dora", password="dora-pass-123")
     exif = Image.Exif()
     exif[0x010F] = "PhoneMaker"
@@ -151,8 +157,7 @@ def test_animated_webp_public_copy_drops_its_exif_and_xmp(client, active_model):
         xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>secret-address</x:xmpmeta>",
     )
     assert b"PhoneMaker" in buffer.getvalue() and b"secret-address" in buffer.getvalue()
-    upload = upload_create(data=buffer.getvalue(), filename="a.webp", uploader=author)
-    upload_classify(upload_id=upload.pk)
+    upload = processed(upload_create(data=buffer.getvalue(), filename="a.webp", uploader=author), buffer.getvalue())
     client.force_login(author)
 
     served = b"".join(client.get(f"/uploads/{upload.pk}/image").streaming_content)

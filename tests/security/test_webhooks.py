@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.server
 import ipaddress
 import json
 import signal
@@ -38,55 +37,13 @@ from moderation.models import (
 from moderation.services import webhook_transport
 from moderation.services.webhooks import webhook_deliver, webhook_endpoint_create
 from tests.conftest import start_process, stop_process, wait_for
+from tests.helpers import FakeReceiver
 
 pytestmark = pytest.mark.django_db
 
 
 def auth(key):
     return {"HTTP_AUTHORIZATION": f"Api-Key {key}"}
-
-
-class FakeReceiver:
-    """A partner's receiver: records each request, answers a set status and headers."""
-
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        status: int = 200,
-        headers: dict | None = None,
-        tls: ssl.SSLContext | None = None,
-    ):
-        self.requests: list[tuple[dict, bytes]] = []
-        self.status, self.headers = status, headers or {}
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                for name, value in receiver.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_GET = do_POST
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
-        if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.host, self.port = host, self.server.server_address[1]
-        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class DripReceiver:

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from classifier.ml.architectures import ARCHITECTURES
 from classifier.ml.datasets import DatasetNotFound
 from classifier.registry import active_version_id
-from classifier.services import product_model_train
+from classifier.retraining import TrainingBusy, product_model_train
 
 
 class Command(BaseCommand):
@@ -45,7 +45,7 @@ class Command(BaseCommand):
                 activate=options["activate"],
                 threads=options["threads"],
             )
-        except DatasetNotFound as exc:
+        except (DatasetNotFound, TrainingBusy) as exc:
             raise CommandError(str(exc)) from exc
         metrics, training = version.metrics, version.training
         gate = version.gate or {}
