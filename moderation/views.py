@@ -19,10 +19,10 @@ from classifier.facade import ModelRole
 from classifier.registry import training_runs_recent
 from moderation import queue, selectors
 from moderation.client_address import client_address
-from moderation.errors import ApplicationError, RateLimited
+from moderation.errors import ApplicationError, NotFound, RateLimited
 from moderation.filters import uploads_filter
 from moderation.forms import AuditSearchForm, BankFileForm, BankImportForm, DecisionForm, PreferenceForm, SignUpForm
-from moderation.models import ModeratorPreference, RejectReason, Upload, UploadFrame, UploadStatus
+from moderation.models import ModeratorPreference, RejectReason, UploadFrame
 from moderation.services.appeals import appeal_open
 from moderation.services.bank_files import (
     BANK_EXPORT_PERMISSION,
@@ -37,7 +37,7 @@ from moderation.services.explain import upload_heatmap
 from moderation.services.qa import qa_answer, qa_open_items
 from moderation.services.queue import claim_live, queue_claim, queue_claim_next, queue_step
 from moderation.services.ratelimit import check_signup
-from moderation.services.renditions import public_content_type, upload_public_image_ensure
+from moderation.services.renditions import upload_image_for_viewer
 from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
 from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
 
@@ -88,38 +88,13 @@ def feed(request: HttpRequest) -> HttpResponse:
 
 
 def upload_image(request: HttpRequest, upload_id) -> FileResponse:
-    """The only way an image leaves the platform: approved posts are public;
-    otherwise only the uploader and moderators may see it. Moderators get the
-    original; everyone else (the uploader too) the re-encoded public copy,
-    upright and without metadata."""
-    upload = Upload.objects.filter(pk=upload_id).select_related("uploader").first()
-    if upload is None:
-        raise Http404
-    moderator = request.user.has_perm(REVIEW_PERMISSION)
-    allowed = (
-        (upload.status == UploadStatus.APPROVED and upload.uploader_id is not None)
-        or (request.user.is_authenticated and upload.uploader_id == request.user.pk)
-        or moderator
-    )
-    if not allowed:
-        raise Http404
-    if moderator:
-        response = FileResponse(upload.image.open("rb"), content_type=upload.content_type)
-        response["X-Image-Rendition"] = "original"
-    else:
-        if (
-            not upload.public_image
-            and upload.frame_count > 1
-            and upload.status in (UploadStatus.PENDING, UploadStatus.PROCESSING)
-        ):
-            raise Http404  # the worker makes it in a moment: the web decodes no animation for it
-        upload = upload_public_image_ensure(upload=upload)
-        if not upload.public_image:
-            raise Http404
-        response = FileResponse(
-            upload.public_image.open("rb"), content_type=public_content_type(upload.public_image.name)
-        )
-        response["X-Image-Rendition"] = "public"
+    """An upload's image, as `upload_image_for_viewer` allows this viewer to see it."""
+    try:
+        served = upload_image_for_viewer(upload_id=upload_id, user=request.user)
+    except NotFound:
+        raise Http404 from None
+    response = FileResponse(served.file, content_type=served.content_type)
+    response["X-Image-Rendition"] = served.rendition
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, max-age=300"

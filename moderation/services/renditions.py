@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass
+from typing import IO
 
 from django.core.files.base import ContentFile
 from PIL import Image, ImageCms, ImageOps
 
 from classifier.facade import is_animation, iter_frames, to_luminance, to_rgb
-from moderation.models import Upload
+from moderation.errors import NotFound
+from moderation.models import Upload, UploadStatus
+from moderation.services.review import REVIEW_PERMISSION
 
 logger = logging.getLogger(__name__)
 
@@ -140,3 +144,46 @@ def upload_public_image_ensure(*, upload: Upload, data: bytes | None = None) -> 
         upload.public_image.delete(save=False)
         upload.refresh_from_db(fields=["public_image"])
     return upload
+
+
+@dataclass(frozen=True)
+class ServedImage:
+    file: IO[bytes]
+    content_type: str
+    rendition: str  # "original" (moderators) or "public"
+
+
+def upload_image_for_viewer(*, upload_id, user) -> ServedImage:
+    """The only way an image leaves the platform: approved posts are public;
+    otherwise only the uploader and moderators may see it. Moderators get the
+    original; everyone else (the uploader too) the re-encoded public copy,
+    upright and without metadata. NotFound for anything the viewer may not see,
+    so an id never tells whether it exists."""
+    upload = Upload.objects.filter(pk=upload_id).select_related("uploader").first()
+    if upload is None:
+        raise NotFound("No such image.", code="image_not_found")
+    moderator = user.has_perm(REVIEW_PERMISSION)
+    allowed = (
+        (upload.status == UploadStatus.APPROVED and upload.uploader_id is not None)
+        or (user.is_authenticated and upload.uploader_id == user.pk)
+        or moderator
+    )
+    if not allowed:
+        raise NotFound("No such image.", code="image_not_found")
+    if moderator:
+        return ServedImage(upload.image.open("rb"), upload.content_type, "original")
+    if (
+        not upload.public_image
+        and upload.frame_count > 1
+        and upload.status
+        in (
+            UploadStatus.PENDING,
+            UploadStatus.PROCESSING,
+        )
+    ):
+        # the worker makes it in a moment: the web decodes no animation for it
+        raise NotFound("No such image yet.", code="image_not_found")
+    upload = upload_public_image_ensure(upload=upload)
+    if not upload.public_image:
+        raise NotFound("No such image.", code="image_not_found")
+    return ServedImage(upload.public_image.open("rb"), public_content_type(upload.public_image.name), "public")
