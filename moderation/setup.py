@@ -28,6 +28,7 @@ LEAD_PERMISSIONS = MODERATOR_PERMISSIONS + [
     ("moderation", "view_metrics"),
     ("moderation", "calibrate_thresholds"),
     ("moderation", "confirm_bankedhash"),
+    ("moderation", "manage_customcategory"),
     ("classifier", "promote_modelversion"),
     ("classifier", "view_trainingrun"),
     ("django_celery_beat", "view_periodictask"),

@@ -162,7 +162,10 @@ def webhook_endpoint_update(*, endpoint_id: int, url: str, active: bool, actor=N
 
 
 def upload_payload(upload: Upload, event: str) -> dict:
-    flags = [{"kind": f.kind, "category": f.category, "score": f.score, "action": f.action} for f in upload.flags.all()]
+    flags = [
+        {"kind": f.kind, "category": f.category, "score": f.score, "action": f.action, "reason": f.reason}
+        for f in upload.flags.all()
+    ]
     appeal = getattr(upload, "appeal", None) if hasattr(upload, "appeal") else None
     return {
         "event": event,
