@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from moderation import views
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("review/<uuid:upload_id>/heatmap.png", views.review_heatmap, name="review-heatmap"),
     path("review/<uuid:upload_id>/frames/<int:index>.jpg", views.review_frame, name="review-frame"),
     path("lead/thresholds/", views.thresholds_page, name="thresholds"),
+    path("lead/categories/", include("moderation.category_views")),
 ]

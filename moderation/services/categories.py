@@ -300,7 +300,7 @@ def example_remove(*, actor, example_id: int) -> None:
     _examples_changed(example.category)
 
 
-def _image_files(path: Path) -> Iterable[tuple[str, bytes]]:
+def image_files(path: Path) -> Iterable[tuple[str, bytes]]:
     """(name, bytes) of each image in a folder (recursively) or a zip file."""
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMPORT_SUFFIXES):

@@ -1,0 +1,17 @@
+"""`{% custom_categories as cats %}`: the categories a lead may add examples to,
+for the "add to category" partials on the review page and the bulk grid."""
+
+from django import template
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def custom_categories(context):
+    from moderation.models import CustomCategory
+    from moderation.services.categories import CATEGORY_PERMISSION
+
+    request = context.get("request")
+    if request is None or not request.user.has_perm(CATEGORY_PERMISSION):
+        return []
+    return list(CustomCategory.objects.order_by("name").values_list("pk", "name"))

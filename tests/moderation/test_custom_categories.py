@@ -1,0 +1,156 @@
+"""Custom categories from examples (moderation.services.categories): lead
+only, audited examples, a head trained and promoted by the gate, served on the
+next upload with its reason, and a backfill that changes nothing decided."""
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from classifier.contracts import ImageNetTags
+from classifier.models import ModelRole, ModelVersionStatus
+from moderation.errors import Forbidden, InvalidInput
+from moderation.models import (
+    AuditAction,
+    AuditEvent,
+    CategoryExample,
+    Flag,
+    FlagKind,
+    HeadStatus,
+    Prediction,
+    Upload,
+    UploadStatus,
+)
+from moderation.services import categories as svc
+from tests.factories import ImageAnalysisFactory, ModelVersionFactory, UploadFactory, classified
+
+pytestmark = pytest.mark.django_db
+
+RNG = np.random.default_rng(15)
+CENTRE_A, CENTRE_B = RNG.normal(size=1280), RNG.normal(size=1280)
+
+
+def _vector(kind: str, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    centre = CENTRE_A if kind == "a" else CENTRE_B
+    return (centre + rng.normal(scale=1.2, size=1280)).astype(np.float16).tobytes()
+
+
+@pytest.fixture
+def backbone(db):
+    return ModelVersionFactory(
+        role=ModelRole.IMAGENET, status=ModelVersionStatus.ACTIVE, class_names=[f"c{i}" for i in range(1000)]
+    )
+
+
+@pytest.fixture
+def lead(db):
+    user = get_user_model().objects.create_user("lead", password="lead-pass-1")
+    user.groups.add(Group.objects.get(name="leads"))
+    return get_user_model().objects.get(pk=user.pk)
+
+
+def _upload(backbone, kind: str, seed: int, status=UploadStatus.APPROVED) -> Upload:
+    upload = UploadFactory(status=status)
+    Prediction.objects.create(
+        upload=upload, model_version=backbone, label="x", score=0.5, scores={}, embedding=_vector(kind, seed)
+    )
+    return upload
+
+
+def _taught(lead, backbone, kind="review", n=20):
+    category = svc.category_create(actor=lead, name="vape pens", kind=kind, threshold=0.5)
+    positives = [_upload(backbone, "a", i) for i in range(n)]
+    for i in range(n):
+        _upload(backbone, "b", 1000 + i)
+    svc.examples_add(actor=lead, category=category, upload_ids=[u.pk for u in positives])
+    return category
+
+
+def _analysis(backbone, kind: str, seed: int):
+    tags = ImageNetTags(
+        top=((0, "c0", 0.5),),
+        probabilities=tuple([0.001] * 1000),
+        embedding=_vector(kind, seed),
+        model_version_id=backbone.pk,
+        model_version_name=backbone.name,
+    )
+    return ImageAnalysisFactory(imagenet=tags)
+
+
+def test_only_a_lead_teaches_categories(backbone, lead, moderator):
+    with pytest.raises(Forbidden):
+        svc.category_create(actor=moderator, name="vape pens")
+    category = svc.category_create(actor=lead, name="vape pens")
+    upload = _upload(backbone, "a", 1)
+    with pytest.raises(Forbidden):
+        svc.examples_add(actor=moderator, category=category, upload_ids=[upload.pk])
+    assert not CategoryExample.objects.exists()
+
+
+def test_bad_input_is_refused_with_a_code_and_nothing_stored(backbone, lead):
+    with pytest.raises(InvalidInput) as bad:
+        svc.category_create(actor=lead, name="x", threshold="1.5")
+    assert bad.value.code == "invalid_threshold"
+    category = svc.category_create(actor=lead, name="vape pens")
+    with_embedding = _upload(backbone, "a", 1)
+    without = UploadFactory(status=UploadStatus.APPROVED)
+    with pytest.raises(InvalidInput) as missing:
+        svc.examples_add(actor=lead, category=category, upload_ids=[with_embedding.pk, without.pk])
+    assert missing.value.code == "no_embedding"
+    assert not CategoryExample.objects.exists()
+
+
+def test_examples_are_audited_and_a_head_is_trained_and_served(backbone, lead):
+    category = _taught(lead, backbone)
+    assert AuditEvent.objects.filter(action=AuditAction.CATEGORY_EXAMPLE_ADDED).count() == 20
+    head = svc.category_train(category_id=category.pk)
+    assert head.status == HeadStatus.ACTIVE, head.gate
+    assert head.metrics["positives"] >= 1 and head.metrics["background_negatives"] >= 20
+    assert head.metrics["precision"] is not None and head.metrics["curve"]
+    svc.forget_category_heads()
+
+    same_kind = classified(UploadFactory(), _analysis(backbone, "a", 5000))
+    flag = Flag.objects.get(upload=same_kind, kind=FlagKind.CUSTOM_CATEGORY)
+    assert "category 'vape pens'" in flag.reason and "head v1" in flag.reason
+    assert flag.action == "review" and same_kind.status == UploadStatus.IN_REVIEW
+    other_kind = classified(UploadFactory(), _analysis(backbone, "b", 6000))
+    assert not Flag.objects.filter(upload=other_kind, kind=FlagKind.CUSTOM_CATEGORY).exists()
+
+    # The same examples again: no better, so the gate keeps v1 in service.
+    again = svc.category_train(category_id=category.pk)
+    assert again.version == 2 and again.status == HeadStatus.REJECTED
+    category.refresh_from_db()
+    assert category.active_head_id == head.pk
+
+
+def test_removing_an_example_is_audited(backbone, lead):
+    category = _taught(lead, backbone, n=3)
+    example = category.examples.first()
+    svc.example_remove(actor=lead, example_id=example.pk)
+    assert AuditEvent.objects.filter(action=AuditAction.CATEGORY_EXAMPLE_REMOVED, target_id=str(example.pk)).exists()
+
+
+def test_backfill_lists_decided_uploads_and_flags_only_undecided_ones(backbone, lead):
+    category = _taught(lead, backbone)
+    svc.category_train(category_id=category.pk)
+    decided = _upload(backbone, "a", 7000, status=UploadStatus.APPROVED)
+    waiting = _upload(backbone, "a", 7001, status=UploadStatus.IN_REVIEW)
+    backfill = svc.backfill_start(actor=lead, category=category, days=7)
+    backfill = svc.backfill_run(backfill_id=backfill.pk)
+    assert backfill.status == "done" and backfill.scanned == backfill.total >= 42
+    matched = dict(backfill.matches.values_list("upload_id", "routed"))
+    assert matched[decided.pk] is False and matched[waiting.pk] is True
+    decided.refresh_from_db()
+    assert decided.status == UploadStatus.APPROVED and not decided.flags.exists()
+    assert "vape pens" in Flag.objects.get(upload=waiting, kind=FlagKind.CUSTOM_CATEGORY).reason
+
+
+def test_lead_pages_are_lead_only(client, lead, moderator):
+    client.force_login(moderator)
+    assert client.get("/lead/categories/").status_code in (302, 403)
+    client.force_login(lead)
+    response = client.post("/lead/categories/", {"name": "vape pens", "kind": "review", "threshold": "0.8"})
+    assert response.status_code == 302
+    assert client.get("/lead/categories/vape-pens/").status_code == 200
+    assert client.get("/lead/categories/vape-pens/search/").status_code == 200
