@@ -101,6 +101,7 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "backfills": backfills,
             "matches": matches,
             "max_days": settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS,
+            "live": svc.category_live_figures(category),
         },
     )
 

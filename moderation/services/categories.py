@@ -763,6 +763,30 @@ def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int 
     return list(uploads.distinct().order_by("-created_at")[:limit])
 
 
+def category_live_figures(category: CustomCategory, *, days: int = 30) -> dict:
+    """How the category's flags fared with people (its live calibration): the
+    uploads it flagged in the last `days` days and, of those a moderator
+    decided, how many were rejected (the flag was right) or approved."""
+    from django.db.models import Count, Q
+
+    from moderation.models import Decision
+
+    since = timezone.now() - timedelta(days=days)
+    flagged = Flag.objects.filter(kind=FlagKind.CUSTOM_CATEGORY, category=category.name, created_at__gte=since)
+    decided = Decision.objects.filter(upload_id__in=flagged.values("upload_id")).aggregate(
+        rejected=Count("upload", distinct=True, filter=Q(verdict="reject")),
+        approved=Count("upload", distinct=True, filter=Q(verdict="approve")),
+    )
+    total = decided["rejected"] + decided["approved"]
+    return {
+        "days": days,
+        "flagged": flagged.values("upload_id").distinct().count(),
+        "rejected": decided["rejected"],
+        "approved": decided["approved"],
+        "live_precision": decided["rejected"] / total if total else None,
+    }
+
+
 def pr_curve_points(curve: Sequence[Sequence[float]], width: int = 240, height: int = 160) -> str:
     """SVG polyline points of a precision-recall curve: x recall, y precision."""
     return " ".join(f"{r * width:.1f},{(1 - p) * height:.1f}" for _, p, r in curve)

@@ -154,3 +154,57 @@ def test_lead_pages_are_lead_only(client, lead, moderator):
     assert response.status_code == 302
     assert client.get("/lead/categories/vape-pens/").status_code == 200
     assert client.get("/lead/categories/vape-pens/search/").status_code == 200
+
+
+def test_add_to_category_from_the_review_page_and_the_grid(client, backbone, lead):
+    category = svc.category_create(actor=lead, name="vape pens")
+    first, second, third = (_upload(backbone, "a", i, status=UploadStatus.IN_REVIEW) for i in range(3))
+    client.force_login(lead)
+    page = client.get(f"/review/{first.pk}/")
+    assert b'id="add-to-category"' in page.content
+    response = client.post(
+        "/lead/categories/examples/add/",
+        {"category": category.pk, "upload": first.pk, "source": "review", "next": f"/review/{first.pk}/"},
+    )
+    assert response.status_code == 302 and response["Location"] == f"/review/{first.pk}/"
+    assert b'id="grid-add-to-category"' in client.get("/review/grid/").content
+    client.post(
+        "/lead/categories/examples/add/",
+        {"category": category.pk, "selected": [second.pk, third.pk], "polarity": "negative", "source": "grid"},
+    )
+    examples = dict(category.examples.values_list("upload_id", "positive"))
+    assert examples == {first.pk: True, second.pk: False, third.pk: False}
+    assert set(category.examples.values_list("source", flat=True)) == {"review", "grid"}
+
+
+def test_a_moderator_sees_no_add_to_category_form(client, backbone, moderator, lead):
+    svc.category_create(actor=lead, name="vape pens")
+    upload = _upload(backbone, "a", 1, status=UploadStatus.IN_REVIEW)
+    client.force_login(moderator)
+    assert b"add-to-category" not in client.get(f"/review/{upload.pk}/").content
+    assert client.post("/lead/categories/examples/add/", {"upload": upload.pk}).status_code in (302, 403)
+    assert not CategoryExample.objects.exists()
+
+
+def test_import_command_embeds_a_zip_with_the_backbone(photo_models, lead, tmp_path):
+    import io
+    import zipfile
+
+    from django.core.management import call_command
+
+    from tests.helpers import encode, photo_like
+
+    category = svc.category_create(actor=lead, name="vape pens")
+    archive = tmp_path / "examples.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for i in range(3):
+            z.writestr(f"img{i}.png", encode(photo_like(seed=i)))
+        z.writestr("notes.txt", "not an image")
+    out = io.StringIO()
+    call_command("category_import", "vape pens", str(archive), "--negative", stdout=out)
+    assert "added 3 negative examples" in out.getvalue()
+    assert category.examples.filter(positive=False, source="import").count() == 3
+    assert AuditEvent.objects.filter(action=AuditAction.CATEGORY_EXAMPLE_ADDED).count() == 3
+    example = category.examples.first()
+    assert example.backbone_version_id == photo_models["backbone"].pk
+    assert np.abs(np.frombuffer(example.embedding, np.float16)).sum() > 0
