@@ -45,8 +45,13 @@ def unit(embeddings: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
 
 
-def embedding_from_bytes(data: bytes) -> np.ndarray:
+Stored = bytes | bytearray | memoryview
+
+
+def embedding_from_bytes(data: Stored | None) -> np.ndarray:
     """A stored embedding (float16 bytes, as the platform keeps them) as float32."""
+    if data is None:
+        raise ValueError("no stored embedding")
     return np.frombuffer(bytes(data), dtype=np.float16).astype(np.float32)
 
 
@@ -94,7 +99,7 @@ class Head:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Head:
+    def from_bytes(cls, data: Stored) -> Head:
         with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as stored:
             return cls(
                 weights=np.asarray(stored["weights"], dtype=np.float32),

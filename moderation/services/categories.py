@@ -83,7 +83,7 @@ def category_get(*, slug: str | None = None, category_id: int | None = None, nam
     elif name is not None:
         query = query.filter(name=name)
     else:
-        query = query.filter(pk=category_id)
+        query = query.filter(pk=category_id or 0)
     category = query.select_related("active_head").first()
     if category is None:
         raise NotFound("No such custom category.", code="category_not_found")
@@ -193,7 +193,7 @@ def upload_embedding(upload_id) -> tuple[bytes, int] | None:
         .values_list("embedding", "model_version_id")
         .first()
     )
-    return (bytes(row[0]), row[1]) if row else None
+    return (bytes(row[0]), row[1]) if row and row[0] is not None else None
 
 
 def _examples_changed(category: CustomCategory) -> None:
@@ -236,7 +236,7 @@ def examples_add(
         raise InvalidInput("Choose at least one upload.", code="no_uploads_chosen")
     ids = list(dict.fromkeys(str(u) for u in upload_ids))
     rows = dict(
-        (str(upload_id), (bytes(embedding), version_id))
+        (str(upload_id), (bytes(embedding or b""), version_id))
         for upload_id, embedding, version_id in Prediction.objects.filter(
             upload_id__in=ids, model_version__role=ModelRole.IMAGENET, embedding__isnull=False
         ).values_list("upload_id", "embedding", "model_version_id")
@@ -339,7 +339,8 @@ def examples_import(
     backbone_id = active_version_id(ModelRole.IMAGENET)
     if backbone_id is None:
         raise InvalidInput("No active ImageNet model to embed the images with.", code="no_backbone")
-    names, images = [], []
+    names: list[str] = []
+    images: list = []
     for name, data in files:
         if len(names) >= MAX_IMPORT_FILES:
             raise InvalidInput(f"At most {MAX_IMPORT_FILES} images per import.", code="too_many_images")
@@ -425,8 +426,8 @@ def training_set(category: CustomCategory, backbone_id: int) -> TrainingSet:
         .order_by("-created_at")
         .values_list("upload_id", "embedding")[: settings.CUSTOM_CATEGORY_BACKGROUND]
     )
-    for upload_id, embedding in recent:
-        vectors.append(embedding_from_bytes(embedding))
+    for upload_id, stored in recent:
+        vectors.append(embedding_from_bytes(stored))
         labels.append(0)
         keys.append(f"upload:{upload_id}")
         background += 1
