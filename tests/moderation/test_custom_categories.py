@@ -208,3 +208,17 @@ def test_import_command_embeds_a_zip_with_the_backbone(photo_models, lead, tmp_p
     example = category.examples.first()
     assert example.backbone_version_id == photo_models["backbone"].pk
     assert np.abs(np.frombuffer(example.embedding, np.float16)).sum() > 0
+
+
+def test_a_tag_only_category_raises_no_flag_but_tags_the_review_page(client, backbone, lead):
+    category = _taught(lead, backbone)
+    svc.category_update(
+        actor=lead, category=category, description="", kind="tag", threshold=0.5, reject_threshold=None, enabled=True
+    )
+    svc.category_train(category_id=category.pk)
+    svc.forget_category_heads()
+    upload = classified(UploadFactory(), _analysis(backbone, "a", 5000))
+    assert not Flag.objects.filter(upload=upload, kind=FlagKind.CUSTOM_CATEGORY).exists()
+    client.force_login(lead)
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    assert 'data-category="vape pens"' in page and "(tag only)" in page
