@@ -222,3 +222,27 @@ def test_a_tag_only_category_raises_no_flag_but_tags_the_review_page(client, bac
     client.force_login(lead)
     page = client.get(f"/review/{upload.pk}/").content.decode()
     assert 'data-category="vape pens"' in page and "(tag only)" in page
+
+
+def test_training_waits_for_the_last_change(backbone, lead):
+    category = _taught(lead, backbone)
+    category.refresh_from_db()
+    stale = "2000-01-01T00:00:00+00:00"
+    assert svc.category_train_if_settled(category_id=category.pk, stamp=stale) is None
+    assert not category.heads.exists()
+    head = svc.category_train_if_settled(category_id=category.pk, stamp=category.examples_changed_at.isoformat())
+    assert head is not None and head.version == 1
+
+
+def test_an_import_that_does_not_decode_stores_nothing(client, backbone, lead):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    category = svc.category_create(actor=lead, name="vape pens")
+    client.force_login(lead)
+    response = client.post(
+        f"/lead/categories/{category.slug}/import/",
+        {"files": [SimpleUploadedFile("a.png", b"not an image", content_type="image/png")]},
+        follow=True,
+    )
+    assert response.status_code == 200 and "a.png is not an image that decodes" in response.content.decode()
+    assert not category.examples.exists()
