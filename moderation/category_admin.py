@@ -55,9 +55,6 @@ class CustomCategoryAdmin(admin.ModelAdmin):
             )
             obj.pk, obj.slug = created.pk, created.slug
 
-    def save_related(self, request, form, formsets, change) -> None:
-        form.save_m2m()  # the heads inline is read-only
-
 
 @admin.register(CategoryExample)
 class CategoryExampleAdmin(admin.ModelAdmin):

@@ -246,3 +246,34 @@ def test_an_import_that_does_not_decode_stores_nothing(client, backbone, lead):
     )
     assert response.status_code == 200 and "a.png is not an image that decodes" in response.content.decode()
     assert not category.examples.exists()
+
+
+def test_the_admin_creates_a_category_through_the_service(admin_client):
+    response = admin_client.post(
+        "/admin/moderation/customcategory/add/",
+        {
+            "name": "vape pens",
+            "description": "",
+            "kind": "reject",
+            "threshold": "0.7",
+            "reject_threshold": "0.9",
+            "enabled": "on",
+            "heads-TOTAL_FORMS": "0",
+            "heads-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    category = svc.category_get(name="vape pens")
+    assert category.slug == "vape-pens" and category.reject_threshold == 0.9
+    assert AuditEvent.objects.filter(action=AuditAction.CATEGORY_CHANGED, target_id=str(category.pk)).exists()
+
+
+def test_a_backfill_needs_a_head_and_sane_days(backbone, lead):
+    from moderation.errors import Conflict
+
+    category = svc.category_create(actor=lead, name="vape pens")
+    with pytest.raises(Conflict):
+        svc.backfill_start(actor=lead, category=category, days=7)
+    with pytest.raises(InvalidInput) as bad:
+        svc.backfill_start(actor=lead, category=category, days="lots")
+    assert bad.value.code == "invalid_backfill_days"
