@@ -15,6 +15,7 @@ from classifier.ml.category_head import (
     embedding_from_bytes,
     fit_and_evaluate,
     head_gate,
+    suggest_threshold,
 )
 from classifier.ml.category_head import evaluate as head_evaluate
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
@@ -43,6 +44,7 @@ __all__ = [
     "head_gate",
     "HeadSet",
     "open_image",
+    "suggest_threshold",
     "flat_search",
     "frame_count",
     "is_animation",

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from classifier.facade import suggest_threshold
 from moderation.errors import ApplicationError, InvalidInput
 from moderation.models import CategoryKind, ExampleSource, UploadStatus
 from moderation.services import categories as svc
@@ -102,6 +103,8 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "matches": matches,
             "max_days": settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS,
             "live": svc.category_live_figures(category),
+            "target": settings.CALIBRATION_TARGET_PRECISION,
+            "suggested": suggest_threshold(curve, settings.CALIBRATION_TARGET_PRECISION) if curve else None,
         },
     )
 

@@ -197,6 +197,13 @@ def evaluate(scores: np.ndarray, labels: np.ndarray, threshold: float) -> Evalua
     return Evaluation(threshold, positives, negatives, precision, recall, average_precision, f1, curve)
 
 
+def suggest_threshold(curve: Sequence[Sequence[float]], target_precision: float) -> float | None:
+    """The lowest score threshold whose held-out precision reaches the target
+    (most recall at that precision), from an Evaluation's curve; None if none does."""
+    reaching = [t for t, p, _ in curve if p >= target_precision]
+    return min(reaching) if reaching else None
+
+
 @dataclass(frozen=True)
 class TrainedHead:
     head: Head

@@ -80,3 +80,12 @@ def test_headset_scores_every_category_and_skips_other_backbones():
     assert out.shape == (3, 2)
     np.testing.assert_allclose(out[:, 0], a.scores(x[:3]), rtol=1e-5)
     assert np.isnan(out[:, 1]).all()
+
+
+def test_suggested_threshold_is_the_lowest_reaching_the_target_precision():
+    from classifier.ml.category_head import suggest_threshold
+
+    ev = evaluate(np.array([0.9, 0.8, 0.7, 0.6, 0.3]), np.array([1, 1, 0, 1, 0]), 0.5)
+    assert suggest_threshold(ev.curve, 0.75) == pytest.approx(0.6)
+    assert suggest_threshold(ev.curve, 1.0) == pytest.approx(0.8)
+    assert suggest_threshold([], 0.9) is None

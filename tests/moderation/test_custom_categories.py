@@ -277,3 +277,12 @@ def test_a_backfill_needs_a_head_and_sane_days(backbone, lead):
     with pytest.raises(InvalidInput) as bad:
         svc.backfill_start(actor=lead, category=category, days="lots")
     assert bad.value.code == "invalid_backfill_days"
+
+
+def test_the_category_page_shows_the_head_figures_and_curve(client, backbone, lead):
+    category = _taught(lead, backbone)
+    svc.category_train(category_id=category.pk)
+    client.force_login(lead)
+    page = client.get(f"/lead/categories/{category.slug}/").content.decode()
+    assert 'id="active-head">v1<' in page and 'id="pr-curve"' in page and 'id="suggested"' in page
+    assert "<polyline points=" in page
