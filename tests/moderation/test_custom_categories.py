@@ -286,3 +286,23 @@ def test_the_category_page_shows_the_head_figures_and_curve(client, backbone, le
     page = client.get(f"/lead/categories/{category.slug}/").content.decode()
     assert 'id="active-head">v1<' in page and 'id="pr-curve"' in page and 'id="suggested"' in page
     assert "<polyline points=" in page
+
+
+def test_a_reject_category_reason_reaches_the_api_and_the_webhook(api_client, backbone, lead, partner_key):
+    from moderation.models import WebhookDelivery, WebhookEndpoint
+
+    category = _taught(lead, backbone)
+    svc.category_update(
+        actor=lead, category=category, description="", kind="reject", threshold=0.5, reject_threshold=0.5, enabled=True
+    )
+    svc.category_train(category_id=category.pk)
+    svc.forget_category_heads()
+    partner, key = partner_key()
+    WebhookEndpoint.objects.create(partner=partner, url="https://partner.example/hook")
+    upload = classified(UploadFactory(partner=partner), _analysis(backbone, "a", 5000))
+    assert upload.status == UploadStatus.REJECTED
+    [delivered] = WebhookDelivery.objects.get(upload=upload).payload["upload"]["flags"]
+    assert delivered["kind"] == "custom_category" and "category 'vape pens' (head v1)" in delivered["reason"]
+    body = api_client.get(f"/api/v1/uploads/{upload.pk}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+    [flag] = body["flags"]
+    assert flag["reason"] == delivered["reason"] and "≥ reject threshold 0.50" in flag["reason"]
