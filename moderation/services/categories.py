@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -545,14 +546,21 @@ class ServedCategory:
 
 class _HeadCache:
     """Every worker's heads, reloaded only when the set of active heads (or a
-    category's settings) changes: one small indexed query per upload."""
+    category's settings) changes: one small indexed query, at most every
+    CLASSIFIER_VERSION_CHECK_SECONDS (0 in tests: every upload)."""
 
     def __init__(self) -> None:
         self.key: tuple = ()
         self.served: tuple[ServedCategory, ...] = ()
         self.heads: HeadSet = HeadSet.stack([])
+        self.checked_at: float | None = None
 
     def get(self) -> tuple[tuple[ServedCategory, ...], HeadSet]:
+        # Like the classifier's models: look again at most every CLASSIFIER_VERSION_CHECK_SECONDS.
+        now = time.monotonic()
+        if self.checked_at is not None and now - self.checked_at < settings.CLASSIFIER_VERSION_CHECK_SECONDS:
+            return self.served, self.heads
+        self.checked_at = now
         rows = tuple(
             CustomCategory.objects.filter(enabled=True, active_head__isnull=False)
             .order_by("pk")

@@ -306,3 +306,15 @@ def test_a_reject_category_reason_reaches_the_api_and_the_webhook(api_client, ba
     body = api_client.get(f"/api/v1/uploads/{upload.pk}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
     [flag] = body["flags"]
     assert flag["reason"] == delivered["reason"] and "≥ reject threshold 0.50" in flag["reason"]
+
+
+def test_workers_look_for_new_heads_at_most_every_check_interval(backbone, lead, settings, django_assert_num_queries):
+    category = _taught(lead, backbone)
+    svc.category_train(category_id=category.pk)
+    settings.CLASSIFIER_VERSION_CHECK_SECONDS = 60
+    svc.forget_category_heads()
+    analysis = _analysis(backbone, "a", 5000)
+    assert svc.custom_category_signals(analysis)[0]
+    with django_assert_num_queries(0):
+        [signal], _ = svc.custom_category_signals(analysis)
+    assert signal.category == "vape pens"
