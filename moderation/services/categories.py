@@ -393,9 +393,10 @@ class TrainingSet:
 
 
 def training_set(category: CustomCategory, backbone_id: int) -> TrainingSet:
-    """The category's examples in the active backbone's space, plus negatives
-    from background: other categories' positives and recent uploads that are
-    no example of this one (what the head must not fire on)."""
+    """The category's examples in the active backbone's space, plus background
+    negatives: recent uploads that are no example of this one (what the head
+    must not fire on). Other categories' examples are not used: categories may
+    overlap ("e-cigarettes" and "vape pens")."""
     own = list(
         CategoryExample.objects.filter(category=category, backbone_version_id=backbone_id).values_list(
             "pk", "upload_id", "positive", "embedding"
@@ -410,20 +411,9 @@ def training_set(category: CustomCategory, backbone_id: int) -> TrainingSet:
     positives = sum(labels)
     negatives = len(labels) - positives
     background = 0
-    others = CategoryExample.objects.filter(backbone_version_id=backbone_id, positive=True).exclude(category=category)
-    for pk, upload_id, embedding in others.values_list("pk", "upload_id", "embedding")[
-        : settings.CUSTOM_CATEGORY_BACKGROUND
-    ]:
-        if upload_id and str(upload_id) in taken:
-            continue
-        vectors.append(embedding_from_bytes(embedding))
-        labels.append(0)
-        keys.append(f"upload:{upload_id}" if upload_id else f"example:{pk}")
-        taken.add(str(upload_id))
-        background += 1
     recent = (
         Prediction.objects.filter(model_version_id=backbone_id, embedding__isnull=False)
-        .exclude(upload_id__in=[u for u in taken if u != "None"])
+        .exclude(upload_id__in=taken)
         .order_by("-created_at")
         .values_list("upload_id", "embedding")[: settings.CUSTOM_CATEGORY_BACKGROUND]
     )
