@@ -340,3 +340,20 @@ def audit_csv_rows(events):
                 json.dumps(event.data, sort_keys=True),
             ]
         )
+
+
+def hash_banks_with_counts():
+    """Hash banks with their entry counts, for the lead's banks pages."""
+    from django.db.models import Count
+
+    from moderation.models import HashBank
+
+    return HashBank.objects.annotate(entry_count=Count("entries")).order_by("name")
+
+
+def bank_entries_recent(*, bank_id: int, limit: int = 50) -> list:
+    from moderation.models import BankedHash
+
+    return list(
+        BankedHash.objects.filter(bank_id=bank_id).select_related("added_by").order_by("-created_at", "-pk")[:limit]
+    )
