@@ -89,3 +89,41 @@ def test_lead_teaches_a_category_and_a_new_upload_is_flagged(
     page.goto(f"{live_server.url}/review/{new_bag.pk}/")
     assert "category 'handbags' (head v1)" in page.inner_text("ul.flags")
     shot("new-upload-flagged")
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_category_pages_fit_the_screen(browser, live_server, width):
+    """The lead's category pages (list, a trained category, the search) keep
+    within the window, with a head, its curve and examples shown."""
+    import numpy as np
+
+    from classifier.models import ModelRole, ModelVersionStatus
+    from moderation.models import Prediction, UploadStatus
+    from moderation.services import categories as svc
+    from tests.factories import ModelVersionFactory, UploadFactory
+
+    lead = get_user_model().objects.create_user("lead", password="lead-pass-123")
+    lead.groups.add(Group.objects.get(name="leads"))
+    lead = get_user_model().objects.get(pk=lead.pk)
+    backbone = ModelVersionFactory(role=ModelRole.IMAGENET, status=ModelVersionStatus.ACTIVE, class_names=["x"] * 1000)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2, 1280))
+    uploads = []
+    for i in range(30):
+        upload = UploadFactory(status=UploadStatus.APPROVED)
+        embedding = (centres[i % 2] + rng.normal(size=1280)).astype(np.float16).tobytes()
+        Prediction.objects.create(
+            upload=upload, model_version=backbone, label="x", score=0.5, scores={}, embedding=embedding
+        )
+        uploads.append(upload)
+    category = svc.category_create(actor=lead, name="a rather long category name for vape pens", threshold=0.5)
+    svc.examples_add(actor=lead, category=category, upload_ids=[u.pk for u in uploads[::2]])
+    svc.category_train(category_id=category.pk)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    sign_in(page, live_server.url, "lead", "lead-pass-123")
+    page.wait_for_url("**/review/")
+    for url in ("/lead/categories/", f"/lead/categories/{category.slug}/", f"/lead/categories/{category.slug}/search/"):
+        page.goto(f"{live_server.url}{url}")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), url
+    context.close()
