@@ -16,6 +16,7 @@ BENCHES = [
     "bench.photo_models",
     "bench.frames",
     "bench.real_photos",
+    "bench.custom_categories",
     "bench.quantized",
     "bench.train_kernels",
     "bench.train_fmnist",

@@ -8,11 +8,21 @@ moderation needs something more from the classifier, re-export it here rather
 than importing a module behind the facade.
 """
 
+from classifier.inputs import embed_images
+from classifier.ml.category_head import (
+    Head,
+    HeadSet,
+    embedding_from_bytes,
+    fit_and_evaluate,
+    head_gate,
+    suggest_threshold,
+)
+from classifier.ml.category_head import evaluate as head_evaluate
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.frames import frame_count, is_animation, iter_frames
 from classifier.ml.hash_index import Hits, MultiIndex, flat_search
 from classifier.ml.imagenet import imagenet_class_names
-from classifier.ml.preprocessing import to_luminance, to_rgb
+from classifier.ml.preprocessing import open_image, to_luminance, to_rgb
 from classifier.ml.taxonomy import CATEGORIES as TAXONOMY_CATEGORIES
 from classifier.ml.taxonomy import default_taxonomy
 from classifier.models import ModelRole, ModelVersion, ModelVersionStatus, TrainingTrigger
@@ -26,6 +36,15 @@ __all__ = [
     "MultiIndex",
     "TAXONOMY_CATEGORIES",
     "default_taxonomy",
+    "embed_images",
+    "embedding_from_bytes",
+    "fit_and_evaluate",
+    "Head",
+    "head_evaluate",
+    "head_gate",
+    "HeadSet",
+    "open_image",
+    "suggest_threshold",
     "flat_search",
     "frame_count",
     "is_animation",

@@ -472,3 +472,7 @@ class BankRetroSearchAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# Custom categories (issue 15) register their own admin pages.
+from moderation import category_admin  # noqa: E402, F401

@@ -283,6 +283,7 @@ class FlagKind(models.TextChoices):
     PROHIBITED_GOODS = "prohibited_goods", "Prohibited goods"
     HASH_MATCH = "hash_match", "Known-bad hash match"
     LISTING_MISMATCH = "listing_mismatch", "Listing does not show what it declares"
+    CUSTOM_CATEGORY = "custom_category", "Custom category (taught from examples)"
 
 
 class Flag(models.Model):
@@ -816,6 +817,11 @@ class AuditAction(models.TextChoices):
     BANK_ENTRY_QUARANTINED = "bank.entry_quarantined", "Bank entry quarantined by the flood guard"
     BANK_ENTRY_CONFIRMED = "bank.entry_confirmed", "Quarantined bank entry confirmed"
     BANK_RETRO_MATCHED = "bank.retro_matched", "Past upload matched a new bank entry"
+    CATEGORY_CHANGED = "category.changed", "Custom category created or changed"
+    CATEGORY_EXAMPLE_ADDED = "category.example_added", "Example added to a custom category"
+    CATEGORY_EXAMPLE_REMOVED = "category.example_removed", "Example removed from a custom category"
+    CATEGORY_HEAD_TRAINED = "category.head_trained", "Custom category head trained"
+    CATEGORY_BACKFILL = "category.backfill", "Custom category backfill started"
 
 
 class AuditEvent(models.Model):
@@ -865,3 +871,17 @@ class UploaderLimit(models.Model):
 
     def __str__(self) -> str:
         return f"upload limits of {self.user}"
+
+
+# Custom categories (issue 15) live in their own module.
+from moderation.category_models import (  # noqa: E402, F401
+    BackfillStatus,
+    CategoryBackfill,
+    CategoryExample,
+    CategoryHead,
+    CategoryKind,
+    CategoryMatch,
+    CustomCategory,
+    ExampleSource,
+    HeadStatus,
+)

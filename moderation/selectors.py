@@ -188,7 +188,11 @@ def flag_signals(analysis, *, declared: str = "", taxonomy=None, flag_rules=None
                         source=imagenet.model_version_name,
                     )
                 )
-    return signals, unchecked
+    # Custom categories taught from a lead's examples (moderation.services.categories).
+    from moderation.services.categories import custom_category_signals
+
+    custom, custom_unchecked = custom_category_signals(analysis)
+    return signals + custom, unchecked + custom_unchecked
 
 
 def metrics_summary(*, now=None, hours: int = 24) -> dict:

@@ -28,6 +28,7 @@ LEAD_PERMISSIONS = MODERATOR_PERMISSIONS + [
     ("moderation", "view_metrics"),
     ("moderation", "calibrate_thresholds"),
     ("moderation", "confirm_bankedhash"),
+    ("moderation", "manage_customcategory"),
     ("moderation", "view_hashbank"),
     ("moderation", "view_bankedhash"),
     ("moderation", "add_bankedhash"),

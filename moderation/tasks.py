@@ -89,3 +89,7 @@ def bank_retro_search(search_id: int) -> None:
 @shared_task(name="moderation.rebuild_hash_index", acks_late=True)
 def rebuild_hash_index() -> int:
     return hash_index_rebuild()
+
+
+# Custom categories' tasks (training, backfill) live in their own module.
+from moderation.category_tasks import run_backfill, train_category  # noqa: E402, F401

@@ -195,11 +195,17 @@ def media_files() -> list[Path]:
 
 
 def start_process(
-    kind: str, *, env: dict | None = None, port: int | None = None, include: tuple[str, ...] = ()
+    kind: str,
+    *,
+    env: dict | None = None,
+    port: int | None = None,
+    include: tuple[str, ...] = (),
+    queues: tuple[str, ...] = (),
 ) -> subprocess.Popen:
     """A real worker or web server on the suite's test database, in its own
     process group so that a test can stop or kill it. `include` names modules
-    a worker imports at start (test seams such as tests/e2e/slow_classify.py)."""
+    a worker imports at start (test seams such as tests/e2e/slow_classify.py);
+    `queues` the queues it consumes (default: the suite's default queue)."""
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "USE_TEST_DATABASE": "1", **(env or {})}
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"{kind}.log", "ab")
@@ -221,6 +227,8 @@ def start_process(
             f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
         ]
         command += [f"--include={module}" for module in include]
+        if queues:
+            command += ["--queues", ",".join(queues)]
     else:
         command = [
             sys.executable,

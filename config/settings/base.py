@@ -292,6 +292,12 @@ GATE_MIN_HOLDOUT = get_env("GATE_MIN_HOLDOUT", 20, cast=int)
 UPGRADE_ARCHITECTURE = get_env("UPGRADE_ARCHITECTURE", "bn-cnn")
 UPGRADE_BASE_EXAMPLES = get_env("UPGRADE_BASE_EXAMPLES", 0, cast=int)  # 0: the whole training split
 UPGRADE_EPOCHS = get_env("UPGRADE_EPOCHS", 0, cast=int)  # 0: as many as the recipe's time budget allows
+# Custom categories (moderation.services.categories): a head trains this long
+# after the last example change (debounce), with up to N background negatives
+# (recent uploads that are no example); backfills look back at most N days.
+CUSTOM_CATEGORY_TRAIN_DEBOUNCE_SECONDS = get_env("CUSTOM_CATEGORY_TRAIN_DEBOUNCE_SECONDS", 10.0, cast=float)
+CUSTOM_CATEGORY_BACKGROUND = get_env("CUSTOM_CATEGORY_BACKGROUND", 300, cast=int)
+CUSTOM_CATEGORY_BACKFILL_MAX_DAYS = get_env("CUSTOM_CATEGORY_BACKFILL_MAX_DAYS", 365, cast=int)
 # The training worker's niceness (run_platform): verdicts keep the CPU first.
 TRAINING_WORKER_NICENESS = get_env("TRAINING_WORKER_NICENESS", 10, cast=int)
 # Open-set gate (classifier.open_set): class centres from N Fashion-MNIST

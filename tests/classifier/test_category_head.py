@@ -1,0 +1,91 @@
+"""The custom-category head (classifier.ml.category_head): plain numpy, no Django."""
+
+import numpy as np
+import pytest
+
+from classifier.ml.category_head import (
+    Head,
+    HeadSet,
+    evaluate,
+    fit_and_evaluate,
+    head_gate,
+    in_holdout,
+    split_holdout,
+    train_head,
+)
+
+
+def _clusters(n_pos: int, n_neg: int, seed: int = 0, width: int = 1280):
+    rng = np.random.default_rng(seed)
+    centre_pos, centre_neg = rng.normal(size=width), rng.normal(size=width)
+    pos = centre_pos + rng.normal(scale=1.5, size=(n_pos, width))
+    neg = centre_neg + rng.normal(scale=1.5, size=(n_neg, width))
+    x = np.concatenate([pos, neg]).astype(np.float32)
+    y = np.array([1] * n_pos + [0] * n_neg, np.int8)
+    return x, y
+
+
+def test_head_separates_two_clusters_and_survives_bytes():
+    x, y = _clusters(20, 60)
+    head = train_head(x, y, backbone_version_id=7)
+    scores = head.scores(x)
+    assert scores[y == 1].min() > 0.5 > scores[y == 0].max()
+    again = Head.from_bytes(head.to_bytes())
+    assert again.backbone_version_id == 7
+    np.testing.assert_allclose(again.scores(x), scores, rtol=1e-5)
+
+
+def test_head_needs_both_classes():
+    x, y = _clusters(5, 0)
+    with pytest.raises(ValueError):
+        train_head(x, y)
+
+
+def test_holdout_is_stable_and_keeps_both_classes():
+    keys = [f"upload:{i}" for i in range(40)]
+    labels = np.array([1] * 20 + [0] * 20)
+    mask = split_holdout(keys, labels)
+    assert (mask == split_holdout(keys, labels)).all()
+    assert mask[:20].any() and not mask[:20].all() and mask[20:].any()
+    assert in_holdout("a") == in_holdout("a")
+
+
+def test_evaluate_counts_precision_recall_and_curve():
+    ev = evaluate(np.array([0.9, 0.8, 0.4, 0.7, 0.1]), np.array([1, 1, 1, 0, 0]), 0.75)
+    assert ev.precision == 1.0 and ev.recall == pytest.approx(2 / 3)
+    assert [round(p, 3) for _, p, _ in ev.curve][:4] == [1.0, 1.0, 0.667, 0.75]
+    assert ev.average_precision == pytest.approx((1 + 1 + 0.75) / 3)
+
+
+def test_fit_and_gate_first_head_then_a_better_one():
+    x, y = _clusters(20, 60, seed=1)
+    keys = [f"k{i}" for i in range(len(y))]
+    trained, holdout = fit_and_evaluate(x, y, keys, threshold=0.5)
+    assert holdout.any() and trained.evaluation.positives >= 1
+    first = head_gate(trained.evaluation, None)
+    assert first.promote, first.reason
+    # A head no better than the one in service is not promoted.
+    same = head_gate(trained.evaluation, trained.evaluation)
+    assert not same.promote and "not better" in same.reason
+    worse = evaluate(np.zeros(int(holdout.sum())), y[holdout], 0.5)
+    assert head_gate(trained.evaluation, worse).promote
+
+
+def test_headset_scores_every_category_and_skips_other_backbones():
+    x, y = _clusters(10, 10, seed=2)
+    a = train_head(x, y, backbone_version_id=1)
+    b = train_head(x, 1 - y, backbone_version_id=2)
+    heads = HeadSet.stack([(10, a), (11, b)])
+    out = heads.scores(x[:3], backbone_version_id=1)
+    assert out.shape == (3, 2)
+    np.testing.assert_allclose(out[:, 0], a.scores(x[:3]), rtol=1e-5)
+    assert np.isnan(out[:, 1]).all()
+
+
+def test_suggested_threshold_is_the_lowest_reaching_the_target_precision():
+    from classifier.ml.category_head import suggest_threshold
+
+    ev = evaluate(np.array([0.9, 0.8, 0.7, 0.6, 0.3]), np.array([1, 1, 0, 1, 0]), 0.5)
+    assert suggest_threshold(ev.curve, 0.75) == pytest.approx(0.6)
+    assert suggest_threshold(ev.curve, 1.0) == pytest.approx(0.8)
+    assert suggest_threshold([], 0.9) is None
