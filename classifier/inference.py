@@ -57,7 +57,7 @@ class LoadedModel:
     version_name: str
     architecture: str
     class_names: tuple[str, ...]
-    runtime: Any  # LiteModel, or AdultScorer for the ONNX adult model
+    runtime: Any  # LiteModel; AdultScorer (Open-NSFW, ONNX) or NsfwjsScorer (LiteRT) for the adult role
 
 
 class _ModelCache:
@@ -95,7 +95,15 @@ def _load(version: ModelVersion) -> LoadedModel:
     with version.artifact.open("rb") as fh:
         data = fh.read()
     runtime: Any
-    if version.role == ModelRole.ADULT:
+    if version.role == ModelRole.ADULT and version.architecture.startswith("nsfwjs"):
+        from classifier.ml.nsfwjs import ADULT_CLASSES, NsfwjsScorer
+
+        runtime = NsfwjsScorer(
+            data,
+            threads=settings.INFERENCE_THREADS,
+            adult_classes=(version.training or {}).get("adult_classes") or ADULT_CLASSES,
+        )
+    elif version.role == ModelRole.ADULT:
         from classifier.ml.nsfw import AdultScorer
 
         runtime = AdultScorer(data, threads=settings.INFERENCE_THREADS)

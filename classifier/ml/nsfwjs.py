@@ -20,6 +20,7 @@ neither Node nor TensorFlow.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import shutil
@@ -274,7 +275,13 @@ def build_keras(model_json: dict, weights: dict[str, np.ndarray]):
 
 def convert(tarball: str | Path, variant: str = DEFAULT_VARIANT) -> bytes:
     """The variant as a TFLite flatbuffer: float input (n, side, side, 3) in
-    0..1, output the five class probabilities."""
+    0..1, output the five class probabilities. Converted once per process for
+    a given tarball (the tarball's integrity is pinned)."""
+    return _convert(str(Path(tarball).resolve()), variant)
+
+
+@functools.lru_cache(maxsize=2)
+def _convert(tarball: str, variant: str) -> bytes:
     from classifier.ml.training import export_tflite
 
     model_json, weights = read_model(tarball, variant)
@@ -284,13 +291,18 @@ def convert(tarball: str | Path, variant: str = DEFAULT_VARIANT) -> bytes:
 # --- Serving -------------------------------------------------------------------
 
 
-def model_input(image: Image.Image, side: int = VARIANTS[DEFAULT_VARIANT].side) -> np.ndarray:
-    """A decoded image -> float32 (side, side, 3) in 0..1: the whole image
-    resized to the square, as nsfwjs feeds its model."""
+def model_pixels(image: Image.Image, side: int = VARIANTS[DEFAULT_VARIANT].side) -> np.ndarray:
+    """A decoded image -> uint8 (side, side, 3) RGB: the whole image resized
+    to the square (no crop, the aspect ratio not kept), as nsfwjs does."""
     rgb = to_rgb(image)
     if rgb.size != (side, side):
         rgb = rgb.resize((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(rgb, dtype=np.float32) / 255.0
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def model_input(image: Image.Image, side: int = VARIANTS[DEFAULT_VARIANT].side) -> np.ndarray:
+    """A decoded image -> float32 (side, side, 3) in 0..1, nsfwjs's input."""
+    return model_pixels(image, side).astype(np.float32) / 255.0
 
 
 def adult_score(probabilities: np.ndarray, class_names=NSFW_CLASSES, adult_classes=ADULT_CLASSES) -> np.ndarray:
@@ -325,6 +337,19 @@ class NsfwjsScorer:
 
     def score_prepared(self, batch: np.ndarray) -> np.ndarray:
         return adult_score(self.probabilities(batch), adult_classes=self.adult_classes)
+
+
+def reference_images() -> tuple[list[str], np.ndarray]:
+    """The photos the port is checked against nsfwjs's own JavaScript on: four
+    of scikit-image's sample photos and the same in skin tones (which reach
+    the Porn and Drawing classes), as uint8 224-px model pixels."""
+    from classifier.ml.quantize import sample_photos, skin_toned
+
+    named = sample_photos()[:4]
+    images = [image for _, image in named]
+    images += skin_toned(images)
+    names = [name for name, _ in named] + [f"{name} (skin-toned)" for name, _ in named]
+    return names, np.stack([model_pixels(image) for image in images])
 
 
 def pixels_json(pixels: np.ndarray) -> str:

