@@ -15,9 +15,14 @@ const tf = require(path.join(modules, "@tensorflow/tfjs"));
 const nsfwjs = require(path.join(modules, "nsfwjs"));
 const { NSFW_CLASSES } = require(path.join(modules, "nsfwjs/dist/cjs/nsfw_classes.js"));
 const { MobileNetV2Model } = require(path.join(modules, "nsfwjs/dist/cjs/models/mobilenet_v2.js"));
+const { MobileNetV2MidModel } = require(path.join(modules, "nsfwjs/dist/cjs/models/mobilenet_v2_mid.js"));
 const { InceptionV3Model } = require(path.join(modules, "nsfwjs/dist/cjs/models/inception_v3.js"));
 
-const definitions = { mobilenet_v2: MobileNetV2Model, inception_v3: InceptionV3Model };
+const definitions = {
+  mobilenet_v2: MobileNetV2Model,
+  mobilenet_v2_mid: MobileNetV2MidModel,
+  inception_v3: InceptionV3Model,
+};
 
 async function main() {
   const input = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));

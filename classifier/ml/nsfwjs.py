@@ -1,12 +1,14 @@
 """NSFWJS's adult-content models (npm `nsfwjs`, MIT): read from the npm
 package, rebuilt in Keras, exported to TFLite and served on LiteRT.
 
-The package ships its weights inside it (no hub download): each model is a
-TensorFlow.js Keras layers model whose model.json and 8-bit weight shards are
-wrapped in browserify bundles (`dist/models/<variant>/model.min.js`,
-`group1-shard<i>of<n>.min.js`). Node evaluates a bundle into plain JSON; the
-layers are rebuilt in Keras from the model.json (a Keras 2.2.4 config) and the
-weights dequantized exactly as TensorFlow.js does (`min + q * scale`).
+The package ships its weights inside it (no hub download), as TensorFlow.js
+models whose model.json and 8-bit weight shards are wrapped in browserify
+bundles (`dist/models/<variant>/model.min.js`, `group1-shard<i>of<n>.min.js`):
+two Keras layers models (mobilenet_v2, inception_v3) and a TF graph model
+(mobilenet_v2_mid). Node evaluates a bundle into plain JSON; a layers model is
+rebuilt in Keras from its model.json (a Keras 2.2.4 config), a graph model's
+nodes are evaluated with TensorFlow ops; the weights are dequantized exactly
+as TensorFlow.js does (`min + q * scale`).
 
 What nsfwjs itself does to an image (dist/cjs/core.js, `infer`): pixels as
 floats divided by 255 (0..1), the whole image resized to the model's square
@@ -55,13 +57,15 @@ class Variant:
     name: str  # the folder under dist/models
     side: int  # input side nsfwjs resizes to
     shards: int
+    kind: str  # "layers" (a Keras model.json) or "graph" (a TF graph)
 
 
-# The Keras layers models in the package. (mobilenet_v2_mid is a TF graph
-# model, not a layers model; it is not read here.)
+# The models the package ships (nsfwjs's README: about 90 % accurate for the
+# small model, 93 % for the mid-sized one).
 VARIANTS = {
-    "mobilenet_v2": Variant("mobilenet_v2", 224, 1),
-    "inception_v3": Variant("inception_v3", 299, 6),
+    "mobilenet_v2": Variant("mobilenet_v2", 224, 1, "layers"),
+    "mobilenet_v2_mid": Variant("mobilenet_v2_mid", 224, 2, "graph"),
+    "inception_v3": Variant("inception_v3", 299, 6, "layers"),
 }
 DEFAULT_VARIANT = "mobilenet_v2"
 
@@ -142,7 +146,9 @@ def read_model(tarball: str | Path, variant: str = DEFAULT_VARIANT) -> tuple[dic
             path.write_bytes(member.read())
             paths.append(path)
         model_json, *shards = _evaluate_bundles(paths)
-    data = b"".join(base64.b64decode(shard) for shard in shards)
+    by_name = {name.removesuffix(".min.js"): shard for name, shard in zip(names[1:], shards, strict=True)}
+    order = [path for group in model_json["weightsManifest"] for path in group["paths"]]
+    data = b"".join(base64.b64decode(by_name[path]) for path in order)
     return model_json, dequantize(model_json["weightsManifest"], data)
 
 
@@ -285,7 +291,113 @@ def _convert(tarball: str, variant: str) -> bytes:
     from classifier.ml.training import export_tflite
 
     model_json, weights = read_model(tarball, variant)
+    if VARIANTS[variant].kind == "graph":
+        return graph_to_tflite(model_json, weights, VARIANTS[variant].side)
     return export_tflite(build_keras(model_json, weights))
+
+
+# --- TF graph models -------------------------------------------------------------
+
+
+def _attr(node: dict, key: str, default: Any = None) -> Any:
+    """A node attribute as TF.js's model.json writes it (strings base64)."""
+    value = node.get("attr", {}).get(key)
+    if value is None:
+        return default
+    if "list" in value:
+        items = value["list"]
+        if "i" in items:
+            return [int(v) for v in items["i"]]
+        if "s" in items:
+            return [base64.b64decode(v).decode() for v in items["s"]]
+        return []
+    for kind, cast in (("s", lambda v: base64.b64decode(v).decode()), ("i", int), ("f", float), ("b", bool)):
+        if kind in value:
+            return cast(value[kind])
+    return value
+
+
+def graph_function(model_json: dict, weights: dict[str, np.ndarray]):
+    """A callable that evaluates a TF.js graph model's nodes with TensorFlow
+    ops (the few a converted MobileNetV2 uses: fused convolutions with bias
+    and ReLU6, depthwise convolutions, add, average pool, matmul, softmax)."""
+    import tensorflow as tf
+
+    nodes = {node["name"]: node for node in model_json["modelTopology"]["node"]}
+    output = model_json.get("userDefinedMetadata", {}).get("signature", {}).get("outputs", {})
+    output_name = next(iter(output), "Identity:0").split(":")[0]
+
+    def activate(x, ops: list[str]):
+        for op in ops[1:]:  # ops[0] is BiasAdd, applied by the caller
+            if op == "Relu":
+                x = tf.nn.relu(x)
+            elif op == "Relu6":
+                x = tf.nn.relu6(x)
+            else:
+                raise ValueError(f"nsfwjs graph: unsupported fused op {op}")
+        return x
+
+    def run(x):
+        values: dict[str, Any] = {}
+
+        def value(name: str):
+            name = name.split(":")[0]
+            if name in values:
+                return values[name]
+            node = nodes[name]
+            op = node["op"]
+            args = [value(i) for i in node.get("input", []) if not i.startswith("^")]
+            if op == "Placeholder":
+                out = x
+            elif op == "Const":
+                out = tf.constant(weights[name])
+            elif op in ("Mul", "Sub", "AddV2", "Add"):
+                out = {"Mul": tf.multiply, "Sub": tf.subtract, "AddV2": tf.add, "Add": tf.add}[op](*args)
+            elif op in ("_FusedConv2D", "FusedDepthwiseConv2dNative"):
+                fused = _attr(node, "fused_ops", [])
+                if fused[:1] != ["BiasAdd"] or _attr(node, "data_format", "NHWC") != "NHWC":
+                    raise ValueError(f"nsfwjs graph: unsupported {op} {fused}")
+                strides, padding, dilations = _attr(node, "strides"), _attr(node, "padding"), _attr(node, "dilations")
+                if op == "_FusedConv2D":
+                    out = tf.nn.conv2d(args[0], args[1], strides, padding, dilations=dilations)
+                else:
+                    out = tf.nn.depthwise_conv2d(args[0], args[1], strides, padding, dilations=dilations[1:3])
+                out = activate(out + args[2], fused)
+            elif op == "_FusedMatMul":
+                fused = _attr(node, "fused_ops", [])
+                if fused[:1] != ["BiasAdd"]:
+                    raise ValueError(f"nsfwjs graph: unsupported {op} {fused}")
+                out = tf.linalg.matmul(
+                    args[0],
+                    args[1],
+                    transpose_a=_attr(node, "transpose_a", False),
+                    transpose_b=_attr(node, "transpose_b", False),
+                )
+                out = activate(out + args[2], fused)
+            elif op == "AvgPool":
+                out = tf.nn.avg_pool2d(args[0], _attr(node, "ksize"), _attr(node, "strides"), _attr(node, "padding"))
+            elif op == "Squeeze":
+                out = tf.squeeze(args[0], axis=_attr(node, "squeeze_dims"))
+            elif op == "Softmax":
+                out = tf.nn.softmax(args[0])
+            elif op == "Identity":
+                out = tf.identity(args[0])
+            else:
+                raise ValueError(f"nsfwjs graph: unsupported op {op} ({name})")
+            values[name] = out
+            return out
+
+        return value(output_name)
+
+    return run
+
+
+def graph_to_tflite(model_json: dict, weights: dict[str, np.ndarray], side: int) -> bytes:
+    import tensorflow as tf
+
+    run = tf.function(graph_function(model_json, weights), input_signature=[tf.TensorSpec([None, side, side, 3])])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([run.get_concrete_function()], run)
+    return converter.convert()
 
 
 # --- Serving -------------------------------------------------------------------
