@@ -1,10 +1,11 @@
-"""Open-NSFW against nsfwjs's MobileNetV2 (npm, converted to TFLite): speed,
-agreement of the adult decision, and the port's faithfulness to nsfwjs.
+"""Open-NSFW against nsfwjs's MobileNetV2 models (npm, converted to TFLite):
+speed, agreement of the adult decision, and each port's faithfulness to nsfwjs.
 
     python -m bench.adult_models [--no-write] [--images 1000] [--reference]
+                                 [--variants mobilenet_v2 mobilenet_v2_mid]
 
 - Milliseconds per image on one thread: the model alone on a prepared image,
-  and preparation + model from a decoded photo, timed in turns.
+  and preparation + model from a decoded upload, timed in turns.
 - Agreement of the adult decision (approve / review / reject at the thresholds
   in use) with Open-NSFW float, for each way of turning nsfwjs's five classes
   into one adult probability, on the photos bench.quantized uses (scikit-image
@@ -12,7 +13,7 @@ agreement of the adult decision, and the port's faithfulness to nsfwjs.
   renderings of them.
 - With --reference (needs node and npm; installs nsfwjs and @tensorflow/tfjs
   into var/npm/jsref once): nsfwjs's own JavaScript output on a few photos
-  against the converted model's on the same pixels (max abs difference), and
+  against each converted model's on the same pixels (max abs difference); it
   rewrites the test fixture tests/classifier/data/nsfwjs_reference.json.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -49,7 +51,7 @@ BAR_SPEED = 2.0
 BAR_PORT = 1e-4
 
 
-def js_reference(tarball, pixels: np.ndarray) -> dict:
+def js_reference(tarball, pixels: np.ndarray, variant: str) -> dict:
     """nsfwjs's own probabilities for the pixels (node + TF.js CPU backend)."""
     import tempfile
 
@@ -78,7 +80,7 @@ def js_reference(tarball, pixels: np.ndarray) -> dict:
         fh.write(pixels_json(pixels))
         fh.flush()
         done = subprocess.run(
-            ["node", str(ROOT / "bench" / "nsfwjs_reference.js"), str(JS_MODULES / "node_modules"), fh.name],
+            ["node", str(ROOT / "bench" / "nsfwjs_reference.js"), str(JS_MODULES / "node_modules"), fh.name, variant],
             check=True,
             capture_output=True,
             text=True,
@@ -100,10 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="timing per model, in 5 turns")
     parser.add_argument("--skin-toned", type=int, default=300, help="skin-toned renderings of the first N images")
     parser.add_argument("--reference", action="store_true", help="check the port against nsfwjs in node")
+    parser.add_argument("--variants", nargs="+", default=["mobilenet_v2", "mobilenet_v2_mid"])
     args = parser.parse_args(argv)
 
     from classifier.ml import nsfwjs
     from classifier.ml.nsfw import AdultScorer, model_bytes, prepare
+    from classifier.ml.preprocessing import DECODE_SIDE, open_image
     from classifier.ml.quantize import adult_fidelity, folder_photos, photo_variants, sample_photos, skin_toned
 
     samples = sample_photos()
@@ -116,21 +120,24 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     tarball = nsfwjs.fetch_package(NPM_FOLDER)
-    converted = nsfwjs.convert(tarball)
-    print(f"nsfwjs {nsfwjs.VERSION} {nsfwjs.DEFAULT_VARIANT} converted in {time.perf_counter() - started:.0f} s")
+    converted = {variant: nsfwjs.convert(tarball, variant) for variant in args.variants}
+    print(f"nsfwjs {nsfwjs.VERSION} {', '.join(args.variants)} converted in {time.perf_counter() - started:.0f} s")
 
-    open_nsfw, light = AdultScorer(model_bytes()), nsfwjs.NsfwjsScorer(converted)
+    # One wallpaper as a worker sees it: a JPEG upload decoded at reduced size.
     one_photo = images[len(samples)] if len(images) > len(samples) else images[0]
-    one_open, one_light = prepare([one_photo]), light.prepare([one_photo])
-    timings = interleaved_ms(
-        {
-            "open-nsfw model": lambda: open_nsfw.score_prepared(one_open),
-            "nsfwjs model": lambda: light.score_prepared(one_light),
-            "open-nsfw photo": lambda: open_nsfw.score_images([one_photo]),
-            "nsfwjs photo": lambda: light.score_images([one_photo]),
-        },
-        args.seconds,
-    )
+    buffer = io.BytesIO()
+    one_photo.save(buffer, "JPEG", quality=90)
+    one_photo = open_image(buffer.getvalue(), target_side=DECODE_SIDE)
+    open_nsfw = AdultScorer(model_bytes())
+    scorers = {variant: nsfwjs.NsfwjsScorer(artifact) for variant, artifact in converted.items()}
+    calls = {
+        "open_nsfw model": (lambda x=prepare([one_photo]): open_nsfw.score_prepared(x)),
+        "open_nsfw photo": lambda: open_nsfw.score_images([one_photo]),
+    }
+    for variant, scorer in scorers.items():
+        calls[f"{variant} model"] = lambda s=scorer, x=scorer.prepare([one_photo]): s.score_prepared(x)
+        calls[f"{variant} photo"] = lambda s=scorer: s.score_images([one_photo])
+    timings = interleaved_ms(calls, args.seconds)
     print(f"timed: {timings}", flush=True)
 
     def batched(call, items):
@@ -138,42 +145,46 @@ def main(argv: list[str] | None = None) -> int:
 
     open_scores = batched(open_nsfw.score_images, images)
     open_skin = batched(open_nsfw.score_images, skin_images)
-    probs = batched(lambda b: light.probabilities(light.prepare(b)), images)
-    probs_skin = batched(lambda b: light.probabilities(light.prepare(b)), skin_images)
+    probs, probs_skin = {}, {}
+    for variant, scorer in scorers.items():
+        probs[variant] = batched(lambda b, s=scorer: s.probabilities(s.prepare(b)), images)
+        probs_skin[variant] = batched(lambda b, s=scorer: s.probabilities(s.prepare(b)), skin_images)
     print("scored", flush=True)
 
     rows, figures = [], {}
-    for name, weights in MAPPINGS.items():
-        scores, skin_scores = weighted_score(probs, weights), weighted_score(probs_skin, weights)
-        photo_fit = adult_fidelity(open_scores, scores)
-        wall_fit = adult_fidelity(open_scores[from_wallpaper], scores[from_wallpaper])
-        skin_fit = adult_fidelity(open_skin, skin_scores)
-        mine = adult_fidelity(scores, scores).float_decisions
-        mine_skin = adult_fidelity(skin_scores, skin_scores).float_decisions
-        figures[name] = {
-            "photos": photo_fit.as_dict(),
-            "wallpapers_only": wall_fit.as_dict(),
-            "skin_toned": skin_fit.as_dict(),
-            "nsfwjs_decisions": {"photos": mine, "skin_toned": mine_skin},
-        }
-        rows.append(
-            [
-                name,
-                f"{photo_fit.decision_agreement:.2%} ({photo_fit.disagreements} differ)",
-                f"{wall_fit.decision_agreement:.2%}",
-                f"{skin_fit.decision_agreement:.2%} ({skin_fit.disagreements} differ)",
-                "/".join(str(mine[k]) for k in ("approve", "review", "reject")),
-                "/".join(str(mine_skin[k]) for k in ("approve", "review", "reject")),
-                float(
-                    np.corrcoef(np.concatenate([open_scores, open_skin]), np.concatenate([scores, skin_scores]))[0, 1]
-                ),
-            ]
-        )
+    for variant in args.variants:
+        for name, weights in MAPPINGS.items():
+            scores, skin_scores = weighted_score(probs[variant], weights), weighted_score(probs_skin[variant], weights)
+            photo_fit = adult_fidelity(open_scores, scores)
+            wall_fit = adult_fidelity(open_scores[from_wallpaper], scores[from_wallpaper])
+            skin_fit = adult_fidelity(open_skin, skin_scores)
+            mine = adult_fidelity(scores, scores).float_decisions
+            mine_skin = adult_fidelity(skin_scores, skin_scores).float_decisions
+            both = np.concatenate([open_scores, open_skin]), np.concatenate([scores, skin_scores])
+            figures[f"{variant}: {name}"] = {
+                "photos": photo_fit.as_dict(),
+                "wallpapers_only": wall_fit.as_dict(),
+                "skin_toned": skin_fit.as_dict(),
+                "nsfwjs_decisions": {"photos": mine, "skin_toned": mine_skin},
+            }
+            rows.append(
+                [
+                    variant,
+                    name,
+                    f"{photo_fit.decision_agreement:.2%} ({photo_fit.disagreements} differ)",
+                    f"{wall_fit.decision_agreement:.2%}",
+                    f"{skin_fit.decision_agreement:.2%} ({skin_fit.disagreements} differ)",
+                    "/".join(str(mine[k]) for k in ("approve", "review", "reject")),
+                    "/".join(str(mine_skin[k]) for k in ("approve", "review", "reject")),
+                    float(np.corrcoef(*both)[0, 1]),
+                ]
+            )
     open_decisions = adult_fidelity(open_scores, open_scores).float_decisions
     open_skin_decisions = adult_fidelity(open_skin, open_skin).float_decisions
     agreement_table = table(
         [
-            "nsfwjs adult score",
+            "nsfwjs model",
+            "adult score",
             f"decision agreement: {len(images)} photos",
             "wallpapers only",
             f"{len(skin_images)} skin-toned",
@@ -183,88 +194,103 @@ def main(argv: list[str] | None = None) -> int:
         ],
         rows,
     )
-    speed_table = table(
-        ["adult model", "size", "ms/img, model alone (1 thread)", "ms/img, photo → score", "speed vs Open-NSFW"],
-        [
-            [
-                "Open-NSFW float (ONNX)",
-                f"{len(model_bytes()) / 1e6:.1f} MB",
-                timings["open-nsfw model"],
-                timings["open-nsfw photo"],
-                1.0,
-            ],
-            [
-                f"nsfwjs {nsfwjs.DEFAULT_VARIANT} (TFLite)",
-                f"{len(converted) / 1e6:.1f} MB",
-                timings["nsfwjs model"],
-                timings["nsfwjs photo"],
-                timings["open-nsfw model"] / timings["nsfwjs model"],
-            ],
-        ],
-    )
-    print("\n" + speed_table + "\n\n" + agreement_table, flush=True)
 
     reference = {}
     if args.reference:
         names, pixels = nsfwjs.reference_images()
-        js = js_reference(tarball, pixels)
-        ours = light.probabilities(pixels.astype(np.float32) / 255.0)
-        diff = float(np.abs(np.asarray(js["probabilities"]) - ours).max())
-        reference = {"images": len(names), "max_abs_diff": diff, "tfjs": js["tfjs"], "backend": js["backend"]}
-        print(f"port vs nsfwjs in node (TF.js {js['tfjs']}, {js['backend']}): max abs diff {diff:.2e}", flush=True)
-        FIXTURE.parent.mkdir(parents=True, exist_ok=True)
-        FIXTURE.write_text(
-            json.dumps(
-                {
-                    "package": f"nsfwjs@{nsfwjs.VERSION}",
-                    "variant": nsfwjs.DEFAULT_VARIANT,
-                    "made_by": f"python -m bench.adult_models --reference (nsfwjs in node, TF.js {js['tfjs']} "
-                    f"{js['backend']} backend)",
-                    "classes": js["classes"],
-                    "images": [
-                        {
-                            "name": name,
-                            "pixels_sha256": hashlib.sha256(p.tobytes()).hexdigest(),
-                            "probabilities": [round(v, 7) for v in row],
-                        }
-                        for name, p, row in zip(names, pixels, js["probabilities"], strict=True)
-                    ],
-                },
-                indent=1,
+        fixture = {
+            "package": f"nsfwjs@{nsfwjs.VERSION}",
+            "images": [
+                {"name": n, "pixels_sha256": hashlib.sha256(p.tobytes()).hexdigest()}
+                for n, p in zip(names, pixels, strict=True)
+            ],
+            "variants": {},
+        }
+        for variant, scorer in scorers.items():
+            js = js_reference(tarball, pixels, variant)
+            ours = scorer.probabilities(pixels.astype(np.float32) / 255.0)
+            diff = float(np.abs(np.asarray(js["probabilities"]) - ours).max())
+            reference[variant] = {"images": len(names), "max_abs_diff": diff}
+            print(f"{variant} port vs nsfwjs in node (TF.js {js['tfjs']}, {js['backend']}): max abs diff {diff:.2e}")
+            fixture["made_by"] = (
+                f"python -m bench.adult_models --reference (nsfwjs in node, TF.js {js['tfjs']} {js['backend']} backend)"
             )
-            + "\n"
+            fixture["classes"] = js["classes"]
+            fixture["variants"][variant] = [[round(v, 7) for v in row] for row in js["probabilities"]]
+        FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+        FIXTURE.write_text(json.dumps(fixture, indent=1) + "\n")
+
+    speed_rows = [
+        [
+            "Open-NSFW float (ONNX)",
+            f"{len(model_bytes()) / 1e6:.1f} MB",
+            timings["open_nsfw model"],
+            timings["open_nsfw photo"],
+            1.0,
+            "-",
+        ]
+    ]
+    for variant, artifact in converted.items():
+        speed_rows.append(
+            [
+                f"nsfwjs {variant} (TFLite)",
+                f"{len(artifact) / 1e6:.1f} MB",
+                timings[f"{variant} model"],
+                timings[f"{variant} photo"],
+                timings["open_nsfw model"] / timings[f"{variant} model"],
+                f"{reference[variant]['max_abs_diff']:.1e}" if variant in reference else "not run",
+            ]
         )
+    speed_table = table(
+        [
+            "adult model",
+            "size",
+            "ms/img, model alone (1 thread)",
+            "ms/img, decoded upload → score",
+            "speed vs Open-NSFW",
+            f"port: max abs diff vs nsfwjs in node ({len(nsfwjs.reference_images()[0])} images)",
+        ],
+        speed_rows,
+    )
+    print("\n" + speed_table + "\n\n" + agreement_table, flush=True)
 
     chosen = " + ".join(nsfwjs.ADULT_CLASSES)
-    served = figures[next(n for n, w in MAPPINGS.items() if set(w) == set(nsfwjs.ADULT_CLASSES))]
-    speed = timings["open-nsfw model"] / timings["nsfwjs model"]
-    passes = (
-        min(served[k]["decision_agreement"] for k in ("photos", "skin_toned")) >= BAR_DECISIONS
-        and speed >= BAR_SPEED
-        and (not reference or reference["max_abs_diff"] <= BAR_PORT)
-    )
-    port = (
-        f"port vs nsfwjs's own JavaScript on {reference['images']} photos: max abs probability difference "
-        f"{reference['max_abs_diff']:.1e}"
-        if reference
-        else "port vs nsfwjs's JavaScript: not run (`--reference`)"
-    )
+    mapping = next(n for n, w in MAPPINGS.items() if set(w) == set(nsfwjs.ADULT_CLASSES))
+    lines, passing = [], []
+    for variant in args.variants:
+        served = figures[f"{variant}: {mapping}"]
+        speed = timings["open_nsfw model"] / timings[f"{variant} model"]
+        port = reference.get(variant, {}).get("max_abs_diff")
+        passes = (
+            min(served[k]["decision_agreement"] for k in ("photos", "skin_toned")) >= BAR_DECISIONS
+            and speed >= BAR_SPEED
+            and (port is None or port <= BAR_PORT)
+        )
+        if passes:
+            passing.append(variant)
+        lines.append(
+            f"- nsfwjs {variant}, adult score {chosen}: {served['photos']['decision_agreement']:.2%} on photos, "
+            f"{served['skin_toned']['decision_agreement']:.2%} on skin-toned renderings; "
+            f"{timings[f'{variant} model']:.1f} ms vs {timings['open_nsfw model']:.1f} ms ({speed:.2f}×); port "
+            + (f"within {port:.1e} of nsfwjs's own JavaScript" if port is not None else "not checked (`--reference`)")
+            + f": {'passes' if passes else 'fails'}."
+        )
+    served_passes = nsfwjs.DEFAULT_VARIANT in passing
     verdict = (
         f"Bar for serving nsfwjs by default (INFERENCE_ADULT_MODEL=nsfwjs): adult-decision agreement with Open-NSFW "
         f"≥ {BAR_DECISIONS:.0%} (review 0.4, reject 0.85) on the photos and on the skin-toned renderings (the bar "
-        f"the int8 Open-NSFW was held to), at least {BAR_SPEED:.0f}× faster, port within {BAR_PORT:g} of nsfwjs.\n\n"
-        f"- Served adult score: {chosen}: {served['photos']['decision_agreement']:.2%} on photos, "
-        f"{served['skin_toned']['decision_agreement']:.2%} on skin-toned renderings; "
-        f"{timings['nsfwjs model']:.1f} ms vs {timings['open-nsfw model']:.1f} ms ({speed:.2f}×); {port}: "
-        f"{'passes' if passes else 'fails'}.\n"
-        f"- Open-NSFW approves {open_decisions['approve']}, reviews {open_decisions['review']} and rejects "
+        f"the int8 Open-NSFW was held to), at least {BAR_SPEED:.0f}× faster than Open-NSFW, port within "
+        f"{BAR_PORT:g} of nsfwjs.\n\n"
+        + "\n".join(lines)
+        + f"\n- Open-NSFW approves {open_decisions['approve']}, reviews {open_decisions['review']} and rejects "
         f"{open_decisions['reject']} of the {len(images)} photos and {open_skin_decisions['approve']}/"
         f"{open_skin_decisions['review']}/{open_skin_decisions['reject']} of the {len(skin_images)} skin-toned "
         "renderings. None of these images is adult content: agreement here measures whether nsfwjs flags the "
         "same safe photos and skin-toned shapes Open-NSFW does, not whether it catches real adult content as "
         "often (no adult photos were available to measure that).\n\n"
-        f"So INFERENCE_ADULT_MODEL's default is `{'nsfwjs' if passes else 'open_nsfw'}`; install_models registers "
-        "nsfwjs as its own adult ModelVersion when npm is available, one click from Open-NSFW in the admin."
+        f"So INFERENCE_ADULT_MODEL's default is `{'nsfwjs' if served_passes else 'open_nsfw'}`; install_models "
+        f"registers nsfwjs {nsfwjs.DEFAULT_VARIANT} as its own adult ModelVersion when npm is available, one click "
+        "from Open-NSFW in the admin."
     )
     print("\n" + verdict)
     (ROOT / "var").mkdir(exist_ok=True)
@@ -277,9 +303,11 @@ def main(argv: list[str] | None = None) -> int:
             "wallpapers, then crops (30-100 % of the side), mirror images and rescales (25-100 %) of them (the "
             f"images of bench.quantized), and skin-toned renderings of the first {len(skin_images)} "
             "(`classifier.ml.quantize.skin_toned`). nsfwjs is npm `nsfwjs` "
-            f"{nsfwjs.VERSION}'s {nsfwjs.DEFAULT_VARIANT} (MIT), converted at install by `classifier.ml.nsfwjs`; "
-            "its input is the whole image resized to 224 px (no crop), as nsfwjs does. Milliseconds: one "
-            "thread, the fastest of 5 turns taken in rotation. Other engineers' work shared the CPU while this "
+            f"{nsfwjs.VERSION}'s models (MIT), converted by `classifier.ml.nsfwjs` (install_models converts "
+            f"{nsfwjs.DEFAULT_VARIANT}); their input is the whole image resized to 224 px (no crop), as nsfwjs "
+            "does. (Its third model, inception_v3 at 299 px, is larger than Open-NSFW and was not measured.) "
+            "Milliseconds: one thread, the fastest of 5 turns taken in rotation; a decoded upload is a wallpaper "
+            "as a worker decodes its JPEG (reduced-size decoding). Other engineers' work shared the CPU while this "
             f"ran (15-minute load average {os.getloadavg()[2]:.1f} on its {os.cpu_count()} cores at the end), so "
             f"the milliseconds are noisy.\n\n{speed_table}\n\n{agreement_table}\n\n{verdict}"
         )

@@ -276,7 +276,7 @@ def adult_model_install(
     )
 
 
-NSFWJS_ARCHITECTURE = "nsfwjs-mobilenet-v2"
+NSFWJS_ARCHITECTURE = "nsfwjs-mobilenet-v2-mid"
 ADULT_MODELS = {"open_nsfw": "open-nsfw", "nsfwjs": NSFWJS_ARCHITECTURE}
 INSTALL_REASON = "pretrained weights"
 
@@ -296,7 +296,7 @@ def adult_model_wanted() -> str:
 def nsfwjs_install(
     *, force: bool = False, fidelity_images: int = INSTALL_FIDELITY_IMAGES, package_folder=None
 ) -> ModelVersion:
-    """Register nsfwjs's MobileNetV2 (npm, MIT) as an adult-content version:
+    """Register nsfwjs's mid-sized MobileNetV2 (npm, MIT) as an adult-content version:
     `npm pack` the pinned package into `package_folder` (VAR_DIR/npm) once, convert it to TFLite
     here (never at serving time), and record its agreement with Open-NSFW's
     decisions on photos. Raises nsfwjs.PackageUnavailable without npm/node.
