@@ -1,7 +1,7 @@
 """Open-NSFW against nsfwjs's MobileNetV2 models (npm, converted to TFLite):
 speed, agreement of the adult decision, and each port's faithfulness to nsfwjs.
 
-    python -m bench.adult_models [--no-write] [--images 1000] [--reference]
+    python -m bench.adult_models [--no-write] [--images 1000] [--[no-]reference]
                                  [--variants mobilenet_v2 mobilenet_v2_mid]
 
 - Milliseconds per image on one thread: the model alone on a prepared image,
@@ -11,10 +11,11 @@ speed, agreement of the adult decision, and each port's faithfulness to nsfwjs.
   into one adult probability, on the photos bench.quantized uses (scikit-image
   samples, Debian wallpapers, crops, flips, rescales) and on skin-toned
   renderings of them.
-- With --reference (needs node and npm; installs nsfwjs and @tensorflow/tfjs
-  into var/npm/jsref once): nsfwjs's own JavaScript output on a few photos
-  against each converted model's on the same pixels (max abs difference); it
-  rewrites the test fixture tests/classifier/data/nsfwjs_reference.json.
+- With --reference (the default when node and npm are installed; installs
+  nsfwjs and @tensorflow/tfjs into var/npm/jsref once): nsfwjs's own
+  JavaScript output on a few photos against each converted model's on the
+  same pixels (max abs difference); it rewrites the test fixture
+  tests/classifier/data/nsfwjs_reference.json.
 """
 
 from __future__ import annotations
@@ -101,7 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0, help="timing per model, in 5 turns")
     parser.add_argument("--skin-toned", type=int, default=300, help="skin-toned renderings of the first N images")
-    parser.add_argument("--reference", action="store_true", help="check the port against nsfwjs in node")
+    parser.add_argument(
+        "--reference",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="check the port against nsfwjs in node (default: when npm and node are installed)",
+    )
     parser.add_argument("--variants", nargs="+", default=["mobilenet_v2", "mobilenet_v2_mid"])
     args = parser.parse_args(argv)
 
@@ -119,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(samples)} sample photos, {len(wallpapers)} wallpapers -> {len(images)} images", flush=True)
 
     started = time.perf_counter()
-    tarball = nsfwjs.fetch_package(NPM_FOLDER)
+    try:
+        tarball = nsfwjs.fetch_package(NPM_FOLDER)
+    except nsfwjs.PackageUnavailable as error:
+        print(f"skipped: {error}")
+        return 0
+    if args.reference is None:
+        args.reference = nsfwjs.npm_available()
     converted = {variant: nsfwjs.convert(tarball, variant) for variant in args.variants}
     print(f"nsfwjs {nsfwjs.VERSION} {', '.join(args.variants)} converted in {time.perf_counter() - started:.0f} s")
 
@@ -315,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             "adult_models",
             "A lighter adult model: nsfwjs (MobileNetV2) against Open-NSFW",
             body,
-            "python -m bench.adult_models --reference",
+            "python -m bench.adult_models",
         )
     return 0
 

@@ -17,6 +17,7 @@ BENCHES = [
     "bench.frames",
     "bench.real_photos",
     "bench.quantized",
+    "bench.adult_models",
     "bench.train_kernels",
     "bench.train_fmnist",
     "bench.feedback_loop",
