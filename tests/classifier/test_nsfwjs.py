@@ -165,3 +165,19 @@ def test_install_registers_nsfwjs_and_analyses_use_it_when_it_serves(
     settings.INFERENCE_ADULT_MODEL = "open_nsfw"
     assert adult_model_select().pk == open_nsfw.pk
     forget_loaded_models()
+
+
+def test_admin_shows_nsfwjs_agreement_with_open_nsfw(client, db):
+    from django.contrib.auth import get_user_model
+
+    from classifier.models import ModelVersion
+    from classifier.services import NSFWJS_ARCHITECTURE
+
+    version = _adult_version(NSFWJS_ARCHITECTURE)
+    ModelVersion.objects.filter(pk=version.pk).update(
+        metrics={"agreement_with_open_nsfw": {"images": 96, "decision_agreement": 0.96875, "disagreements": 3}}
+    )
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-1"))
+    page = client.get(f"/admin/classifier/modelversion/{version.pk}/change/").content.decode()
+    assert "adult decisions against Open-NSFW on 96 photos and skin-toned renderings" in page
+    assert "decision agreement 0.96875" in page
