@@ -54,6 +54,12 @@ def test_a_tampered_package_is_refused(tmp_path):
     assert not (tmp_path / nsfwjs.TARBALL).exists()
 
 
+def test_without_npm_the_package_is_unavailable_with_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither npm nor node on it
+    with pytest.raises(nsfwjs.PackageUnavailable, match="npm and node are needed"):
+        nsfwjs.fetch_package(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def nsfwjs_package(request, tmp_path_factory):
     """The pinned nsfwjs tarball, fetched once into pytest's cache (npm)."""
