@@ -32,6 +32,7 @@ from classifier.contracts import (
 from classifier.ml.architectures import get as get_architecture
 from classifier.ml.frames import is_animation, sample_frames, thumbnail_jpeg
 from classifier.ml.hashing import pdq_hash
+from classifier.ml.nsfwjs import is_nsfwjs
 from classifier.ml.open_set import OpenSetGate
 from classifier.ml.preprocessing import (
     DECODE_SIDE,
@@ -95,7 +96,7 @@ def _load(version: ModelVersion) -> LoadedModel:
     with version.artifact.open("rb") as fh:
         data = fh.read()
     runtime: Any
-    if version.role == ModelRole.ADULT and version.architecture.startswith("nsfwjs"):
+    if version.role == ModelRole.ADULT and is_nsfwjs(version.architecture):
         from classifier.ml.nsfwjs import ADULT_CLASSES, NsfwjsScorer
 
         runtime = NsfwjsScorer(

@@ -283,7 +283,9 @@ INSTALL_REASON = "pretrained weights"
 
 def adult_model_family(architecture: str) -> str:
     """ "open_nsfw" or "nsfwjs": which INFERENCE_ADULT_MODEL an adult version is."""
-    return "nsfwjs" if architecture.startswith("nsfwjs") else "open_nsfw"
+    from classifier.ml.nsfwjs import is_nsfwjs
+
+    return "nsfwjs" if is_nsfwjs(architecture) else "open_nsfw"
 
 
 def adult_model_wanted() -> str:

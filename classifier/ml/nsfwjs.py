@@ -76,6 +76,12 @@ VARIANTS = {
 DEFAULT_VARIANT = "mobilenet_v2_mid"
 
 
+def is_nsfwjs(architecture: str) -> bool:
+    """Whether a registered adult model version is one of these (its
+    architecture is "nsfwjs-<variant>")."""
+    return architecture.startswith("nsfwjs")
+
+
 class PackageUnavailable(RuntimeError):
     """npm or node is missing, or the package could not be fetched."""
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from classifier.ml.nsfwjs import PackageUnavailable
+from classifier.ml.nsfwjs import PackageUnavailable, is_nsfwjs
 from classifier.models import ModelVersion
 from classifier.open_set import open_set_gate_install
 from classifier.services import (
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         adult = adult_model_select(force=force)
         if adult is not None:
             self.stdout.write(f"Adult-content scorer serving: {adult.name} ({adult.architecture})")
-            if wanted == "nsfwjs" and not adult.architecture.startswith("nsfwjs"):
+            if wanted == "nsfwjs" and not is_nsfwjs(adult.architecture):
                 self.stdout.write(
                     "  INFERENCE_ADULT_MODEL=nsfwjs, but nsfwjs is not installed or a person chose "
                     f"{adult.name} in the admin: Open-NSFW keeps serving"
