@@ -18,6 +18,7 @@ BENCHES = [
     "bench.real_photos",
     "bench.custom_categories",
     "bench.quantized",
+    "bench.adult_models",
     "bench.train_kernels",
     "bench.train_fmnist",
     "bench.feedback_loop",

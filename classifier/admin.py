@@ -60,6 +60,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 f"{figures.get('images', '?')} photos",
                 ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(figures.items()) if k != "images"),
             )
+        if "agreement_with_open_nsfw" in m:  # nsfwjs, a second adult-content scorer
+            figures = m["agreement_with_open_nsfw"]
+            return "adult decisions against Open-NSFW on {}: {}".format(
+                f"{figures.get('images', '?')} photos and skin-toned renderings",
+                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(figures.items()) if k != "images"),
+            )
         if "threshold" in m:  # the open-set gate's calibration figures
             return (
                 f"threshold {m.get('threshold')} ({m.get('rule')}): keeps {m.get('true_positive_rate')} of "

@@ -32,6 +32,7 @@ from classifier.contracts import (
 from classifier.ml.architectures import get as get_architecture
 from classifier.ml.frames import is_animation, sample_frames, thumbnail_jpeg
 from classifier.ml.hashing import pdq_hash
+from classifier.ml.nsfwjs import is_nsfwjs
 from classifier.ml.open_set import OpenSetGate
 from classifier.ml.preprocessing import (
     DECODE_SIDE,
@@ -57,7 +58,7 @@ class LoadedModel:
     version_name: str
     architecture: str
     class_names: tuple[str, ...]
-    runtime: Any  # LiteModel, or AdultScorer for the ONNX adult model
+    runtime: Any  # LiteModel; AdultScorer (Open-NSFW, ONNX) or NsfwjsScorer (LiteRT) for the adult role
 
 
 class _ModelCache:
@@ -95,7 +96,15 @@ def _load(version: ModelVersion) -> LoadedModel:
     with version.artifact.open("rb") as fh:
         data = fh.read()
     runtime: Any
-    if version.role == ModelRole.ADULT:
+    if version.role == ModelRole.ADULT and is_nsfwjs(version.architecture):
+        from classifier.ml.nsfwjs import ADULT_CLASSES, NsfwjsScorer
+
+        runtime = NsfwjsScorer(
+            data,
+            threads=settings.INFERENCE_THREADS,
+            adult_classes=(version.training or {}).get("adult_classes") or ADULT_CLASSES,
+        )
+    elif version.role == ModelRole.ADULT:
         from classifier.ml.nsfw import AdultScorer
 
         runtime = AdultScorer(data, threads=settings.INFERENCE_THREADS)

