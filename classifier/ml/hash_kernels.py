@@ -9,8 +9,9 @@ allocated per candidate.
 
 Compiled code is cached on disk (`cache=True`) under NUMBA_CACHE_DIR, by
 default `$VAR_DIR/numba` (the same var/ folder the settings use), so only the
-first process of an install pays for compiling; `warm()` does that at install
-time (install_models).
+first process of an install pays for compiling (~7 s); later processes load
+it (~0.5-1 s, on their first lookup, as models load on their first image).
+`hash_index.warm()` compiles at install time (install_models).
 """
 
 from __future__ import annotations
@@ -18,10 +19,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-if not os.environ.get("NUMBA_CACHE_DIR"):
-    # classifier.ml imports no Django: VAR_DIR's default is repeated from config/settings/base.py.
-    _var = Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
-    os.environ["NUMBA_CACHE_DIR"] = str(_var / "numba")
+
+def _cache_dir() -> str:
+    """$VAR_DIR/numba when it can be written (classifier.ml imports no
+    Django: VAR_DIR's default is repeated from config/settings/base.py);
+    else "" and numba caches where it would by itself."""
+    folder = Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parents[2] / "var") / "numba"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return ""
+    return str(folder) if os.access(folder, os.W_OK) else ""
+
+
+if not os.environ.get("NUMBA_CACHE_DIR") and (_folder := _cache_dir()):
+    os.environ["NUMBA_CACHE_DIR"] = _folder
 
 import numba  # noqa: E402 (NUMBA_CACHE_DIR must be set before numba reads its configuration)
 import numpy as np  # noqa: E402
@@ -30,8 +42,8 @@ from numba import types  # noqa: E402
 from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-if not numba.config.CACHE_DIR:  # numba was imported before this module set the variable
-    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+if not numba.config.CACHE_DIR and os.environ.get("NUMBA_CACHE_DIR"):
+    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]  # numba was imported before the variable was set
 
 
 @intrinsic
