@@ -21,6 +21,7 @@ from classifier.ml.hash_index import (
     search_pairs,
 )
 from classifier.ml.hashing import pdq_hash
+from tests.conftest import ROOT
 
 PHOTOS = [
     "astronaut",
@@ -181,3 +182,18 @@ def test_duplicates_many_pairs_and_the_flat_path_are_exact():
             expected = brute_force(queries, rows, radius)
             assert same(index.search(queries, radius), expected), (len(index), radius)
     assert len(brute_force(queries[:1], bank, 31)) > 600
+
+
+def test_compiled_loops_are_cached_under_var(tmp_path):
+    """Without NUMBA_CACHE_DIR, numba's cache goes to $VAR_DIR/numba, so
+    install_models compiles once per install and each process then loads."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | {"VAR_DIR": str(tmp_path)}
+    script = "import numba; from classifier.ml import hash_kernels; print(numba.config.CACHE_DIR)"
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert out.strip() == str(tmp_path / "numba") and (tmp_path / "numba").is_dir()
