@@ -147,7 +147,7 @@ class Hits:
 
     @classmethod
     def sorted(cls, queries: np.ndarray, rows: np.ndarray, distances: np.ndarray, size: int) -> Hits:
-        # A row found through two chunks is one hit.
+        # Each (query, row) pair once, should a caller give one twice.
         key, first = np.unique(queries.astype(np.int64) * max(size, 1) + rows, return_index=True)
         queries, rows, distances = queries[first], rows[first], distances[first]
         order = np.lexsort((rows, distances, queries))
