@@ -175,6 +175,19 @@ def moderator(db):
 
 
 @pytest.fixture
+def lead(db):
+    """A member of the leads group."""
+    from django.contrib.auth.models import Group, User
+
+    from moderation.setup import ensure_roles_and_schedules
+
+    ensure_roles_and_schedules()
+    user = User.objects.create_user("lead", password="pw-lead-123")
+    user.groups.add(Group.objects.get(name="leads"))
+    return user
+
+
+@pytest.fixture
 def second_moderator(db):
     from moderation.services.accounts import moderator_create
 

@@ -8,8 +8,20 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from classifier.ml.hash_index import MultiIndex, as_words, brute_force, chunk_values, flat_search, search_pairs
+from classifier.ml.hash_index import (
+    FLAT_ROWS,
+    MultiIndex,
+    as_words,
+    brute_force,
+    chunk_radii,
+    chunk_values,
+    chunk_widths,
+    default_chunks,
+    flat_search,
+    search_pairs,
+)
 from classifier.ml.hashing import pdq_hash
+from tests.conftest import ROOT
 
 PHOTOS = [
     "astronaut",
@@ -73,7 +85,7 @@ def test_chunks_tile_the_256_bits():
         assert sum(int(v).bit_count() for v in values[0]) == 256
 
 
-@pytest.mark.parametrize("chunks", [12, 16])
+@pytest.mark.parametrize("chunks", [11, 12, 13, 16])
 def test_multi_index_equals_brute_force_on_random_hashes(chunks):
     rng = np.random.default_rng(chunks)
     bank = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
@@ -83,7 +95,7 @@ def test_multi_index_equals_brute_force_on_random_hashes(chunks):
         + list(rng.integers(0, 256, (30, 32), dtype=np.uint8))
     )
     index = MultiIndex.build(bank, chunks=chunks)
-    for radius in (0, 7, 15, 16, 24, 31, 32, 35, 48):
+    for radius in (0, 7, 10, 15, 16, 24, 30, 31, 32, 35, 48):
         expected = brute_force(queries, bank, radius)
         assert same(index.search(queries, radius), expected), radius
         assert same(flat_search(queries, bank, radius), expected), radius
@@ -133,3 +145,55 @@ def test_search_pairs_is_exact_whichever_side_is_larger():
     assert same(search_pairs(large, small, 31), brute_force(large, small, 31))
     assert same(search_pairs(small, large, 31), brute_force(small, large, 31))
     assert len(brute_force(large, small, 31)) >= 300
+
+
+def test_chunk_radii_leave_no_row_within_the_radius_unprobed():
+    """A row missed by every chunk differs in at least radius_j + 1 bits of
+    each probed chunk j (and 0 of an unprobed one): those must add up to
+    more than the radius."""
+    for chunks in range(11, 17):
+        widths = chunk_widths(chunks)
+        for size in (1_000, 1_000_000, 10_000_000):
+            for radius in range(0, 3 * chunks):
+                radii = chunk_radii(widths, radius, size)
+                assert radii is not None and all(-1 <= r <= 2 for r in radii)
+                assert sum(r + 1 for r in radii) == radius + 1
+            assert chunk_radii(widths, 3 * chunks, size) is None  # three flips a chunk: brute force
+    assert default_chunks(10_000) == 16 and default_chunks(10_000_000) < default_chunks(1_000_000) < 16
+
+
+def test_duplicates_many_pairs_and_the_flat_path_are_exact():
+    """A hash banked hundreds of times gives hundreds of pairs a query (more
+    than the first guess of room: the search runs again with enough), each
+    row once; a bank of at most FLAT_ROWS rows is scanned instead of probed."""
+    rng = np.random.default_rng(9)
+    common = rng.integers(0, 256, 32, dtype=np.uint8)
+    bank = np.concatenate(
+        [
+            np.tile(common, (600, 1)),
+            np.stack([near(rng, common, d % 40) for d in range(400)]),
+            rng.integers(0, 256, (FLAT_ROWS * 2, 32), dtype=np.uint8),
+        ]
+    )
+    queries = np.stack([near(rng, common, d) for d in (0, 3, 17, 31)] + [bank[-1], bank[-2]])
+    for index in (MultiIndex.build(bank), MultiIndex.build(bank[-FLAT_ROWS:])):
+        rows = bank if len(index) == len(bank) else bank[-FLAT_ROWS:]
+        for radius in (0, 12, 31, 40, 100):
+            expected = brute_force(queries, rows, radius)
+            assert same(index.search(queries, radius), expected), (len(index), radius)
+    assert len(brute_force(queries[:1], bank, 31)) > 600
+
+
+def test_compiled_loops_are_cached_under_var(tmp_path):
+    """Without NUMBA_CACHE_DIR, numba's cache goes to $VAR_DIR/numba, so
+    install_models compiles once per install and each process then loads."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | {"VAR_DIR": str(tmp_path)}
+    script = "import numba; from classifier.ml import hash_kernels; print(numba.config.CACHE_DIR)"
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert out.strip() == str(tmp_path / "numba") and (tmp_path / "numba").is_dir()

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from classifier.ml.hash_index import brute_force
@@ -82,16 +81,6 @@ def make_upload(pdq: str, status: str = UploadStatus.APPROVED, age: timedelta = 
         policy_verdict={"approved": "approve", "rejected": "reject"}.get(status, ""),
         created_at=timezone.now() - age,
     )
-
-
-@pytest.fixture
-def lead(db):
-    from moderation.setup import ensure_roles_and_schedules
-
-    ensure_roles_and_schedules()
-    user = User.objects.create_user("lead", password="pw-lead-123")
-    user.groups.add(Group.objects.get(name="leads"))
-    return user
 
 
 @pytest.mark.django_db
