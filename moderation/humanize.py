@@ -31,3 +31,12 @@ def human_bytes(size: int | None) -> str:
             return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"
+
+
+def sizes_over_limit(size: int, limit: int) -> tuple[str, str]:
+    """A size and the limit it passes, readable and never shown as equal
+    ("1.0 MB; the limit is 1.0 MB"): exact bytes when rounding would hide it."""
+    shown, cap = human_bytes(size), human_bytes(limit)
+    if shown == cap:
+        return f"{size:,} bytes", f"{limit:,} bytes"
+    return shown, cap

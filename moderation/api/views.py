@@ -25,7 +25,7 @@ from moderation.api.serializers import (
     WebhookSecretOutputSerializer,
 )
 from moderation.errors import InvalidInput, NotFound, PayloadTooLarge
-from moderation.humanize import human_bytes
+from moderation.humanize import sizes_over_limit
 from moderation.models import SETTLED_STATUSES, Flag, Prediction, Upload, UploadStatus, WebhookEndpoint
 from moderation.selectors import uploads_visible_to
 from moderation.services.appeals import appeal_open
@@ -168,7 +168,7 @@ class UploadListCreateApi(APIView):
             raise InvalidInput("The file is empty.", code="empty_file")
         if image.size > settings.UPLOAD_MAX_BYTES:
             raise PayloadTooLarge(
-                f"The file is {human_bytes(image.size)}; the limit is {human_bytes(settings.UPLOAD_MAX_BYTES)}.",
+                "The file is {}; the limit is {}.".format(*sizes_over_limit(image.size, settings.UPLOAD_MAX_BYTES)),
                 code="file_too_large",
                 detail={"bytes": image.size, "max_bytes": settings.UPLOAD_MAX_BYTES},
             )
