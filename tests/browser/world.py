@@ -53,6 +53,6 @@ def build_world() -> World:
         review_decide(upload_id=world.posts[name].pk, moderator=mod1, verdict="reject", reason_code="other")
         appeal_open(upload_id=world.posts[name].pk, message="It is only a bag.", user=poster)
         review_decide(upload_id=world.posts[name].pk, moderator=mod2, verdict=verdict)
-    for name, upload in world.posts.items():
+    for upload in world.posts.values():
         upload.refresh_from_db()
     return world
