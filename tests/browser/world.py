@@ -26,7 +26,8 @@ class World:
     posts: dict[str, Upload] = field(default_factory=dict)
 
 
-def build_world() -> World:
+def build_users() -> World:
+    """The people only: an uploader, two moderators and a lead."""
     User = get_user_model()
     world = World()
     poster = User.objects.create_user("poster", email="poster@example.com", password=PASSWORDS["poster"])
@@ -35,6 +36,15 @@ def build_world() -> World:
     lead = User.objects.create_user("lead", password=PASSWORDS["lead"])
     lead.groups.add(Group.objects.get(name="leads"))
     world.users = {"poster": poster, "mod1": mod1, "mod2": mod2, "lead": lead}
+    return world
+
+
+def build_world() -> World:
+    """The people and one post of each kind: held (adult-content flag),
+    rejected by the policy, published, rejected by a moderator (spam), and two
+    appealed rejections, one overturned and one upheld."""
+    world = build_users()
+    poster, mod1, mod2 = world.users["poster"], world.users["mod1"], world.users["mod2"]
     policy_approves_nothing()  # review at any adult score, reject from 0.85
     version = ModelVersionFactory()
 
@@ -56,3 +66,30 @@ def build_world() -> World:
     for upload in world.posts.values():
         upload.refresh_from_db()
     return world
+
+
+def build_dashboard() -> World:
+    """The posts above plus what the moderators' and leads' pages list: a
+    low-risk item for the grid, a blind QA item, and the held post's heat
+    map already computed (the page shows it; no model runs in this suite)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from moderation.models import FlagCategory, QAItem, QAKind, Verdict
+    from tests.helpers import encode, photo_like
+
+    world = build_world()
+    FlagCategory.objects.filter(name="adult content").update(enabled=False)  # no adult check: low risk
+    version = world.posts["held"].product_prediction.model_version
+    upload = upload_create(data=_png(99), filename="plain.png", caption="Plain coat", uploader=world.users["poster"])
+    world.posts["low_risk"] = classified(upload, analysis(SURE_BAG, version=version))
+    QAItem.objects.create(upload=world.posts["published"], kind=QAKind.BLIND, reference_verdict=Verdict.APPROVE)
+    held = world.posts["held"]
+    default_storage.save(
+        f"heatmaps/{held.pk}-v{held.product_prediction.model_version_id}.png",
+        ContentFile(encode(photo_like(64, 48, seed=5))),
+    )
+    return world
+
+
+SCENES = {"users": build_users, "posts": build_world, "dashboard": build_dashboard}
