@@ -21,6 +21,16 @@ _FLAG_WORDS = {
 }
 
 
+# A moderator's reject reason, as the uploader reads it.
+_REJECT_WORDS = {
+    RejectReason.PROHIBITED_ITEM: "it shows an item that may not be posted",
+    RejectReason.ADULT: "it shows adult content",
+    RejectReason.VIOLENCE: "it shows violence or gore",
+    RejectReason.SPAM: "it is spam or a scam",
+    RejectReason.OTHER: "it breaks the content rules",
+}
+
+
 @dataclass(frozen=True)
 class Badge:
     text: str
@@ -94,8 +104,8 @@ def reason(upload: Upload) -> str:
     if upload.status == UploadStatus.REJECTED:
         decision = _moderator_reject(upload)
         if decision is not None:
-            why = RejectReason(decision.reason_code).label if decision.reason_code else RejectReason.OTHER.label
-            return f"A moderator rejected it: {why.lower()}."
+            why = _REJECT_WORDS.get(decision.reason_code, _REJECT_WORDS[RejectReason.OTHER])
+            return f"A moderator rejected it because {why}."
         rejecting = [f for f in flags if f.action == "reject"] or flags
         if rejecting:
             return "It was rejected because " + "; ".join(_flag_phrase(f) for f in rejecting[:2]) + "."

@@ -64,7 +64,7 @@ def test_a_rejected_post_names_the_flag_or_the_moderators_reason(poster_client, 
     assert auto["badge"] == "Rejected" and auto["reason"] == "It was rejected because it may show adult content."
     assert auto["can_appeal"] and auto["final"]
     by_hand = _status(poster_client, world.posts["moderator_rejected"])
-    assert by_hand["reason"] == "A moderator rejected it: spam or scam."
+    assert by_hand["reason"] == "A moderator rejected it because it is spam or a scam."
 
 
 def test_badges_after_an_appeal_read_as_sentences(poster_client, world):
@@ -79,7 +79,7 @@ def test_badges_after_an_appeal_read_as_sentences(poster_client, world):
 def test_my_posts_shows_reasons_and_a_full_appeal_field(poster_client, world):
     page = poster_client.get("/posts/").content.decode()
     assert "It was rejected because it may show adult content." in page
-    assert "A moderator rejected it: spam or scam." in page
+    assert "A moderator rejected it because it is spam or a scam." in page
     # The appeal is a labelled textarea (not a one-line input cut off in a narrow card).
     assert re.search(r'<textarea id="appeal-[0-9a-f-]+" name="message"', page)
     assert 'data-status-url="/posts/' in page and "js/post_status.js" in page
@@ -101,7 +101,7 @@ def test_notifications_list_every_decision_and_the_appeals(poster_client, world)
     assert "your appeal was upheld; it is published." in page
     assert "your appeal was declined; the rejection stands." in page
     assert "held for review. It is held because it may show adult content." in page
-    assert "rejected. A moderator rejected it: spam or scam." in page
+    assert "rejected. A moderator rejected it because it is spam or a scam." in page
     # Seen: the count is gone until the next decision.
     assert 'class="nav-count"' not in poster_client.get("/upload/").content.decode()
 
