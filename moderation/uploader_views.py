@@ -24,7 +24,8 @@ def post_status(request: HttpRequest, upload_id) -> JsonResponse:
     upload = selectors.uploader_post(user=request.user, upload_id=upload_id)
     if upload is None:
         raise Http404
-    estimate = selectors.review_wait_estimate(upload=upload) if upload.status == UploadStatus.IN_REVIEW else None
+    waiting = upload.status in (UploadStatus.IN_REVIEW, UploadStatus.APPEALED)
+    estimate = selectors.review_wait_estimate(upload=upload) if waiting else None
     response = JsonResponse(status_payload(upload, estimate))
     response["Cache-Control"] = "no-store"
     return response

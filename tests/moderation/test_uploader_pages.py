@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from moderation.humanize import duration_words, human_bytes
 from moderation.models import Decision
+from moderation.services.appeals import appeal_open
 from moderation.uploader_status import WaitEstimate
 from tests.browser.world import PASSWORDS, build_world
 
@@ -57,6 +58,15 @@ def test_the_estimate_counts_the_posts_ahead_and_says_so_when_nobody_decides():
 def test_without_decisions_in_the_last_day_the_estimate_says_it_cannot_time_it(poster_client, world):
     Decision.objects.update(created_at=timezone.now() - timedelta(days=2))
     assert "within a day" in _status(poster_client, world.posts["held"])["estimate"]
+
+
+def test_an_appealed_post_has_an_estimate_too(poster_client, world):
+    appeal_open(upload_id=world.posts["moderator_rejected"].pk, message="It is a real bag.", user=world.users["poster"])
+    data = _status(poster_client, world.posts["moderator_rejected"])
+    assert (
+        data["badge"] == "Appeal under review" and data["reason"] == "A different moderator is looking at your appeal."
+    )
+    assert data["estimate"].startswith("A moderator will look at it in about")
 
 
 def test_a_rejected_post_names_the_flag_or_the_moderators_reason(poster_client, world):
