@@ -41,12 +41,13 @@ def test_upload_waits_for_post_keeps_the_caption_and_shows_the_verdict_live(
     page = signed_in_context(world.users["poster"]).new_page()
     page.goto(f"{live_server.url}/upload/")
 
-    page.focus("#dropzone")
+    page.bring_to_front()
+    zone = page.locator("#dropzone")
     with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
+        zone.press("Enter")
     chooser.value.set_files([str(big)])
     with page.expect_file_chooser() as chooser:
-        page.keyboard.press(" ")
+        zone.press(" ")
     chooser.value.set_files([str(small)])
 
     # Picked, not sent: two thumbnails that loaded, sizes as people read them.
