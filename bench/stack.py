@@ -110,7 +110,8 @@ class Stack:
             "-c",
             "from moderation.models import Partner; "
             f"Partner.objects.filter(name={partner!r})"
-            ".update(burst_limit=10**6, sustained_limit=10**7, daily_quota=10**7)",
+            ".update(burst_limit=10**6, sustained_limit=10**7, upload_burst_limit=10**6, upload_hourly_limit=10**7, "
+            "daily_quota=10**7)",
         )
 
     def _start(self, role: str, args: list[str], env: dict[str, str]) -> None:

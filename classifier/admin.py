@@ -5,7 +5,7 @@ from django.utils.html import format_html, format_html_join
 
 from classifier.ml.plots import confusion_matrix_png
 from classifier.models import ModelVersion, ModelVersionStatus, TrainingExample, TrainingRun
-from classifier.registry import RegistryError, model_version_activate, model_version_rollback
+from classifier.registry import RegistryError, model_version_activate, model_version_delete, model_version_rollback
 
 PROMOTE_PERMISSION = "classifier.promote_modelversion"
 
@@ -67,18 +67,32 @@ class ModelVersionAdmin(admin.ModelAdmin):
             )
         if "accuracy" not in m:
             return "-"
-        return f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f} on {m['support']} test images"
+        figures = [f"accuracy {m['accuracy']:.4f}"]
+        if m.get("macro_f1") is not None:
+            figures.append(f"macro F1 {m['macro_f1']:.4f}")
+        return ", ".join(figures) + (f" on {m['support']} test images" if m.get("support") else "")
 
     @admin.display(description="per class")
     def per_class(self, obj):
         rows = (obj.metrics or {}).get("per_class", {})
+        if not rows:
+            return "no per-class figures: this version was not evaluated on a labelled test split"
+        # Numbers are formatted before format_html: it escapes its arguments
+        # into strings, on which a "{:.3f}" format fails (and the admin then
+        # showed an empty field).
         body = format_html_join(
             "",
-            "<tr><td>{}</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td><td>{}</td></tr>",
-            ((name, r["precision"], r["recall"], r["f1"], r["support"]) for name, r in rows.items()),
+            '<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td>'
+            '<td class="num">{}</td></tr>',
+            (
+                (name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"])
+                for name, r in rows.items()
+            ),
         )
         return format_html(
-            "<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{}</table>", body
+            '<table class="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>'
+            "<th>support</th></tr>{}</table>",
+            body,
         )
 
     @admin.display(description="confusion matrix")
@@ -91,6 +105,24 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # versions come from training runs and `train_classifier`
+
+    def has_change_permission(self, request, obj=None):
+        return False  # every field is a record; status changes by the promote and roll-back actions
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status == ModelVersionStatus.ACTIVE:
+            return False  # the version in service: promote or roll back first
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        model_version_delete(version=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for version in queryset:
+            try:
+                model_version_delete(version=version, actor=request.user)
+            except RegistryError as exc:
+                self.message_user(request, f"Not deleted: {exc}.", messages.ERROR)
 
     @admin.action(description="Promote the selected version (make it active)", permissions=["promote"])
     def promote(self, request, queryset):
@@ -142,6 +174,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a run's record: written by the run itself
 
 
 @admin.register(TrainingExample)

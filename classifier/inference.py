@@ -268,6 +268,13 @@ def _analyze_decoded(decoded: list[Image.Image], models: tuple) -> list[ImageAna
     ]
 
 
+def image_pdq_hash(image_bytes: bytes) -> tuple[str, int]:
+    """(hex PDQ hash, quality 0..100) of an image's first frame, upright: the
+    hash an upload of the same file gets, for adding a file to a bank."""
+    hashed, quality = pdq_hash(open_image(image_bytes))
+    return hashed.hex(), quality
+
+
 def product_heatmap(image_bytes: bytes, *, version_id: int, label: str) -> bytes:
     """PNG of the image with the evidence for `label` drawn over it, by the
     product model version that made the prediction (not necessarily active)."""

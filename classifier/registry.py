@@ -118,6 +118,18 @@ def model_version_reject(*, version: ModelVersion, reason: str, actor=None) -> M
     return locked
 
 
+@transaction.atomic
+def model_version_delete(*, version: ModelVersion, actor=None) -> None:
+    """Delete a version that does not serve. The active version of a role is
+    never deleted: promote or roll back to another one first."""
+    locked = ModelVersion.objects.select_for_update().filter(pk=version.pk).first()
+    if locked is None:
+        return
+    if locked.status == ModelVersionStatus.ACTIVE:
+        raise RegistryError(f"{locked.name} is active; promote or roll back to another version before deleting it")
+    locked.delete()
+
+
 def model_version_rollback(*, role: str = ModelRole.PRODUCT, actor=None) -> ModelVersion:
     """Bring back the version that served before the active one."""
     current = active_version(role)

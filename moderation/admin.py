@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from moderation.admin_audit import AuditedAdminMixin, ReadOnlyAdminMixin
 from moderation.errors import ApplicationError
@@ -38,6 +38,7 @@ from moderation.services.webhooks import (
     webhook_replay,
     webhook_secret_rotate,
 )
+from moderation.templatetags.dashboard import details
 
 
 class PredictionInline(admin.TabularInline):
@@ -94,6 +95,9 @@ class UploadAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # uploads come in through the upload page and the API
 
+    def has_change_permission(self, request, obj=None):
+        return False  # every field is a record; decisions are made on the review page
+
 
 class WebhookEndpointForm(forms.ModelForm):
     """The admin refuses the callback URLs the API refuses."""
@@ -132,7 +136,16 @@ class ApiKeyInline(admin.TabularInline):
 
 @admin.register(Partner)
 class PartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "priority", "burst_limit", "sustained_limit", "daily_quota", "created_at")
+    list_display = (
+        "name",
+        "priority",
+        "upload_burst_limit",
+        "upload_hourly_limit",
+        "burst_limit",
+        "sustained_limit",
+        "daily_quota",
+        "created_at",
+    )
     search_fields = ("name",)
     readonly_fields = ("created_at",)
     inlines = [ApiKeyInline, WebhookEndpointInline]
@@ -214,6 +227,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # edited on the partner's page; here only the rotate action
+
     @admin.action(
         description="Rotate the signing secret (new one shown once; the old one signs during the grace period)"
     )
@@ -253,6 +269,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a delivery's record; the replay action sends it again
 
     @admin.action(description="Replay the selected deliveries")
     def replay(self, request, queryset):
@@ -302,6 +321,15 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("action", "target_type")
     search_fields = ("target_id", "actor_name")
     date_hierarchy = "created_at"
+    fields = ("created_at", "actor", "actor_name", "action", "target_type", "target_id", "details_display")
+    readonly_fields = fields
+
+    @admin.display(description="details")
+    def details_display(self, obj):
+        lines = details(obj.data)
+        if not lines:
+            return "-"
+        return format_html('<dl class="audit-details">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", lines))
 
 
 @admin.register(Flag)
@@ -412,7 +440,7 @@ class BankedHashAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ("bank", "added_by")
 
     def has_add_permission(self, request):
-        return False  # entries are added by rejecting an upload into a bank
+        return False  # entries come from a rejection into a bank or the lead's banks page (/lead/banks/)
 
     def delete_model(self, request, obj):
         bank_hash_remove(entry=obj, actor=request.user)

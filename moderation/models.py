@@ -54,8 +54,16 @@ class Verdict(models.TextChoices):
 class Partner(models.Model):
     name = models.CharField(max_length=200, unique=True)
     priority = models.SmallIntegerField(default=0, help_text="Higher comes first in the review queue.")
-    burst_limit = models.PositiveIntegerField(default=20, help_text="Requests per key in any 10 seconds.")
-    sustained_limit = models.PositiveIntegerField(default=600, help_text="Requests per key in any hour.")
+    # Uploads and reads (polls, lists, appeals, webhooks) are counted apart, so
+    # that polling for verdicts never stops a batch of uploads (docs/api.md, Limits).
+    upload_burst_limit = models.PositiveIntegerField(default=50, help_text="Uploads per key in any 10 seconds.")
+    upload_hourly_limit = models.PositiveIntegerField(default=1_000, help_text="Uploads per key in any hour.")
+    burst_limit = models.PositiveIntegerField(
+        default=100, help_text="Other requests (reads, polls, appeals, webhooks) per key in any 10 seconds."
+    )
+    sustained_limit = models.PositiveIntegerField(
+        default=6_000, help_text="Other requests (reads, polls, appeals, webhooks) per key in any hour."
+    )
     daily_quota = models.PositiveIntegerField(default=10_000, help_text="Uploads per key per UTC day.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -501,6 +509,7 @@ class BankedHash(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "banked hash"
+        verbose_name_plural = "banked hashes"
         constraints = [models.UniqueConstraint(fields=["bank", "pdq_hash"], name="unique_hash_per_bank")]
         permissions = [("confirm_bankedhash", "Can confirm a bank entry quarantined by the flood guard")]
 

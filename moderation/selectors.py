@@ -338,12 +338,6 @@ def audit_csv_rows(events):
         )
 
 
-def uploader_posts(*, user, limit: int = 100) -> list[Upload]:
-    """A person's own posts, newest first, with what the uploader pages show
-    (flags, appeal, decisions, predictions) prefetched."""
-    return list(uploads_visible_to(user=user).prefetch_related("decisions").order_by("-created_at")[:limit])
-
-
 def uploader_post(*, user, upload_id) -> Upload | None:
     return uploads_visible_to(user=user).prefetch_related("decisions").filter(pk=upload_id).first()
 
@@ -388,3 +382,20 @@ def uploader_unread_count(*, user, since=None) -> int:
     if since is not None:
         decided = decided.filter(Q(verdict_at__gt=since) | Q(appeal__decided_at__gt=since))
     return decided.count()
+
+
+def hash_banks_with_counts():
+    """Hash banks with their entry counts, for the lead's banks pages."""
+    from django.db.models import Count
+
+    from moderation.models import HashBank
+
+    return HashBank.objects.annotate(entry_count=Count("entries")).order_by("name")
+
+
+def bank_entries_recent(*, bank_id: int, limit: int = 50) -> list:
+    from moderation.models import BankedHash
+
+    return list(
+        BankedHash.objects.filter(bank_id=bank_id).select_related("added_by").order_by("-created_at", "-pk")[:limit]
+    )

@@ -11,6 +11,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -19,13 +20,22 @@ from moderation import queue, selectors
 from moderation.access import permission_required
 from moderation.client_address import client_address
 from moderation.errors import ApplicationError, RateLimited
-from moderation.forms import AuditSearchForm, DecisionForm, PreferenceForm, SignUpForm
-from moderation.models import ModeratorPreference, Upload, UploadFrame, UploadStatus
+from moderation.filters import uploads_filter
+from moderation.forms import AuditSearchForm, BankFileForm, BankImportForm, DecisionForm, PreferenceForm, SignUpForm
+from moderation.models import ModeratorPreference, RejectReason, Upload, UploadFrame, UploadStatus
 from moderation.services.appeals import appeal_open
+from moderation.services.bank_files import (
+    BANK_EXPORT_PERMISSION,
+    BANK_MANAGE_PERMISSION,
+    EXPORT_FORMATS,
+    bank_export,
+    bank_file_import,
+    bank_hash_add_from_file,
+)
 from moderation.services.banks import CONFIRM_PERMISSION, bank_entry_confirm, quarantined_entries
 from moderation.services.explain import upload_heatmap
 from moderation.services.qa import qa_answer, qa_open_items
-from moderation.services.queue import queue_claim, queue_claim_next
+from moderation.services.queue import queue_claim, queue_claim_next, queue_step
 from moderation.services.ratelimit import check_signup
 from moderation.services.renditions import public_content_type, upload_public_image_ensure
 from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
@@ -68,7 +78,9 @@ def upload_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_posts(request: HttpRequest) -> HttpResponse:
-    return render(request, "moderation/my_posts.html", {"posts": selectors.uploader_posts(user=request.user)})
+    posts = uploads_filter(selectors.uploads_visible_to(user=request.user), request.GET, strict=False)
+    posts = posts.prefetch_related("decisions").order_by("-created_at")[:100]  # decisions: the reject reason
+    return render(request, "moderation/my_posts.html", {"posts": posts})
 
 
 def feed(request: HttpRequest) -> HttpResponse:
@@ -170,15 +182,48 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _upload_id(raw: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(raw)) if raw else None
+    except ValueError:
+        return None
+
+
 @permission_required(REVIEW_PERMISSION)
 def review_next(request: HttpRequest) -> HttpResponse:
-    """Claim the next item and open it (J skips the current one)."""
-    skip = [s for s in request.GET.getlist("skip") if _queue_cursor(f"0_{s}")]
-    upload = queue_claim_next(moderator=request.user, skip=skip)
+    """Claim an item and open it. `after=<id>` (J, and after a decision) is the
+    next item in queue order from that one, `before=<id>` (K) the previous
+    one; either releases the moderator's claim on that item at once. With
+    neither: the top of the queue."""
+    after, before = _upload_id(request.GET.get("after")), _upload_id(request.GET.get("before"))
+    try:
+        if before:
+            upload = queue_step(moderator=request.user, current_id=before, direction="previous")
+            if upload is None:
+                messages.info(request, "This is the first item you can open: there is none before it.")
+                return redirect("review-detail", upload_id=before)
+        elif after:
+            upload = queue_step(moderator=request.user, current_id=after, direction="next")
+        else:
+            skip = [s for s in request.GET.getlist("skip") if _upload_id(s)]
+            upload = queue_claim_next(moderator=request.user, skip=skip)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("review-queue")
     if upload is None:
         messages.info(request, "The queue is empty. Well done.")
         return redirect("review-queue")
     return redirect("review-detail", upload_id=upload.pk)
+
+
+# Every class gets a key: digits first, then the letters no command uses.
+_LABEL_KEYS = "1234567890bcdefghilmnopqstuwxyz"
+_DONE = {"approve": "approved", "reject": "rejected"}
+
+
+def label_keys(labels: list[str]) -> list[tuple[str, str]]:
+    """(key, label) for the review page's legend and its keyboard handler."""
+    return [(_LABEL_KEYS[i] if i < len(_LABEL_KEYS) else "", name) for i, name in enumerate(labels)]
 
 
 @permission_required(REVIEW_PERMISSION)
@@ -210,8 +255,14 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Upload {str(upload.pk)[:8]}: {form.cleaned_data['verdict']}d.")
-            return redirect("review-next")
+            verdict = form.cleaned_data["verdict"]
+            outcome = f"Upload {str(upload.pk)[:8]}: {_DONE[verdict]}"
+            if verdict == "reject":
+                reason = RejectReason(form.cleaned_data["reason_code"] or RejectReason.OTHER).label
+                chosen = "" if form.cleaned_data["reason_code"] else ", the default: no reason was chosen"
+                outcome += f" (reason recorded: {reason}{chosen})"
+            messages.success(request, outcome + ".")
+            return redirect(f"{reverse('review-next')}?after={upload.pk}")
     preference = _preference(request.user)
     adult_flagged = any(f.kind == "adult" for f in upload.flags.all())
     appeal = getattr(upload, "appeal", None) if upload.status == "appealed" else None
@@ -223,6 +274,8 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
             "frames": list(upload.frames.defer("thumbnail")),
             "prediction": prediction,
             "labels": labels,
+            "label_keys": label_keys(labels),
+            "default_reason": RejectReason.OTHER.label,
             "imagenet": by_role.get("imagenet"),
             "adult": by_role.get("adult"),
             "form": form,
@@ -241,14 +294,24 @@ def review_grid(request: HttpRequest) -> HttpResponse:
     """Many low-risk items at once: in review, no flag, not appeals."""
     if request.method == "POST":
         verdict = request.POST.get("verdict", "")
+        selected = request.POST.getlist("selected")
+        reason_code = request.POST.get("reason_code", "")
+        if verdict == "reject" and selected and request.POST.get("confirmed") != "yes":
+            # A bulk rejection is confirmed on its own page, with its reason.
+            return render(
+                request,
+                "moderation/review_grid_confirm.html",
+                {"selected": selected, "reasons": RejectReason.choices, "default_reason": RejectReason.OTHER},
+            )
         try:
             outcome = review_decide_bulk(
-                upload_ids=request.POST.getlist("selected"), moderator=request.user, verdict=verdict
+                upload_ids=selected, moderator=request.user, verdict=verdict, reason_code=reason_code
             )
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect("review-grid")
-        messages.success(request, f"{len(outcome.decided)} items {verdict}d.")
+        if outcome.decided:
+            messages.success(request, f"{len(outcome.decided)} items {_DONE[verdict]}.")
         for upload_id, why in list(outcome.refused.items())[:10]:
             messages.error(request, f"{upload_id[:8]}: {why}")
         return redirect("review-grid")
@@ -298,18 +361,27 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _as_percent(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 1)
+
+
 @permission_required("moderation.view_metrics")
 def metrics_page(request: HttpRequest) -> HttpResponse:
     summary = selectors.metrics_summary()
     chart_data = {
         "hours": summary["hours"],
         "uploads": summary["uploads_per_hour"],
-        "rates": [summary["auto_approve_rate"], summary["auto_reject_rate"], summary["review_rate"]],
+        # Percentages, as the page prints them (65.6, not 0.656).
+        "rates": [
+            _as_percent(summary["auto_approve_rate"]),
+            _as_percent(summary["auto_reject_rate"]),
+            _as_percent(summary["review_rate"]),
+        ],
         "moderators": [row["moderator__username"] for row in summary["decisions_per_moderator"]],
         "decisions": [row["n"] for row in summary["decisions_per_moderator"]],
         "versions": [f"v{v['id']} {v['architecture']}" for v in summary["model_versions"]],
-        "test_accuracy": [v["metrics__accuracy"] for v in summary["model_versions"]],
-        "review_accuracy": [v["review_accuracy"] for v in summary["model_versions"]],
+        "test_accuracy": [_as_percent(v["metrics__accuracy"]) for v in summary["model_versions"]],
+        "review_accuracy": [_as_percent(v["review_accuracy"]) for v in summary["model_versions"]],
     }
     return render(
         request,
@@ -398,4 +470,75 @@ def review_heatmap(request: HttpRequest, upload_id) -> HttpResponse:
     response = HttpResponse(png, content_type="image/png")
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@permission_required(BANK_EXPORT_PERMISSION)
+def banks_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "moderation/banks.html", {"banks": selectors.hash_banks_with_counts()})
+
+
+@permission_required(BANK_EXPORT_PERMISSION)
+@require_http_methods(["GET", "POST"])
+def bank_page(request: HttpRequest, bank_id: int) -> HttpResponse:
+    """One bank: add the hash of an image file, import a list, export it."""
+    bank = selectors.hash_banks_with_counts().filter(pk=bank_id).first()
+    if bank is None:
+        raise Http404
+    file_form = BankFileForm(request.POST or None, request.FILES or None, prefix="file")
+    import_form = BankImportForm(request.POST or None, request.FILES or None, prefix="import")
+    if request.method == "POST":
+        action = request.POST.get("action")
+        form = file_form if action == "add-file" else import_form
+        if form.is_valid():
+            try:
+                if action == "add-file":
+                    outcome = bank_hash_add_from_file(
+                        bank_id=bank.pk, actor=request.user, data=form.image_bytes(), note=form.cleaned_data["note"]
+                    )
+                    messages.success(
+                        request,
+                        f"Added PDQ hash {outcome.pdq_hash[:16]}… (quality {outcome.quality}) to “{bank.name}”; "
+                        "a retroactive search over recent uploads is queued.",
+                    )
+                else:
+                    imported = bank_file_import(
+                        bank_id=bank.pk, actor=request.user, text=form.text(), note=form.cleaned_data["note"]
+                    )
+                    skipped = f", {imported.skipped} rows of other signal types skipped" if imported.skipped else ""
+                    messages.success(
+                        request,
+                        f"Imported {imported.added} new hashes into “{bank.name}” "
+                        f"({imported.submitted} read as {imported.format}, "
+                        f"{imported.submitted - imported.added} already there{skipped}).",
+                    )
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+            else:
+                return redirect("bank-page", bank_id=bank.pk)
+    return render(
+        request,
+        "moderation/bank.html",
+        {
+            "bank": bank,
+            "entries": selectors.bank_entries_recent(bank_id=bank.pk),
+            "file_form": file_form,
+            "import_form": import_form,
+            "formats": EXPORT_FORMATS,
+            "can_manage": request.user.has_perm(BANK_MANAGE_PERMISSION),
+        },
+    )
+
+
+@permission_required(BANK_EXPORT_PERMISSION)
+def bank_export_view(request: HttpRequest, bank_id: int) -> HttpResponse:
+    try:
+        filename, content_type, lines = bank_export(
+            bank_id=bank_id, actor=request.user, fmt=request.GET.get("format", "csv")
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("banks")
+    response = StreamingHttpResponse(lines, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

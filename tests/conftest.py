@@ -102,7 +102,9 @@ def partner_key(db):
     def make(name: str | None = None):
         partner, key = partner_create(name=name or f"partner-{next(counter)}")
         # Generous limits: the suite posts in bursts; the limit tests set their own.
-        type(partner).objects.filter(pk=partner.pk).update(burst_limit=10_000, sustained_limit=100_000)
+        type(partner).objects.filter(pk=partner.pk).update(
+            burst_limit=10_000, sustained_limit=100_000, upload_burst_limit=10_000, upload_hourly_limit=100_000
+        )
         partner.refresh_from_db()
         return partner, key
 

@@ -10,7 +10,10 @@ import io
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
+
+# The overlay's opacity at the top of the scale (0..1 of 255).
+HEAT_MAX_OPACITY = 0.9
 
 
 def occlusion_map(
@@ -40,12 +43,15 @@ def occlusion_map(
 
 
 def overlay_png(image: Image.Image, heat: np.ndarray, side: int = 320) -> bytes:
-    """The image (fitted into side x side) with the map drawn over it in red."""
-    base = image.convert("RGB")
+    """The image (fitted into side x side), in grey so that colour means
+    evidence, with the map drawn over it in red: opaque where covering the
+    image lowers the class's score most (1.0, the scale's top), clear where
+    it changes nothing (0). The review page draws the same scale beside it."""
+    base = ImageOps.grayscale(image.convert("RGB")).convert("RGB")
     base.thumbnail((side, side), Image.Resampling.BILINEAR)
     mask = Image.fromarray((heat * 255).astype(np.uint8), "L").resize(base.size, Image.Resampling.BILINEAR)
     red = Image.new("RGB", base.size, (230, 20, 20))
-    alpha = mask.point(lambda v: int(v * 0.65))
+    alpha = mask.point(lambda v: int(v * HEAT_MAX_OPACITY))
     shown = Image.composite(red, base, alpha)
     buffer = io.BytesIO()
     shown.save(buffer, "PNG")

@@ -4,6 +4,10 @@ from rest_framework import authentication, exceptions
 from moderation.services.partners import api_key_authenticate
 
 KEYWORD = "Api-Key"
+# `Authorization: Bearer <key>` is accepted as an alias: many HTTP clients and
+# generated SDKs only know bearer tokens. Keywords are matched without regard
+# to case (RFC 9110 §11.1).
+KEYWORDS = frozenset({KEYWORD.lower(), "bearer"})
 
 
 class PartnerUser:
@@ -27,18 +31,20 @@ class PartnerUser:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Api-Key <key>`. request.auth is the ApiKey row."""
+    """`Authorization: Api-Key <key>` (or `Bearer <key>`). request.auth is the ApiKey row."""
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
-        keyword, _, raw = header.partition(" ")
-        if keyword != KEYWORD:
-            return None
+        keyword, _, raw = header.strip().partition(" ")
+        if keyword.lower() not in KEYWORDS:
+            raise exceptions.AuthenticationFailed(
+                f"Unknown Authorization scheme {keyword[:20]!r}: send `Authorization: Api-Key <key>`."
+            )
         raw = raw.strip()
         if not raw:
-            raise exceptions.AuthenticationFailed("The Api-Key header holds no key.")
+            raise exceptions.AuthenticationFailed(f"The Authorization header's {keyword} scheme holds no key.")
         key = api_key_authenticate(raw)
         if key is None:
             raise exceptions.AuthenticationFailed("The API key is unknown or revoked.")
@@ -53,4 +59,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     name = "ApiKeyAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Api-Key <key>`"}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`; `Bearer <key>` is accepted as well",
+        }

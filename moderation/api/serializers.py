@@ -1,7 +1,41 @@
-from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+"""The partner API's input and output shapes. The upload's output shape is
+the platform's one representation of an upload (`moderation.representation`),
+shared with the webhooks."""
 
-from moderation.models import Appeal, Upload, WebhookEndpoint
+from drf_spectacular.drainage import set_override
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from moderation.models import WebhookEndpoint
+from moderation.representation import (
+    AppealOutputSerializer,
+    BoundedIntegerField,
+    CategorySerializer,
+    FlagSerializer,
+    ImageNetTagSerializer,
+    ModelVersionRefSerializer,
+    OpenSetSerializer,
+    TagSerializer,
+    UploadOutputSerializer,
+)
+
+__all__ = [
+    "AppealInputSerializer",
+    "AppealOutputSerializer",
+    "CategorySerializer",
+    "ErrorSerializer",
+    "FlagSerializer",
+    "ImageNetTagSerializer",
+    "ModelVersionRefSerializer",
+    "OpenSetSerializer",
+    "TagSerializer",
+    "UploadInputSerializer",
+    "UploadOutputSerializer",
+    "UploadPageSerializer",
+    "WebhookInputSerializer",
+    "WebhookOutputSerializer",
+    "WebhookSecretOutputSerializer",
+]
 
 
 class ErrorBodySerializer(serializers.Serializer):
@@ -14,24 +48,45 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
 
 
+class ServiceCheckedText(serializers.CharField):
+    """Text the service checks itself, so that a bad value gets the service's
+    own error code (`appeal_message_missing`, `invalid_webhook_url`,
+    `caption_too_long`, …) rather than the generic `invalid_input`. The schema
+    still states the limits. A missing or null value reaches the service as "".
+    `required` only marks the field so in the schema: the service says what a
+    missing value means."""
+
+    def __init__(
+        self, *, max_length: int, required: bool = False, fmt: str | None = None, help_text: str | None = None
+    ) -> None:
+        super().__init__(required=required, allow_blank=True, trim_whitespace=False, help_text=help_text)
+        schema: dict = {"type": "string", "maxLength": max_length}
+        if required:
+            schema["minLength"] = 1
+        if fmt:
+            schema["format"] = fmt
+        set_override(self, "field", schema)
+
+    def validate_empty_values(self, data):
+        if data is empty or data is None:
+            return True, ""
+        return super().validate_empty_values(data)
+
+
 class AppealInputSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=2000)
-
-
-class AppealOutputSerializer(serializers.ModelSerializer):
-    upload = serializers.UUIDField(source="upload_id")
-
-    class Meta:
-        model = Appeal
-        fields = ["upload", "status", "message", "created_at", "decided_at"]
+    message = ServiceCheckedText(
+        max_length=2000, required=True, help_text="why the rejection is wrong (400 appeal_message_missing if empty)"
+    )
 
 
 class WebhookInputSerializer(serializers.Serializer):
-    url = serializers.URLField(max_length=500)
+    url = ServiceCheckedText(max_length=500, required=True, fmt="uri", help_text="an http(s) URL on a public address")
 
 
 class WebhookOutputSerializer(serializers.ModelSerializer):
     """An endpoint as listed: never its secret."""
+
+    id = BoundedIntegerField(minimum=1, maximum=None)
 
     class Meta:
         model = WebhookEndpoint
@@ -51,171 +106,20 @@ class WebhookSecretOutputSerializer(WebhookOutputSerializer):
 
 class UploadInputSerializer(serializers.Serializer):
     image = serializers.FileField(
-        help_text="JPEG, PNG, WebP, GIF or BMP; animations are judged on every frame a viewer sees."
+        allow_empty_file=True,  # the service answers `empty_file`
+        help_text="JPEG, PNG, WebP, GIF or BMP; animations are judged on every frame a viewer sees.",
     )
-    external_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
-    caption = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-    declared_category = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        trim_whitespace=True,
+    external_id = ServiceCheckedText(
+        max_length=200,
+        help_text="your id for the image, unique per partner (409 duplicate_external_id); empty or absent: none",
+    )
+    caption = ServiceCheckedText(max_length=2000, help_text="the listing's text")
+    declared_category = ServiceCheckedText(
+        max_length=100,
         help_text="What the listing shows: a product class (e.g. `Sneaker`) or a taxonomy category (e.g. "
         "`footwear`), matched without regard to case. An image that does not show it gets a "
         "`listing_mismatch` flag. Unknown values: 400 `unknown_declared_category`.",
     )
-
-
-class TagSerializer(serializers.Serializer):
-    label = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.label
-    score = serializers.FloatField()
-
-
-class FlagSerializer(serializers.Serializer):
-    kind = serializers.CharField()
-    category = serializers.CharField()
-    score = serializers.FloatField()
-    action = serializers.CharField()
-    reason = serializers.CharField()
-    frame = serializers.SerializerMethodField(help_text="the animation frame that raised it (null for a still image)")
-    timestamp_ms = serializers.SerializerMethodField(help_text="when that frame plays, in ms (null: not played)")
-
-    def get_frame(self, flag) -> int | None:
-        return (flag.detail or {}).get("frame")
-
-    def get_timestamp_ms(self, flag) -> int | None:
-        return (flag.detail or {}).get("timestamp_ms")
-
-
-class ModelVersionRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    architecture = serializers.CharField()
-
-
-class OpenSetSerializer(serializers.Serializer):
-    in_distribution = serializers.BooleanField(help_text="false: not the kind of image the product model knows")
-    score = serializers.FloatField(help_text="out-of-distribution score (higher: further from every product class)")
-    threshold = serializers.FloatField(help_text="scores above this are out of distribution")
-    method = serializers.CharField(help_text="how the score is computed (docs/models.md)")
-    reason = serializers.CharField(help_text="why tags is empty, for people; empty when in distribution")
-
-
-class ImageNetTagSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    score = serializers.FloatField()
-
-
-# What partners and uploaders read when processing failed; the cause itself
-# (an exception's text can name hosts, paths or versions) stays on the row
-# for staff, in the admin.
-GENERIC_FAILURE_REASON = "The image could not be processed. Try another file, or contact support with the upload id."
-
-
-class CategorySerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="a taxonomy category, e.g. `food and drink`")
-    score = serializers.FloatField(help_text="the summed probability of its ImageNet classes")
-
-
-class UploadOutputSerializer(serializers.ModelSerializer):
-    failure_reason = serializers.SerializerMethodField()
-    tags = serializers.SerializerMethodField()
-    tags_open_set = serializers.SerializerMethodField()
-    imagenet_tags = serializers.SerializerMethodField()
-    categories = serializers.SerializerMethodField()
-    adult_score = serializers.SerializerMethodField()
-    flags = serializers.SerializerMethodField()
-    verdict = serializers.SerializerMethodField()
-    model_version = serializers.SerializerMethodField()
-    appeal = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Upload
-        fields = [
-            "id",
-            "status",
-            "verdict",
-            "external_id",
-            "caption",
-            "declared_category",
-            "tags",
-            "categories",
-            "tags_open_set",
-            "imagenet_tags",
-            "adult_score",
-            "flags",
-            "model_version",
-            "policy_verdict",
-            "failure_reason",
-            "image_format",
-            "width",
-            "height",
-            "byte_size",
-            "appeal",
-            "created_at",
-            "verdict_at",
-        ]
-
-    def _prediction(self, upload, role: str = "product"):
-        return upload.predictions_by_role().get(role)  # prefetched
-
-    def get_tags(self, upload) -> list[dict]:
-        """The product classes, best first; empty when the image is not of the
-        kind the product model knows (tags_open_set says why)."""
-        prediction = self._prediction(upload)
-        if prediction is None:
-            return []
-        tags = [{"label": label, "score": score} for label, score in prediction.tags(5)]
-        return list(TagSerializer(tags, many=True).data)
-
-    @extend_schema_field(OpenSetSerializer(allow_null=True))
-    def get_tags_open_set(self, upload) -> dict | None:
-        """The open-set gate's check of the product tags; null when none was made."""
-        prediction = self._prediction(upload)
-        if prediction is None or not prediction.open_set:
-            return None
-        return dict(OpenSetSerializer({**prediction.open_set, "reason": prediction.withheld_reason}).data)
-
-    def get_imagenet_tags(self, upload) -> list[dict]:
-        """The top five ImageNet classes, with readable names."""
-        prediction = self._prediction(upload, "imagenet")
-        if prediction is None:
-            return []
-        return list(ImageNetTagSerializer([{"name": n, "score": s} for n, s in prediction.top(5)], many=True).data)
-
-    def get_failure_reason(self, upload) -> str:
-        """Empty unless processing failed; then a generic message."""
-        return GENERIC_FAILURE_REASON if upload.failure_reason else ""
-
-    @extend_schema_field(CategorySerializer(many=True))
-    def get_categories(self, upload) -> list[dict]:
-        """The top three taxonomy categories of the photo, best first."""
-        return list(CategorySerializer([{"name": n, "score": s} for n, s in upload.top_categories], many=True).data)
-
-    def get_adult_score(self, upload) -> float | None:
-        prediction = self._prediction(upload, "adult")
-        return prediction.score if prediction else None
-
-    def get_flags(self, upload) -> list[dict]:
-        return list(FlagSerializer(upload.flags.all(), many=True).data)
-
-    def get_verdict(self, upload) -> str | None:
-        """approved / rejected once final, else null."""
-        return upload.status if upload.status in ("approved", "rejected") else None
-
-    def get_appeal(self, upload) -> dict | None:
-        try:
-            appeal = upload.appeal  # select_related by the selectors
-        except Appeal.DoesNotExist:
-            return None
-        return AppealOutputSerializer(appeal).data
-
-    def get_model_version(self, upload) -> dict | None:
-        prediction = self._prediction(upload)
-        if prediction is None:
-            return None
-        version = prediction.model_version
-        return {"id": version.pk, "name": version.name, "architecture": version.architecture}
 
 
 class UploadPageSerializer(serializers.Serializer):

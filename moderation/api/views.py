@@ -1,10 +1,8 @@
 """The partner REST API: thin views over the upload, appeal and webhook services."""
 
-from datetime import UTC
+import uuid
 
-from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
-from django.utils.dateparse import parse_datetime
+from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -13,6 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from moderation.api.errors import error_body
 from moderation.api.serializers import (
     AppealInputSerializer,
     AppealOutputSerializer,
@@ -24,18 +23,18 @@ from moderation.api.serializers import (
     WebhookOutputSerializer,
     WebhookSecretOutputSerializer,
 )
-from moderation.errors import InvalidInput, NotFound, PayloadTooLarge
-from moderation.humanize import sizes_over_limit
-from moderation.models import SETTLED_STATUSES, Flag, Prediction, Upload, UploadStatus, WebhookEndpoint
+from moderation.errors import InvalidInput, NotFound
+from moderation.filters import uploads_filter
+from moderation.models import Upload, UploadStatus, WebhookEndpoint
 from moderation.selectors import uploads_visible_to
 from moderation.services.appeals import appeal_open
-from moderation.services.notify import wait_until_settled
-from moderation.services.ratelimit import check_daily_quota, check_user_upload
-from moderation.services.uploads import upload_create, upload_create_idempotent
+from moderation.services.submissions import MAX_WAIT_SECONDS, upload_submit
 from moderation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_secret_rotate
 
-ERRORS = {code: OpenApiResponse(ErrorSerializer, description="error") for code in (400, 401, 404, 409, 413, 415, 429)}
-MAX_WAIT_SECONDS = 10.0
+ERRORS = {
+    code: OpenApiResponse(ErrorSerializer, description="error") for code in (400, 401, 404, 406, 409, 413, 415, 429)
+}
+UPLOAD_ID = OpenApiParameter("upload_id", OpenApiTypes.UUID, location=OpenApiParameter.PATH)
 
 
 def _caller(request) -> dict:
@@ -66,59 +65,14 @@ def _parse_wait(request) -> float:
         wait = float(raw)
     except ValueError:
         raise InvalidInput("wait must be a number of seconds from 0 to 10.", code="invalid_wait") from None
-    if not 0 <= wait <= MAX_WAIT_SECONDS:
+    if not 0 <= wait <= MAX_WAIT_SECONDS:  # NaN too
         raise InvalidInput("wait must be a number of seconds from 0 to 10.", code="invalid_wait")
     return wait
 
 
-def _moment(name: str, value: str):
-    """An ISO 8601 date-time as UTC (databases disagree on odd offsets such as +16:36)."""
-    try:
-        moment = parse_datetime(value)
-        if moment is not None:
-            moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        moment = None
-    if moment is None:
-        raise InvalidInput(f"{name} must be an ISO 8601 date-time.", code="invalid_filter")
-    return moment
-
-
-def _filter(queryset, params):
-    if value := params.get("status"):
-        if value not in UploadStatus.values:
-            raise InvalidInput(
-                f"Unknown status {value!r}.", code="invalid_filter", detail={"status": UploadStatus.values}
-            )
-        queryset = queryset.filter(status=value)
-    for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
-        if value := params.get(name):
-            queryset = queryset.filter(**{lookup: _moment(name, value)})
-    for name in ("label", "flag"):
-        if "\x00" in params.get(name, ""):
-            raise InvalidInput(f"{name} may not contain NUL characters.", code="invalid_filter")
-    if value := params.get("label"):
-        # A label withheld by the open-set gate is no tag: a cat is not a "Bag".
-        queryset = queryset.filter(
-            Exists(
-                Prediction.objects.filter(
-                    Q(open_set__in_distribution=True) | Q(open_set__in_distribution__isnull=True),
-                    upload=OuterRef("pk"),
-                    model_version__role="product",
-                    label=value,
-                )
-            )
-        )
-    if value := params.get("flag"):
-        queryset = queryset.filter(
-            Exists(Flag.objects.filter(upload=OuterRef("pk"), kind=value))
-            | Exists(Flag.objects.filter(upload=OuterRef("pk"), category=value))
-        )
-    return queryset
-
-
 class UploadListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    counts_as_upload = True  # a POST here counts against the upload limits (throttling.RateLimitThrottle)
 
     @extend_schema(
         parameters=[
@@ -135,7 +89,7 @@ class UploadListCreateApi(APIView):
         operation_id="uploads_list",
     )
     def get(self, request):
-        queryset = _filter(uploads_visible_to(**_caller(request)), request.query_params)
+        queryset = uploads_filter(uploads_visible_to(**_caller(request)), request.query_params)
         paginator = UploadCursorPagination()
         page: list[Upload] | None = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(UploadOutputSerializer(page, many=True).data)
@@ -157,62 +111,49 @@ class UploadListCreateApi(APIView):
     )
     def post(self, request):
         wait = _parse_wait(request)
-        if getattr(request.auth, "partner", None) is None:
-            # A signed-in person: counted before the body is parsed, so a
-            # flood costs no parsing, no decoding and no storage.
-            check_user_upload(request.user)
         image = request.FILES.get("image")
         if image is None:
             raise InvalidInput("Send the image as the multipart field `image`.", code="missing_image")
-        if image.size == 0:
-            raise InvalidInput("The file is empty.", code="empty_file")
-        if image.size > settings.UPLOAD_MAX_BYTES:
-            raise PayloadTooLarge(
-                "The file is {}; the limit is {}.".format(*sizes_over_limit(image.size, settings.UPLOAD_MAX_BYTES)),
-                code="file_too_large",
-                detail={"bytes": image.size, "max_bytes": settings.UPLOAD_MAX_BYTES},
-            )
         serializer = UploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        caller = _caller(request)
-        fields = {
-            "data": image.read(),
-            "filename": image.name or "",
-            "caption": serializer.validated_data["caption"],
-            "external_id": serializer.validated_data["external_id"],
-            "declared_category": serializer.validated_data["declared_category"],
-        }
-        key = request.headers.get("Idempotency-Key")
-        replayed = False
-        if "partner" in caller:
-            check_daily_quota(request.auth)
-        if key is not None and "partner" in caller:
-            upload, created = upload_create_idempotent(key=key, partner=caller["partner"], **fields)
-            replayed = not created
-        else:
-            upload = upload_create(**fields, partner=caller.get("partner"), uploader=caller.get("user"))
-        visible = uploads_visible_to(**caller)
-        settled = wait > 0 and wait_until_settled(
-            upload.pk, wait, lambda: visible.filter(pk=upload.pk, status__in=SETTLED_STATUSES).exists()
+        api_key = request.auth if getattr(request.auth, "partner", None) is not None else None
+        submission = upload_submit(
+            data=image.read(),
+            filename=image.name or "",
+            caption=serializer.validated_data["caption"],
+            external_id=serializer.validated_data["external_id"],
+            declared_category=serializer.validated_data["declared_category"],
+            api_key=api_key,
+            user=None if api_key else request.user,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            wait=wait,
         )
-        upload = visible.get(pk=upload.pk)
-        settled = settled or upload.status in SETTLED_STATUSES
         response = Response(
-            UploadOutputSerializer(upload).data, status=status.HTTP_201_CREATED if settled else status.HTTP_202_ACCEPTED
+            UploadOutputSerializer(submission.upload).data,
+            status=status.HTTP_201_CREATED if submission.settled else status.HTTP_202_ACCEPTED,
         )
-        if replayed:
+        if submission.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
 
 
+def _upload_id(raw) -> uuid.UUID:
+    """The path's upload id; anything but a UUID is no upload (a JSON 404, never a 500 or HTML)."""
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise NotFound("No upload with this id.", code="upload_not_found") from None
+
+
 class UploadDetailApi(APIView):
     @extend_schema(
+        parameters=[UPLOAD_ID],
         responses={200: UploadOutputSerializer, **ERRORS},
         summary="Read an upload's status, tags, flags and verdict",
         operation_id="uploads_read",
     )
     def get(self, request, upload_id):
-        upload = uploads_visible_to(**_caller(request)).filter(pk=upload_id).first()
+        upload = uploads_visible_to(**_caller(request)).filter(pk=_upload_id(upload_id)).first()
         if upload is None:
             raise NotFound("No upload with this id.", code="upload_not_found")
         return Response(UploadOutputSerializer(upload).data)
@@ -223,6 +164,7 @@ class UploadAppealApi(APIView):
 
     @extend_schema(
         request=AppealInputSerializer,
+        parameters=[UPLOAD_ID],
         responses={201: AppealOutputSerializer, **ERRORS},
         summary="Appeal a rejection (once per upload)",
         operation_id="uploads_appeal",
@@ -232,7 +174,7 @@ class UploadAppealApi(APIView):
         serializer.is_valid(raise_exception=True)
         caller = _caller(request)
         appeal = appeal_open(
-            upload_id=upload_id,
+            upload_id=_upload_id(upload_id),
             message=serializer.validated_data["message"],
             partner=caller.get("partner"),
             user=caller.get("user"),
@@ -291,3 +233,9 @@ class WebhookRotateSecretApi(APIView):
     def post(self, request, webhook_id):
         endpoint = webhook_secret_rotate(endpoint=_partner_endpoint(request, webhook_id))
         return Response(WebhookSecretOutputSerializer(endpoint).data)
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any path under /api/v1/ that names no endpoint: the API's JSON 404, with
+    DEBUG on as well (Django's debug 404 page is HTML)."""
+    return JsonResponse(error_body("not_found", "No such resource."), status=404)

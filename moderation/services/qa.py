@@ -8,11 +8,11 @@ import random
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
-from moderation.models import AuditAction, Decision, QAItem, QAKind, Upload, Verdict
+from moderation.models import AuditAction, Decision, Prediction, QAItem, QAKind, Upload, Verdict
 from moderation.services.audit import audit_record
 
 _random = random.Random()
@@ -51,7 +51,8 @@ def qa_open_items(*, moderator, limit: int = 50):
         QAItem.objects.filter(answered_at__isnull=True)
         .filter(~Q(reference_moderator=moderator) | Q(reference_moderator__isnull=True))
         .exclude(upload__uploader=moderator)
-        .select_related("upload")
+        .select_related("upload", "reference_moderator")
+        .prefetch_related(Prefetch("upload__predictions", queryset=Prediction.objects.select_related("model_version")))
         .order_by("created_at")[:limit]
     )
 

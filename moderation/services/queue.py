@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from moderation import queue
-from moderation.errors import Conflict, NotFound
+from moderation.errors import Conflict, InvalidInput, NotFound
 from moderation.models import REVIEWABLE_STATUSES, Upload, UploadStatus
 from moderation.services.duties import duties_check, not_decidable_by
 
@@ -38,10 +38,54 @@ def _claimable(moderator):
 def queue_claim_next(*, moderator, skip: list | None = None) -> Upload | None:
     """Claim the highest-priority item nobody else holds. Two moderators asking
     at the same moment get different items (SKIP LOCKED on PostgreSQL; SQLite
-    serialises writers)."""
+    serialises writers). Skipped items are released at once, not left
+    claimed until their claim expires."""
     with transaction.atomic():
+        for skipped in skip or []:
+            queue_claim_release(moderator=moderator, upload_id=skipped)
         candidates = _claimable(moderator).exclude(pk__in=skip or []).order_by("-review_rank", "id")
         upload = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        if upload is None:
+            return None
+        _claim(upload, moderator)
+        return upload
+
+
+def queue_claim_release(*, moderator, upload_id) -> bool:
+    """Give back the moderator's own claim on an item at once (a skip), so the
+    next moderator is offered it without waiting for the claim to expire.
+    Another moderator's claim is left alone. True if a claim was released."""
+    released = Upload.objects.filter(pk=upload_id, claimed_by=moderator).update(claimed_by=None, claimed_until=None)
+    return bool(released)
+
+
+def queue_step(*, moderator, current_id, direction: str = "next") -> Upload | None:
+    """Keyboard review: release the claim on the current item and claim its
+    neighbour in queue order (J: the next one; K: the previous one), so a
+    moderator walks through the queue without losing their place. Past the
+    end, "next" starts again at the top; before the first, "previous" finds
+    nothing (None). The current item's rank is read even if it has left the
+    queue (decided), so the walk goes on from where it was."""
+    if direction not in ("next", "previous"):
+        raise InvalidInput(f"Unknown direction {direction!r}.", code="invalid_direction")
+    with transaction.atomic():
+        current = Upload.objects.filter(pk=current_id).values("review_rank", "id").first()
+        if current is None:
+            raise NotFound("No such upload.")
+        queue_claim_release(moderator=moderator, upload_id=current_id)
+        rank, pk = current["review_rank"], current["id"]
+        candidates = _claimable(moderator).exclude(pk=pk)
+        if direction == "next":
+            ordered = candidates.filter(Q(review_rank__lt=rank) | Q(review_rank=rank, id__gt=pk)).order_by(
+                "-review_rank", "id"
+            )
+        else:
+            ordered = candidates.filter(Q(review_rank__gt=rank) | Q(review_rank=rank, id__lt=pk)).order_by(
+                "review_rank", "-id"
+            )
+        upload = ordered.select_for_update(skip_locked=True, of=("self",)).first()
+        if upload is None and direction == "next":
+            upload = candidates.order_by("-review_rank", "id").select_for_update(skip_locked=True, of=("self",)).first()
         if upload is None:
             return None
         _claim(upload, moderator)

@@ -95,12 +95,25 @@ def limit_daily(*, subject: str, quota: int, message: str, code: str = "quota_ex
     _fail_open(subject, check)
 
 
-def check_rate(api_key: ApiKey) -> None:
+def check_rate(api_key: ApiKey, *, upload: bool = False) -> None:
+    """One request of a partner's key: uploads and every other request (reads,
+    polls, appeals, webhooks) are counted apart, each in a burst and an hourly
+    window, so that polling for verdicts never stops a batch of uploads."""
     partner = api_key.partner
+    if upload:
+        limit_windows(
+            subject=f"key:{api_key.pk}:upload",
+            limits=(
+                (BURST_WINDOW, partner.upload_burst_limit, "burst"),
+                (SUSTAINED_WINDOW, partner.upload_hourly_limit, "sustained"),
+            ),
+            message="Upload rate limit exceeded: {limit} uploads per {window} seconds for this key.",
+        )
+        return
     limit_windows(
         subject=f"key:{api_key.pk}",
         limits=((BURST_WINDOW, partner.burst_limit, "burst"), (SUSTAINED_WINDOW, partner.sustained_limit, "sustained")),
-        message="Rate limit exceeded: {limit} requests per {window} seconds for this key.",
+        message="Rate limit exceeded: {limit} requests (other than uploads) per {window} seconds for this key.",
     )
 
 

@@ -166,16 +166,22 @@ class BulkOutcome:
     refused: dict[str, str] = field(default_factory=dict)  # upload id -> why
 
 
-def review_decide_bulk(*, upload_ids: list[str], moderator, verdict: str) -> BulkOutcome:
+def review_decide_bulk(*, upload_ids: list[str], moderator, verdict: str, reason_code: str = "") -> BulkOutcome:
     """Decide many low-risk items at once: only what the bulk grid may show
     (selectors.low_risk_queryset: in review, no flag, no appeal, not held by
-    someone else, not one's own). Any other id is refused, not decided."""
+    someone else, not one's own). Any other id is refused, not decided. An
+    empty selection is an error, not a success of nothing; a rejection
+    records `reason_code` (Other when none is given)."""
     from moderation.selectors import low_risk_queryset
 
     if not moderator.has_perm(REVIEW_PERMISSION):
         raise Forbidden("Only moderators may decide uploads.")
     if verdict not in (Verdict.APPROVE, Verdict.REJECT):
         raise InvalidInput(f"Unknown verdict {verdict!r}.", code="invalid_verdict")
+    if reason_code and reason_code not in RejectReason.values:
+        raise InvalidInput(f"Unknown reason code {reason_code!r}.", code="invalid_reason_code")
+    if not upload_ids:
+        raise InvalidInput("No items were selected: tick the items to decide first.", code="nothing_selected")
     if len(upload_ids) > BULK_LIMIT:
         raise InvalidInput(f"At most {BULK_LIMIT} items at once.", code="too_many_items")
     outcome = BulkOutcome()
@@ -196,7 +202,7 @@ def review_decide_bulk(*, upload_ids: list[str], moderator, verdict: str) -> Bul
                     upload_id=upload_id,
                     moderator=moderator,
                     verdict=verdict,
-                    reason_code=RejectReason.OTHER if verdict == Verdict.REJECT else "",
+                    reason_code=(reason_code or RejectReason.OTHER) if verdict == Verdict.REJECT else "",
                 )
         except ApplicationError as exc:
             outcome.refused[str(raw)] = exc.message

@@ -40,6 +40,7 @@ from moderation.models import (
     WebhookEndpoint,
     new_webhook_secret,
 )
+from moderation.representation import upload_representation
 from moderation.services import webhook_transport
 from moderation.services.audit import audit_record
 from moderation.services.webhook_transport import AttemptResult, Unresolvable, UnsafeAddress
@@ -50,6 +51,7 @@ GIVE_UP_AFTER = timedelta(hours=24)
 SIGNATURE_HEADER = "X-Moderation-Signature"
 TIMESTAMP_HEADER = "X-Moderation-Timestamp"
 EVENT_ID_HEADER = "X-Moderation-Event-Id"
+WEBHOOK_URL_MAX_LENGTH = WebhookEndpoint._meta.get_field("url").max_length or 500
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -78,7 +80,14 @@ def validate_callback_url(url: str) -> None:
     """Refuse URLs that would make the platform call into private networks
     (server-side request forgery), unless a setting allows loopback/private.
     Checked again, with the connection pinned, on every attempt."""
-    parts = urlsplit(url)
+    if len(url) > WEBHOOK_URL_MAX_LENGTH:
+        raise InvalidInput(
+            f"The callback URL is longer than {WEBHOOK_URL_MAX_LENGTH} characters.", code="invalid_webhook_url"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise InvalidInput("The callback URL cannot be parsed.", code="invalid_webhook_url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("The callback URL must be an http(s) URL with a host.", code="invalid_webhook_url")
     if parts.username or parts.password:
@@ -162,22 +171,10 @@ def webhook_endpoint_update(*, endpoint_id: int, url: str, active: bool, actor=N
 
 
 def upload_payload(upload: Upload, event: str) -> dict:
-    flags = [{"kind": f.kind, "category": f.category, "score": f.score, "action": f.action} for f in upload.flags.all()]
-    appeal = getattr(upload, "appeal", None) if hasattr(upload, "appeal") else None
-    return {
-        "event": event,
-        "upload": {
-            "id": str(upload.pk),
-            "external_id": upload.external_id,
-            "status": upload.status,
-            "verdict": upload.status if upload.status in ("approved", "rejected") else None,
-            "flags": flags,
-            "declared_category": upload.declared_category,
-            "categories": [{"name": name, "score": score} for name, score in upload.top_categories],
-            "verdict_at": upload.verdict_at.isoformat() if upload.verdict_at else None,
-        },
-        "appeal": {"status": appeal.status} if appeal else None,
-    }
+    """An event's body: the upload as the API answers it (one representation,
+    `moderation.representation`), and for an appeal's outcome the appeal."""
+    upload_data = upload_representation(upload)
+    return {"event": event, "upload": upload_data, "appeal": upload_data["appeal"]}
 
 
 def webhooks_notify(*, upload: Upload, event: str) -> list[WebhookDelivery]:

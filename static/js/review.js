@@ -1,4 +1,6 @@
-// Review page keys: A approve, R reject, 1-9 label, J/K next/previous,
+// Review page keys: A approve, R reject (asks for a reason first), the keys
+// in the label legend pick a label, J skip to the next item (its claim is
+// released), K back to the previous item (never browser history),
 // V reveal a blurred image, ? help. Ignored while typing in a field.
 (function () {
   "use strict";
@@ -6,6 +8,8 @@
   const help = document.getElementById("keys-help");
   const subject = document.getElementById("subject");
   const reveal = document.getElementById("reveal");
+  const notice = document.getElementById("reason-notice");
+  let rejectArmed = false;
 
   function unblur() {
     if (subject) subject.classList.remove("blurred", "greyscale");
@@ -15,6 +19,52 @@
   }
   if (reveal) reveal.addEventListener("click", unblur);
 
+  function labelSelect() {
+    return form && form.querySelector("select[name=label]");
+  }
+
+  function pickLabel(name) {
+    const select = labelSelect();
+    if (!select) return;
+    select.value = name;
+    select.dispatchEvent(new Event("change"));
+  }
+
+  function markPicked() {
+    const select = labelSelect();
+    document.querySelectorAll(".label-key").forEach(function (button) {
+      const on = select && button.dataset.label === select.value;
+      button.classList.toggle("picked", Boolean(on));
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+  }
+
+  if (form) {
+    document.querySelectorAll(".label-key").forEach(function (button) {
+      button.addEventListener("click", function () { pickLabel(button.dataset.label); });
+    });
+    const select = labelSelect();
+    if (select) select.addEventListener("change", markPicked);
+    markPicked();
+    const reason = form.querySelector("select[name=reason_code]");
+    if (reason) reason.addEventListener("change", function () { if (notice) notice.hidden = true; rejectArmed = false; });
+    // A reject with no reason chosen is stopped once, to say which reason it will record.
+    form.addEventListener("submit", function (event) {
+      const submitter = event.submitter;
+      if (!submitter || submitter.value !== "reject" || !reason || reason.value) return;
+      if (rejectArmed) return;
+      event.preventDefault();
+      rejectArmed = true;
+      if (notice) notice.hidden = false;
+      reason.focus();
+    });
+  }
+
+  function follow(id) {
+    const link = document.getElementById(id);
+    if (link) window.location.assign(link.href);
+  }
+
   document.addEventListener("keydown", function (event) {
     const target = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -23,15 +73,13 @@
     if (key === "?") { help.hidden = !help.hidden; event.preventDefault(); return; }
     if (key === "Escape") { help.hidden = true; return; }
     if (key === "v" || key === "V") { unblur(); return; }
-    if (key === "j" || key === "J") { window.location = document.getElementById("next-link").href; return; }
-    if (key === "k" || key === "K") { window.history.back(); return; }
+    if (key === "j" || key === "J") { event.preventDefault(); follow("next-link"); return; }
+    if (key === "k" || key === "K") { event.preventDefault(); follow("previous-link"); return; }
     if (!form) return;
+    if (target && target.tagName === "SELECT" && /^[0-9]$/.test(key)) return;
     if (key === "a" || key === "A") { document.getElementById("approve").click(); event.preventDefault(); return; }
     if (key === "r" || key === "R") { document.getElementById("reject").click(); event.preventDefault(); return; }
-    if (/^[1-9]$/.test(key)) {
-      const select = form.querySelector("select[name=label]");
-      const option = select && select.options[Number(key)];  // option 0 is "keep the predicted label"
-      if (option) { select.value = option.value; select.dispatchEvent(new Event("change")); }
-    }
+    const button = document.querySelector('.label-key[data-key="' + key.toLowerCase() + '"]');
+    if (button && key.length === 1) { event.preventDefault(); pickLabel(button.dataset.label); }
   });
 })();

@@ -39,6 +39,12 @@ def _reset_confirm(world: scenes.World) -> str:
     return f"/accounts/reset/{urlsafe_base64_encode(force_bytes(user.pk))}/{default_token_generator.make_token(user)}/"
 
 
+def _known_bad() -> int:
+    from moderation.models import HashBank
+
+    return HashBank.objects.get(name="known-bad").pk  # made by migration 0003
+
+
 PAGES = [
     # Everyone
     PageCase("feed", lambda w: "/feed/", scene="posts"),
@@ -70,6 +76,8 @@ PAGES = [
     PageCase("audit-log", lambda w: "/lead/audit/", role="lead", scene="dashboard"),
     PageCase("metrics", lambda w: "/lead/metrics/", role="lead", scene="dashboard"),
     PageCase("thresholds", lambda w: "/lead/thresholds/", role="lead", scene="dashboard"),
+    PageCase("banks", lambda w: "/lead/banks/", role="lead", scene="dashboard"),
+    PageCase("bank-page", lambda w: f"/lead/banks/{_known_bad()}/", role="lead", scene="dashboard"),
 ]
 
 # Why a page is excused from an axe rule (third-party markup we serve as is).
@@ -96,6 +104,7 @@ NOT_PAGES = {
     "review-heatmap": "an image (checked as <img> on review-detail)",
     "review-frame": "an image (checked as <img> on review-detail of an animation)",
     "bank-entry-confirm": "POST only",
+    "bank-export": "a file download (CSV or a signal file)",
     "api-schema": "the OpenAPI document (tests/e2e/test_api_contract.py)",
 }
 # Whole namespaces and prefixes that are not ours to style.

@@ -36,7 +36,13 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     celery_worker, active_model, partner_key, live_server
 ):
     partner, key = partner_key()
-    Partner.objects.filter(pk=partner.pk).update(burst_limit=100_000, sustained_limit=1_000_000, daily_quota=1_000_000)
+    Partner.objects.filter(pk=partner.pk).update(
+        burst_limit=100_000,
+        sustained_limit=1_000_000,
+        upload_burst_limit=100_000,
+        upload_hourly_limit=1_000_000,
+        daily_quota=1_000_000,
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     report = ARTIFACTS / "schemathesis.ndjson"
     junit = ARTIFACTS / "schemathesis-junit.xml"

@@ -55,6 +55,8 @@ def test_claim_and_decide_with_the_keyboard(page, shot, live_server, active_mode
     second_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     assert second_id != first_id and Upload.objects.get(pk=second_id).claimed_by == moderator
     page.keyboard.press("r")
+    assert page.is_visible("#reason-notice")  # no reason chosen: it says the default first
+    page.keyboard.press("r")
     page.wait_for_function(f"!window.location.pathname.includes('{second_id}')")
     assert Decision.objects.get(upload_id=second_id).verdict == "reject"
     shot("after-reject")

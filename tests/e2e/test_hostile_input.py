@@ -27,7 +27,9 @@ HOSTILE_NAMES = [
 
 def test_hostile_files_and_names(celery_worker, active_model, partner_key, api_client):
     partner, key = partner_key()
-    Partner.objects.filter(pk=partner.pk).update(burst_limit=10_000, sustained_limit=10_000)
+    Partner.objects.filter(pk=partner.pk).update(
+        burst_limit=10_000, sustained_limit=10_000, upload_burst_limit=10_000, upload_hourly_limit=10_000
+    )
     accepted, refused, server_errors = [], [], []
     before = set(media_files())
     cases = [(case.name, case.data, "x.png", case.expected) for case in CORPUS]

@@ -108,9 +108,9 @@ def test_file_too_large(api_client, partner_key):
     assert Upload.objects.count() == 0
 
 
-def test_caption_too_long_is_invalid_input(api_client, partner_key):
+def test_caption_too_long_has_its_own_code(api_client, partner_key):
     _, key = partner_key()
-    assert_error(post(api_client, key, fashion_png(0)[0], caption="x" * 2001), 400, "invalid_input")
+    assert_error(post(api_client, key, fashion_png(0)[0], caption="x" * 2001), 400, "caption_too_long")
 
 
 def test_duplicate_external_id_is_409(api_client, partner_key):
@@ -135,3 +135,57 @@ def test_schema_is_served(api_client):
     response = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     assert "/api/v1/uploads/" in response.json()["paths"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["not-a-uuid/", "12345/", "not-a-uuid/appeal/", "00000000-0000-0000-0000-00000000000g/"],
+)
+def test_a_malformed_upload_id_is_a_json_404(api_client, partner_key, path):
+    _, key = partner_key()
+    method = api_client.post if path.endswith("appeal/") else api_client.get
+    response = method(f"{URL}{path}", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert response["Content-Type"].startswith("application/json")
+    assert_error(response, 404, "upload_not_found")
+
+
+@override_settings(DEBUG=True)
+def test_an_unknown_api_path_is_a_json_404_even_with_debug_on(api_client, partner_key):
+    """With DEBUG on, Django answers an unmatched URL with its HTML debug page:
+    the API's catch-all keeps the JSON shape."""
+    _, key = partner_key()
+    for path in ("/api/v1/nothing/", "/api/v1/uploads/x/y/z/", "/api/v1/webhooks/abc/"):
+        response = api_client.get(path, HTTP_AUTHORIZATION=f"Api-Key {key}")
+        assert response["Content-Type"].startswith("application/json"), path
+        assert_error(response, 404, "not_found")
+
+
+def test_bearer_is_an_alias_of_api_key(api_client, partner_key):
+    partner, key = partner_key()
+    upload = post(api_client, key, fashion_png(0)[0]).json()
+    for header in (f"Bearer {key}", f"bearer {key}", f"API-KEY {key}", f"  Bearer   {key}  "):
+        response = api_client.get(f"{URL}{upload['id']}/", HTTP_AUTHORIZATION=header)
+        assert response.status_code == 200, (header, response.content)
+    ApiKey.objects.filter(partner=partner).update(revoked_at="2026-01-01T00:00:00Z")
+    assert_error(api_client.get(URL, HTTP_AUTHORIZATION=f"Bearer {key}"), 401, "authentication_failed")
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer   ", "Token mk_abc", "Basic dXNlcjpwYXNz"])
+def test_an_unusable_authorization_header_says_why(api_client, header):
+    response = api_client.get(URL, HTTP_AUTHORIZATION=header)
+    assert_error(response, 401, "authentication_failed")
+    assert "credentials were not provided" not in response.json()["error"]["message"]
+    assert response["WWW-Authenticate"] == "Api-Key"
+
+
+@pytest.mark.parametrize("body", [{}, {"message": None}, {"message": ""}, {"message": " \n "}])
+def test_an_empty_appeal_message_is_appeal_message_missing(api_client, partner_key, body):
+    from moderation.models import UploadStatus
+    from moderation.services.uploads import upload_create
+
+    partner, key = partner_key()
+    upload = upload_create(data=fashion_png(0)[0], partner=partner)
+    Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.REJECTED)
+    response = api_client.post(f"{URL}{upload.pk}/appeal/", body, format="json", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert_error(response, 400, "appeal_message_missing")
+    assert Upload.objects.get(pk=upload.pk).status == UploadStatus.REJECTED  # nothing half done

@@ -68,6 +68,33 @@ def test_burst_limit_answers_429_with_retry_after(api_client, partner_key):
     assert api_client.get(URL, **auth(other)).status_code == 200
 
 
+def test_uploads_and_reads_are_limited_apart(api_client, partner_key, monkeypatch):
+    """Polling for verdicts never uses up the uploads' allowance, nor the
+    other way round (docs/api.md, Limits)."""
+    from moderation.services import ratelimit
+
+    monkeypatch.setattr(ratelimit, "_now", lambda: 1_800_000_005.0)  # inside one window
+    partner, key = partner_key()
+    Partner.objects.filter(pk=partner.pk).update(upload_burst_limit=2, burst_limit=3)
+    uploads = [post(api_client, key, i) for i in range(3)]
+    assert [r.status_code for r in uploads] == [202, 202, 429]
+    assert uploads[2].json()["error"]["code"] == "rate_limited" and "upload" in uploads[2].json()["error"]["message"]
+    assert Upload.objects.count() == 2
+    polls = [api_client.get(f"{URL}{uploads[0].json()['id']}/", **auth(key)).status_code for _ in range(4)]
+    assert polls == [200, 200, 200, 429]
+    Partner.objects.filter(pk=partner.pk).update(upload_burst_limit=4)  # three counted so far, the refused one too
+    assert post(api_client, key, 5).status_code == 202  # reads over their limit; an upload still goes
+
+
+def test_default_limits_fit_a_first_batch():
+    """The defaults documented in docs/api.md: uploads 50 per 10 s and 1,000 an
+    hour, other requests 100 per 10 s and 6,000 an hour, 10,000 uploads a day."""
+    partner = Partner(name="new")
+    assert (partner.upload_burst_limit, partner.upload_hourly_limit) == (50, 1_000)
+    assert (partner.burst_limit, partner.sustained_limit) == (100, 6_000)
+    assert partner.daily_quota == 10_000
+
+
 def test_daily_quota(api_client, partner_key):
     partner, key = partner_key()
     Partner.objects.filter(pk=partner.pk).update(daily_quota=2)
@@ -257,10 +284,21 @@ def verify(secret: str, headers: dict, body: bytes) -> bool:
 def test_private_callback_urls_are_refused_unless_allowed(api_client, partner_key, settings, receiver):
     _, key = partner_key()
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
-    for url in (receiver.url, "http://10.0.0.5/hook", "http://169.254.169.254/latest", "ftp://example.com/x"):
+    for url, code in (
+        (receiver.url, "unsafe_webhook_url"),
+        ("http://10.0.0.5/hook", "unsafe_webhook_url"),
+        ("http://169.254.169.254/latest", "unsafe_webhook_url"),
+        ("ftp://example.com/x", "invalid_webhook_url"),
+        ("not a url", "invalid_webhook_url"),
+        ("http://[::1/x", "invalid_webhook_url"),
+        ("https://" + "a" * 500 + ".example/", "invalid_webhook_url"),
+        ("", "invalid_webhook_url"),
+    ):
         response = api_client.post("/api/v1/webhooks/", {"url": url}, format="json", **auth(key))
         assert response.status_code == 400, url
-        assert response.json()["error"]["code"] in ("unsafe_webhook_url", "invalid_webhook_url", "invalid_input")
+        assert response.json()["error"]["code"] == code, (url, response.json())
+    response = api_client.post("/api/v1/webhooks/", {}, format="json", **auth(key))
+    assert response.json()["error"]["code"] == "invalid_webhook_url"
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     assert api_client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json", **auth(key)).status_code == 201
 

@@ -118,6 +118,19 @@ CASES = {
         lambda s: _api(s, "/api/v1/uploads/"),
         4 + SLACK,
     ),
+    "API uploads list, every filter": Case(
+        lambda s, i: s.with_prediction(status=UploadStatus.APPROVED, partner=s.partner, verdict_at=timezone.now()),
+        lambda s: _api(
+            s,
+            "/api/v1/uploads/?status=approved&created_after=2000-01-01T00:00:00Z&label=T-shirt/top&flag=&limit=50",
+        ),
+        4 + SLACK,
+    ),
+    "my posts, filtered": Case(
+        lambda s, i: s.with_prediction(status=UploadStatus.IN_REVIEW, uploader=s.person),
+        lambda s: _page(s, s.person, "/posts/?status=in_review"),
+        7 + SLACK,
+    ),
     "API webhooks list": Case(
         lambda s, i: WebhookEndpoint.objects.create(partner=s.partner, url=f"https://partner.example/hook/{i}"),
         lambda s: _api(s, "/api/v1/webhooks/"),

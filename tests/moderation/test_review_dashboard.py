@@ -191,8 +191,8 @@ def test_qa_sampling_and_agreement(client, moderator, second_moderator, settings
     lead.groups.add(Group.objects.get(name="leads"))
     client.force_login(lead)
     page = client.get("/lead/metrics/").content.decode()
-    assert "moderator vs moderator (second reviews): 1.000 of 1" in page
-    assert "moderator vs policy (blind QA of automatic approvals): 0.000 of 1" in page
+    assert "moderator vs moderator (second reviews): 100.0 % of 1" in page
+    assert "moderator vs policy (blind QA of automatic approvals): 0.0 % of 1" in page
     assert QAItem.objects.filter(answered_at__isnull=False).count() == 2
 
 

@@ -1,5 +1,7 @@
-"""Import a list of PDQ hashes (hex, one a line) into a bank and start its
-retroactive search: `manage.py bank_import known-bad hashes.txt`."""
+"""Import a list of PDQ hashes into a bank and start its retroactive search:
+`manage.py bank_import known-bad hashes.txt`. The list is one hex hash a
+line, ThreatExchange "pdq <hash>" lines, or a CSV with a pdq_hash or
+signal_str column (moderation.services.bank_files)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from moderation.errors import ApplicationError
 from moderation.models import HashBank
+from moderation.services.bank_files import bank_hashes_parse
 from moderation.services.banks import bank_hashes_import
 
 
@@ -17,7 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("bank", help="the bank's name")
-        parser.add_argument("file", type=Path, help="hex PDQ hashes, one a line")
+        parser.add_argument("file", type=Path, help="PDQ hashes: one a line, 'pdq <hash>' lines, or a CSV")
         parser.add_argument("--note", default="", help="kept with every entry")
 
     def handle(self, *args, bank: str, file: Path, note: str, **options):
@@ -25,11 +28,16 @@ class Command(BaseCommand):
         if target is None:
             raise CommandError(f"No bank named {bank!r}.")
         try:
-            lines = file.read_text().splitlines()
-            added, search = bank_hashes_import(bank=target, hashes=lines, note=note or f"imported from {file.name}")
-        except (OSError, ApplicationError) as exc:
+            parsed = bank_hashes_parse(file.read_text(encoding="utf-8-sig"))
+            added, search = bank_hashes_import(
+                bank=target, hashes=parsed.hashes, note=note or f"imported from {file.name}"
+            )
+        except (OSError, UnicodeDecodeError, ApplicationError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"{added:,} new entries in {target.name!r} ({len(lines):,} lines read).")
+        skipped = f", {parsed.skipped:,} of other signal types skipped" if parsed.skipped else ""
+        self.stdout.write(
+            f"{added:,} new entries in {target.name!r} ({len(parsed.hashes):,} hashes read as {parsed.format}{skipped})."
+        )
         if search is not None:
             self.stdout.write(
                 f"Retroactive search #{search.pk} queued over uploads since {search.since:%Y-%m-%d}; "
