@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run setup test test-fast bench lint dataset photos browser wordnet clean help
+.PHONY: run setup test test-fast bench lint dataset photos browser wordnet js clean help
 
 help:
 	@echo "make run    set up (venv, data set, database, demo account, baseline model) and start web, worker, beat"
@@ -59,6 +59,14 @@ browser:
 		apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
 	else echo "chromium is missing: sudo apt-get install chromium (browser tests need it)"; fi
 
+# axe-core, injected by the browser suite (tests/browser) into every page; pinned
+# in package.json / package-lock.json and installed from them, nothing else.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund && touch $@; \
+	else echo "npm is missing: sudo apt-get install npm (the browser suite's accessibility check needs axe-core)"; fi
+
+js: node_modules/.installed
+
 # Debian's WordNet 3.0, read only by the taxonomy generator and its test
 # (classifier/ml/taxonomy_build.py); the platform never needs it to run.
 wordnet:
@@ -74,7 +82,7 @@ setup: $(VENV)/.runtime dataset photos
 run: setup
 	$(PY) manage.py run_platform
 
-test: $(VENV)/.dev dataset browser wordnet
+test: $(VENV)/.dev dataset browser wordnet js
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 # The suite without TensorFlow, trained models or the browser: under a minute.
@@ -97,4 +105,4 @@ lint: $(VENV)/.dev
 	exit $$status
 
 clean:
-	rm -rf var/ .pytest_cache test-artifacts
+	rm -rf var/ .pytest_cache test-artifacts node_modules

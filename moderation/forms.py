@@ -27,7 +27,10 @@ class DecisionForm(forms.Form):
 
 
 class SignUpForm(UserCreationForm):
-    pass
+    email = forms.EmailField(required=False, help_text="Optional; without it you cannot reset a forgotten password.")
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
 
 
 class PreferenceForm(forms.ModelForm):

@@ -21,6 +21,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from moderation.api.errors import error_body
+from moderation.humanize import human_bytes, sizes_over_limit
 
 # The multipart envelope around the file: boundaries, headers, caption (2000
 # characters), external id.
@@ -41,12 +42,12 @@ def _refusal(path: str, status: int, code: str, message: str, detail=None) -> Ht
 
 def _too_large(path: str, size: int | None) -> HttpResponse:
     limit = request_max_bytes()
-    shown = f"{size} bytes" if size is not None else "over the limit"
+    shown, cap = sizes_over_limit(size, limit) if size is not None else ("over the limit", human_bytes(limit))
     return _refusal(
         path,
         413,
         "file_too_large",
-        f"The request is {shown}; the limit is {limit} bytes.",
+        f"The request is {shown}; the limit is {cap}.",
         {"bytes": size, "max_bytes": limit},
     )
 

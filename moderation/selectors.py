@@ -344,6 +344,52 @@ def audit_csv_rows(events):
         )
 
 
+def uploader_post(*, user, upload_id) -> Upload | None:
+    return uploads_visible_to(user=user).prefetch_related("decisions").filter(pk=upload_id).first()
+
+
+def uploader_notified(*, user, limit: int = 50) -> list[Upload]:
+    """A person's posts that had a decision (a verdict or an appeal's outcome),
+    most recent first: the rows the notifications list is made of."""
+    return list(
+        uploads_visible_to(user=user)
+        .filter(verdict_at__isnull=False)
+        .prefetch_related("decisions")
+        .order_by("-updated_at")[:limit]
+    )
+
+
+def review_wait_estimate(*, upload: Upload, now=None):
+    """Where a held post stands in the review queue and the moderators' pace
+    over the last 24 hours (decisions per hour)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from moderation.models import REVIEWABLE_STATUSES, Decision
+    from moderation.uploader_status import WaitEstimate
+
+    now = now or timezone.now()
+    ahead = (
+        Upload.objects.filter(status__in=REVIEWABLE_STATUSES, review_rank__gt=upload.review_rank)
+        .exclude(pk=upload.pk)
+        .count()
+    )
+    decided = Decision.objects.filter(created_at__gte=now - timedelta(hours=24)).count()
+    return WaitEstimate(ahead=ahead, decided_per_hour=decided / 24)
+
+
+def uploader_unread_count(*, user, since=None) -> int:
+    """How many of a person's posts had a decision after `since` (all decided
+    posts when None): one query, for the navigation."""
+    from django.db.models import Q
+
+    decided = Upload.objects.filter(uploader=user, verdict_at__isnull=False).exclude(status=UploadStatus.APPEALED)
+    if since is not None:
+        decided = decided.filter(Q(verdict_at__gt=since) | Q(appeal__decided_at__gt=since))
+    return decided.count()
+
+
 def hash_banks_with_counts():
     """Hash banks with their entry counts, for the lead's banks pages."""
     from django.db.models import Count

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from moderation import views
+from moderation import uploader_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("feed/", views.feed, name="feed"),
     path("uploads/<uuid:upload_id>/image", views.upload_image, name="upload-image"),
     path("posts/<uuid:upload_id>/appeal/", views.post_appeal, name="post-appeal"),
+    path("posts/<uuid:upload_id>/status.json", uploader_views.post_status, name="post-status"),
+    path("notifications/", uploader_views.notifications, name="notifications"),
     path("review/", views.review_queue, name="review-queue"),
     path("review/next/", views.review_next, name="review-next"),
     path("review/grid/", views.review_grid, name="review-grid"),

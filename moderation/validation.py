@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from classifier.facade import frame_count
 from moderation.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from moderation.humanize import sizes_over_limit
 from moderation.web_decode import decode_for_validation
 
 MIME_TYPES = {
@@ -74,7 +75,7 @@ def validate_image(
         raise InvalidInput("The file is empty.", code="empty_file")
     if size > max_bytes:
         raise PayloadTooLarge(
-            f"The file is {size} bytes; the limit is {max_bytes} bytes.",
+            "The file is {}; the limit is {}.".format(*sizes_over_limit(size, max_bytes)),
             code="file_too_large",
             detail={"bytes": size, "max_bytes": max_bytes},
         )

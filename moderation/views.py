@@ -8,7 +8,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 from classifier.facade import ModelRole
 from classifier.registry import training_runs_recent
 from moderation import queue, selectors
+from moderation.access import permission_required
 from moderation.client_address import client_address
 from moderation.errors import ApplicationError, NotFound, RateLimited
 from moderation.filters import uploads_filter
@@ -73,13 +74,13 @@ def rate_limited_page(request: HttpRequest, exc: RateLimited) -> HttpResponse:
 
 @login_required
 def upload_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "moderation/upload.html")
+    return render(request, "moderation/upload.html", {"max_bytes": settings.UPLOAD_MAX_BYTES})
 
 
 @login_required
 def my_posts(request: HttpRequest) -> HttpResponse:
     posts = uploads_filter(selectors.uploads_visible_to(user=request.user), request.GET, strict=False)
-    posts = posts.order_by("-created_at")[:100]
+    posts = posts.prefetch_related("decisions").order_by("-created_at")[:100]  # decisions: the reject reason
     return render(request, "moderation/my_posts.html", {"posts": posts})
 
 

@@ -56,6 +56,8 @@ AXES_FAILURE_LIMIT = get_env("AXES_FAILURE_LIMIT", 5, cast=int)
 AXES_COOLOFF_TIME = get_env("AXES_COOLOFF_HOURS", 1, cast=float)  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The site's styled 429 page, saying how long the lock lasts (the cool-off above).
+AXES_LOCKOUT_CALLABLE = "moderation.account_views.lockout_response"
 # Addresses/networks of our own reverse proxies and load balancers. Only a
 # request from one of them has its X-Forwarded-For read (from the right); the
 # failure counter then keys on the real client, username and address together.
@@ -75,6 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "moderation.uploader_views.navigation",
             ],
         },
     },
@@ -115,6 +118,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "feed"
+# Password-reset mail (Django's flow under /accounts/password_reset/). Local
+# settings write it to files; production sends through EMAIL_HOST (SMTP).
+DEFAULT_FROM_EMAIL = get_env("DEFAULT_FROM_EMAIL", "moderation@localhost")
+EMAIL_HOST = get_env("EMAIL_HOST", "localhost")
+EMAIL_PORT = get_env("EMAIL_PORT", 25, cast=int)
+PASSWORD_RESET_TIMEOUT = get_env("PASSWORD_RESET_TIMEOUT_SECONDS", 60 * 60 * 24, cast=int)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -12,3 +12,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = get_env("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", True, cast=bool)
+
+# Password-reset mail is written to files under var/mail (one per message),
+# and shown on the console: no mail server on a laptop.
+EMAIL_BACKEND = get_env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = VAR_DIR / "mail"  # noqa: F405

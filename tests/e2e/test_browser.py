@@ -31,19 +31,22 @@ def test_person_uploads_several_files_and_sees_verdicts_live(
     sign_in(page, live_server.url, "alice", "alice-pass-1")
     page.wait_for_url("**/upload/")
     shot("upload-page")
-    page.fill("#caption", "new drop")
     page.set_input_files("#files", files)
+    assert page.locator("#picked li").count() == 4 and not Upload.objects.exists()  # nothing sent before Post
+    page.fill("#caption", "new drop")  # typed after picking: kept
+    page.click("#post")
     page.wait_for_function(
         "document.querySelectorAll('#rows tbody tr').length === 4 && "
-        "Array.from(document.querySelectorAll('#rows .status')).every("
+        "Array.from(document.querySelectorAll('#rows tbody tr')).every("
         "  s => ['approved', 'rejected', 'in_review', 'refused'].includes(s.dataset.status))",
         timeout=60_000,
     )
     shot("verdicts")
-    statuses = sorted(page.eval_on_selector_all("#rows .status", "els => els.map(e => e.dataset.status)"))
+    statuses = sorted(page.eval_on_selector_all("#rows tbody tr", "els => els.map(e => e.dataset.status)"))
     assert statuses.count("refused") == 1
     assert "unsupported" not in statuses and len(statuses) == 4
-    assert "Refused: The file is not an image" in page.inner_text("#rows")
+    rows = page.inner_text("#rows")
+    assert "Refused" in rows and "The file is not an image" in rows
     uploads = Upload.objects.filter(uploader__username="alice")
     assert uploads.count() == 3 and all(u.caption == "new drop" for u in uploads)
     assert all(u.status in (UploadStatus.APPROVED, UploadStatus.IN_REVIEW, UploadStatus.REJECTED) for u in uploads)

@@ -89,7 +89,7 @@ def test_appeal_is_decided_by_a_second_moderator(
     # The author appeals from "My posts".
     sign_in(page, live_server.url, "author", "author-pass-1")
     page.goto(f"{live_server.url}/posts/")
-    page.fill(".appeal-form input[name=message]", "It is my own sneaker photo.")
+    page.fill(".appeal-form textarea[name=message]", "It is my own sneaker photo.")
     page.click(".appeal-form button")
     page.wait_for_selector("text=Appeal under review")
     shot("appealed")
@@ -115,7 +115,7 @@ def test_appeal_is_decided_by_a_second_moderator(
     page.context.clear_cookies()
     sign_in(page, live_server.url, "author", "author-pass-1")
     page.goto(f"{live_server.url}/posts/")
-    assert "appeal rejection overturned" in page.inner_text("figure.post").lower()
+    assert "Published — appeal upheld" in page.inner_text("figure.post")
     shot("outcome-shown")
 
 

@@ -99,7 +99,7 @@ def test_proposal_from_real_decisions_is_applied_and_audited(moderator, client):
 @pytest.mark.django_db
 def test_thresholds_page_is_for_leads(client, moderator):
     client.force_login(moderator)
-    assert client.get("/lead/thresholds/").status_code == 302
+    assert client.get("/lead/thresholds/").status_code == 403  # signed in without the role: the 403 page
     lead = get_user_model().objects.create_user("lead", password="lead-pass-1")
     lead.groups.add(Group.objects.get(name="leads"))
     client.force_login(lead)

@@ -28,7 +28,7 @@ def test_anonymous_is_sent_to_sign_in(client):
 
 def test_plain_user_cannot_review(client, uploader):
     client.force_login(uploader)
-    assert client.get("/review/").status_code == 302  # to sign-in as someone with the right
+    assert client.get("/review/").status_code == 403  # signed in: the 403 page, not the sign-in form
     assert client.get("/upload/").status_code == 200
 
 

@@ -15,24 +15,29 @@ pytestmark = pytest.mark.django_db
 ROLES = ["anonymous", "uploader", "moderator", "lead", "admin", "partner_a", "partner_b"]
 
 # url name -> expected status per role, in ROLES order. 302 = sent to sign in
-# (or, for "/" and /review/next/, on to the right page).
+# (or, for "/" and /review/next/, on to the right page); 403 = signed in, but
+# the page is for another role (the styled 403 page, never the sign-in form).
 MATRIX = {
     "/": [302, 302, 302, 302, 302, 302, 302],
     "/feed/": [200, 200, 200, 200, 200, 200, 200],
     "/upload/": [302, 200, 200, 200, 200, 302, 302],
     "/posts/": [302, 200, 200, 200, 200, 302, 302],
-    "/review/": [302, 302, 200, 200, 200, 302, 302],
-    "/review/next/": [302, 302, 302, 302, 302, 302, 302],
-    "/review/grid/": [302, 302, 200, 200, 200, 302, 302],
-    "/review/qa/": [302, 302, 200, 200, 200, 302, 302],
-    "/review/preferences/": [302, 302, 200, 200, 200, 302, 302],
-    "/review/{post}/": [302, 302, 200, 200, 200, 302, 302],
-    "/review/{post}/heatmap.png": [302, 302, 200, 200, 200, 302, 302],
-    "/lead/thresholds/": [302, 302, 302, 200, 200, 302, 302],
-    "/lead/audit/": [302, 302, 302, 200, 200, 302, 302],
-    "/lead/metrics/": [302, 302, 302, 200, 200, 302, 302],
-    "/lead/bank-entries/1/confirm/": [302, 302, 302, 405, 405, 302, 302],  # POST only
-    "/lead/banks/": [302, 302, 302, 200, 200, 302, 302],
+    "/posts/{post}/status.json": [302, 200, 404, 404, 404, 302, 302],
+    "/notifications/": [302, 200, 200, 200, 200, 302, 302],
+    "/favicon.ico": [200, 200, 200, 200, 200, 200, 200],
+    "/accounts/password_reset/": [200, 200, 200, 200, 200, 200, 200],
+    "/review/": [302, 403, 200, 200, 200, 302, 302],
+    "/review/next/": [302, 403, 302, 302, 302, 302, 302],
+    "/review/grid/": [302, 403, 200, 200, 200, 302, 302],
+    "/review/qa/": [302, 403, 200, 200, 200, 302, 302],
+    "/review/preferences/": [302, 403, 200, 200, 200, 302, 302],
+    "/review/{post}/": [302, 403, 200, 200, 200, 302, 302],
+    "/review/{post}/heatmap.png": [302, 403, 200, 200, 200, 302, 302],
+    "/lead/thresholds/": [302, 403, 403, 200, 200, 302, 302],
+    "/lead/audit/": [302, 403, 403, 200, 200, 302, 302],
+    "/lead/metrics/": [302, 403, 403, 200, 200, 302, 302],
+    "/lead/bank-entries/1/confirm/": [302, 403, 403, 405, 405, 302, 302],  # POST only
+    "/lead/banks/": [302, 403, 403, 200, 200, 302, 302],
     "/uploads/{post}/image": [404, 200, 200, 200, 200, 404, 404],
     "/uploads/{partner_upload}/image": [404, 404, 200, 200, 200, 404, 404],
     "/admin/": [302, 302, 200, 200, 200, 302, 302],
