@@ -78,6 +78,9 @@ PAGES = [
     PageCase("thresholds", lambda w: "/lead/thresholds/", role="lead", scene="dashboard"),
     PageCase("banks", lambda w: "/lead/banks/", role="lead", scene="dashboard"),
     PageCase("bank-page", lambda w: f"/lead/banks/{_known_bad()}/", role="lead", scene="dashboard"),
+    PageCase("category-list", lambda w: "/lead/categories/", role="lead", scene="dashboard"),
+    PageCase("category-detail", lambda w: "/lead/categories/vape-pens/", role="lead", scene="dashboard"),
+    PageCase("category-search", lambda w: "/lead/categories/vape-pens/search/", role="lead", scene="dashboard"),
 ]
 
 # Why a page is excused from an axe rule (third-party markup we serve as is).
@@ -105,6 +108,11 @@ NOT_PAGES = {
     "review-frame": "an image (checked as <img> on review-detail of an animation)",
     "bank-entry-confirm": "POST only",
     "bank-export": "a file download (CSV or a signal file)",
+    "category-examples-add": "POST only",
+    "category-example-remove": "POST only",
+    "category-train": "POST only",
+    "category-backfill": "POST only",
+    "category-import": "POST only (the form is on category-detail)",
     "api-schema": "the OpenAPI document (tests/e2e/test_api_contract.py)",
 }
 # Whole namespaces and prefixes that are not ours to style.

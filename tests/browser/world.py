@@ -76,6 +76,7 @@ def build_dashboard() -> World:
     from django.core.files.storage import default_storage
 
     from moderation.models import FlagCategory, QAItem, QAKind, Verdict
+    from moderation.services.categories import category_create
     from tests.helpers import encode, photo_like
 
     world = build_world()
@@ -84,6 +85,7 @@ def build_dashboard() -> World:
     upload = upload_create(data=_png(99), filename="plain.png", caption="Plain coat", uploader=world.users["poster"])
     world.posts["low_risk"] = classified(upload, analysis(SURE_BAG, version=version))
     QAItem.objects.create(upload=world.posts["published"], kind=QAKind.BLIND, reference_verdict=Verdict.APPROVE)
+    category_create(actor=world.users["lead"], name="Vape pens", description="Vaporizers and their cartridges")
     held = world.posts["held"]
     default_storage.save(
         f"heatmaps/{held.pk}-v{held.product_prediction.model_version_id}.png",
