@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+import uuid
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -235,7 +236,10 @@ def examples_add(
         raise InvalidInput("Unknown example source.", code="invalid_example_source")
     if not upload_ids:
         raise InvalidInput("Choose at least one upload.", code="no_uploads_chosen")
-    ids = list(dict.fromkeys(str(u) for u in upload_ids))
+    try:
+        ids = list(dict.fromkeys(str(uuid.UUID(str(u))) for u in upload_ids))
+    except ValueError:
+        raise InvalidInput("An upload id is not a UUID.", code="invalid_upload_id") from None
     rows = dict(
         (str(upload_id), (bytes(embedding or b""), version_id))
         for upload_id, embedding, version_id in Prediction.objects.filter(

@@ -1,0 +1,42 @@
+"""Attacks on the day's merge (custom categories, bank files): each test is
+an attack that once ended in a 500, a memory blow-up or a formula in a
+lead's spreadsheet; it now gets a stable 4xx code and stores nothing."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from classifier.models import ModelRole, ModelVersionStatus
+from moderation.errors import InvalidInput
+from moderation.models import CategoryExample
+from moderation.services import categories as svc
+from tests.factories import ModelVersionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lead(db):
+    user = get_user_model().objects.create_user("lead", password="lead-pass-1")
+    user.groups.add(Group.objects.get(name="leads"))
+    return get_user_model().objects.get(pk=user.pk)
+
+
+@pytest.fixture
+def backbone(db):
+    return ModelVersionFactory(
+        role=ModelRole.IMAGENET, status=ModelVersionStatus.ACTIVE, class_names=[f"c{i}" for i in range(1000)]
+    )
+
+
+def test_a_non_uuid_example_id_is_refused_not_a_500(client, lead):
+    category = svc.category_create(actor=lead, name="vape pens")
+    with pytest.raises(InvalidInput) as bad:
+        svc.examples_add(actor=lead, category=category, upload_ids=["not-a-uuid"])
+    assert bad.value.code == "invalid_upload_id"
+    client.force_login(lead)
+    response = client.post(
+        "/lead/categories/examples/add/", {"category": category.pk, "selected": ["1' OR 1=1 --"]}, follow=True
+    )
+    assert response.status_code == 200
+    assert not CategoryExample.objects.exists()
