@@ -63,6 +63,8 @@ logger = logging.getLogger(__name__)
 CATEGORY_PERMISSION = "moderation.manage_customcategory"
 IMPORT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
 MAX_IMPORT_FILES = 2000
+# A zip's images inflate to at most this many uploads' worth of bytes, together.
+IMPORT_INFLATED_UPLOADS = 20
 BACKFILL_BATCH = 500
 
 
@@ -316,6 +318,12 @@ def image_files(path: Path) -> Iterable[tuple[str, bytes]]:
         raise InvalidInput(f"{path} is neither a folder nor a zip file.", code="invalid_import_path")
 
 
+def import_max_inflated_bytes() -> int:
+    """The most a zip's images may inflate to, all together (a zip bomb of
+    members each under UPLOAD_MAX_BYTES is refused before it is inflated)."""
+    return settings.UPLOAD_MAX_BYTES * IMPORT_INFLATED_UPLOADS
+
+
 def zip_images(data: bytes) -> Iterable[tuple[str, bytes]]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -329,6 +337,13 @@ def zip_images(data: bytes) -> Iterable[tuple[str, bytes]]:
         ]
         if len(members) > MAX_IMPORT_FILES:
             raise InvalidInput(f"At most {MAX_IMPORT_FILES} images per import.", code="too_many_images")
+        inflated = sum(m.file_size for m in members)
+        if inflated > import_max_inflated_bytes():
+            raise InvalidInput(
+                f"The zip's images inflate to {inflated:,} bytes; an import takes at most "
+                f"{import_max_inflated_bytes():,}.",
+                code="import_too_large",
+            )
         for member in sorted(members, key=lambda m: m.filename):
             if member.file_size > settings.UPLOAD_MAX_BYTES:
                 raise InvalidInput(f"{member.filename} is larger than an upload may be.", code="image_too_large")

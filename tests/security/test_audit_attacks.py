@@ -2,6 +2,9 @@
 an attack that once ended in a 500, a memory blow-up or a formula in a
 lead's spreadsheet; it now gets a stable 4xx code and stores nothing."""
 
+import io
+import zipfile
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -40,3 +43,22 @@ def test_a_non_uuid_example_id_is_refused_not_a_500(client, lead):
     )
     assert response.status_code == 200
     assert not CategoryExample.objects.exists()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(settings):
+    """Each member under the per-image cap, but together far more than a
+    request may carry: refused from the central directory, nothing inflated."""
+    settings.UPLOAD_MAX_BYTES = 10_000
+    bomb = _zip({f"{i}.png": bytes(9_000) for i in range(200)})  # 1.8 MB inflated from a few kB
+    assert len(bomb) < 100_000
+    with pytest.raises(InvalidInput) as bad:
+        next(iter(svc.zip_images(bomb)))
+    assert bad.value.code == "import_too_large"
