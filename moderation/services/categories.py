@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -347,7 +348,14 @@ def zip_images(data: bytes) -> Iterable[tuple[str, bytes]]:
         for member in sorted(members, key=lambda m: m.filename):
             if member.file_size > settings.UPLOAD_MAX_BYTES:
                 raise InvalidInput(f"{member.filename} is larger than an upload may be.", code="image_too_large")
-            yield Path(member.filename).name, archive.read(member)
+            try:
+                content = archive.read(member)
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+                # A bad CRC, a damaged stream, an encrypted or unknown-method member.
+                raise InvalidInput(
+                    f"{member.filename} cannot be read from the zip ({exc}).", code="invalid_zip"
+                ) from None
+            yield Path(member.filename).name, content
 
 
 def examples_import(

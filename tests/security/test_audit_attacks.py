@@ -53,6 +53,28 @@ def _zip(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def test_a_zip_with_a_damaged_member_is_refused_not_a_500(client, lead):
+    data = bytearray(_zip({"a.png": b"x" * 1000}))
+    # Flip the CRC in the local header and the central directory: reading the member fails its check.
+    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
+    data[local + 14] ^= 0xFF
+    data[central + 16] ^= 0xFF
+    with pytest.raises(InvalidInput) as bad:
+        list(svc.zip_images(bytes(data)))
+    assert bad.value.code == "invalid_zip"
+    category = svc.category_create(actor=lead, name="vape pens")
+    client.force_login(lead)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = client.post(
+        f"/lead/categories/{category.slug}/import/",
+        {"files": [SimpleUploadedFile("x.zip", bytes(data), content_type="application/zip")]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert not category.examples.exists()
+
+
 def test_a_zip_bomb_is_refused_before_it_is_inflated(settings):
     """Each member under the per-image cap, but together far more than a
     request may carry: refused from the central directory, nothing inflated."""
