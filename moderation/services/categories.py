@@ -38,7 +38,7 @@ from classifier.facade import (
     open_image,
 )
 from classifier.registry import active_version_id
-from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
+from moderation.errors import ApplicationError, Conflict, Forbidden, InvalidInput, NotFound
 from moderation.models import (
     AuditAction,
     BackfillStatus,
@@ -58,6 +58,7 @@ from moderation.models import (
 )
 from moderation.policy import Signal, threshold_errors
 from moderation.services.audit import audit_record
+from moderation.validation import validate_image
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +359,27 @@ def zip_images(data: bytes) -> Iterable[tuple[str, bytes]]:
             yield Path(member.filename).name, content
 
 
+_UNREADABLE = frozenset({"empty_file", "unsupported_format", "corrupt_image"})
+
+
+def _check_like_an_upload(name: str, data: bytes) -> None:
+    """An imported image passes an upload's checks (bytes, pixels, frames)
+    before it is decoded: a small file may decode to gigabytes."""
+    try:
+        validate_image(
+            data,
+            max_bytes=settings.UPLOAD_MAX_BYTES,
+            max_pixels=settings.UPLOAD_MAX_PIXELS,
+            min_side=settings.UPLOAD_MIN_SIDE,
+            max_frames=settings.UPLOAD_MAX_FRAMES,
+            max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
+        )
+    except ApplicationError as exc:
+        if exc.code in _UNREADABLE:
+            raise InvalidInput(f"{name} is not an image that decodes.", code="invalid_image") from None
+        raise InvalidInput(f"{name}: {exc.message}", code=exc.code, detail=exc.detail) from None
+
+
 def examples_import(
     *, actor, category: CustomCategory, files: Iterable[tuple[str, bytes]], positive: bool = True, progress=None
 ) -> list[CategoryExample]:
@@ -372,6 +394,7 @@ def examples_import(
     for name, data in files:
         if len(names) >= MAX_IMPORT_FILES:
             raise InvalidInput(f"At most {MAX_IMPORT_FILES} images per import.", code="too_many_images")
+        _check_like_an_upload(name, data)
         try:
             images.append(open_image(data, target_side=None).convert("RGB"))
         except Exception:  # noqa: BLE001 - any undecodable file refuses the import

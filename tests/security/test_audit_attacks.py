@@ -84,3 +84,18 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(settings):
     with pytest.raises(InvalidInput) as bad:
         next(iter(svc.zip_images(bomb)))
     assert bad.value.code == "import_too_large"
+
+
+def test_an_imported_image_of_too_many_pixels_is_refused_before_it_is_decoded(settings, lead, backbone):
+    """A small PNG may decode to gigabytes: an imported example passes an
+    upload's pixel cap before it is decoded (and long before the backbone)."""
+    from PIL import Image
+
+    settings.UPLOAD_MAX_PIXELS = 10_000
+    buffer = io.BytesIO()
+    Image.new("RGB", (200, 200)).save(buffer, "PNG")
+    category = svc.category_create(actor=lead, name="vape pens")
+    with pytest.raises(InvalidInput) as bad:
+        svc.examples_import(actor=lead, category=category, files=[("big.png", buffer.getvalue())])
+    assert bad.value.code == "too_many_pixels" and "big.png" in bad.value.message
+    assert not category.examples.exists()
