@@ -183,6 +183,18 @@ def bank_export(*, bank_id, actor, fmt: str) -> tuple[str, str, Iterator[str]]:
     return f"{slug}.{fmt}.{extension}", content_type, bank_export_lines(bank, fmt)
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _no_formula(value) -> str:
+    """A cell a spreadsheet shows as text: a note or bank name that starts like
+    a formula gets a leading apostrophe (OWASP's advice). Hashes, dates and
+    ids never start so."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def bank_export_lines(bank: HashBank, fmt: str) -> Iterator[str]:
     entries = (
         BankedHash.objects.filter(bank=bank)
@@ -200,7 +212,7 @@ def bank_export_lines(bank: HashBank, fmt: str) -> Iterator[str]:
     def row(values: list) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(values)
+        writer.writerow([_no_formula(value) for value in values])
         return buffer.getvalue()
 
     if fmt == "csv":

