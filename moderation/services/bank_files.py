@@ -106,7 +106,10 @@ def bank_hashes_parse(text: str) -> ParsedHashes:
 
 
 def _parse_csv(lines: list[str]) -> ParsedHashes:
-    rows = list(csv.reader(lines))
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as exc:  # a field past csv.field_size_limit(), a stray NUL, ...
+        raise InvalidInput(f"The list is not readable CSV ({exc}).", code="invalid_list") from None
     header = [cell.strip().lower() for cell in rows[0]]
     column = next((header.index(name) for name in _HASH_COLUMNS if name in header), None)
     if column is None:

@@ -120,3 +120,23 @@ def test_a_bank_export_holds_no_spreadsheet_formula(lead):
         target = HashBank.objects.create(name=f"copy {fmt}")
         assert bank_file_import(bank_id=target.pk, actor=lead, text=text).added == 1
         assert BankedHash.objects.filter(bank=target, pdq_hash=pdq).exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pdq_hash,note\n" + "f" * 64 + "," + "x" * 200_000 + "\n",  # a field past the csv module's limit
+        "pdq_hash,note\n" + "f" * 64 + ',"unclosed\n',
+    ],
+    ids=["huge-field", "unclosed-quote"],
+)
+def test_a_malformed_csv_list_is_refused_not_a_500(lead, text):
+    from moderation.models import BankedHash, HashBank
+    from moderation.services.bank_files import bank_file_import
+
+    bank = HashBank.objects.create(name="test-bank")
+    try:
+        bank_file_import(bank_id=bank.pk, actor=lead, text=text)
+    except InvalidInput as refused:
+        assert refused.code in ("invalid_list", "invalid_hash")
+        assert not BankedHash.objects.exists()
