@@ -165,7 +165,11 @@ def category_update(
     _, threshold, reject_threshold = _clean_fields(
         name=category.name, kind=kind, threshold=threshold, reject_threshold=reject_threshold
     )
-    before = {"kind": category.kind, "threshold": category.threshold, "reject": category.reject_threshold}
+    # What is stored, not `category`'s attributes: the admin passes the object its form already changed.
+    stored = CustomCategory.objects.select_for_update().filter(pk=category.pk).first()
+    if stored is None:
+        raise NotFound("No such custom category.", code="category_not_found")
+    before = {"kind": stored.kind, "threshold": stored.threshold, "reject": stored.reject_threshold}
     CustomCategory.objects.filter(pk=category.pk).update(
         description=description[:2000],
         kind=kind,

@@ -140,3 +140,29 @@ def test_a_malformed_csv_list_is_refused_not_a_500(lead, text):
     except InvalidInput as refused:
         assert refused.code in ("invalid_list", "invalid_hash")
         assert not BankedHash.objects.exists()
+
+
+def test_a_category_change_audits_the_stored_values_as_before(admin_client, lead):
+    """The admin hands category_update the object its form already changed:
+    the audit row's "from" must be what was stored, not the new values."""
+    from moderation.models import AuditAction, AuditEvent
+
+    category = svc.category_create(actor=lead, name="vape pens", threshold=0.8)
+    response = admin_client.post(
+        f"/admin/moderation/customcategory/{category.pk}/change/",
+        {
+            "description": "",
+            "kind": "review",
+            "threshold": "0.6",
+            "reject_threshold": "",
+            "enabled": "on",
+            "heads-TOTAL_FORMS": "0",
+            "heads-INITIAL_FORMS": "0",
+            "heads-MIN_NUM_FORMS": "0",
+            "heads-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302
+    change = AuditEvent.objects.filter(action=AuditAction.CATEGORY_CHANGED).order_by("-pk").first()
+    assert change.data["from"]["threshold"] == 0.8
+    assert change.data["to"]["threshold"] == 0.6
