@@ -166,3 +166,19 @@ def test_a_category_change_audits_the_stored_values_as_before(admin_client, lead
     change = AuditEvent.objects.filter(action=AuditAction.CATEGORY_CHANGED).order_by("-pk").first()
     assert change.data["from"]["threshold"] == 0.8
     assert change.data["to"]["threshold"] == 0.6
+
+
+def test_k_at_the_first_item_keeps_the_moderators_claim(moderator, second_moderator):
+    """K on the first item finds nothing before it and the page stays on that
+    item: the moderator still holds it, so the top of the queue is not
+    offered to the next moderator meanwhile."""
+    from moderation.models import Upload
+    from moderation.services.queue import queue_claim_next, queue_step
+    from tests.factories import uploads_in_review
+
+    uploads_in_review(2)
+    first = queue_claim_next(moderator=moderator)
+    assert queue_step(moderator=moderator, current_id=first.pk, direction="previous") is None
+    held = Upload.objects.get(pk=first.pk)
+    assert held.claimed_by_id == moderator.pk
+    assert queue_claim_next(moderator=second_moderator).pk != first.pk
