@@ -325,8 +325,9 @@ def image_files(path: Path) -> Iterable[tuple[str, bytes]]:
 
 
 def import_max_inflated_bytes() -> int:
-    """The most a zip's images may inflate to, all together (a zip bomb of
-    members each under UPLOAD_MAX_BYTES is refused before it is inflated)."""
+    """The most an import's images may come to, all together: a zip's
+    (a zip bomb of members each under UPLOAD_MAX_BYTES is refused before it
+    is inflated) and every file of one import (examples_import)."""
     return settings.UPLOAD_MAX_BYTES * IMPORT_INFLATED_UPLOADS
 
 
@@ -395,9 +396,17 @@ def examples_import(
         raise InvalidInput("No active ImageNet model to embed the images with.", code="no_backbone")
     names: list[str] = []
     images: list = []
+    total = 0
     for name, data in files:
         if len(names) >= MAX_IMPORT_FILES:
             raise InvalidInput(f"At most {MAX_IMPORT_FILES} images per import.", code="too_many_images")
+        # One budget for the whole import (several zips in one form, or a folder), read lazily.
+        total += len(data)
+        if total > import_max_inflated_bytes():
+            raise InvalidInput(
+                f"The images come to more than {import_max_inflated_bytes():,} bytes; import them in parts.",
+                code="import_too_large",
+            )
         _check_like_an_upload(name, data)
         try:
             images.append(open_image(data, target_side=None).convert("RGB"))

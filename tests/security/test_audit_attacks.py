@@ -182,3 +182,28 @@ def test_k_at_the_first_item_keeps_the_moderators_claim(moderator, second_modera
     held = Upload.objects.get(pk=first.pk)
     assert held.claimed_by_id == moderator.pk
     assert queue_claim_next(moderator=second_moderator).pk != first.pk
+
+
+def test_several_zips_in_one_import_share_one_byte_budget(settings, client, lead, backbone):
+    """Each zip under the budget, together past it: one import is refused as
+    it reads, before the backbone embeds anything or anything is stored."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    settings.UPLOAD_MAX_BYTES = 10_000  # budget: 200 kB
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 48), (200, 30, 30)).save(buffer, "BMP")  # a valid image that deflates well
+    photo = buffer.getvalue()
+    assert 5_000 < len(photo) < 10_000
+    part = _zip({f"{i}.bmp": photo for i in range(25)})  # ~170 kB inflated: under the budget alone
+    assert len(part) < 20_000  # both zips fit in one request
+    category = svc.category_create(actor=lead, name="vape pens")
+    client.force_login(lead)
+    response = client.post(
+        f"/lead/categories/{category.slug}/import/",
+        {"files": [SimpleUploadedFile(f"{n}.zip", part, content_type="application/zip") for n in "ab"]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "import them in parts" in response.content.decode()
+    assert not category.examples.exists()
