@@ -159,7 +159,13 @@ def bank_hash_add_from_file(*, bank_id, actor, data: bytes, note: str = "") -> F
         max_frames=settings.UPLOAD_MAX_FRAMES,
         max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
     )
-    pdq_hash, quality = image_pdq_hash(data)
+    try:
+        pdq_hash, quality = image_pdq_hash(data)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # validate_image decodes a large image's header and CRCs only; the hash decodes it all.
+        raise InvalidInput(
+            "The image data is damaged or incomplete.", code="corrupt_image", detail=str(exc)[:200]
+        ) from None
     if quality < PDQ_MIN_QUALITY:
         raise InvalidInput(
             f"This image's PDQ hash has quality {quality} (below {PDQ_MIN_QUALITY}): it would match unrelated images.",

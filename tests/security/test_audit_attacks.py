@@ -207,3 +207,35 @@ def test_several_zips_in_one_import_share_one_byte_budget(settings, client, lead
     assert response.status_code == 200
     assert "import them in parts" in response.content.decode()
     assert not category.examples.exists()
+
+
+def _png_with_damaged_pixels() -> bytes:
+    """A PNG whose chunks and CRCs are all right but whose pixel stream is
+    not zlib: it passes the web's header-and-CRC check of a large image."""
+    import struct
+    import zlib as _zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    at = data.find(b"IDAT") - 4
+    length = struct.unpack(">I", data[at : at + 4])[0]
+    body = bytes(b ^ 0x5A for b in data[at + 8 : at + 8 + length])
+    data[at + 8 : at + 8 + length] = body
+    data[at + 8 + length : at + 12 + length] = struct.pack(">I", _zlib.crc32(b"IDAT" + body))
+    return bytes(data)
+
+
+def test_a_bank_file_whose_pixels_do_not_decode_is_refused_not_a_500(settings, client, lead):
+    from moderation.models import BankedHash, HashBank
+    from moderation.services.bank_files import bank_hash_add_from_file
+
+    settings.UPLOAD_WEB_DECODE_PIXELS = 1_000  # 64x64 is "large": header and CRCs checked only, as for a big photo
+    bank = HashBank.objects.create(name="test-bank")
+    damaged = _png_with_damaged_pixels()
+    with pytest.raises(InvalidInput) as bad:
+        bank_hash_add_from_file(bank_id=bank.pk, actor=lead, data=damaged)
+    assert bad.value.code == "corrupt_image"
+    assert not BankedHash.objects.exists()
