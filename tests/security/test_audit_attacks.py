@@ -239,3 +239,19 @@ def test_a_bank_file_whose_pixels_do_not_decode_is_refused_not_a_500(settings, c
         bank_hash_add_from_file(bank_id=bank.pk, actor=lead, data=damaged)
     assert bad.value.code == "corrupt_image"
     assert not BankedHash.objects.exists()
+
+
+def test_deleting_a_model_version_leaves_an_audit_row(admin_user):
+    """A lead deleting a retired model version in the admin is an act: it is
+    recorded (who, which version, from what status), the row outliving the version."""
+    from classifier.models import ModelVersion
+    from classifier.registry import model_version_delete
+    from moderation.models import AuditAction, AuditEvent
+
+    retired = ModelVersionFactory(status=ModelVersionStatus.RETIRED)
+    pk, name = retired.pk, retired.name
+    model_version_delete(version=retired, actor=admin_user)
+    assert not ModelVersion.objects.filter(pk=pk).exists()
+    row = AuditEvent.objects.get(action=AuditAction.MODEL_VERSION_STATUS, target_id=str(pk))
+    assert row.actor_name == admin_user.get_username()
+    assert row.data["name"] == name and row.data["from"] == "retired" and row.data["to"] == "deleted"
