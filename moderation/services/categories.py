@@ -99,9 +99,16 @@ def category_get(*, slug: str | None = None, category_id: int | None = None, nam
 # ---------------------------------------------------------------- categories
 
 
+def _clean_description(description: str) -> str:
+    # PostgreSQL refuses NUL in text: a 500 there, not a stored description.
+    if "\x00" in (description or ""):
+        raise InvalidInput("The description holds a NUL character.", code="invalid_category_description")
+    return (description or "")[:2000]
+
+
 def _clean_fields(*, name: str, kind: str, threshold, reject_threshold) -> tuple[str, float, float | None]:
     name = (name or "").strip()
-    if not name or len(name) > 100:
+    if not name or len(name) > 100 or "\x00" in name:
         raise InvalidInput("A category needs a name of 1 to 100 characters.", code="invalid_category_name")
     if kind not in CategoryKind.values:
         raise InvalidInput(f"Kind must be one of {', '.join(CategoryKind.values)}.", code="invalid_category_kind")
@@ -142,7 +149,7 @@ def category_create(
     category = CustomCategory.objects.create(
         name=name,
         slug=slug,
-        description=description[:2000],
+        description=_clean_description(description),
         kind=kind,
         threshold=threshold,
         reject_threshold=reject_threshold,
@@ -171,7 +178,7 @@ def category_update(
         raise NotFound("No such custom category.", code="category_not_found")
     before = {"kind": stored.kind, "threshold": stored.threshold, "reject": stored.reject_threshold}
     CustomCategory.objects.filter(pk=category.pk).update(
-        description=description[:2000],
+        description=_clean_description(description),
         kind=kind,
         threshold=threshold,
         reject_threshold=reject_threshold,
@@ -811,6 +818,7 @@ def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int 
     from django.db.models import Q
 
     since = timezone.now() - timedelta(days=max(1, min(int(days), 3650)))
+    q = q.replace("\x00", "")  # PostgreSQL refuses NUL in text
     uploads = Upload.objects.filter(
         created_at__gte=since,
         predictions__model_version__role=ModelRole.IMAGENET,

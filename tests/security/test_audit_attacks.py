@@ -255,3 +255,26 @@ def test_deleting_a_model_version_leaves_an_audit_row(admin_user):
     row = AuditEvent.objects.get(action=AuditAction.MODEL_VERSION_STATUS, target_id=str(pk))
     assert row.actor_name == admin_user.get_username()
     assert row.data["name"] == name and row.data["from"] == "retired" and row.data["to"] == "deleted"
+
+
+def test_a_nul_character_in_a_category_form_is_refused_not_a_500(lead):
+    """PostgreSQL refuses NUL in text (a 500 there); the lead's pages post
+    these fields without a Django form, so the service refuses them."""
+    with pytest.raises(InvalidInput) as bad_name:
+        svc.category_create(actor=lead, name="vape\x00pens")
+    assert bad_name.value.code == "invalid_category_name"
+    with pytest.raises(InvalidInput) as bad_description:
+        svc.category_create(actor=lead, name="vape pens", description="pens\x00")
+    assert bad_description.value.code == "invalid_category_description"
+    category = svc.category_create(actor=lead, name="vape pens")
+    with pytest.raises(InvalidInput):
+        svc.category_update(
+            actor=lead,
+            category=category,
+            description="\x00",
+            kind="review",
+            threshold=0.5,
+            reject_threshold=None,
+            enabled=True,
+        )
+    assert svc.uploads_search(q="pen\x00") == []
