@@ -127,6 +127,12 @@ def model_version_delete(*, version: ModelVersion, actor=None) -> None:
         return
     if locked.status == ModelVersionStatus.ACTIVE:
         raise RegistryError(f"{locked.name} is active; promote or roll back to another version before deleting it")
+    # Recorded like any change of status (the audit row outlives the version),
+    # in the same transaction: a deletion refused (PROTECT) records nothing.
+    previous, locked.status = locked.status, "deleted"
+    model_version_status_changed.send(
+        sender=ModelVersion, version=locked, previous_status=previous, actor=actor, reason="deleted"
+    )
     locked.delete()
 
 

@@ -4,6 +4,8 @@ permission themselves; the decorators only keep others off the pages."""
 
 from __future__ import annotations
 
+import itertools
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -146,12 +148,13 @@ def category_import_view(request: HttpRequest, slug: str) -> HttpResponse:
             if f.size > settings.UPLOAD_MAX_BYTES * 50:
                 raise InvalidInput(f"{f.name} is too large.", code="image_too_large")
             data = f.read()
-            if f.name.lower().endswith(".zip"):
-                files.extend(svc.zip_images(data))
-            else:
-                files.append((f.name, data))
+            # Zips are inflated lazily, as examples_import reads them against the import's byte budget.
+            files.append(svc.zip_images(data) if f.name.lower().endswith(".zip") else [(f.name, data)])
         added = svc.examples_import(
-            actor=request.user, category=category, files=files, positive=request.POST.get("polarity") != "negative"
+            actor=request.user,
+            category=category,
+            files=itertools.chain.from_iterable(files),
+            positive=request.POST.get("polarity") != "negative",
         )
     except ApplicationError as exc:
         messages.error(request, exc.message)

@@ -106,7 +106,10 @@ def bank_hashes_parse(text: str) -> ParsedHashes:
 
 
 def _parse_csv(lines: list[str]) -> ParsedHashes:
-    rows = list(csv.reader(lines))
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as exc:  # a field past csv.field_size_limit(), a stray NUL, ...
+        raise InvalidInput(f"The list is not readable CSV ({exc}).", code="invalid_list") from None
     header = [cell.strip().lower() for cell in rows[0]]
     column = next((header.index(name) for name in _HASH_COLUMNS if name in header), None)
     if column is None:
@@ -156,7 +159,13 @@ def bank_hash_add_from_file(*, bank_id, actor, data: bytes, note: str = "") -> F
         max_frames=settings.UPLOAD_MAX_FRAMES,
         max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
     )
-    pdq_hash, quality = image_pdq_hash(data)
+    try:
+        pdq_hash, quality = image_pdq_hash(data)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # validate_image decodes a large image's header and CRCs only; the hash decodes it all.
+        raise InvalidInput(
+            "The image data is damaged or incomplete.", code="corrupt_image", detail=str(exc)[:200]
+        ) from None
     if quality < PDQ_MIN_QUALITY:
         raise InvalidInput(
             f"This image's PDQ hash has quality {quality} (below {PDQ_MIN_QUALITY}): it would match unrelated images.",
@@ -183,6 +192,18 @@ def bank_export(*, bank_id, actor, fmt: str) -> tuple[str, str, Iterator[str]]:
     return f"{slug}.{fmt}.{extension}", content_type, bank_export_lines(bank, fmt)
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _no_formula(value) -> str:
+    """A cell a spreadsheet shows as text: a note or bank name that starts like
+    a formula gets a leading apostrophe (OWASP's advice). Hashes, dates and
+    ids never start so."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def bank_export_lines(bank: HashBank, fmt: str) -> Iterator[str]:
     entries = (
         BankedHash.objects.filter(bank=bank)
@@ -200,7 +221,7 @@ def bank_export_lines(bank: HashBank, fmt: str) -> Iterator[str]:
     def row(values: list) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(values)
+        writer.writerow([_no_formula(value) for value in values])
         return buffer.getvalue()
 
     if fmt == "csv":

@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import logging
 import time
+import uuid
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,7 +38,7 @@ from classifier.facade import (
     open_image,
 )
 from classifier.registry import active_version_id
-from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
+from moderation.errors import ApplicationError, Conflict, Forbidden, InvalidInput, NotFound
 from moderation.models import (
     AuditAction,
     BackfillStatus,
@@ -56,12 +58,15 @@ from moderation.models import (
 )
 from moderation.policy import Signal, threshold_errors
 from moderation.services.audit import audit_record
+from moderation.validation import validate_image
 
 logger = logging.getLogger(__name__)
 
 CATEGORY_PERMISSION = "moderation.manage_customcategory"
 IMPORT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
 MAX_IMPORT_FILES = 2000
+# A zip's images inflate to at most this many uploads' worth of bytes, together.
+IMPORT_INFLATED_UPLOADS = 20
 BACKFILL_BATCH = 500
 
 
@@ -94,9 +99,16 @@ def category_get(*, slug: str | None = None, category_id: int | None = None, nam
 # ---------------------------------------------------------------- categories
 
 
+def _clean_description(description: str) -> str:
+    # PostgreSQL refuses NUL in text: a 500 there, not a stored description.
+    if "\x00" in (description or ""):
+        raise InvalidInput("The description holds a NUL character.", code="invalid_category_description")
+    return (description or "")[:2000]
+
+
 def _clean_fields(*, name: str, kind: str, threshold, reject_threshold) -> tuple[str, float, float | None]:
     name = (name or "").strip()
-    if not name or len(name) > 100:
+    if not name or len(name) > 100 or "\x00" in name:
         raise InvalidInput("A category needs a name of 1 to 100 characters.", code="invalid_category_name")
     if kind not in CategoryKind.values:
         raise InvalidInput(f"Kind must be one of {', '.join(CategoryKind.values)}.", code="invalid_category_kind")
@@ -137,7 +149,7 @@ def category_create(
     category = CustomCategory.objects.create(
         name=name,
         slug=slug,
-        description=description[:2000],
+        description=_clean_description(description),
         kind=kind,
         threshold=threshold,
         reject_threshold=reject_threshold,
@@ -160,9 +172,13 @@ def category_update(
     _, threshold, reject_threshold = _clean_fields(
         name=category.name, kind=kind, threshold=threshold, reject_threshold=reject_threshold
     )
-    before = {"kind": category.kind, "threshold": category.threshold, "reject": category.reject_threshold}
+    # What is stored, not `category`'s attributes: the admin passes the object its form already changed.
+    stored = CustomCategory.objects.select_for_update().filter(pk=category.pk).first()
+    if stored is None:
+        raise NotFound("No such custom category.", code="category_not_found")
+    before = {"kind": stored.kind, "threshold": stored.threshold, "reject": stored.reject_threshold}
     CustomCategory.objects.filter(pk=category.pk).update(
-        description=description[:2000],
+        description=_clean_description(description),
         kind=kind,
         threshold=threshold,
         reject_threshold=reject_threshold,
@@ -235,7 +251,10 @@ def examples_add(
         raise InvalidInput("Unknown example source.", code="invalid_example_source")
     if not upload_ids:
         raise InvalidInput("Choose at least one upload.", code="no_uploads_chosen")
-    ids = list(dict.fromkeys(str(u) for u in upload_ids))
+    try:
+        ids = list(dict.fromkeys(str(uuid.UUID(str(u))) for u in upload_ids))
+    except ValueError:
+        raise InvalidInput("An upload id is not a UUID.", code="invalid_upload_id") from None
     rows = dict(
         (str(upload_id), (bytes(embedding or b""), version_id))
         for upload_id, embedding, version_id in Prediction.objects.filter(
@@ -312,6 +331,13 @@ def image_files(path: Path) -> Iterable[tuple[str, bytes]]:
         raise InvalidInput(f"{path} is neither a folder nor a zip file.", code="invalid_import_path")
 
 
+def import_max_inflated_bytes() -> int:
+    """The most an import's images may come to, all together: a zip's
+    (a zip bomb of members each under UPLOAD_MAX_BYTES is refused before it
+    is inflated) and every file of one import (examples_import)."""
+    return settings.UPLOAD_MAX_BYTES * IMPORT_INFLATED_UPLOADS
+
+
 def zip_images(data: bytes) -> Iterable[tuple[str, bytes]]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -325,10 +351,45 @@ def zip_images(data: bytes) -> Iterable[tuple[str, bytes]]:
         ]
         if len(members) > MAX_IMPORT_FILES:
             raise InvalidInput(f"At most {MAX_IMPORT_FILES} images per import.", code="too_many_images")
+        inflated = sum(m.file_size for m in members)
+        if inflated > import_max_inflated_bytes():
+            raise InvalidInput(
+                f"The zip's images inflate to {inflated:,} bytes; an import takes at most "
+                f"{import_max_inflated_bytes():,}.",
+                code="import_too_large",
+            )
         for member in sorted(members, key=lambda m: m.filename):
             if member.file_size > settings.UPLOAD_MAX_BYTES:
                 raise InvalidInput(f"{member.filename} is larger than an upload may be.", code="image_too_large")
-            yield Path(member.filename).name, archive.read(member)
+            try:
+                content = archive.read(member)
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+                # A bad CRC, a damaged stream, an encrypted or unknown-method member.
+                raise InvalidInput(
+                    f"{member.filename} cannot be read from the zip ({exc}).", code="invalid_zip"
+                ) from None
+            yield Path(member.filename).name, content
+
+
+_UNREADABLE = frozenset({"empty_file", "unsupported_format", "corrupt_image"})
+
+
+def _check_like_an_upload(name: str, data: bytes) -> None:
+    """An imported image passes an upload's checks (bytes, pixels, frames)
+    before it is decoded: a small file may decode to gigabytes."""
+    try:
+        validate_image(
+            data,
+            max_bytes=settings.UPLOAD_MAX_BYTES,
+            max_pixels=settings.UPLOAD_MAX_PIXELS,
+            min_side=settings.UPLOAD_MIN_SIDE,
+            max_frames=settings.UPLOAD_MAX_FRAMES,
+            max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
+        )
+    except ApplicationError as exc:
+        if exc.code in _UNREADABLE:
+            raise InvalidInput(f"{name} is not an image that decodes.", code="invalid_image") from None
+        raise InvalidInput(f"{name}: {exc.message}", code=exc.code, detail=exc.detail) from None
 
 
 def examples_import(
@@ -342,9 +403,18 @@ def examples_import(
         raise InvalidInput("No active ImageNet model to embed the images with.", code="no_backbone")
     names: list[str] = []
     images: list = []
+    total = 0
     for name, data in files:
         if len(names) >= MAX_IMPORT_FILES:
             raise InvalidInput(f"At most {MAX_IMPORT_FILES} images per import.", code="too_many_images")
+        # One budget for the whole import (several zips in one form, or a folder), read lazily.
+        total += len(data)
+        if total > import_max_inflated_bytes():
+            raise InvalidInput(
+                f"The images come to more than {import_max_inflated_bytes():,} bytes; import them in parts.",
+                code="import_too_large",
+            )
+        _check_like_an_upload(name, data)
         try:
             images.append(open_image(data, target_side=None).convert("RGB"))
         except Exception:  # noqa: BLE001 - any undecodable file refuses the import
@@ -748,6 +818,7 @@ def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int 
     from django.db.models import Q
 
     since = timezone.now() - timedelta(days=max(1, min(int(days), 3650)))
+    q = q.replace("\x00", "")  # PostgreSQL refuses NUL in text
     uploads = Upload.objects.filter(
         created_at__gte=since,
         predictions__model_version__role=ModelRole.IMAGENET,

@@ -87,7 +87,7 @@ def queue_step(*, moderator, current_id, direction: str = "next") -> Upload | No
     neighbour in queue order (J: the next one; K: the previous one), so a
     moderator walks through the queue without losing their place. Past the
     end, "next" starts again at the top; before the first, "previous" finds
-    nothing (None). The current item's rank is read even if it has left the
+    nothing (None) and the moderator keeps the current item. The current item's rank is read even if it has left the
     queue (decided), so the walk goes on from where it was."""
     if direction not in ("next", "previous"):
         raise InvalidInput(f"Unknown direction {direction!r}.", code="invalid_direction")
@@ -95,7 +95,6 @@ def queue_step(*, moderator, current_id, direction: str = "next") -> Upload | No
         current = Upload.objects.filter(pk=current_id).values("review_rank", "id").first()
         if current is None:
             raise NotFound("No such upload.")
-        queue_claim_release(moderator=moderator, upload_id=current_id)
         rank, pk = current["review_rank"], current["id"]
         candidates = _claimable(moderator).exclude(pk=pk)
         if direction == "next":
@@ -113,6 +112,10 @@ def queue_step(*, moderator, current_id, direction: str = "next") -> Upload | No
             with upload_locked(among=candidates.order_by("-review_rank", "id"), skip_locked=True) as upload:
                 if upload is not None:
                     _claim(upload, moderator)
+        # Released only when the moderator leaves it: K before the first item
+        # stays on it, still held (else the top of the queue is offered away).
+        if upload is not None or direction == "next":
+            queue_claim_release(moderator=moderator, upload_id=pk)
     return upload
 
 
