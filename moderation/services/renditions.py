@@ -186,4 +186,4 @@ def upload_image_for_viewer(*, upload_id, user) -> ServedImage:
     upload = upload_public_image_ensure(upload=upload)
     if not upload.public_image:
         raise NotFound("No such image.", code="image_not_found")
-    return ServedImage(upload.public_image.open("rb"), public_content_type(upload.public_image.name), "public")
+    return ServedImage(upload.public_image.open("rb"), public_content_type(upload.public_image.name or ""), "public")
