@@ -822,6 +822,8 @@ class AuditAction(models.TextChoices):
     CATEGORY_EXAMPLE_REMOVED = "category.example_removed", "Example removed from a custom category"
     CATEGORY_HEAD_TRAINED = "category.head_trained", "Custom category head trained"
     CATEGORY_BACKFILL = "category.backfill", "Custom category backfill started"
+    CATEGORY_TRAIN_REQUESTED = "category.train_requested", "Custom category training requested"
+    BANK_EXPORTED = "bank.exported", "Bank list exported"
 
 
 class AuditEvent(models.Model):

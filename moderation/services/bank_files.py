@@ -28,7 +28,8 @@ from django.conf import settings
 
 from classifier.inference import image_pdq_hash
 from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
-from moderation.models import BankedHash, BankRetroSearch, HashBank
+from moderation.models import AuditAction, BankedHash, BankRetroSearch, HashBank
+from moderation.services.audit import audit_record
 from moderation.services.banks import bank_hashes_import
 from moderation.validation import validate_image
 
@@ -128,17 +129,24 @@ def _parse_csv(lines: list[str]) -> ParsedHashes:
     return ParsedHashes(hashes, skipped, "threatexchange-csv" if type_column is not None else "csv")
 
 
-def bank_file_import(*, bank_id, actor, text: str, note: str = "") -> ImportOutcome:
-    """Import a list of hashes (any format above) into a bank: all or nothing,
-    entries already there skipped, audited, a retroactive search started."""
-    _require(actor, BANK_MANAGE_PERMISSION, "import hashes into a bank")
-    bank = _bank(bank_id)
+def bank_hashes_parse_checked(text: str) -> ParsedHashes:
+    """`bank_hashes_parse`, refusing a list with no PDQ hash or a row without one
+    (the page and the bank_import command read lists alike)."""
     parsed = bank_hashes_parse(text)
     if not parsed.hashes:
         detail = f" ({parsed.skipped} rows of other signal types skipped)" if parsed.skipped else ""
         raise InvalidInput(f"The list holds no PDQ hashes{detail}.", code="empty_list")
     if any(not value.strip() for value in parsed.hashes):
         raise InvalidInput("A row of the list has no hash.", code="invalid_hash")
+    return parsed
+
+
+def bank_file_import(*, bank_id, actor, text: str, note: str = "") -> ImportOutcome:
+    """Import a list of hashes (any format above) into a bank: all or nothing,
+    entries already there skipped, audited, a retroactive search started."""
+    _require(actor, BANK_MANAGE_PERMISSION, "import hashes into a bank")
+    bank = _bank(bank_id)
+    parsed = bank_hashes_parse_checked(text)
     added, search = bank_hashes_import(bank=bank, hashes=parsed.hashes, actor=actor, note=note)
     return ImportOutcome(
         submitted=len(parsed.hashes), added=added, skipped=parsed.skipped, format=parsed.format, search=search
@@ -187,6 +195,7 @@ def bank_export(*, bank_id, actor, fmt: str) -> tuple[str, str, Iterator[str]]:
             f"Unknown export format {fmt!r}.", code="invalid_format", detail={"formats": list(EXPORT_FORMATS)}
         )
     bank = _bank(bank_id)
+    audit_record(actor=actor, action=AuditAction.BANK_EXPORTED, target=bank, data={"format": fmt})
     content_type, extension = EXPORT_FORMATS[fmt]
     slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in bank.name) or f"bank-{bank.pk}"
     return f"{slug}.{fmt}.{extension}", content_type, bank_export_lines(bank, fmt)

@@ -584,9 +584,10 @@ def category_train_if_settled(*, category_id: int, stamp: str | None) -> Categor
 
 
 def category_train_request(*, actor, category: CustomCategory) -> None:
-    """ "Train now": queued on the training queue at once."""
+    """ "Train now": queued on the training queue at once, audited."""
     _require_lead(actor)
     category_id = category.pk
+    audit_record(actor=actor, action=AuditAction.CATEGORY_TRAIN_REQUESTED, target=category)
     transaction.on_commit(lambda: _enqueue_training(category_id, None, countdown=0))
 
 

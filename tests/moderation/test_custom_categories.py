@@ -131,6 +131,12 @@ def test_removing_an_example_is_audited(backbone, lead):
     assert AuditEvent.objects.filter(action=AuditAction.CATEGORY_EXAMPLE_REMOVED, target_id=str(example.pk)).exists()
 
 
+def test_train_now_is_audited(backbone, lead):
+    category = _taught(lead, backbone, n=3)
+    svc.category_train_request(actor=lead, category=category)
+    assert AuditEvent.objects.filter(action=AuditAction.CATEGORY_TRAIN_REQUESTED, target_id=str(category.pk)).exists()
+
+
 def test_backfill_lists_decided_uploads_and_flags_only_undecided_ones(backbone, lead):
     category = _taught(lead, backbone)
     svc.category_train(category_id=category.pk)

@@ -25,6 +25,7 @@ from classifier.registry import RegistryError, model_version_delete
 from moderation.errors import ApplicationError, Forbidden, InvalidInput
 from moderation.models import (
     AuditAction,
+    AuditEvent,
     BankedHash,
     Decision,
     Flag,
@@ -526,3 +527,22 @@ def test_the_bank_commands_read_and_write_the_exchange_formats(tmp_path):
     call_command("bank_export", "cli-bank", "--format", "threatexchange", stdout=exported, stderr=io.StringIO())
     assert sorted(exported.getvalue().splitlines()) == sorted([f"pdq {HASH_A}", f"pdq {HASH_B}"])
     assert bank.entries.count() == 2
+
+
+def test_an_export_is_audited_with_its_format(lead):
+    """A list of hashes leaving the platform is an act like any other."""
+    bank = HashBank.objects.create(name="exported-bank")
+    bank_export(bank_id=bank.pk, actor=lead, fmt="threatexchange")
+    event = AuditEvent.objects.get(action=AuditAction.BANK_EXPORTED)
+    assert (event.actor, event.target_id, event.data) == (lead, str(bank.pk), {"format": "threatexchange"})
+
+
+def test_the_import_command_refuses_a_csv_row_without_a_hash_as_the_page_does(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    HashBank.objects.create(name="cli-bank")
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"pdq_hash,note\n{HASH_A},fine\n,no hash here\n")
+    with pytest.raises(CommandError, match="no hash"):
+        call_command("bank_import", "cli-bank", str(listing), stdout=io.StringIO())
+    assert not BankedHash.objects.exists()

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from moderation.errors import ApplicationError
 from moderation.models import HashBank
-from moderation.services.bank_files import bank_hashes_parse
+from moderation.services.bank_files import bank_hashes_parse_checked
 from moderation.services.banks import bank_hashes_import
 
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         if target is None:
             raise CommandError(f"No bank named {bank!r}.")
         try:
-            parsed = bank_hashes_parse(file.read_text(encoding="utf-8-sig"))
+            parsed = bank_hashes_parse_checked(file.read_text(encoding="utf-8-sig"))
             added, search = bank_hashes_import(
                 bank=target, hashes=parsed.hashes, note=note or f"imported from {file.name}"
             )
