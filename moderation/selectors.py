@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from classifier.facade import ModelRole, ModelVersion
 from moderation.models import ClassPolicy, Prediction, Upload, UploadStatus
@@ -55,6 +58,34 @@ def review_queue_size() -> int:
     from moderation.models import REVIEWABLE_STATUSES
 
     return Upload.objects.filter(status__in=REVIEWABLE_STATUSES).count()
+
+
+@dataclass(frozen=True)
+class ClassificationBacklog:
+    depth: int  # uploads accepted and not yet settled (pending or processing)
+    verdicts_per_second: float  # settled over the last `window` seconds
+    window: float
+
+    @property
+    def expected_delay_seconds(self) -> float | None:
+        """How long a new upload waits for its verdict at the recent pace;
+        None when uploads wait and nothing settled lately (no worker, or one
+        just started)."""
+        if self.depth == 0:
+            return 0.0
+        if self.verdicts_per_second <= 0:
+            return None
+        return self.depth / self.verdicts_per_second
+
+
+def classification_backlog(*, window: float = 30.0) -> ClassificationBacklog:
+    """The one count of uploads waiting for the models (the review queue is
+    `review_queue_size`), with the pace the workers settle them at: what the
+    upload API's back-pressure, its 202 hint and the metrics report."""
+    depth = Upload.objects.filter(status__in=(UploadStatus.PENDING, UploadStatus.PROCESSING)).count()
+    since = timezone.now() - timedelta(seconds=window)
+    settled = Upload.objects.filter(verdict_at__gte=since).count()
+    return ClassificationBacklog(depth=depth, verdicts_per_second=settled / window, window=window)
 
 
 def feed(*, limit: int = 60) -> list[Upload]:

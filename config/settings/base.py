@@ -269,6 +269,13 @@ SIGNUP_GLOBAL_HOURLY = get_env("SIGNUP_GLOBAL_HOURLY", 200, cast=int)
 # `wait=` on the upload API holds a web thread: at most this many requests of
 # one web process wait at once; the others get their 202 at once.
 API_MAX_CONCURRENT_WAITS = get_env("API_MAX_CONCURRENT_WAITS", 2, cast=int)
+# Back-pressure (moderation.services.backpressure): with this many uploads
+# waiting for classification (pending or processing), new ones are refused
+# with 503 `queue_full` and Retry-After, nothing stored; 0: no bound. 1000 is
+# about 25 to 50 s of work for one 2-core worker host; raise it with workers.
+# Each web process counts the backlog at most every UPLOAD_BACKLOG_CHECK_SECONDS.
+UPLOAD_BACKLOG_LIMIT = get_env("UPLOAD_BACKLOG_LIMIT", 1000, cast=int)
+UPLOAD_BACKLOG_CHECK_SECONDS = get_env("UPLOAD_BACKLOG_CHECK_SECONDS", 1.0, cast=float)
 
 # --- Classification
 # Workers check for a newly active model version at most this often.

@@ -218,6 +218,30 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         return {"id": version.pk, "name": version.name, "architecture": version.architecture}
 
 
+class QueueHintSerializer(serializers.Serializer):
+    depth = serializers.IntegerField(
+        help_text="uploads waiting for classification, counted at most UPLOAD_BACKLOG_CHECK_SECONDS ago"
+    )
+    verdicts_per_second = serializers.FloatField(help_text="the pace verdicts came at over the last 30 s")
+    expected_delay_seconds = serializers.FloatField(
+        allow_null=True, help_text="depth / pace; null when uploads wait and none settled lately"
+    )
+
+
+class UploadAcceptedOutputSerializer(UploadOutputSerializer):
+    """An upload not settled yet (202): with the queue it joined (also the
+    Retry-After header: when polling for its verdict is worth it)."""
+
+    queue = serializers.SerializerMethodField()
+
+    class Meta(UploadOutputSerializer.Meta):
+        fields = [*UploadOutputSerializer.Meta.fields, "queue"]
+
+    @extend_schema_field(QueueHintSerializer)
+    def get_queue(self, upload: Upload) -> dict:
+        return self.context["queue"]
+
+
 class UploadPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="the next page, or null")
     previous = serializers.URLField(allow_null=True)

@@ -17,6 +17,7 @@ from moderation.api.serializers import (
     AppealInputSerializer,
     AppealOutputSerializer,
     ErrorSerializer,
+    UploadAcceptedOutputSerializer,
     UploadInputSerializer,
     UploadOutputSerializer,
     UploadPageSerializer,
@@ -28,6 +29,7 @@ from moderation.errors import InvalidInput, NotFound, PayloadTooLarge
 from moderation.models import SETTLED_STATUSES, Flag, Prediction, Upload, UploadStatus, WebhookEndpoint
 from moderation.selectors import uploads_visible_to
 from moderation.services.appeals import appeal_open
+from moderation.services.backpressure import backlog_current, backlog_hint, backlog_retry_after
 from moderation.services.notify import wait_until_settled
 from moderation.services.ratelimit import check_daily_quota, check_user_upload
 from moderation.services.uploads import upload_create, upload_create_idempotent
@@ -150,7 +152,12 @@ class UploadListCreateApi(APIView):
                 description="same key + same request = the same upload, for 24 hours",
             ),
         ],
-        responses={201: UploadOutputSerializer, 202: UploadOutputSerializer, **ERRORS},
+        responses={
+            201: UploadOutputSerializer,
+            202: UploadAcceptedOutputSerializer,
+            **ERRORS,
+            503: OpenApiResponse(ErrorSerializer, description="queue_full: too many uploads wait; see Retry-After"),
+        },
         summary="Submit an image for moderation",
         operation_id="uploads_create",
     )
@@ -190,15 +197,21 @@ class UploadListCreateApi(APIView):
             replayed = not created
         else:
             upload = upload_create(**fields, partner=caller.get("partner"), uploader=caller.get("user"))
+        backlog = backlog_current()
+        if wait and (delay := backlog.expected_delay_seconds) is not None and delay > wait:
+            wait = 0.0  # the verdict cannot come in time: answer now rather than hold a web thread
         visible = uploads_visible_to(**caller)
         settled = wait > 0 and wait_until_settled(
             upload.pk, wait, lambda: visible.filter(pk=upload.pk, status__in=SETTLED_STATUSES).exists()
         )
         upload = visible.get(pk=upload.pk)
         settled = settled or upload.status in SETTLED_STATUSES
-        response = Response(
-            UploadOutputSerializer(upload).data, status=status.HTTP_201_CREATED if settled else status.HTTP_202_ACCEPTED
-        )
+        if settled:
+            response = Response(UploadOutputSerializer(upload).data, status=status.HTTP_201_CREATED)
+        else:
+            output = UploadAcceptedOutputSerializer(upload, context={"queue": backlog_hint(backlog)})
+            response = Response(output.data, status=status.HTTP_202_ACCEPTED)
+            response["Retry-After"] = str(backlog_retry_after(backlog))
         if replayed:
             response["Idempotent-Replayed"] = "true"
         return response

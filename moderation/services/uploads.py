@@ -31,6 +31,7 @@ from moderation.models import (
 )
 from moderation.selectors import class_thresholds
 from moderation.services.audit import audit_record
+from moderation.services.backpressure import backlog_admit
 from moderation.services.banks import bank_matches_record
 from moderation.services.frames import frames_judge, frames_record
 from moderation.services.notify import publish_settled
@@ -114,7 +115,10 @@ def upload_create(
     A refused upload raises an ApplicationError and leaves no row and no file.
     `idempotency` is (key, request hash): recorded in the same transaction, so
     that of two racing identical requests exactly one creates the upload.
+    Past UPLOAD_BACKLOG_LIMIT uploads waiting for the models it raises
+    Overloaded (503 queue_full) before reading the image.
     """
+    backlog_admit()
     if len(caption) > 2000:
         raise InvalidInput("The caption is longer than 2000 characters.", code="caption_too_long")
     if len(external_id) > 200:
