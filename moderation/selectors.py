@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -129,6 +131,23 @@ def enabled_flag_rules() -> list:
     from moderation.models import FlagCategory
 
     return list(FlagCategory.objects.filter(enabled=True).select_related("taxonomy_category"))
+
+
+_policy_inputs: tuple[float, dict[str, ClassThresholds], list] | None = None
+
+
+def policy_inputs() -> tuple[dict[str, ClassThresholds], list]:
+    """(class thresholds, enabled flag rules) for the worker's policy, read at
+    most every POLICY_CACHE_SECONDS per process (0: on every upload), as the
+    taxonomy and the model versions are: two queries fewer per upload."""
+    global _policy_inputs
+    now = time.monotonic()
+    held = _policy_inputs
+    if held is not None and now - held[0] < settings.POLICY_CACHE_SECONDS:
+        return held[1], held[2]
+    thresholds, rules = class_thresholds(), enabled_flag_rules()
+    _policy_inputs = (now, thresholds, rules)
+    return thresholds, rules
 
 
 def flag_signals(analysis, *, declared: str = "", taxonomy=None, flag_rules=None) -> tuple[list, list[str]]:

@@ -309,6 +309,14 @@ OPEN_SET_CALIBRATION_EXAMPLES = get_env("OPEN_SET_CALIBRATION_EXAMPLES", 300, ca
 # Threshold calibration from reviewer decisions.
 CALIBRATION_TARGET_PRECISION = get_env("CALIBRATION_TARGET_PRECISION", 0.98, cast=float)
 CALIBRATION_MIN_REVIEWED = get_env("CALIBRATION_MIN_REVIEWED", 30, cast=int)
+# The worker reads class thresholds and flag categories at most this often
+# per process (0: on every upload, as before), like the taxonomy and models.
+POLICY_CACHE_SECONDS = get_env("POLICY_CACHE_SECONDS", 5.0, cast=float)
+# The re-encoded public copy (moderation.services.renditions) is served only
+# for uploads of signed-in people; a partner's upload is seen by moderators
+# (the original) and nobody else, so by default the worker makes no copy of it
+# (1: make one anyway, as before; the image view still makes one on demand).
+PUBLIC_COPY_PARTNER_UPLOADS = get_env("PUBLIC_COPY_PARTNER_UPLOADS", False, cast=bool)
 # Threads each worker process gives one model call (LiteRT / onnxruntime).
 INFERENCE_THREADS = get_env("INFERENCE_THREADS", 1, cast=int)
 # Benchmarks only (bench.pipeline's naive configuration): off, every task loads
