@@ -26,9 +26,11 @@ sampling the worker, and a table of where its CPU time goes.
 Configurations (settings knobs, so that today's is reproducible):
 - today: UPLOAD_BACKLOG_LIMIT=0 (no bound), PUBLIC_COPY_PARTNER_UPLOADS=1 (a
   public copy of every upload), POLICY_CACHE_SECONDS=0 (thresholds and flag
-  categories read on every upload), Open-NSFW;
+  categories read on every upload), API_READ_BACK_ACCEPTED=1 (a new upload
+  read back from the database for its 202), Open-NSFW;
 - new: the defaults (bounded backlog, no public copy of partner uploads nobody
-  is served, policy settings read every 5 s), with `--adult-model`'s scorer;
+  is served, policy settings read every 5 s, a 202 from the row just
+  written), with `--adult-model`'s scorer;
 - naive: today's, plus models loaded by every task and full-size decoding.
 The benchmark's client threads run on the same machine and take some of its CPU.
 """
@@ -50,7 +52,12 @@ from tqdm import tqdm
 from bench.common import ms_per_call, table, write_section
 from bench.stack import Stack, Uploads, sample_gifs, sample_jpegs, settled_count, wait_settled
 
-TODAY = {"UPLOAD_BACKLOG_LIMIT": "0", "PUBLIC_COPY_PARTNER_UPLOADS": "1", "POLICY_CACHE_SECONDS": "0"}
+TODAY = {
+    "UPLOAD_BACKLOG_LIMIT": "0",
+    "PUBLIC_COPY_PARTNER_UPLOADS": "1",
+    "POLICY_CACHE_SECONDS": "0",
+    "API_READ_BACK_ACCEPTED": "1",
+}
 # name -> (worker processes, environment of every process, the adult model it serves)
 CONFIGURATIONS: dict[str, tuple[int, dict[str, str], str | None]] = {
     "today": (2, TODAY, "open_nsfw"),

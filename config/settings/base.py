@@ -230,6 +230,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The upload's status in both its shapes (201/200 and 202) is one enum, under its earlier name.
+    "ENUM_NAME_OVERRIDES": {"UploadOutputStatusEnum": "moderation.models.UploadStatus"},
 }
 
 # Prometheus scrapes /metrics with this bearer token (unset: /metrics answers
@@ -269,6 +271,9 @@ SIGNUP_GLOBAL_HOURLY = get_env("SIGNUP_GLOBAL_HOURLY", 200, cast=int)
 # `wait=` on the upload API holds a web thread: at most this many requests of
 # one web process wait at once; the others get their 202 at once.
 API_MAX_CONCURRENT_WAITS = get_env("API_MAX_CONCURRENT_WAITS", 2, cast=int)
+# A new upload answered without `wait` is shown as created, without reading it
+# back from the database (nothing can have judged it yet); 1: read it back, as before.
+API_READ_BACK_ACCEPTED = get_env("API_READ_BACK_ACCEPTED", False, cast=bool)
 # Back-pressure (moderation.services.backpressure): with this many uploads
 # waiting for classification (pending or processing), new ones are refused
 # with 503 `queue_full` and Retry-After, nothing stored; 0: no bound. 1000 is

@@ -27,7 +27,7 @@ from moderation.api.serializers import (
 )
 from moderation.errors import InvalidInput, NotFound, PayloadTooLarge
 from moderation.models import SETTLED_STATUSES, Flag, Prediction, Upload, UploadStatus, WebhookEndpoint
-from moderation.selectors import uploads_visible_to
+from moderation.selectors import upload_just_created, uploads_visible_to
 from moderation.services.appeals import appeal_open
 from moderation.services.backpressure import backlog_current, backlog_hint, backlog_retry_after
 from moderation.services.notify import wait_until_settled
@@ -204,7 +204,10 @@ class UploadListCreateApi(APIView):
         settled = wait > 0 and wait_until_settled(
             upload.pk, wait, lambda: visible.filter(pk=upload.pk, status__in=SETTLED_STATUSES).exists()
         )
-        upload = visible.get(pk=upload.pk)
+        if settled or wait or replayed or settings.API_READ_BACK_ACCEPTED:
+            upload = visible.get(pk=upload.pk)
+        else:
+            upload = upload_just_created(upload)  # nothing can be said of it yet: no queries
         settled = settled or upload.status in SETTLED_STATUSES
         if settled:
             response = Response(UploadOutputSerializer(upload).data, status=status.HTTP_201_CREATED)

@@ -49,3 +49,30 @@ def test_the_policy_settings_are_read_once_per_interval(active_model, settings):
     settings.POLICY_CACHE_SECONDS = 3600.0
     policy_inputs()  # read once
     assert queries(2) == fresh - 2  # class thresholds and flag categories
+
+
+def test_a_new_upload_is_answered_without_reading_it_back(api_client, partner_key, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    _, key = partner_key()
+
+    def answer(index: int):
+        with CaptureQueriesContext(connection) as ctx:
+            response = api_client.post(
+                "/api/v1/uploads/",
+                {"image": SimpleUploadedFile(f"{index}.png", fashion_png(index)[0])},
+                format="multipart",
+                HTTP_AUTHORIZATION=f"Api-Key {key}",
+            )
+        assert response.status_code == 202, response.content
+        return response.json(), len(ctx.captured_queries)
+
+    settings.API_READ_BACK_ACCEPTED = True  # as before
+    answer(0)  # the first request of a test reads a few things once
+    read_back, before = answer(1)
+    settings.API_READ_BACK_ACCEPTED = False
+    shown, now = answer(2)
+    assert now == before - 3  # the upload, its predictions and its flags
+    assert shown.keys() == read_back.keys()
+    stored = api_client.get(f"/api/v1/uploads/{shown['id']}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+    assert {k: v for k, v in shown.items() if k != "queue"} == stored
