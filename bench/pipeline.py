@@ -27,10 +27,13 @@ Configurations (settings knobs, so that today's is reproducible):
 - today: UPLOAD_BACKLOG_LIMIT=0 (no bound), PUBLIC_COPY_PARTNER_UPLOADS=1 (a
   public copy of every upload), POLICY_CACHE_SECONDS=0 (thresholds and flag
   categories read on every upload), API_READ_BACK_ACCEPTED=1 (a new upload
-  read back from the database for its 202), Open-NSFW;
+  read back from the database for its 202), INFERENCE_ADULT_MAX_BATCH=0 (an
+  animation's frames through Open-NSFW as one batch), INFERENCE_BATCH_SIZES_KEPT=1
+  (a LiteRT interpreter re-allocated whenever the batch size changes), Open-NSFW;
 - new: the defaults (bounded backlog, no public copy of partner uploads nobody
   is served, policy settings read every 5 s, a 202 from the row just
-  written), with `--adult-model`'s scorer;
+  written, Open-NSFW one frame at a time, an interpreter per recent batch
+  size), with `--adult-model`'s scorer;
 - naive: today's, plus models loaded by every task and full-size decoding.
 The benchmark's client threads run on the same machine and take some of its CPU.
 """
@@ -57,6 +60,8 @@ TODAY = {
     "PUBLIC_COPY_PARTNER_UPLOADS": "1",
     "POLICY_CACHE_SECONDS": "0",
     "API_READ_BACK_ACCEPTED": "1",
+    "INFERENCE_ADULT_MAX_BATCH": "0",
+    "INFERENCE_BATCH_SIZES_KEPT": "1",
 }
 # name -> (worker processes, environment of every process, the adult model it serves)
 CONFIGURATIONS: dict[str, tuple[int, dict[str, str], str | None]] = {
@@ -240,10 +245,39 @@ def fidelity(version) -> str:
     return f"test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else "-"
 
 
-def models_alone(still: bytes, gif: bytes, seconds: float) -> tuple[dict[str, float], list[list[object]]]:
+def inference_settings(env: dict[str, str]) -> dict[str, object]:
+    """Apply a configuration's INFERENCE_* knobs to this process's settings;
+    the values they replace."""
+    from django.conf import settings
+
+    replaced = {}
+    for key, raw in env.items():
+        if key.startswith("INFERENCE_") and hasattr(settings, key):
+            current = getattr(settings, key)
+            replaced[key] = current
+            value = raw.lower() not in ("0", "false", "") if isinstance(current, bool) else type(current)(raw)
+            setattr(settings, key, value)
+    return replaced
+
+
+def models_alone(
+    still: bytes, gif: bytes, seconds: float, env: dict[str, str]
+) -> tuple[dict[str, float], list[list[object]]]:
     """ms per upload of the models alone (decode, every model, PDQ) on one
-    still and one GIF, in this process with one thread per model; and each
-    active model's ms per image beside its fidelity."""
+    still and one GIF, in this process with one thread per model and the
+    configuration's inference settings; and each active model's ms per image
+    beside its fidelity."""
+    from django.conf import settings
+
+    replaced = inference_settings(env)
+    try:
+        return _models_alone(still, gif, seconds)
+    finally:
+        for key, value in replaced.items():
+            setattr(settings, key, value)
+
+
+def _models_alone(still: bytes, gif: bytes, seconds: float) -> tuple[dict[str, float], list[list[object]]]:
     from django.conf import settings
 
     from classifier.facade import ModelVersion
@@ -364,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
                 profiles[name] = profile_worker(stack, kinds[still_kind], args.burst // 2, args.settle_timeout)
         finally:
             stack.stop()
-        per_upload, models = models_alone(kinds[still_kind][0], kinds[gif_kind][0], args.models_seconds)
+        per_upload, models = models_alone(kinds[still_kind][0], kinds[gif_kind][0], args.models_seconds, env)
         for kind, key in ((still_kind, "still"), (gif_kind, "gif")):
             ceiling = CORES * 1000 / per_upload[key]
             sustained = next(r[6] for r in rows if r[0] == name and r[1] == kind and r[2] == "maximum rate")

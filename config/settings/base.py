@@ -324,6 +324,13 @@ POLICY_CACHE_SECONDS = get_env("POLICY_CACHE_SECONDS", 5.0, cast=float)
 PUBLIC_COPY_PARTNER_UPLOADS = get_env("PUBLIC_COPY_PARTNER_UPLOADS", False, cast=bool)
 # Threads each worker process gives one model call (LiteRT / onnxruntime).
 INFERENCE_THREADS = get_env("INFERENCE_THREADS", 1, cast=int)
+# An animation's frames go through each model as one batch, except Open-NSFW,
+# which costs less per image run this many at a time (0: all frames at once).
+INFERENCE_ADULT_MAX_BATCH = get_env("INFERENCE_ADULT_MAX_BATCH", 1, cast=int)
+# LiteRT interpreters kept per model and process, one per recent batch size
+# (a still is a batch of 1, an animation a batch of its frames); 1: one
+# interpreter, re-allocated whenever the batch size changes.
+INFERENCE_BATCH_SIZES_KEPT = get_env("INFERENCE_BATCH_SIZES_KEPT", 2, cast=int)
 # Benchmarks only (bench.pipeline's naive configuration): off, every task loads
 # its models afresh and decodes JPEGs at full size.
 INFERENCE_CACHE_MODELS = get_env("INFERENCE_CACHE_MODELS", True, cast=bool)
