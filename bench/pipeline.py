@@ -4,7 +4,7 @@ runs on an upload. Today's configuration and the new one take the same load
 in the same run, so their ratio holds even on a shared machine.
 
     python -m bench.pipeline [--rate 5] [--seconds 20] [--burst 200]
-                             [--gif-rate 1] [--gif-burst 40] [--adult-model open_nsfw|nsfwjs]
+                             [--gif-rate 0.5] [--gif-burst 40] [--adult-model open_nsfw|nsfwjs]
                              [--configurations "today;new"] [--rounds 1] [--profile] [--no-write]
 
 Per configuration, for still 1-megapixel JPEGs and for 8-frame animated GIFs:
@@ -245,14 +245,14 @@ def fidelity(version) -> str:
     return f"test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else "-"
 
 
-def inference_settings(env: dict[str, str]) -> dict[str, object]:
-    """Apply a configuration's INFERENCE_* knobs to this process's settings;
-    the values they replace."""
+def inference_settings(env: dict[str, str], prefix: str = "INFERENCE_") -> dict[str, object]:
+    """Apply a configuration's knobs (those named `prefix`…) to this process's
+    settings; the values they replace."""
     from django.conf import settings
 
     replaced = {}
     for key, raw in env.items():
-        if key.startswith("INFERENCE_") and hasattr(settings, key):
+        if key.startswith(prefix) and hasattr(settings, key):
             current = getattr(settings, key)
             replaced[key] = current
             value = raw.lower() not in ("0", "false", "") if isinstance(current, bool) else type(current)(raw)
@@ -322,10 +322,89 @@ def _models_alone(still: bytes, gif: bytes, seconds: float) -> tuple[dict[str, f
     return per_upload, rows
 
 
+def per_upload_costs(
+    names: list[str], stills: list[bytes], gifs: list[bytes], rounds: int
+) -> tuple[str, dict[tuple[str, str], float]]:
+    """CPU time per upload of the web request and of the worker's task, each
+    configuration's settings applied in this one process in turn (A B B A),
+    the fastest of `rounds` turns: what the platform costs per upload, free of
+    the machine's other load that the whole-platform phases share."""
+    from django.conf import settings
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    from classifier.inference import forget_loaded_models
+    from moderation.models import Partner
+    from moderation.services.partners import partner_create
+    from moderation.services.uploads import upload_classify
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    partner, key = partner_create(name=f"bench-pipeline-inprocess-{time.time_ns()}")
+    Partner.objects.filter(pk=partner.pk).update(burst_limit=10**6, sustained_limit=10**7, daily_quota=10**7)
+    client = APIClient()
+    knobs = {k for n in names for k in CONFIGURATIONS[n][1]}
+    defaults = {k: getattr(settings, k) for k in knobs if hasattr(settings, k)}
+
+    def web(images: list[bytes], n: int) -> tuple[float, list[str]]:
+        started, ids = time.perf_counter(), []
+        for i in range(n):
+            response = client.post(
+                "/api/v1/uploads/",
+                {"image": SimpleUploadedFile("upload", images[i % len(images)])},
+                format="multipart",
+                HTTP_AUTHORIZATION=f"Api-Key {key}",
+            )
+            ids.append(response.json()["id"])
+        return (time.perf_counter() - started) / n * 1000, ids
+
+    def worker(ids: list[str]) -> float:
+        started = time.perf_counter()
+        for upload_id in ids:
+            upload_classify(upload_id=upload_id)
+        return (time.perf_counter() - started) / len(ids) * 1000
+
+    best: dict[tuple[str, str], float] = {}
+    for turn in range(rounds):
+        for name in names if turn % 2 == 0 else names[::-1]:
+            for k, v in defaults.items():
+                setattr(settings, k, v)
+            inference_settings(CONFIGURATIONS[name][1], prefix="")
+            forget_loaded_models()
+            worker(web(stills, 2)[1])  # warm: models loaded, caches filled
+            figures = {}
+            figures["web, still"], ids = web(stills, 8)
+            figures["worker, still"] = worker(ids)
+            figures["web, GIF"], ids = web(gifs, 3)
+            figures["worker, GIF"] = worker(ids)
+            for what, ms in figures.items():
+                best[(name, what)] = min(best.get((name, what), float("inf")), ms)
+    for k, v in defaults.items():
+        setattr(settings, k, v)
+    forget_loaded_models()
+    rows = []
+    for name in names:
+        still = best[(name, "web, still")] + best[(name, "worker, still")]
+        gif = best[(name, "web, GIF")] + best[(name, "worker, GIF")]
+        rows.append(
+            [
+                name,
+                best[(name, "web, still")],
+                best[(name, "worker, still")],
+                still,
+                best[(name, "web, GIF")],
+                best[(name, "worker, GIF")],
+                gif,
+            ]
+        )
+        best[(name, "still")], best[(name, "GIF")] = still, gif
+    headers = ["configuration", "web ms/still", "worker ms/still", "ms/still", "web ms/GIF", "worker ms/GIF", "ms/GIF"]
+    return table(headers, rows), best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=5.0, help="fixed-rate phase, stills: uploads per second")
-    parser.add_argument("--gif-rate", type=float, default=1.0, help="fixed-rate phase, GIFs: uploads per second")
+    parser.add_argument("--gif-rate", type=float, default=0.5, help="fixed-rate phase, GIFs: uploads per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="fixed-rate phases: duration")
     parser.add_argument("--burst", type=int, default=200, help="maximum-rate phase, stills: uploads")
     parser.add_argument("--gif-burst", type=int, default=40, help="maximum-rate phase, GIFs: uploads")
@@ -343,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the worker during one more, unmeasured burst")
     parser.add_argument(
         "--rounds", type=int, default=1, help="rounds of every configuration, in A B B A order; figures are their means"
+    )
+    parser.add_argument(
+        "--cost-rounds", type=int, default=4, help="turns of the in-process per-upload cost comparison (0: none)"
     )
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
@@ -419,6 +501,11 @@ def main(argv: list[str] | None = None) -> int:
             sustained = mean_of(rows, name, kind, "maximum rate", 6)
             ceiling_rows.append([name, kind, ms, ceiling, sustained, f"{100 * sustained / ceiling:.0f} %"])
 
+    costs, cost = (
+        ("", {})
+        if not args.cost_rounds
+        else per_upload_costs(names, kinds[still_kind], kinds[gif_kind], args.cost_rounds)
+    )
     output = table(
         [headers[0], "round", *headers[1:]], [[r[0], n, *r[1:]] for r, n in zip(rows, row_rounds, strict=True)]
     )
@@ -434,6 +521,18 @@ def main(argv: list[str] | None = None) -> int:
         ceiling_rows,
     )
     output += "\n\n" + table(["configuration", "model (version)", "ms/img (1 thread)", "fidelity"], model_rows)
+    if costs:
+        output += (
+            "\n\nPer upload, the web request and the worker's task timed in one process (the API through DRF's "
+            f"test client, then `upload_classify`), each configuration's settings in turn, the fastest of "
+            f"{args.cost_rounds} turns: the platform's own cost per upload, free of the other load the "
+            "whole-platform phases share the machine with.\n\n" + costs
+        )
+        if ("today", "still") in cost and ("new", "still") in cost:
+            output += (
+                f"\n\nUploads per core, new / today: stills {cost[('today', 'still')] / cost[('new', 'still')]:.2f}x, "
+                f"8-frame GIFs {cost[('today', 'GIF')] / cost[('new', 'GIF')]:.2f}x (web + worker ms per upload)."
+            )
     summary = goals(rows, ceiling_rows, still_kind, gif_kind)
     if summary:
         output += "\n\n" + summary
