@@ -569,8 +569,7 @@ def main(argv: list[str] | None = None) -> int:
             "pipeline",
             "Pipeline: uploads to verdicts, today's configuration against the new one",
             note + "\n\n" + output,
-            "python -m bench.pipeline"
-            + (f" --adult-model {args.adult_model}" if args.adult_model != "open_nsfw" else ""),
+            "python -m bench.pipeline" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv)),
         )
     return 0 if lost == 0 else 1
 
