@@ -50,6 +50,24 @@ def sample_jpegs(size: tuple[int, int] = (1224, 816), quality: int = 90) -> list
     return photos
 
 
+def sample_gifs(size: tuple[int, int] = (480, 270), frames: int = 8) -> list[bytes]:
+    """Animated GIFs of `frames` different photos each (no two frames alike,
+    so none is judged once for two), 100 ms a frame."""
+    from PIL import Image, ImageOps
+    from skimage import data as samples
+
+    names = ("coffee", "chelsea", "astronaut", "rocket", "immunohistochemistry")
+    photos = [Image.fromarray(getattr(samples, n)()).convert("RGB").resize(size) for n in names]
+    photos += [ImageOps.mirror(p) for p in photos]
+    gifs = []
+    for start in range(len(names)):
+        chosen = [photos[(start + i) % len(photos)] for i in range(frames)]
+        buffer = BytesIO()
+        chosen[0].save(buffer, "GIF", save_all=True, append_images=chosen[1:], duration=100, loop=0)
+        gifs.append(buffer.getvalue())
+    return gifs
+
+
 def ensure_database(url: str, *, fresh: bool = False) -> None:
     """Create the PostgreSQL database named in `url` when missing (dropped and
     created anew with `fresh`)."""
@@ -82,6 +100,7 @@ class Stack:
             "QA_SAMPLE_RATE": "0",
         }
         self.env.pop("CELERY_BROKER_URL", None)
+        self.base_env = dict(self.env)
         self.var = Path(self.env["VAR_DIR"])
         self.var.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, subprocess.Popen] = {}
@@ -95,14 +114,18 @@ class Stack:
         )
         return result.stdout if capture else ""
 
-    def prepare(self) -> None:
+    def prepare(self, *, reuse: bool = False) -> None:
         """A fresh database and media folder (nothing left from an earlier run),
-        the photo models, a product model, and a partner without limits."""
-        ensure_database(self.env["DATABASE_URL"], fresh=True)
-        shutil.rmtree(self.var / "media", ignore_errors=True)
+        the photo models, a product model, and a partner without limits.
+        `reuse` (development): keep an earlier run's database and models,
+        only migrating it and adding a partner."""
+        if not reuse:
+            ensure_database(self.env["DATABASE_URL"], fresh=True)
+            shutil.rmtree(self.var / "media", ignore_errors=True)
         self.manage("migrate", "--verbosity", "0")
-        self.manage("install_models")
-        self.manage("train_classifier", "--architecture", "seed-cnn", "--epochs", "1", "--limit", "10000")
+        if not reuse:
+            self.manage("install_models")
+            self.manage("train_classifier", "--architecture", "seed-cnn", "--epochs", "1", "--limit", "10000")
         partner = f"bench-{self.name}-{uuid.uuid4().hex[:6]}"
         self.key = self.manage("create_partner", partner, capture=True).split()[-1]
         self.manage(
@@ -132,8 +155,11 @@ class Stack:
         concurrency: int = 2,
         beat: bool = True,
         worker_env: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
-        """Web, worker (with `worker_env` on top) and beat, on a queue of their own."""
+        """Web, worker (with `worker_env` on top) and beat, on a queue of their
+        own; `env` (settings for every process) stays until the next start."""
+        self.env = {**self.base_env, **(env or {})}
         self.env["CELERY_QUEUE"] = f"{self.name}-{uuid.uuid4().hex[:6]}"
         self._worker = (
             [
@@ -216,13 +242,15 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.processes.clear()
 
-    def upload(self, photo: bytes, name: str = "photo.jpg") -> str:
+    def upload(self, photo: bytes, name: str = "") -> str:
         """POST one image through the partner API; the upload's id."""
         boundary = uuid.uuid4().hex
+        animated = photo.startswith(b"GIF8")
+        name = name or ("animation.gif" if animated else "photo.jpg")
         body = (
             (
                 f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
-                "Content-Type: image/jpeg\r\n\r\n"
+                f"Content-Type: image/{'gif' if animated else 'jpeg'}\r\n\r\n"
             ).encode()
             + photo
             + f"\r\n--{boundary}--\r\n".encode()

@@ -107,11 +107,13 @@ def _load(version: ModelVersion) -> LoadedModel:
     elif version.role == ModelRole.ADULT:
         from classifier.ml.nsfw import AdultScorer
 
-        runtime = AdultScorer(data, threads=settings.INFERENCE_THREADS)
+        runtime = AdultScorer(data, threads=settings.INFERENCE_THREADS, max_batch=settings.INFERENCE_ADULT_MAX_BATCH)
     elif version.role == ModelRole.OPEN_SET:
         runtime = OpenSetGate.from_bytes(data)
     else:
-        runtime = LiteModel(data, num_threads=settings.INFERENCE_THREADS)
+        runtime = LiteModel(
+            data, num_threads=settings.INFERENCE_THREADS, batch_sizes_kept=settings.INFERENCE_BATCH_SIZES_KEPT
+        )
     return LoadedModel(version.pk, version.name, version.architecture, tuple(version.class_names), runtime)
 
 

@@ -61,3 +61,15 @@ class RateLimited(ApplicationError):
     def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited", detail=None) -> None:
         self.retry_after = max(1, int(retry_after))
         super().__init__(message, code=code, detail={"retry_after": self.retry_after, **(detail or {})})
+
+
+class Overloaded(ApplicationError):
+    """Accepting more would only grow a queue nobody reaches in time: 503 with
+    Retry-After, and nothing was stored."""
+
+    status = 503
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after: int, detail=None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, detail={"retry_after": self.retry_after, **(detail or {})})

@@ -100,6 +100,11 @@ class PlatformCollector:
         # Names only, so that registering does not query the database.
         yield GaugeMetricFamily("moderation_uploads", "Uploads by state", labels=["state"])
         yield GaugeMetricFamily("moderation_review_queue_depth", "Items waiting for a moderator")
+        yield GaugeMetricFamily("moderation_classification_backlog", "Uploads waiting for the models")
+        yield GaugeMetricFamily("moderation_classification_verdicts_per_second", "Verdict pace over the last 30 s")
+        yield GaugeMetricFamily(
+            "moderation_classification_expected_delay_seconds", "Backlog / pace: a new upload's wait for its verdict"
+        )
         yield GaugeMetricFamily("moderation_verdict_latency_seconds", "Upload-to-verdict time", labels=["quantile"])
         yield GaugeMetricFamily(
             "moderation_model_version_in_service",
@@ -110,9 +115,10 @@ class PlatformCollector:
     def collect(self):
         from classifier.facade import ModelVersion, ModelVersionStatus
         from moderation.models import Upload
-        from moderation.selectors import review_queue_size
+        from moderation.selectors import classification_backlog, review_queue_size
 
         try:
+            backlog = classification_backlog()
             by_state = dict(Upload.objects.values_list("status").annotate(n=Count("id")).order_by())
             queue_depth = review_queue_size()
             recent = list(
@@ -130,6 +136,21 @@ class PlatformCollector:
             uploads.add_metric([state], count)
         yield uploads
         yield GaugeMetricFamily("moderation_review_queue_depth", "Items waiting for a moderator", value=queue_depth)
+        yield GaugeMetricFamily(
+            "moderation_classification_backlog", "Uploads waiting for the models", value=backlog.depth
+        )
+        yield GaugeMetricFamily(
+            "moderation_classification_verdicts_per_second",
+            "Verdict pace over the last 30 s",
+            value=backlog.verdicts_per_second,
+        )
+        delay = backlog.expected_delay_seconds
+        if delay is not None:  # unknown (uploads wait, nothing settled lately): no sample
+            yield GaugeMetricFamily(
+                "moderation_classification_expected_delay_seconds",
+                "Backlog / pace: a new upload's wait for its verdict",
+                value=delay,
+            )
         latency = GaugeMetricFamily(
             "moderation_verdict_latency_seconds",
             "Upload-to-verdict time over the last 1000 verdicts",

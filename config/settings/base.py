@@ -239,6 +239,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The upload's status in both its shapes (201/200 and 202) is one enum, under its earlier name.
+    "ENUM_NAME_OVERRIDES": {"UploadOutputStatusEnum": "moderation.models.UploadStatus"},
 }
 
 # Prometheus scrapes /metrics with this bearer token (unset: /metrics answers
@@ -278,6 +280,16 @@ SIGNUP_GLOBAL_HOURLY = get_env("SIGNUP_GLOBAL_HOURLY", 200, cast=int)
 # `wait=` on the upload API holds a web thread: at most this many requests of
 # one web process wait at once; the others get their 202 at once.
 API_MAX_CONCURRENT_WAITS = get_env("API_MAX_CONCURRENT_WAITS", 2, cast=int)
+# A new upload answered without `wait` is shown as created, without reading it
+# back from the database (nothing can have judged it yet); 1: read it back, as before.
+API_READ_BACK_ACCEPTED = get_env("API_READ_BACK_ACCEPTED", False, cast=bool)
+# Back-pressure (moderation.services.backpressure): with this many uploads
+# waiting for classification (pending or processing), new ones are refused
+# with 503 `queue_full` and Retry-After, nothing stored; 0: no bound. 1000 is
+# about 25 to 50 s of work for one 2-core worker host; raise it with workers.
+# Each web process counts the backlog at most every UPLOAD_BACKLOG_CHECK_SECONDS.
+UPLOAD_BACKLOG_LIMIT = get_env("UPLOAD_BACKLOG_LIMIT", 1000, cast=int)
+UPLOAD_BACKLOG_CHECK_SECONDS = get_env("UPLOAD_BACKLOG_CHECK_SECONDS", 1.0, cast=float)
 
 # --- Classification
 # Workers check for a newly active model version at most this often.
@@ -317,8 +329,23 @@ OPEN_SET_CALIBRATION_EXAMPLES = get_env("OPEN_SET_CALIBRATION_EXAMPLES", 300, ca
 # Threshold calibration from reviewer decisions.
 CALIBRATION_TARGET_PRECISION = get_env("CALIBRATION_TARGET_PRECISION", 0.98, cast=float)
 CALIBRATION_MIN_REVIEWED = get_env("CALIBRATION_MIN_REVIEWED", 30, cast=int)
+# The worker reads class thresholds and flag categories at most this often
+# per process (0: on every upload, as before), like the taxonomy and models.
+POLICY_CACHE_SECONDS = get_env("POLICY_CACHE_SECONDS", 5.0, cast=float)
+# The re-encoded public copy (moderation.services.renditions) is served only
+# for uploads of signed-in people; a partner's upload is seen by moderators
+# (the original) and nobody else, so by default the worker makes no copy of it
+# (1: make one anyway, as before; the image view still makes one on demand).
+PUBLIC_COPY_PARTNER_UPLOADS = get_env("PUBLIC_COPY_PARTNER_UPLOADS", False, cast=bool)
 # Threads each worker process gives one model call (LiteRT / onnxruntime).
 INFERENCE_THREADS = get_env("INFERENCE_THREADS", 1, cast=int)
+# An animation's frames go through each model as one batch, except Open-NSFW,
+# which costs less per image run this many at a time (0: all frames at once).
+INFERENCE_ADULT_MAX_BATCH = get_env("INFERENCE_ADULT_MAX_BATCH", 1, cast=int)
+# LiteRT interpreters kept per model and process, one per recent batch size
+# (a still is a batch of 1, an animation a batch of its frames); 1: one
+# interpreter, re-allocated whenever the batch size changes.
+INFERENCE_BATCH_SIZES_KEPT = get_env("INFERENCE_BATCH_SIZES_KEPT", 2, cast=int)
 # Benchmarks only (bench.pipeline's naive configuration): off, every task loads
 # its models afresh and decodes JPEGs at full size.
 INFERENCE_CACHE_MODELS = get_env("INFERENCE_CACHE_MODELS", True, cast=bool)

@@ -51,3 +51,8 @@ SECOND_REVIEW_RATE = 0.0
 USER_UPLOAD_BURST_LIMIT = USER_UPLOAD_HOURLY_LIMIT = USER_UPLOAD_DAILY_QUOTA = 100_000
 SIGNUP_PER_ADDRESS_HOURLY = SIGNUP_GLOBAL_HOURLY = 100_000
 CUSTOM_CATEGORY_TRAIN_DEBOUNCE_SECONDS = 0.5
+UPLOAD_BACKLOG_CHECK_SECONDS = 0.0  # every upload counts the backlog afresh
+POLICY_CACHE_SECONDS = 0.0  # thresholds edited in a test apply to the next upload
+# Partners' uploads get a public copy here (production makes none: nobody is
+# served it), so that the suite's partner uploads keep exercising renditions.
+PUBLIC_COPY_PARTNER_UPLOADS = True

@@ -34,7 +34,7 @@ def exception_handler(exc, context):
     response: Response | None
     if isinstance(exc, ApplicationError):
         response = Response(exc.as_dict(), status=exc.status)
-        retry_after = getattr(exc, "retry_after", None)  # RateLimited only
+        retry_after = getattr(exc, "retry_after", None)  # RateLimited, Overloaded
         if retry_after:
             response["Retry-After"] = str(retry_after)
         return response

@@ -3,10 +3,11 @@ the platform's one representation of an upload (`moderation.representation`),
 shared with the webhooks."""
 
 from drf_spectacular.drainage import set_override
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from moderation.models import WebhookEndpoint
+from moderation.models import Upload, WebhookEndpoint
 from moderation.representation import (
     AppealOutputSerializer,
     BoundedIntegerField,
@@ -29,6 +30,7 @@ __all__ = [
     "ModelVersionRefSerializer",
     "OpenSetSerializer",
     "TagSerializer",
+    "UploadAcceptedOutputSerializer",
     "UploadInputSerializer",
     "UploadOutputSerializer",
     "UploadPageSerializer",
@@ -120,6 +122,30 @@ class UploadInputSerializer(serializers.Serializer):
         "`footwear`), matched without regard to case. An image that does not show it gets a "
         "`listing_mismatch` flag. Unknown values: 400 `unknown_declared_category`.",
     )
+
+
+class QueueHintSerializer(serializers.Serializer):
+    depth = serializers.IntegerField(
+        help_text="uploads waiting for classification, counted at most UPLOAD_BACKLOG_CHECK_SECONDS ago"
+    )
+    verdicts_per_second = serializers.FloatField(help_text="the pace verdicts came at over the last 30 s")
+    expected_delay_seconds = serializers.FloatField(
+        allow_null=True, help_text="depth / pace; null when uploads wait and none settled lately"
+    )
+
+
+class UploadAcceptedOutputSerializer(UploadOutputSerializer):
+    """An upload not settled yet (202): with the queue it joined (also the
+    Retry-After header: when polling for its verdict is worth it)."""
+
+    queue = serializers.SerializerMethodField()
+
+    class Meta(UploadOutputSerializer.Meta):
+        fields = [*UploadOutputSerializer.Meta.fields, "queue"]
+
+    @extend_schema_field(QueueHintSerializer)
+    def get_queue(self, upload: Upload) -> dict:
+        return self.context["queue"]
 
 
 class UploadPageSerializer(serializers.Serializer):

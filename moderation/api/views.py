@@ -16,6 +16,7 @@ from moderation.api.serializers import (
     AppealInputSerializer,
     AppealOutputSerializer,
     ErrorSerializer,
+    UploadAcceptedOutputSerializer,
     UploadInputSerializer,
     UploadOutputSerializer,
     UploadPageSerializer,
@@ -28,6 +29,7 @@ from moderation.filters import uploads_filter
 from moderation.models import Upload, UploadStatus, WebhookEndpoint
 from moderation.selectors import uploads_visible_to
 from moderation.services.appeals import appeal_open
+from moderation.services.backpressure import backlog_hint, backlog_retry_after
 from moderation.services.submissions import MAX_WAIT_SECONDS, upload_submit
 from moderation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_secret_rotate
 
@@ -105,7 +107,12 @@ class UploadListCreateApi(APIView):
                 description="same key + same request = the same upload, for 24 hours",
             ),
         ],
-        responses={201: UploadOutputSerializer, 202: UploadOutputSerializer, **ERRORS},
+        responses={
+            201: UploadOutputSerializer,
+            202: UploadAcceptedOutputSerializer,
+            **ERRORS,
+            503: OpenApiResponse(ErrorSerializer, description="queue_full: too many uploads wait; see Retry-After"),
+        },
         summary="Submit an image for moderation",
         operation_id="uploads_create",
     )
@@ -128,10 +135,13 @@ class UploadListCreateApi(APIView):
             idempotency_key=request.headers.get("Idempotency-Key"),
             wait=wait,
         )
-        response = Response(
-            UploadOutputSerializer(submission.upload).data,
-            status=status.HTTP_201_CREATED if submission.settled else status.HTTP_202_ACCEPTED,
-        )
+        if submission.settled:
+            response = Response(UploadOutputSerializer(submission.upload).data, status=status.HTTP_201_CREATED)
+        else:
+            queue = backlog_hint(submission.backlog)
+            output = UploadAcceptedOutputSerializer(submission.upload, context={"queue": queue})
+            response = Response(output.data, status=status.HTTP_202_ACCEPTED)
+            response["Retry-After"] = str(backlog_retry_after(submission.backlog))
         if submission.replayed:
             response["Idempotent-Replayed"] = "true"
         return response

@@ -86,12 +86,18 @@ def _merged(verdicts: Sequence[FrameVerdict], worst: FrameVerdict) -> PolicyResu
 
 
 def frames_judge(
-    *, frames: Sequence[FrameAnalysis], thresholds: Mapping[str, ClassThresholds], declared: str = "", taxonomy=None
+    *,
+    frames: Sequence[FrameAnalysis],
+    thresholds: Mapping[str, ClassThresholds],
+    declared: str = "",
+    taxonomy=None,
+    flag_rules=None,
 ) -> FramesJudgement:
     """The policy on every frame, and the upload's verdict: its worst frame's.
-    `declared` is the listing's declared category, if any."""
+    `declared` is the listing's declared category, if any; `flag_rules` the
+    enabled flag categories (read here when not given)."""
     taxonomy = taxonomy or taxonomy_in_service()
-    flag_rules = enabled_flag_rules()
+    flag_rules = enabled_flag_rules() if flag_rules is None else flag_rules
     verdicts = []
     # One index search for every judged frame's hash.
     frame_matches = hash_matches_many([frame.analysis.pdq_hash for frame in frames])

@@ -6,6 +6,7 @@ its subscription (no polling, no database connection held). Without Redis
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -22,10 +23,18 @@ def _channel(upload_id) -> str:
     return f"moderation:settled:{upload_id}"
 
 
-def _redis():
+@functools.cache
+def _client(url: str):
     import redis
 
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=15)
+    return redis.Redis.from_url(url, socket_timeout=15)
+
+
+def _redis():
+    # One client (and connection pool) per process and URL: a worker publishes
+    # once per upload, and a new connection each time cost a TCP handshake.
+    # redis-py's pool notices a fork and opens its own connections in the child.
+    return _client(settings.REDIS_URL)
 
 
 def publish_settled(upload_id) -> None:

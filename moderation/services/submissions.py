@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
+from django.conf import settings
+
 from moderation.models import SETTLED_STATUSES, ApiKey, Upload
-from moderation.selectors import uploads_visible_to
+from moderation.selectors import ClassificationBacklog, upload_just_created, uploads_visible_to
+from moderation.services.backpressure import backlog_current
 from moderation.services.notify import wait_until_settled
 from moderation.services.ratelimit import check_daily_quota
 from moderation.services.uploads import upload_create, upload_create_idempotent
@@ -33,6 +36,7 @@ class Submission:
     upload: Upload  # read through uploads_visible_to, ready for its representation
     settled: bool  # the worker is done with it (a verdict, review or failure): 201, else 202
     replayed: bool  # the Idempotency-Key's earlier upload, not a new one
+    backlog: ClassificationBacklog  # the classification queue it joined (the 202's hint)
 
 
 def upload_submit(
@@ -53,7 +57,10 @@ def upload_submit(
     A partner's upload counts against its key's daily quota (429
     `quota_exceeded`) and may carry an `idempotency_key`: the same key with the
     same request gives the first upload back (`replayed`). A refused upload
-    raises an ApplicationError and leaves no row and no file."""
+    raises an ApplicationError and leaves no row and no file; past the
+    classification backlog's bound that is 503 `queue_full` (services.backpressure).
+    When the queue's expected delay exceeds `wait`, the answer comes at once
+    instead of holding a web thread for a verdict that cannot come in time."""
     fields = _Content(
         data=data, filename=filename, caption=caption, external_id=external_id, declared_category=declared_category
     )
@@ -70,9 +77,17 @@ def upload_submit(
     else:
         upload = upload_create(**fields, uploader=user)
         visible = uploads_visible_to(user=user)
+    backlog = backlog_current()
+    if wait and (delay := backlog.expected_delay_seconds) is not None and delay > wait:
+        wait = 0.0
     settled = upload_wait_settled(upload_id=upload.pk, visible=visible, timeout=wait)
-    upload = visible.get(pk=upload.pk)
-    return Submission(upload=upload, settled=settled or upload.status in SETTLED_STATUSES, replayed=replayed)
+    if settled or wait or replayed or settings.API_READ_BACK_ACCEPTED:
+        upload = visible.get(pk=upload.pk)
+    else:
+        upload = upload_just_created(upload)  # nothing can be said of it yet: no queries
+    return Submission(
+        upload=upload, settled=settled or upload.status in SETTLED_STATUSES, replayed=replayed, backlog=backlog
+    )
 
 
 def upload_wait_settled(*, upload_id, visible, timeout: float) -> bool:

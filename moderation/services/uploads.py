@@ -28,8 +28,9 @@ from moderation.models import (
     UploadStatus,
     Verdict,
 )
-from moderation.selectors import class_thresholds
+from moderation.selectors import policy_inputs
 from moderation.services.audit import audit_record
+from moderation.services.backpressure import backlog_admit
 from moderation.services.banks import bank_matches_record
 from moderation.services.frames import frames_judge, frames_record
 from moderation.services.lifecycle import upload_locked, upload_save, upload_transition
@@ -99,7 +100,10 @@ def upload_create(
     A refused upload raises an ApplicationError and leaves no row and no file.
     `idempotency` is (key, request hash): recorded in the same transaction, so
     that of two racing identical requests exactly one creates the upload.
+    Past UPLOAD_BACKLOG_LIMIT uploads waiting for the models it raises
+    Overloaded (503 queue_full) before reading the image.
     """
+    backlog_admit()
     if len(caption) > 2000:
         raise InvalidInput("The caption is longer than 2000 characters.", code="caption_too_long")
     if len(external_id) > 200:
@@ -279,24 +283,34 @@ def upload_classify(*, upload_id) -> Upload | None:
     with upload.image.open("rb") as fh:
         data = fh.read()
     frames = analyze_frames(data, max_frames=settings.ANIMATION_SAMPLE_FRAMES)
-    upload_public_image_ensure(upload=upload, data=data)
-    return upload_apply_analysis(upload_id=upload_id, frames=frames)
+    if upload.uploader_id is not None or settings.PUBLIC_COPY_PARTNER_UPLOADS:
+        upload_public_image_ensure(upload=upload, data=data)
+    return upload_apply_analysis(upload_id=upload_id, frames=frames, declared=upload.declared_category)
 
 
 def upload_apply_analysis(
-    *, upload_id, analysis: ImageAnalysis | None = None, frames: Sequence[FrameAnalysis] | None = None
+    *,
+    upload_id,
+    analysis: ImageAnalysis | None = None,
+    frames: Sequence[FrameAnalysis] | None = None,
+    declared: str | None = None,
 ) -> Upload | None:
     """Store an analysis (one per judged frame of an animation) and the
     policy's verdict on it, in one transaction. An animation takes its worst
-    frame's verdict, and that frame's predictions are the upload's."""
+    frame's verdict, and that frame's predictions are the upload's.
+    `declared` is the upload's declared category when the caller holds the
+    row already (read here when None)."""
     if frames is None:
         if analysis is None:
             raise TypeError("upload_apply_analysis needs an analysis or frames")
         frames = [FrameAnalysis(0, 0, 0, False, 0.0, analysis)]
-    thresholds = class_thresholds()
-    declared = Upload.objects.filter(pk=upload_id).values_list("declared_category", flat=True).first() or ""
+    thresholds, flag_rules = policy_inputs()
+    if declared is None:
+        declared = Upload.objects.filter(pk=upload_id).values_list("declared_category", flat=True).first() or ""
     taxonomy = taxonomy_in_service()
-    judgement = frames_judge(frames=frames, thresholds=thresholds, declared=declared, taxonomy=taxonomy)
+    judgement = frames_judge(
+        frames=frames, thresholds=thresholds, declared=declared, taxonomy=taxonomy, flag_rules=flag_rules
+    )
     analysis, result = judgement.worst.frame.analysis, judgement.result
     categories = taxonomy.scores(analysis.imagenet.probabilities) if analysis.imagenet is not None else {}
 
