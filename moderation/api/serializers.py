@@ -125,7 +125,7 @@ class UploadInputSerializer(serializers.Serializer):
 
 
 class QueueHintSerializer(serializers.Serializer):
-    depth = serializers.IntegerField(
+    depth = BoundedIntegerField(
         help_text="uploads waiting for classification, counted at most UPLOAD_BACKLOG_CHECK_SECONDS ago"
     )
     verdicts_per_second = serializers.FloatField(help_text="the pace verdicts came at over the last 30 s")

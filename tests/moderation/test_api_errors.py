@@ -41,6 +41,7 @@ API_MODULES = [
     "moderation/limits.py",
     "moderation/validation.py",
     "moderation/services/submissions.py",
+    "moderation/services/backpressure.py",
     "moderation/services/uploads.py",
     "moderation/services/appeals.py",
     "moderation/services/webhooks.py",
@@ -168,6 +169,12 @@ def _signup_rate_limited(world: World):
     )
 
 
+def _queue_full(world: World):
+    world.settings.UPLOAD_BACKLOG_LIMIT = 1
+    world.upload()  # one upload already waits for the models
+    return world.post_image(_png())
+
+
 def _server_error(world: World):
     def bug(**kwargs):
         raise RuntimeError("a bug")
@@ -222,6 +229,7 @@ TRIGGERS: dict[str, Callable[[World], object]] = {
     "quota_exceeded": lambda w: (_limited(w, daily_quota=0), w.post_image(_png()))[1],
     "signup_rate_limited": _signup_rate_limited,
     "server_error": _server_error,
+    "queue_full": _queue_full,
 }
 
 
@@ -260,4 +268,5 @@ def test_documented_code_is_what_the_api_answers(code, world):
         assert int(response["Retry-After"]) >= 1
     if response.wsgi_request.method == "POST" and response.wsgi_request.path == UPLOADS:
         # A refused upload leaves no row (the triggers' own setup uploads aside).
-        assert Upload.objects.count() <= uploads_before + (code in ("duplicate_external_id", "idempotency_key_reused"))
+        setup = code in ("duplicate_external_id", "idempotency_key_reused", "queue_full")
+        assert Upload.objects.count() <= uploads_before + setup

@@ -165,7 +165,7 @@ def test_real_answers_validate_against_the_schema_and_webhooks_send_the_same_upl
         "/api/v1/uploads/", {"image": SimpleUploadedFile("b.png", fashion_png(1)[0])}, format="multipart", **auth
     )
     assert created.status_code == 202 and created.json()["external_id"] == ""
-    jsonschema.validate(created.json(), _json_schema(components["UploadOutput"], components))
+    jsonschema.validate(created.json(), _json_schema(components["UploadAcceptedOutput"], components))
 
     # The webhooks send the upload exactly as the API answers it.
     delivery = WebhookDelivery.objects.filter(upload=upload, event="appeal.decided").get()
