@@ -130,6 +130,19 @@ def validate_image(
 PNG_MAX_CHUNKS = 20_000
 
 
+def validate_upload_image(data: bytes) -> ImageInfo:
+    """`validate_image` with the limits every image entering the platform meets
+    (an upload, a bank's image file, a custom category's imported example)."""
+    return validate_image(
+        data,
+        max_bytes=settings.UPLOAD_MAX_BYTES,
+        max_pixels=settings.UPLOAD_MAX_PIXELS,
+        min_side=settings.UPLOAD_MIN_SIDE,
+        max_frames=settings.UPLOAD_MAX_FRAMES,
+        max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
+    )
+
+
 def png_frame_chunks(data: bytes) -> tuple[int | None, int]:
     """(frames an APNG's acTL chunk declares or None, fcTL chunks it holds),
     from the chunk headers alone."""

@@ -24,14 +24,12 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.conf import settings
-
 from classifier.inference import image_pdq_hash
 from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
 from moderation.models import AuditAction, BankedHash, BankRetroSearch, HashBank
 from moderation.services.audit import audit_record
 from moderation.services.banks import bank_hashes_import
-from moderation.validation import validate_image
+from moderation.validation import validate_upload_image
 
 # Lead-only: moderators review; leads decide what the banks hold.
 BANK_MANAGE_PERMISSION = "moderation.add_bankedhash"
@@ -159,14 +157,7 @@ def bank_hash_add_from_file(*, bank_id, actor, data: bytes, note: str = "") -> F
     images, so it is refused."""
     _require(actor, BANK_MANAGE_PERMISSION, "add hashes to a bank")
     bank = _bank(bank_id)
-    validate_image(
-        data,
-        max_bytes=settings.UPLOAD_MAX_BYTES,
-        max_pixels=settings.UPLOAD_MAX_PIXELS,
-        min_side=settings.UPLOAD_MIN_SIDE,
-        max_frames=settings.UPLOAD_MAX_FRAMES,
-        max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
-    )
+    validate_upload_image(data)
     try:
         pdq_hash, quality = image_pdq_hash(data)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -58,7 +58,7 @@ from moderation.models import (
 )
 from moderation.policy import Signal, threshold_errors
 from moderation.services.audit import audit_record
-from moderation.validation import validate_image
+from moderation.validation import validate_upload_image
 
 logger = logging.getLogger(__name__)
 
@@ -378,14 +378,7 @@ def _check_like_an_upload(name: str, data: bytes) -> None:
     """An imported image passes an upload's checks (bytes, pixels, frames)
     before it is decoded: a small file may decode to gigabytes."""
     try:
-        validate_image(
-            data,
-            max_bytes=settings.UPLOAD_MAX_BYTES,
-            max_pixels=settings.UPLOAD_MAX_PIXELS,
-            min_side=settings.UPLOAD_MIN_SIDE,
-            max_frames=settings.UPLOAD_MAX_FRAMES,
-            max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
-        )
+        validate_upload_image(data)
     except ApplicationError as exc:
         if exc.code in _UNREADABLE:
             raise InvalidInput(f"{name} is not an image that decodes.", code="invalid_image") from None

@@ -39,7 +39,7 @@ from moderation.services.queue import upload_set_review_rank
 from moderation.services.renditions import upload_public_image_ensure
 from moderation.services.taxonomy import declared_category_clean
 from moderation.taxonomy import TOP_CATEGORIES, taxonomy_in_service
-from moderation.validation import validate_image
+from moderation.validation import validate_upload_image
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +111,7 @@ def upload_create(
     if partner and external_id and Upload.objects.filter(partner=partner, external_id=external_id).exists():
         raise Conflict(f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id")
     declared_category = declared_category_clean(declared_category)
-    info = validate_image(
-        data,
-        max_bytes=settings.UPLOAD_MAX_BYTES,
-        max_pixels=settings.UPLOAD_MAX_PIXELS,
-        min_side=settings.UPLOAD_MIN_SIDE,
-        max_frames=settings.UPLOAD_MAX_FRAMES,
-        max_frame_pixels=settings.UPLOAD_MAX_FRAME_PIXELS,
-    )
+    info = validate_upload_image(data)
     upload = Upload(
         partner=partner,
         uploader=uploader if getattr(uploader, "is_authenticated", False) else None,

@@ -14,7 +14,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
@@ -56,16 +56,6 @@ pytestmark = pytest.mark.django_db
 HASH_A = "a" * 64
 HASH_B = "0123456789abcdef" * 4
 HASH_C = "f" * 63 + "0"
-
-
-@pytest.fixture
-def lead(db):
-    from moderation.setup import ensure_roles_and_schedules
-
-    ensure_roles_and_schedules()
-    user = User.objects.create_user("lead", password="pw-lead-123")
-    user.groups.add(Group.objects.get(name="leads"))
-    return user
 
 
 def _in_queue_order(uploads: list[Upload]) -> list[str]:
