@@ -171,13 +171,16 @@ def policy_inputs() -> tuple[dict[str, ClassThresholds], list]:
     return thresholds, rules
 
 
-def flag_signals(analysis, *, declared: str = "", taxonomy=None, flag_rules=None) -> tuple[list, list[str]]:
+def flag_signals(
+    analysis, *, declared: str = "", taxonomy=None, flag_rules=None, thresholds=None
+) -> tuple[list, list[str]]:
     """The risk signals of one analysis, with the thresholds of each enabled
     flag category: adult content, prohibited goods (the summed ImageNet
     probabilities of a taxonomy category), and a listing that does not show
     what it declares. Also what could not be checked (a flag whose model is
     missing). `taxonomy` is `moderation.taxonomy.taxonomy_in_service()` and
-    `flag_rules` the enabled FlagCategory rows, each read when not given (the
+    `flag_rules` the enabled FlagCategory rows and `thresholds` the class
+    thresholds (`class_thresholds()`), each read when needed and not given (the
     frames of one animation share them)."""
     from moderation.models import ClassPolicy, FlagCategoryKind
     from moderation.policy import Signal, goods_signal, listing_signal
@@ -225,10 +228,10 @@ def flag_signals(analysis, *, declared: str = "", taxonomy=None, flag_rules=None
                 signals.append(signal)
         elif flag.kind == FlagCategoryKind.LISTING_MISMATCH and declared:
             if declared not in taxonomy.category_names:
-                policy = ClassPolicy.objects.filter(class_name=declared).first()
-                threshold = (
-                    policy.approve_threshold if policy else ClassPolicy._meta.get_field("approve_threshold").default
-                )
+                if thresholds is None:
+                    thresholds = class_thresholds()
+                policy = thresholds.get(declared)
+                threshold = policy.approve if policy else ClassPolicy._meta.get_field("approve_threshold").default
                 signals.append(
                     listing_signal(
                         declared,

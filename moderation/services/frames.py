@@ -108,7 +108,9 @@ def frames_judge(
             closest[key] = match
     for frame, matches in zip(frames, frame_matches, strict=True):
         analysis = frame.analysis
-        signals, unchecked = flag_signals(analysis, declared=declared, taxonomy=taxonomy, flag_rules=flag_rules)
+        signals, unchecked = flag_signals(
+            analysis, declared=declared, taxonomy=taxonomy, flag_rules=flag_rules, thresholds=thresholds
+        )
         # Prohibited product classes count only where the image is of a kind the
         # product model knows (its open-set gate, where it has one).
         product_scores = analysis.product.scores if getattr(analysis.product, "in_distribution", True) else {}
