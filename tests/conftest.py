@@ -218,7 +218,14 @@ def start_process(
     """A real worker or web server on the suite's test database, in its own
     process group so that a test can stop or kill it. `include` names modules
     a worker imports at start (test seams such as tests/e2e/slow_classify.py);
-    `queues` the queues it consumes (default: the suite's default queue)."""
+    `queues` the queues it consumes (default: the suite's default queue).
+    A worker finds the hash banks' search loops compiled in the on-disk cache,
+    as install_models leaves them in production, so its first upload does not
+    wait for the compiler (seconds on a fresh clone)."""
+    if kind == "worker":
+        from classifier.ml import hash_index
+
+        hash_index.warm()  # compiles once per clone; afterwards a load from the cache
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "USE_TEST_DATABASE": "1", **(env or {})}
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"{kind}.log", "ab")
