@@ -85,9 +85,11 @@ run: setup
 test: $(VENV)/.dev dataset browser wordnet js
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
-# The suite without TensorFlow, trained models or the browser: under a minute.
+# The suite without TensorFlow, trained models or the browser: under a minute,
+# one pytest-xdist process per core (each its own database, media and queues).
+TEST_PROCESSES ?= auto
 test-fast: $(VENV)/.dev dataset
-	TEST_WITHOUT_TENSORFLOW=1 DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -m "not tf and not browser" $(PYTEST_ARGS)
+	TEST_WITHOUT_TENSORFLOW=1 DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -m "not tf and not browser" -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 # The end-to-end benchmarks (pipeline, soak, review queue) run on PostgreSQL and
 # Redis: a scratch database (created anew by each run) and Redis database 3.

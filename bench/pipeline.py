@@ -29,11 +29,12 @@ Configurations (settings knobs, so that today's is reproducible):
   categories read on every upload), API_READ_BACK_ACCEPTED=1 (a new upload
   read back from the database for its 202), INFERENCE_ADULT_MAX_BATCH=0 (an
   animation's frames through Open-NSFW as one batch), INFERENCE_BATCH_SIZES_KEPT=1
-  (a LiteRT interpreter re-allocated whenever the batch size changes), Open-NSFW;
+  (a LiteRT interpreter re-allocated whenever the batch size changes),
+  INFERENCE_PARALLEL_MODELS=0 (the adult model after the others), Open-NSFW;
 - new: the defaults (bounded backlog, no public copy of partner uploads nobody
   is served, policy settings read every 5 s, a 202 from the row just
   written, Open-NSFW one frame at a time, an interpreter per recent batch
-  size), with `--adult-model`'s scorer;
+  size, the adult model in a thread beside the others), with `--adult-model`'s scorer;
 - naive: today's, plus models loaded by every task and full-size decoding.
 The benchmark's client threads run on the same machine and take some of its CPU.
 """
@@ -52,7 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from tqdm import tqdm
 
-from bench.common import ms_per_call, table, write_section
+from bench.common import PARTNER_WITHOUT_LIMITS, ms_per_call, table, write_section
 from bench.stack import Stack, Uploads, sample_gifs, sample_jpegs, settled_count, wait_settled
 
 TODAY = {
@@ -62,6 +63,7 @@ TODAY = {
     "API_READ_BACK_ACCEPTED": "1",
     "INFERENCE_ADULT_MAX_BATCH": "0",
     "INFERENCE_BATCH_SIZES_KEPT": "1",
+    "INFERENCE_PARALLEL_MODELS": "0",
 }
 # name -> (worker processes, environment of every process, the adult model it serves)
 CONFIGURATIONS: dict[str, tuple[int, dict[str, str], str | None]] = {
@@ -340,7 +342,7 @@ def per_upload_costs(
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     partner, key = partner_create(name=f"bench-pipeline-inprocess-{time.time_ns()}")
-    Partner.objects.filter(pk=partner.pk).update(burst_limit=10**6, sustained_limit=10**7, daily_quota=10**7)
+    Partner.objects.filter(pk=partner.pk).update(**PARTNER_WITHOUT_LIMITS)
     client = APIClient()
     knobs = {k for n in names for k in CONFIGURATIONS[n][1]}
     defaults = {k: getattr(settings, k) for k in knobs if hasattr(settings, k)}

@@ -25,7 +25,7 @@ import uuid
 from io import BytesIO
 from pathlib import Path
 
-from bench.common import ROOT
+from bench.common import PARTNER_WITHOUT_LIMITS, ROOT
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/moderation_bench"
 
@@ -133,8 +133,7 @@ class Stack:
             "-c",
             "from moderation.models import Partner; "
             f"Partner.objects.filter(name={partner!r})"
-            ".update(burst_limit=10**6, sustained_limit=10**7, upload_burst_limit=10**6, upload_hourly_limit=10**7, "
-            "daily_quota=10**7)",
+            f".update(**{PARTNER_WITHOUT_LIMITS!r})",
         )
 
     def _start(self, role: str, args: list[str], env: dict[str, str]) -> None:

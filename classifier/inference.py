@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -231,9 +233,39 @@ def analyze_many(images: list[bytes]) -> list[ImageAnalysis]:
     return _analyze_decoded([open_image(data, target_side=target_side) for data in images], models)
 
 
+class _Beside:
+    """One thread per process that runs a model call beside the caller's.
+    Open-NSFW (onnxruntime) and LiteRT let go of the GIL while they compute, so
+    on an otherwise idle core an upload's adult score costs no wall time on top
+    of its tags and hash; under full load the two cores are busy either way.
+    Made on first use in each process: a prefork worker's children do not
+    inherit a thread."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def submit(self, call, *args) -> Future:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-beside")
+                self._pid = os.getpid()
+            return self._pool.submit(call, *args)
+
+
+_beside = _Beside()
+
+
 def _analyze_decoded(decoded: list[Image.Image], models: tuple) -> list[ImageAnalysis]:
-    """Run the active models (from _active_models) on decoded images, as one batch."""
+    """Run the active models (from _active_models) on decoded images, as one
+    batch; the adult model beside the others when INFERENCE_PARALLEL_MODELS."""
     product, backbone, adult, head = models
+    adult_run: Future | None = None
+    if adult is not None and settings.INFERENCE_PARALLEL_MODELS:
+        for image in decoded:
+            image.load()  # pixels read by two threads are decoded before either starts
+        adult_run = _beside.submit(adult.runtime.score_images, decoded)
     hashes = [pdq_hash(image) for image in decoded]
 
     tags: list[ImageNetTags | None] = [None] * len(decoded)
@@ -264,7 +296,8 @@ def _analyze_decoded(decoded: list[Image.Image], models: tuple) -> list[ImageAna
 
     adult_scores: list[AdultScore | None] = [None] * len(decoded)
     if adult is not None:
-        for i, score in enumerate(adult.runtime.score_images(decoded)):
+        scores = adult_run.result() if adult_run is not None else adult.runtime.score_images(decoded)
+        for i, score in enumerate(scores):
             adult_scores[i] = AdultScore(float(score), adult.version_id, adult.version_name)
 
     return [

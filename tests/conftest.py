@@ -77,7 +77,8 @@ def _sqlite_test_db_template() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def django_db_keepdb(request) -> bool:
+def django_db_keepdb(request, django_db_modify_db_settings) -> bool:
+    # After pytest-django has named this process's database (xdist: "_gw0"…).
     keep = bool(request.config.getvalue("reuse_db"))
     template = _sqlite_test_db_template()
     if keep or request.config.getvalue("create_db") or template is None or not template.exists():

@@ -192,7 +192,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# One task per worker process at a time, so that scaled-out workers share a
+# Redis queue fairly. kombu's filesystem transport has no event loop: Celery
+# polls it in blocking 2 s turns and sends acks between turns, so a limit of
+# one task per process let a laptop's worker take two uploads every 2 s. One
+# machine has no one to share with: there the worker takes what is queued.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 0 if CELERY_BROKER_URL.startswith("filesystem://") else 1
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -339,6 +344,10 @@ POLICY_CACHE_SECONDS = get_env("POLICY_CACHE_SECONDS", 5.0, cast=float)
 PUBLIC_COPY_PARTNER_UPLOADS = get_env("PUBLIC_COPY_PARTNER_UPLOADS", False, cast=bool)
 # Threads each worker process gives one model call (LiteRT / onnxruntime).
 INFERENCE_THREADS = get_env("INFERENCE_THREADS", 1, cast=int)
+# The adult-content model runs in a thread beside the other models of the same
+# upload (0: after them, as before): an upload's verdict comes sooner whenever a
+# core is free, and a busy machine does the same work either way.
+INFERENCE_PARALLEL_MODELS = get_env("INFERENCE_PARALLEL_MODELS", True, cast=bool)
 # An animation's frames go through each model as one batch, except Open-NSFW,
 # which costs less per image run this many at a time (0: all frames at once).
 INFERENCE_ADULT_MAX_BATCH = get_env("INFERENCE_ADULT_MAX_BATCH", 1, cast=int)

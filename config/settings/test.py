@@ -13,7 +13,14 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Every test session gets its own media folder and broker queue, so that a
-# test's worker process and the test itself see the same files.
+# test's worker process and the test itself see the same files. Under
+# pytest-xdist each of its processes is a session of its own (the folder the
+# controller made is not theirs); a process a test starts inherits its test's.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if os.environ.get("TEST_SESSION_OWNER", "") != _XDIST_WORKER:
+    for inherited in ("TEST_SESSION_DIR", "CELERY_QUEUE"):
+        os.environ.pop(inherited, None)
+os.environ["TEST_SESSION_OWNER"] = _XDIST_WORKER
 _SESSION_DIR = os.environ.get("TEST_SESSION_DIR") or tempfile.mkdtemp(prefix="modtest-")
 os.environ["TEST_SESSION_DIR"] = _SESSION_DIR
 MEDIA_ROOT = os.path.join(_SESSION_DIR, "media")
@@ -34,6 +41,8 @@ if os.environ.get("USE_TEST_DATABASE") == "1":
     DATABASES["default"]["NAME"] = DATABASES["default"].get("TEST", {}).get("NAME") or (
         "test_" + DATABASES["default"]["NAME"]
     )
+    if _XDIST_WORKER:  # pytest-django gives each xdist process its own database
+        DATABASES["default"]["NAME"] += f"_{_XDIST_WORKER}"
 CLASSIFIER_VERSION_CHECK_SECONDS = 0.0
 BANK_CHECK_SECONDS = 0.0
 HASH_INDEX_DIR = Path(_SESSION_DIR) / "hash_index"

@@ -38,3 +38,41 @@ def test_open_nsfw_scores_the_same_run_one_by_one_or_as_a_batch():
     assert whole.shape == one_by_one.shape == in_twos.shape == (3,)
     np.testing.assert_allclose(one_by_one, whole, atol=1e-4)
     np.testing.assert_allclose(in_twos, whole, atol=1e-4)
+
+
+@pytest.mark.django_db
+def test_the_adult_model_runs_beside_the_others_with_the_same_results(photo_models, settings, monkeypatch):
+    """INFERENCE_PARALLEL_MODELS: the adult score of a still and of an
+    animation's frames is computed in the process's model thread, not the
+    caller's, and every figure equals the one-after-the-other analysis."""
+    import io
+    import threading
+
+    from classifier import inference
+
+    scored_in: list[str] = []
+    score_images = AdultScorer.score_images
+
+    def recording(self, images):
+        scored_in.append(threading.current_thread().name)
+        return score_images(self, images)
+
+    monkeypatch.setattr(AdultScorer, "score_images", recording)
+    buffer = io.BytesIO()
+    Image.fromarray(data.chelsea()).save(buffer, "JPEG")
+    still = buffer.getvalue()
+    frames = [
+        Image.fromarray(getattr(data, name)()).convert("RGB").resize((300, 200)) for name in ("coffee", "astronaut")
+    ]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=[500, 500], loop=0)
+    animation = buffer.getvalue()
+
+    settings.INFERENCE_PARALLEL_MODELS = False
+    before = (inference.analyze(still), inference.analyze_frames(animation, max_frames=8))
+    assert scored_in and not any(name.startswith("model-beside") for name in scored_in)
+    scored_in.clear()
+    settings.INFERENCE_PARALLEL_MODELS = True
+    after = (inference.analyze(still), inference.analyze_frames(animation, max_frames=8))
+    assert len(scored_in) == 2 and all(name.startswith("model-beside") for name in scored_in)
+    assert after == before
