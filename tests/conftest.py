@@ -38,6 +38,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
+def pytest_unconfigure(config):
+    """The session's temporary folder (media, SQLite database, broker, made by
+    config/settings/test.py) goes with the session: left behind, each run
+    kept up to 1.6 GB in /tmp. A folder named in TEST_SESSION_DIR by hand is
+    kept."""
+    folder = Path(os.environ.get("TEST_SESSION_DIR", ""))
+    if folder.name.startswith("modtest-") and folder.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class _NoTensorFlow:
     """An import hook that refuses TensorFlow and Keras (test-fast only)."""
 
