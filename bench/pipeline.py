@@ -15,8 +15,9 @@ Per configuration, for still 1-megapixel JPEGs and for 8-frame animated GIFs:
   verdict - first send).
 Uploads that never reach a settled state are counted as lost. Then, with the
 platform stopped, the models alone on one upload in this process (one
-thread): the models-only ceiling is 2 cores / that time, and the platform's
-share of it is its sustained rate / the ceiling. Each model's time is printed
+thread, every model in turn: the CPU an upload costs): the models-only
+ceiling is 2 cores / that time, and the platform's share of it is its
+sustained rate / the ceiling. Each model's time is printed
 beside its fidelity figure (its version's recorded agreement with the float
 model it replaces; the float models are the reference).
 
@@ -30,11 +31,13 @@ Configurations (settings knobs, so that today's is reproducible):
   read back from the database for its 202), INFERENCE_ADULT_MAX_BATCH=0 (an
   animation's frames through Open-NSFW as one batch), INFERENCE_BATCH_SIZES_KEPT=1
   (a LiteRT interpreter re-allocated whenever the batch size changes),
-  INFERENCE_PARALLEL_MODELS=0 (the adult model after the others), Open-NSFW;
+  INFERENCE_PARALLEL_MODELS=0 (the adult model after the others),
+  INFERENCE_ADULT_FOLDED=0 (Open-NSFW's graph as published), Open-NSFW;
 - new: the defaults (bounded backlog, no public copy of partner uploads nobody
   is served, policy settings read every 5 s, a 202 from the row just
   written, Open-NSFW one frame at a time, an interpreter per recent batch
-  size, the adult model in a thread beside the others), with `--adult-model`'s scorer;
+  size, the adult model in a thread beside the others, Open-NSFW's
+  per-channel layers folded into its convolutions), with `--adult-model`'s scorer;
 - naive: today's, plus models loaded by every task and full-size decoding.
 The benchmark's client threads run on the same machine and take some of its CPU.
 """
@@ -64,6 +67,7 @@ TODAY = {
     "INFERENCE_ADULT_MAX_BATCH": "0",
     "INFERENCE_BATCH_SIZES_KEPT": "1",
     "INFERENCE_PARALLEL_MODELS": "0",
+    "INFERENCE_ADULT_FOLDED": "0",
 }
 # name -> (worker processes, environment of every process, the adult model it serves)
 CONFIGURATIONS: dict[str, tuple[int, dict[str, str], str | None]] = {
@@ -271,7 +275,9 @@ def models_alone(
     beside its fidelity."""
     from django.conf import settings
 
-    replaced = inference_settings(env)
+    # Serial, as costs are: the adult model's thread beside the others changes
+    # when a verdict comes, not how much CPU an upload takes.
+    replaced = inference_settings({**env, "INFERENCE_PARALLEL_MODELS": "0"})
     try:
         return _models_alone(still, gif, seconds)
     finally:
@@ -370,7 +376,7 @@ def per_upload_costs(
         for name in names if turn % 2 == 0 else names[::-1]:
             for k, v in defaults.items():
                 setattr(settings, k, v)
-            inference_settings(CONFIGURATIONS[name][1], prefix="")
+            inference_settings({**CONFIGURATIONS[name][1], "INFERENCE_PARALLEL_MODELS": "0"}, prefix="")
             forget_loaded_models()
             worker(web(stills, 2)[1])  # warm: models loaded, caches filled
             figures = {}
@@ -527,8 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         output += (
             "\n\nPer upload, the web request and the worker's task timed in one process (the API through DRF's "
             f"test client, then `upload_classify`), each configuration's settings in turn, the fastest of "
-            f"{args.cost_rounds} turns: the platform's own cost per upload, free of the other load the "
-            "whole-platform phases share the machine with.\n\n" + costs
+            f"{args.cost_rounds} turns, every model in turn (no thread beside): the platform's own CPU cost "
+            "per upload, free of the other load the whole-platform phases share the machine with.\n\n" + costs
         )
         if ("today", "still") in cost and ("new", "still") in cost:
             output += (

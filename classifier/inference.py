@@ -109,7 +109,12 @@ def _load(version: ModelVersion) -> LoadedModel:
     elif version.role == ModelRole.ADULT:
         from classifier.ml.nsfw import AdultScorer
 
-        runtime = AdultScorer(data, threads=settings.INFERENCE_THREADS, max_batch=settings.INFERENCE_ADULT_MAX_BATCH)
+        runtime = AdultScorer(
+            data,
+            threads=settings.INFERENCE_THREADS,
+            max_batch=settings.INFERENCE_ADULT_MAX_BATCH,
+            fold=settings.INFERENCE_ADULT_FOLDED,
+        )
     elif version.role == ModelRole.OPEN_SET:
         runtime = OpenSetGate.from_bytes(data)
     else:

@@ -40,6 +40,33 @@ def test_open_nsfw_scores_the_same_run_one_by_one_or_as_a_batch():
     np.testing.assert_allclose(in_twos, whole, atol=1e-4)
 
 
+def test_open_nsfw_folded_scores_as_published_with_fewer_operations():
+    """The graph the worker runs (per-channel layers folded into the
+    convolutions, redundant Casts gone) scores real photos and their
+    skin-toned renderings as the published graph does."""
+    import collections
+
+    import onnx
+
+    from classifier.ml.nsfw import fold_affine_into_convolutions, model_bytes
+    from classifier.ml.quantize import skin_toned
+
+    photos = [Image.fromarray(getattr(data, name)()).convert("RGB") for name in ("coffee", "chelsea", "astronaut")]
+    photos += skin_toned(photos)
+    published, folded = AdultScorer(fold=False).score_images(photos), AdultScorer().score_images(photos)
+    np.testing.assert_allclose(folded, published, atol=1e-5)
+
+    def operations(model: bytes) -> collections.Counter:
+        return collections.Counter(node.op_type for node in onnx.load_from_string(model).graph.node)
+
+    before, after = operations(model_bytes()), operations(fold_affine_into_convolutions(model_bytes()))
+    assert after["Conv"] == before["Conv"]
+    # Each convolution's Add, Sub, Mul and Add are gone, and folding again finds nothing.
+    assert sum(before[op] - after[op] for op in ("Add", "Sub", "Mul")) >= 3 * before["Conv"]
+    assert after["Cast"] < before["Cast"] // 10
+    assert operations(fold_affine_into_convolutions(fold_affine_into_convolutions(model_bytes()))) == after
+
+
 @pytest.mark.django_db
 def test_the_adult_model_runs_beside_the_others_with_the_same_results(photo_models, settings, monkeypatch):
     """INFERENCE_PARALLEL_MODELS: the adult score of a still and of an
