@@ -243,28 +243,7 @@ class Stack:
 
     def upload(self, photo: bytes, name: str = "") -> str:
         """POST one image through the partner API; the upload's id."""
-        boundary = uuid.uuid4().hex
-        animated = photo.startswith(b"GIF8")
-        name = name or ("animation.gif" if animated else "photo.jpg")
-        body = (
-            (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
-                f"Content-Type: image/{'gif' if animated else 'jpeg'}\r\n\r\n"
-            ).encode()
-            + photo
-            + f"\r\n--{boundary}--\r\n".encode()
-        )
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/v1/uploads/",
-            data=body,
-            method="POST",
-            headers={
-                "Authorization": f"Api-Key {self.key}",
-                "Content-Type": f"multipart/form-data; boundary={boundary}",
-            },
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())["id"]
+        return api_upload(f"http://127.0.0.1:{self.port}", self.key, photo, name)
 
     def use_database(self) -> None:
         """Point this process's Django at the stack's database (for reading results)."""
@@ -272,6 +251,29 @@ class Stack:
         import django
 
         django.setup()
+
+
+def api_upload(base_url: str, key: str, photo: bytes, name: str = "") -> str:
+    """POST one image through a running platform's partner API; the upload's id."""
+    boundary = uuid.uuid4().hex
+    animated = photo.startswith(b"GIF8")
+    name = name or ("animation.gif" if animated else "photo.jpg")
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+            f"Content-Type: image/{'gif' if animated else 'jpeg'}\r\n\r\n"
+        ).encode()
+        + photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{base_url}/api/v1/uploads/",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Api-Key {key}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["id"]
 
 
 class Uploads:
@@ -294,8 +296,9 @@ class Uploads:
             self.sent[upload_id] = started
 
 
-def wait_settled(ids: list[str], timeout: float) -> dict[str, int]:
-    """Wait until every upload reached a settled state (or the timeout); counts by state."""
+def wait_settled(ids: list[str], timeout: float, poll: float = 1.0) -> dict[str, int]:
+    """Wait until every upload reached a settled state (or the timeout),
+    looking every `poll` seconds; counts by state."""
     from django.db.models import Count
 
     from moderation.models import SETTLED_STATUSES, Upload
@@ -304,7 +307,7 @@ def wait_settled(ids: list[str], timeout: float) -> dict[str, int]:
     while time.monotonic() < deadline:
         if Upload.objects.filter(pk__in=ids, status__in=SETTLED_STATUSES).count() == len(ids):
             break
-        time.sleep(1)
+        time.sleep(poll)
     return dict(Upload.objects.filter(pk__in=ids).values_list("status").annotate(n=Count("id")).order_by())
 
 
