@@ -243,19 +243,22 @@ class _Beside:
     Open-NSFW (onnxruntime) and LiteRT let go of the GIL while they compute, so
     on an otherwise idle core an upload's adult score costs no wall time on top
     of its tags and hash; under full load the two cores are busy either way.
-    Made on first use in each process: a prefork worker's children do not
-    inherit a thread."""
+    Made on first use in each process, and forgotten in a forked child (a
+    prefork worker's children inherit neither the thread nor a usable lock)."""
 
     def __init__(self) -> None:
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        # A forked child has neither the parent's thread nor a use for its lock.
         self._pool: ThreadPoolExecutor | None = None
-        self._pid = 0
         self._lock = threading.Lock()
 
     def submit(self, call, *args) -> Future:
         with self._lock:
-            if self._pool is None or self._pid != os.getpid():
+            if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-beside")
-                self._pid = os.getpid()
             return self._pool.submit(call, *args)
 
 
