@@ -6,7 +6,7 @@ first send to the last verdict.
     DJANGO_SETTINGS_MODULE=config.settings.local .venv/bin/python -m bench.api_burst [--uploads 40] [--clients 4]
 
 It shares the running platform's database: it makes a partner without rate
-limits (`bench-burst-…`) for the burst, sends one-megapixel JPEGs of
+limits (`bench-burst-…`, its key revoked when the burst ends), sends one-megapixel JPEGs of
 scikit-image's photos from `--clients` threads, and waits for every verdict.
 Prints its figures; writes nothing to docs (the platform it measures is
 whatever is running).
@@ -38,19 +38,23 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.conf import settings
 
-    from moderation.models import Partner
-    from moderation.services.partners import partner_create
+    from moderation.models import ApiKey, Partner
+    from moderation.services.partners import api_key_revoke, partner_create
 
     partner, key = partner_create(name=f"bench-burst-{uuid.uuid4().hex[:6]}")
     Partner.objects.filter(pk=partner.pk).update(**PARTNER_WITHOUT_LIMITS)
     photos = sample_jpegs()
     started = time.monotonic()
-    with ThreadPoolExecutor(args.clients) as clients:
-        sends = clients.map(lambda i: api_upload(args.url, key, photos[i % len(photos)]), range(args.uploads))
-        ids = list(tqdm(sends, total=args.uploads, desc="sending", unit="upload"))
-    sent = time.monotonic() - started
-    states = wait_settled(ids, args.timeout, poll=0.1)
-    elapsed = time.monotonic() - started
+    try:
+        with ThreadPoolExecutor(args.clients) as clients:
+            sends = clients.map(lambda i: api_upload(args.url, key, photos[i % len(photos)]), range(args.uploads))
+            ids = list(tqdm(sends, total=args.uploads, desc="sending", unit="upload"))
+        sent = time.monotonic() - started
+        states = wait_settled(ids, args.timeout, poll=0.1)
+        elapsed = time.monotonic() - started
+    finally:
+        for api_key in ApiKey.objects.filter(partner=partner):
+            api_key_revoke(key=api_key)
     settled = settled_count(states)
     print(
         f"{args.uploads} stills from {args.clients} clients to {args.url} "

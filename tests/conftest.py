@@ -218,6 +218,15 @@ def media_files() -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
+_LOGS_BEGUN: set[Path] = set()
+
+
+def process_log(kind: str) -> Path:
+    """The log of the workers (or web servers) this test process starts: one
+    per pytest-xdist process, begun anew by the session's first."""
+    return ARTIFACTS / f"{kind}-{os.environ.get('PYTEST_XDIST_WORKER') or 'main'}.log"
+
+
 def start_process(
     kind: str,
     *,
@@ -239,7 +248,9 @@ def start_process(
         hash_index.warm()  # compiles once per clone; afterwards a load from the cache
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "USE_TEST_DATABASE": "1", **(env or {})}
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / f"{kind}.log", "ab")
+    path = process_log(kind)
+    log = open(path, "ab" if path in _LOGS_BEGUN else "wb")
+    _LOGS_BEGUN.add(path)
     if kind == "worker":
         command = [
             sys.executable,

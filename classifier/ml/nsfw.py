@@ -3,7 +3,6 @@ code MIT, weights BSD-2) on onnxruntime."""
 
 from __future__ import annotations
 
-import functools
 import threading
 
 import numpy as np
@@ -74,7 +73,6 @@ def model_bytes() -> bytes:
     return MODEL_PATH.read_bytes()
 
 
-@functools.lru_cache(maxsize=4)
 def fold_affine_into_convolutions(model: bytes) -> bytes:
     """The same network with fewer operations: the published graph (converted
     from Caffe through TensorFlow) runs every convolution's bias and batch
@@ -84,7 +82,8 @@ def fold_affine_into_convolutions(model: bytes) -> bytes:
     of a call on them. Here each such chain becomes the convolution's weights
     and bias (W * s, b * s + t, in float64 then float32), and every Cast to
     its input's own type goes. Scores agree with the published graph to 3e-7
-    (tests/classifier/test_runtime_batches.py); a graph without the pattern
+    (tests/classifier/test_runtime_batches.py; small graphs with the edge
+    cases in tests/classifier/test_nsfw_fold.py); a graph without the pattern
     (the int8 versions) comes back unchanged."""
     import onnx
     from onnx import numpy_helper, shape_inference
@@ -102,9 +101,7 @@ def fold_affine_into_convolutions(model: bytes) -> bytes:
     for node in graph.node:
         if node.op_type == "Cast":
             source = same.get(node.input[0], node.input[0])
-            if node.output[0] not in outputs and types.get(source) == onnx.helper.get_attribute_value(
-                node.attribute[0]
-            ):
+            if node.output[0] not in outputs and types.get(source) == _attribute(node, "to"):
                 same[node.output[0]] = source
                 continue
         nodes.append(node)
@@ -123,7 +120,14 @@ def fold_affine_into_convolutions(model: bytes) -> bytes:
     folded: set[str] = set()
     for conv in [n for n in nodes if n.op_type == "Conv" and n.input[1] in constants]:
         transpose = only_reader(conv.output[0])
-        if transpose is None or transpose.op_type != "Transpose" or list(transpose.attribute[0].ints) != [0, 2, 3, 1]:
+        if (
+            transpose is None
+            or transpose.op_type != "Transpose"
+            or list(_attribute(transpose, "perm") or ()) != [0, 2, 3, 1]
+        ):
+            continue
+        bias_name = conv.input[2] if len(conv.input) > 2 else ""
+        if bias_name and bias_name not in constants:
             continue
         weight = numpy_helper.to_array(constants[conv.input[1]]).astype(np.float64)
         channels = weight.shape[0]
@@ -132,7 +136,11 @@ def fold_affine_into_convolutions(model: bytes) -> bytes:
         while (op := only_reader(end)) is not None and op.op_type in ("Add", "Sub", "Mul") and op.input[0] == end:
             operand = constants.get(op.input[1])
             value = numpy_helper.to_array(operand).astype(np.float64) if operand is not None else None
-            if value is None or value.size != channels or value.shape[-1] != channels:
+            # A per-channel constant of at most the tensor's rank only, and
+            # never the op that writes a graph output (its name must stay).
+            if value is None or value.ndim > 4 or value.size != channels or value.shape[-1] != channels:
+                break
+            if op.output[0] in outputs:
                 break
             value = value.reshape(channels)
             if op.op_type == "Mul":
@@ -143,7 +151,7 @@ def fold_affine_into_convolutions(model: bytes) -> bytes:
             end = op.output[0]
         if not chain:
             continue
-        bias = numpy_helper.to_array(constants[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else 0.0
+        bias = numpy_helper.to_array(constants[bias_name]).astype(np.float64) if bias_name else 0.0
         names = (f"{conv.output[0]}/folded_weight", f"{conv.output[0]}/folded_bias")
         graph.initializer.extend(
             [
@@ -168,6 +176,12 @@ def fold_affine_into_convolutions(model: bytes) -> bytes:
     del graph.value_info[:]
     onnx.checker.check_model(graph_model)
     return graph_model.SerializeToString()
+
+
+def _attribute(node, name: str):
+    import onnx
+
+    return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), None)
 
 
 def _copy(message):

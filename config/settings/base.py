@@ -196,8 +196,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Redis queue fairly. kombu's filesystem transport has no event loop: Celery
 # polls it in blocking 2 s turns and sends acks between turns, so a limit of
 # one task per process let a laptop's worker take two uploads every 2 s. One
-# machine has no one to share with: there the worker takes what is queued.
-CELERY_WORKER_PREFETCH_MULTIPLIER = 0 if CELERY_BROKER_URL.startswith("filesystem://") else 1
+# machine has no one to share with, so there a process may hold 16. (That
+# broker deletes a message's file when it hands the message over: a worker
+# killed outright loses what it held, and the sweeper re-queues those uploads
+# after SWEEP_STUCK_AFTER_SECONDS.)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 16 if CELERY_BROKER_URL.startswith("filesystem://") else 1
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

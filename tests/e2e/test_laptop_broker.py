@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from config.settings.base import filesystem_broker_options
-from tests.conftest import ARTIFACTS, start_process, stop_process, wait_for
+from tests.conftest import process_log, start_process, stop_process, wait_for
 from tests.e2e.hold_task import hold
 
 pytestmark = [pytest.mark.e2e]
@@ -39,7 +39,7 @@ def test_a_laptop_worker_is_not_held_to_one_task_per_process_by_the_filesystem_b
             sent = [hold.apply_async(args=[str(release)], queue=queue, connection=connection).id for _ in range(6)]
 
         def count(state: str) -> int:
-            log = (ARTIFACTS / "worker.log").read_text(errors="replace")
+            log = process_log("worker").read_text(errors="replace")
             return len({task for task in re.findall(rf"tests\.hold\[([0-9a-f-]+)\] {state}", log) if task in sent})
 
         assert wait_for(lambda: count("received") > 2, timeout=60), count("received")
