@@ -12,6 +12,7 @@ Celery queue, so runs never share messages.
 from __future__ import annotations
 
 import json
+import mimetypes
 import os
 import shutil
 import signal
@@ -253,17 +254,17 @@ class Stack:
         django.setup()
 
 
-def api_upload(base_url: str, key: str, photo: bytes, name: str = "") -> str:
-    """POST one image through a running platform's partner API; the upload's id."""
+def api_post_image(base_url: str, key: str, image: bytes, name: str = "", timeout: float = 60) -> tuple[int, dict]:
+    """POST one image through a running platform's partner API: (HTTP status, JSON body)."""
     boundary = uuid.uuid4().hex
-    animated = photo.startswith(b"GIF8")
-    name = name or ("animation.gif" if animated else "photo.jpg")
+    name = name or ("animation.gif" if image.startswith(b"GIF8") else "photo.jpg")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     body = (
         (
             f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
-            f"Content-Type: image/{'gif' if animated else 'jpeg'}\r\n\r\n"
+            f"Content-Type: {content_type}\r\n\r\n"
         ).encode()
-        + photo
+        + image
         + f"\r\n--{boundary}--\r\n".encode()
     )
     request = urllib.request.Request(
@@ -272,8 +273,13 @@ def api_upload(base_url: str, key: str, photo: bytes, name: str = "") -> str:
         method="POST",
         headers={"Authorization": f"Api-Key {key}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())["id"]
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, json.loads(response.read())
+
+
+def api_upload(base_url: str, key: str, photo: bytes, name: str = "") -> str:
+    """POST one image through a running platform's partner API; the upload's id."""
+    return api_post_image(base_url, key, photo, name)[1]["id"]
 
 
 class Uploads:

@@ -251,7 +251,6 @@ class _Beside:
         os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
-        # A forked child has neither the parent's thread nor a use for its lock.
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 

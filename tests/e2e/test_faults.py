@@ -2,7 +2,6 @@
 Redis restarted during a burst, the database connection dropped under a worker.
 Each breaks only what the test itself started."""
 
-import json
 import os
 import shutil
 import signal
@@ -18,6 +17,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
+from bench.stack import api_post_image
 from moderation.models import SETTLED_STATUSES, Upload, UploadStatus
 from moderation.services.uploads import upload_create, uploads_requeue_stuck
 from tests.conftest import ROOT, process_log, start_process, stop_process, wait_for
@@ -143,23 +143,7 @@ def _reachable(port: int) -> bool:
 
 
 def _post(port: int, key: str, data: bytes) -> tuple[int, dict]:
-    boundary = uuid.uuid4().hex
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\n'
-            f"Content-Type: image/png\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/uploads/",
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Api-Key {key}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.status, json.loads(response.read())
+    return api_post_image(f"http://127.0.0.1:{port}", key, data, "x.png", timeout=30)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_terminate_backend needs PostgreSQL")
