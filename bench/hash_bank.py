@@ -56,29 +56,36 @@ def _queries(rng, bank: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([near, rng.integers(0, 256, (n - n // 2, 32), dtype=np.uint8)])
 
 
-def _real_pdq() -> np.ndarray:
-    """Real PDQ hashes: scikit-image's sample photos and edits of each
-    (resized, cropped, brighter, blurred, turned, mirrored...)."""
+def near_duplicate_edits(image):
+    """A photo and seven edits of it that PDQ should still match: resized,
+    cropped, brighter, lower contrast, blurred, turned, mirrored."""
     from PIL import Image, ImageEnhance, ImageFilter
+
+    w, h = image.size
+    return [
+        image,
+        image.resize((w // 2, h // 2)),
+        image.crop((w // 20, h // 20, w - w // 20, h - h // 20)),
+        ImageEnhance.Brightness(image).enhance(1.3),
+        ImageEnhance.Contrast(image).enhance(0.7),
+        image.filter(ImageFilter.GaussianBlur(2)),
+        image.rotate(3),
+        image.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    ]
+
+
+def real_pdq_hashes(photos: list[str] = PHOTOS) -> np.ndarray:
+    """Real PDQ hashes, (n, 32) uint8: scikit-image's sample photos named in
+    `photos`, each followed by its near_duplicate_edits."""
+    from PIL import Image
     from skimage import data
 
     from classifier.ml.hashing import pdq_hash
 
     hashes = []
-    for name in PHOTOS:
+    for name in photos:
         image = Image.fromarray(getattr(data, name)()).convert("RGB")
-        w, h = image.size
-        for edit in (
-            image,
-            image.resize((w // 2, h // 2)),
-            image.crop((w // 20, h // 20, w - w // 20, h - h // 20)),
-            ImageEnhance.Brightness(image).enhance(1.3),
-            ImageEnhance.Contrast(image).enhance(0.7),
-            image.filter(ImageFilter.GaussianBlur(2)),
-            image.rotate(3),
-            image.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-        ):
-            hashes.append(np.frombuffer(pdq_hash(edit)[0], np.uint8))
+        hashes += [np.frombuffer(pdq_hash(edit)[0], np.uint8) for edit in near_duplicate_edits(image)]
     return np.stack(hashes)
 
 
@@ -198,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     warm()
     _log(f"compiled loops ready in {time.perf_counter() - started:.1f} s (numba's cache)")
-    real = _real_pdq()
+    real = real_pdq_hashes()
     _log(f"{len(real)} real PDQ hashes of {len(PHOTOS)} photos and their edits")
     work = Path(tempfile.mkdtemp(prefix="hashbank-bench-"))
     try:

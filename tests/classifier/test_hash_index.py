@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image
 
+from bench.hash_bank import near_duplicate_edits, real_pdq_hashes
 from classifier.ml.hash_index import (
     FLAT_ROWS,
     MultiIndex,
@@ -20,7 +21,6 @@ from classifier.ml.hash_index import (
     flat_search,
     search_pairs,
 )
-from classifier.ml.hashing import pdq_hash
 from tests.conftest import ROOT
 
 PHOTOS = [
@@ -53,29 +53,9 @@ def near(rng, row: np.ndarray, flips: int) -> np.ndarray:
     return np.packbits(bits)
 
 
-def edits(image: Image.Image) -> list[Image.Image]:
-    w, h = image.size
-    return [
-        image,
-        image.resize((w // 2, h // 2)),
-        image.crop((w // 20, h // 20, w - w // 20, h - h // 20)),
-        ImageEnhance.Brightness(image).enhance(1.3),
-        ImageEnhance.Contrast(image).enhance(0.7),
-        image.filter(ImageFilter.GaussianBlur(2)),
-        image.rotate(3, expand=False),
-        image.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-    ]
-
-
 @pytest.fixture(scope="module")
 def real_pdq() -> np.ndarray:
-    from skimage import data
-
-    hashes = []
-    for name in PHOTOS:
-        image = Image.fromarray(getattr(data, name)()).convert("RGB")
-        hashes += [np.frombuffer(pdq_hash(edit)[0], np.uint8) for edit in edits(image)]
-    return np.stack(hashes)
+    return real_pdq_hashes(PHOTOS)
 
 
 def test_chunks_tile_the_256_bits():
@@ -123,7 +103,7 @@ def test_multi_index_equals_brute_force_on_real_pdq_hashes(real_pdq, tmp_path):
         assert same(search_pairs(real_pdq, bank, radius), expected)
     # Real near-duplicates are in the data: at PDQ's usual radius each photo
     # finds itself and at least two of its edits (resized, brightened, ...).
-    hits = index.search(real_pdq[:: len(edits(Image.new("RGB", (8, 8))))], 31)
+    hits = index.search(real_pdq[:: len(near_duplicate_edits(Image.new("RGB", (8, 8))))], 31)
     per_photo = np.bincount(hits.queries, minlength=len(PHOTOS))
     assert (per_photo >= 3).all(), per_photo
 
