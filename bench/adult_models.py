@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from bench.common import ROOT, table, write_section
-from bench.quantized import WALLPAPERS, interleaved_ms
+from bench.quantized import fidelity_images, interleaved_ms
 
 NPM_FOLDER = ROOT / "var" / "npm"
 JS_MODULES = NPM_FOLDER / "jsref"
@@ -114,15 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     from classifier.ml import nsfwjs
     from classifier.ml.nsfw import AdultScorer, model_bytes, prepare
     from classifier.ml.preprocessing import DECODE_SIDE, open_image
-    from classifier.ml.quantize import adult_fidelity, folder_photos, photo_variants, sample_photos, skin_toned
+    from classifier.ml.quantize import adult_fidelity, skin_toned
 
-    samples = sample_photos()
-    wallpapers = folder_photos(WALLPAPERS)
-    photos = [image for _, image in samples + wallpapers]
-    images = photo_variants(photos, args.images, seed=2)
-    from_wallpaper = np.array([(i if i < len(photos) else i % len(photos)) >= len(samples) for i in range(len(images))])
+    fidelity = fidelity_images(args.images)
+    images, from_wallpaper = fidelity.images, fidelity.from_wallpaper
     skin_images = skin_toned(images[: args.skin_toned])
-    print(f"{len(samples)} sample photos, {len(wallpapers)} wallpapers -> {len(images)} images", flush=True)
 
     started = time.perf_counter()
     try:
@@ -136,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nsfwjs {nsfwjs.VERSION} {', '.join(args.variants)} converted in {time.perf_counter() - started:.0f} s")
 
     # One wallpaper as a worker sees it: a JPEG upload decoded at reduced size.
-    one_photo = images[len(samples)] if len(images) > len(samples) else images[0]
+    one_photo = images[fidelity.samples] if len(images) > fidelity.samples else images[0]
     buffer = io.BytesIO()
     one_photo.save(buffer, "JPEG", quality=90)
     one_photo = open_image(buffer.getvalue(), target_side=DECODE_SIDE)
@@ -311,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.no_write:
         body = (
-            f"{len(images)} photos: {len(samples)} scikit-image sample photos and {len(wallpapers)} Debian "
+            f"{len(images)} photos: {fidelity.samples} scikit-image sample photos and {fidelity.wallpapers} Debian "
             "wallpapers, then crops (30-100 % of the side), mirror images and rescales (25-100 %) of them (the "
             f"images of bench.quantized), and skin-toned renderings of the first {len(skin_images)} "
             "(`classifier.ml.quantize.skin_toned`). nsfwjs is npm `nsfwjs` "

@@ -77,6 +77,9 @@ CONFIGURATIONS: dict[str, tuple[int, dict[str, str], str | None]] = {
     "new, 1 process x 2 model threads": (1, {"INFERENCE_THREADS": "2"}, None),
 }
 CORES = 2
+# Costs are timed serially: the adult model's thread beside the others changes
+# when a verdict comes, not how much CPU an upload takes.
+SERIAL = {"INFERENCE_PARALLEL_MODELS": "0"}
 
 
 def verdict_times(uploads: Uploads) -> dict[str, float]:
@@ -275,9 +278,7 @@ def models_alone(
     beside its fidelity."""
     from django.conf import settings
 
-    # Serial, as costs are: the adult model's thread beside the others changes
-    # when a verdict comes, not how much CPU an upload takes.
-    replaced = inference_settings({**env, "INFERENCE_PARALLEL_MODELS": "0"})
+    replaced = inference_settings({**env, **SERIAL})
     try:
         return _models_alone(still, gif, seconds)
     finally:
@@ -376,7 +377,7 @@ def per_upload_costs(
         for name in names if turn % 2 == 0 else names[::-1]:
             for k, v in defaults.items():
                 setattr(settings, k, v)
-            inference_settings({**CONFIGURATIONS[name][1], "INFERENCE_PARALLEL_MODELS": "0"}, prefix="")
+            inference_settings({**CONFIGURATIONS[name][1], **SERIAL}, prefix="")
             forget_loaded_models()
             worker(web(stills, 2)[1])  # warm: models loaded, caches filled
             figures = {}

@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -78,6 +79,27 @@ def interleaved_ms(calls: dict[str, object], seconds: float, rounds: int = 5) ->
     return best
 
 
+class FidelityImages(NamedTuple):
+    images: list
+    from_wallpaper: np.ndarray  # which images come from a wallpaper (never seen in calibration)
+    samples: int  # scikit-image sample photos among the sources
+    wallpapers: int  # Debian wallpapers among the sources
+
+
+def fidelity_images(count: int) -> FidelityImages:
+    """The photos a model's fidelity is measured on: `count` variants (crops,
+    flips, rescales) of scikit-image's samples and Debian's wallpapers."""
+    from classifier.ml.quantize import folder_photos, photo_variants, sample_photos
+
+    samples = sample_photos()
+    wallpapers = folder_photos(WALLPAPERS)
+    photos = [image for _, image in samples + wallpapers]
+    images = photo_variants(photos, count, seed=2)
+    from_wallpaper = np.array([(i if i < len(photos) else i % len(photos)) >= len(samples) for i in range(len(images))])
+    print(f"{len(samples)} sample photos, {len(wallpapers)} wallpapers -> {len(images)} images", flush=True)
+    return FidelityImages(images, from_wallpaper, len(samples), len(wallpapers))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true")
@@ -99,24 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         CALIBRATION_IMAGES,
         adult_fidelity,
         calibration_images,
-        folder_photos,
-        photo_variants,
         quantize_lite0,
         quantize_open_nsfw,
-        sample_photos,
         skin_toned,
         tagger_fidelity,
     )
     from classifier.ml.runtime import LiteModel
     from classifier.ml.training import export_tflite
 
-    samples = sample_photos()
-    wallpapers = folder_photos(WALLPAPERS)
-    photos = [image for _, image in samples + wallpapers]
-    images = photo_variants(photos, args.images, seed=2)
-    # Which of the images come from a wallpaper (never seen in calibration).
-    from_wallpaper = np.array([(i if i < len(photos) else i % len(photos)) >= len(samples) for i in range(len(images))])
-    print(f"{len(samples)} sample photos, {len(wallpapers)} wallpapers -> {len(images)} images", flush=True)
+    fidelity = fidelity_images(args.images)
+    images, from_wallpaper = fidelity.images, fidelity.from_wallpaper
     calibration = calibration_images(CALIBRATION_IMAGES)
 
     # Open-NSFW.
@@ -299,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.no_write:
         body = (
-            f"{len(images)} photos: {len(samples)} scikit-image sample photos and {len(wallpapers)} Debian "
+            f"{len(images)} photos: {fidelity.samples} scikit-image sample photos and {fidelity.wallpapers} Debian "
             "wallpapers (plasma-workspace-wallpapers, ukui-wallpapers), then crops (30-100 % of the side), mirror "
             "images and rescales (25-100 %) of them; for Open-NSFW also skin-toned renderings of the first "
             f"{len(skin)} (`classifier.ml.quantize.skin_toned`). The int8 models are calibrated on "
