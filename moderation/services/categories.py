@@ -641,7 +641,12 @@ def forget_category_heads() -> None:
 def category_scores(embedding: bytes, backbone_version_id: int) -> list[tuple[ServedCategory, float]]:
     """Every active category's score of one stored embedding (heads fitted on
     another backbone are left out)."""
-    served, heads = _cache.get()
+    return _scores(*_cache.get(), embedding, backbone_version_id)
+
+
+def _scores(
+    served: tuple[ServedCategory, ...], heads: HeadSet, embedding: bytes, backbone_version_id: int
+) -> list[tuple[ServedCategory, float]]:
     if not served:
         return []
     scores = heads.scores(embedding_from_bytes(embedding)[None, :], backbone_version_id)[0]
@@ -655,17 +660,19 @@ def category_reason(served: ServedCategory, score: float, threshold: float) -> s
 def custom_category_signals(analysis) -> tuple[list[Signal], list[str]]:
     """Risk signals of the flagging custom categories for one analysis, and
     what could not be checked. Tag-only categories raise none."""
-    served, _ = _cache.get()
+    served, heads = _cache.get()
     flagging = [s for s in served if s.kind != CategoryKind.TAG]
     if not flagging:
         return [], []
     if analysis.imagenet is None:
         return [], [f"custom categories {', '.join(s.name for s in flagging)} (no active ImageNet model)"]
     signals = []
-    for s, score in category_scores(analysis.imagenet.embedding, analysis.imagenet.model_version_id):
+    # Scored with the heads this call read from the cache, not a second read.
+    for s, score in _scores(served, heads, analysis.imagenet.embedding, analysis.imagenet.model_version_id):
         if s.kind == CategoryKind.TAG:
             continue
-        reject = (s.reject_threshold if s.reject_threshold is not None else s.threshold) if s.kind == "reject" else None
+        reject_at = s.reject_threshold if s.reject_threshold is not None else s.threshold
+        reject = reject_at if s.kind == CategoryKind.REJECT else None
         signals.append(
             Signal(
                 FlagKind.CUSTOM_CATEGORY,
