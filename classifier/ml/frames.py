@@ -4,7 +4,9 @@ Browsers play every frame of an animated GIF, APNG or WebP, so judging only
 the first one lets a harmless opening frame (or an APNG default image that is
 not part of the animation at all) carry anything after it. Each frame here is
 composited as a browser shows it: Pillow's seek applies the disposal and
-blending of the frames before it, and the frame is copied out as RGBA.
+blending of the frames before it, and the frame is copied out as RGBA (as RGB
+when every pixel of it is opaque, which is most animations: the same picture,
+without an alpha channel for every model's preprocessing to composite away).
 
 A short animation is judged whole; a long one by evenly spaced frames plus
 the frames where the picture changes most (scene changes), found in the same
@@ -40,7 +42,7 @@ class Frame:
     index: int  # Pillow's frame number (0 is an APNG's default image when it has one)
     timestamp_ms: int | None  # when a browser shows it; None: not part of the animation
     duration_ms: int  # as a browser plays it
-    image: Image.Image  # RGBA, composited, at most FRAME_SIDE a side
+    image: Image.Image  # composited, at most FRAME_SIDE a side; RGB when opaque, else RGBA
     default_image: bool = False  # an APNG default image, shown only by viewers without APNG
     scene_change: float = 0.0  # mean luminance change from the frame before, 0..255
 
@@ -93,6 +95,16 @@ def reduced(frame: Image.Image, side: int = FRAME_SIDE) -> Image.Image:
     return frame
 
 
+def judged(frame: Image.Image, side: int = FRAME_SIDE) -> Image.Image:
+    """A composited RGBA frame as the models get it: at most `side` a side,
+    and RGB when no pixel is transparent (composited over any background it
+    is these same pixels, so every model sees what it saw in RGBA)."""
+    frame = reduced(frame, side)
+    if frame.mode == "RGBA" and frame.getextrema()[3] == (255, 255):
+        return frame.convert("RGB")
+    return frame
+
+
 def _signature(frame: Image.Image) -> np.ndarray:
     """32x32 luminance over white, as float32: what a scene change is measured on."""
     small = frame.resize((_SIGNATURE_SIDE, _SIGNATURE_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
@@ -135,11 +147,11 @@ def sample_frames(data: bytes, *, max_frames: int, side: int = FRAME_SIDE) -> li
                 change = float(np.abs(signature - previous).mean())
             previous = signature
         if index in spaced:
-            chosen[index] = Frame(index, timestamp, duration, reduced(full, side), is_default, change)
+            chosen[index] = Frame(index, timestamp, duration, judged(full, side), is_default, change)
         elif (
             scene_slots and change >= SCENE_CHANGE_MIN and (len(candidates) < scene_slots or change > candidates[0][0])
         ):
-            entry = (change, index, Frame(index, timestamp, duration, reduced(full, side), False, change))
+            entry = (change, index, Frame(index, timestamp, duration, judged(full, side), False, change))
             if len(candidates) < scene_slots:
                 heapq.heappush(candidates, entry)
             else:
@@ -152,7 +164,9 @@ def sample_frames(data: bytes, *, max_frames: int, side: int = FRAME_SIDE) -> li
 def thumbnail_jpeg(frame: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     """A small JPEG of a frame over white, as a page shows it."""
     small = reduced(frame, side)
-    white = Image.new("RGBA", small.size, (255, 255, 255, 255))
+    if small.mode != "RGB":
+        white = Image.new("RGBA", small.size, (255, 255, 255, 255))
+        small = Image.alpha_composite(white, small.convert("RGBA")).convert("RGB")
     buffer = io.BytesIO()
-    Image.alpha_composite(white, small.convert("RGBA")).convert("RGB").save(buffer, "JPEG", quality=80)
+    small.save(buffer, "JPEG", quality=80)
     return buffer.getvalue()

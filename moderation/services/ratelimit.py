@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 from moderation.errors import RateLimited
 from moderation.models import ApiKey, UploaderLimit
@@ -30,18 +31,54 @@ def _now() -> float:
     return time.time()
 
 
-def _count(key: str, window: int) -> tuple[int, int]:
-    """Increment a window's counter; return (count, seconds until the window ends)."""
+# One round trip for a request's counters on Redis: each is incremented in
+# order (and given its lifetime when it is new), stopping after the first that
+# passes its limit, exactly as counting them one by one did.
+_COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('EXPIRE', key, ARGV[2 * i - 1]) end
+  counts[i] = count
+  if count > tonumber(ARGV[2 * i]) then break end
+end
+return counts
+"""
+_script = None  # redis-py's Script: its SHA, loaded into Redis again when Redis forgot it
+
+
+def _counts(counters: list[tuple[str, int, int]]) -> list[int]:
+    """Count one request in each (name, lifetime seconds, limit) counter, in
+    order, stopping after the first whose count passes its limit; the counts
+    taken. Atomic per counter: the cache's incr, or one script on Redis."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        global _script
+        client = backend._cache.get_client(write=True)
+        if _script is None:
+            _script = client.register_script(_COUNT_SCRIPT)
+        keys = [backend.make_and_validate_key(name) for name, _, _ in counters]
+        args = [value for _, lifetime, limit in counters for value in (lifetime, limit)]
+        return [int(count) for count in _script(keys=keys, args=args, client=client)]
+    counts = []
+    for name, lifetime, limit in counters:
+        cache.add(name, 0, timeout=lifetime)
+        try:
+            count = cache.incr(name)
+        except ValueError:  # expired between add and incr
+            cache.set(name, 1, timeout=lifetime)
+            count = 1
+        counts.append(count)
+        if count > limit:
+            break
+    return counts
+
+
+def _window(key: str, window: int) -> tuple[str, int]:
+    """The counter of the fixed window `now` falls in, and the seconds until it ends."""
     now = _now()
     start = int(now // window) * window
-    name = f"rl:{key}:{window}:{start}"
-    cache.add(name, 0, timeout=window + 5)
-    try:
-        count = cache.incr(name)
-    except ValueError:  # expired between add and incr
-        cache.set(name, 1, timeout=window + 5)
-        count = 1
-    return count, int(start + window - now) + 1
+    return f"rl:{key}:{window}:{start}", int(start + window - now) + 1
 
 
 def _fail_open(subject: str, check) -> None:
@@ -61,10 +98,14 @@ def limit_windows(
     """Count one request of `subject` in each (window seconds, limit, label)
     window; raise RateLimited when any count passes its limit. `message` is
     formatted with {limit} and {window}."""
+    limits = list(limits)
 
     def check() -> None:
-        for window, limit, label in limits:
-            count, retry_after = _count(f"{subject}:{label}", window)
+        windows = [_window(f"{subject}:{label}", window) for window, _, label in limits]
+        counts = _counts(
+            [(name, window + 5, limit) for (name, _), (window, limit, _) in zip(windows, limits, strict=True)]
+        )
+        for count, (_, retry_after), (window, limit, _) in zip(counts, windows, limits, strict=False):
             if count > limit:
                 raise RateLimited(
                     message.format(limit=limit, window=window),
@@ -83,8 +124,8 @@ def limit_daily(*, subject: str, quota: int, message: str, code: str = "quota_ex
         now = datetime.fromtimestamp(_now(), UTC)
         midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         name = f"quota:{subject}:{now:%Y%m%d}"
-        cache.add(name, 0, timeout=int((midnight - now).total_seconds()) + 60)
-        if cache.incr(name) > quota:
+        (count,) = _counts([(name, int((midnight - now).total_seconds()) + 60, quota)])
+        if count > quota:
             raise RateLimited(
                 message.format(quota=quota),
                 code=code,

@@ -312,7 +312,11 @@ def upload_apply_analysis(
             return upload
         rows = _prediction_rows(upload, analysis, categories)
         Prediction.objects.bulk_create(rows, ignore_conflicts=True)
-        product_row = Prediction.objects.get(upload=upload, model_version_id=analysis.product.model_version_id)
+        product_row = (
+            Prediction.objects.get(upload=upload, model_version_id=analysis.product.model_version_id)
+            if any(flag.kind == FlagKind.PROHIBITED_CLASS for flag in result.flags)
+            else None  # the row a prohibited-class flag points at; no query for the others
+        )
         upload.flags.all().delete()
         Flag.objects.bulk_create(
             Flag(

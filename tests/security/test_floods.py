@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from PIL import ImageFile
 
+from moderation.errors import RateLimited
 from moderation.models import Upload, UploaderLimit, UploadStatus
 from moderation.services import ratelimit
 from moderation.services.notify import wait_slot
@@ -77,6 +78,51 @@ def test_a_persons_own_limits_replace_the_defaults(settings, fixed_clock):
         note="trusted seller",
     )
     assert [_upload(judy).status_code for _ in range(4)] == [202, 202, 202, 429]
+
+
+def test_a_refused_request_is_not_counted_in_the_windows_after_the_one_that_refused(fixed_clock):
+    """Counted in order, as one by one: the burst window refuses, and the
+    hourly window does not count the refused requests (both cache kinds)."""
+    from django.core.cache import cache
+
+    subject = f"test-order-{time.time_ns()}"
+    limits = [(ratelimit.BURST_WINDOW, 1, "burst"), (ratelimit.SUSTAINED_WINDOW, 100, "sustained")]
+    ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
+    for _ in range(2):
+        with pytest.raises(RateLimited) as refused:
+            ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
+        assert refused.value.retry_after == 6  # the burst window ends 5 s after the fixed clock
+    burst, _ = ratelimit._window(f"{subject}:burst", ratelimit.BURST_WINDOW)
+    hourly, _ = ratelimit._window(f"{subject}:sustained", ratelimit.SUSTAINED_WINDOW)
+    assert (cache.get(burst), cache.get(hourly)) == (3, 1)
+
+
+def test_on_redis_an_uploads_limits_cost_one_round_trip(settings, fixed_clock, monkeypatch):
+    """Burst and hourly windows in one script call (they were an add, an
+    exists and an incr each), counted in keys that expire with their window."""
+    if "RedisCache" not in settings.CACHES["default"]["BACKEND"]:
+        pytest.skip("the cache is not Redis (REDIS_URL unset)")
+    import redis.client
+    from django.core.cache import cache, caches
+
+    commands: list[str] = []
+    sent = redis.client.Redis.execute_command
+
+    def counted(self, *args, **options):
+        commands.append(str(args[0]))
+        return sent(self, *args, **options)
+
+    monkeypatch.setattr(redis.client.Redis, "execute_command", counted)
+    subject = f"test-trips-{time.time_ns()}"
+    limits = [(ratelimit.BURST_WINDOW, 5, "burst"), (ratelimit.SUSTAINED_WINDOW, 100, "sustained")]
+    ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")  # loads the script
+    commands.clear()
+    ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
+    assert commands == ["EVALSHA"]
+    hourly, _ = ratelimit._window(f"{subject}:sustained", ratelimit.SUSTAINED_WINDOW)
+    assert cache.get(hourly) == 2
+    lifetime = caches["default"]._cache.get_client().ttl(cache.make_and_validate_key(hourly))
+    assert 0 < lifetime <= ratelimit.SUSTAINED_WINDOW + 5
 
 
 def test_the_limit_is_checked_before_the_body_is_parsed(settings, fixed_clock, monkeypatch):
