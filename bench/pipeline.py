@@ -475,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     schedule = [(r + 1, n) for r in range(args.rounds) for n in (names if r % 2 == 0 else names[::-1])]
     row_rounds: list[int] = []
     timings: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
+    cpu_use: dict[tuple[str, str], list[dict[str, float]]] = collections.defaultdict(list)
     for round_no, name in schedule:
         concurrency, env, adult_model = CONFIGURATIONS[name]
         serving = serve_adult(adult_model or args.adult_model)
@@ -490,8 +491,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(summarise(name, kind, "fixed rate", uploads, states, f"{len(uploads.sent) / took:.1f}/s"))
                 row_rounds.append(round_no)
                 print(table(headers, rows[-1:]), flush=True)
+                cpu_before, wall_before = stack.cpu_seconds(), time.monotonic()
                 uploads = burst(stack, photos, count, f"{name}, {kind}")
-                states = wait_settled(list(uploads.sent), args.settle_timeout)
+                states = wait_settled(list(uploads.sent), args.settle_timeout, poll=0.2)
+                cpu_use[(name, kind)].append(
+                    cpu_per_upload(cpu_before, stack.cpu_seconds(), len(uploads.sent), time.monotonic() - wall_before)
+                )
                 rows.append(summarise(name, kind, "maximum rate", uploads, states, "16 clients"))
                 row_rounds.append(round_no)
                 print(table(headers, rows[-1:]), flush=True)
@@ -528,6 +533,11 @@ def main(argv: list[str] | None = None) -> int:
             "platform / ceiling",
         ],
         ceiling_rows,
+    )
+    output += (
+        "\n\nWhere the machine's CPU went in the maximum-rate phases (from the first upload sent to the last "
+        "verdict, read from /proc; PostgreSQL and Redis as whole servers), in CPU milliseconds per upload, the "
+        "mean over rounds; cores busy = all of it / the phase's wall time:\n\n" + cpu_table(cpu_use)
     )
     output += "\n\n" + table(["configuration", "model (version)", "ms/img (1 thread)", "fidelity"], model_rows)
     if costs:
@@ -581,6 +591,30 @@ def main(argv: list[str] | None = None) -> int:
             "python -m bench.pipeline" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv)),
         )
     return 0 if lost == 0 else 1
+
+
+CPU_PARTS = ["worker", "web", "PostgreSQL", "Redis", "beat", "benchmark client", "other"]
+
+
+def cpu_per_upload(before: dict[str, float], after: dict[str, float], uploads: int, wall: float) -> dict[str, float]:
+    """CPU milliseconds per upload of each part of the machine between two
+    Stack.cpu_seconds readings, their total, and the cores they kept busy."""
+    used = {part: max(0.0, after.get(part, 0.0) - before.get(part, 0.0)) for part in CPU_PARTS}
+    total = sum(used.values())
+    return {
+        **{part: 1000 * seconds / max(1, uploads) for part, seconds in used.items()},
+        "total": 1000 * total / max(1, uploads),
+        "cores busy": total / wall if wall > 0 else float("nan"),
+    }
+
+
+def cpu_table(cpu_use: dict[tuple[str, str], list[dict[str, float]]]) -> str:
+    columns = [*CPU_PARTS, "total", "cores busy"]
+    rows = [
+        [name, kind, *(float(np.mean([reading[c] for reading in readings])) for c in columns)]
+        for (name, kind), readings in cpu_use.items()
+    ]
+    return table(["configuration", "upload", *(f"{c} ms" if c not in ("cores busy",) else c for c in columns)], rows)
 
 
 def mean_of(rows: list[list[object]], name: str, kind: str, phase: str, column: int) -> float:

@@ -242,6 +242,37 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.processes.clear()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each part of the machine
+        the platform runs on: its web, worker and beat process groups, the
+        PostgreSQL and Redis servers (with anything else they serve), this
+        benchmark's own process, and everything else. Linux (/proc)."""
+        groups = {proc.pid: role for role, proc in self.processes.items()}
+        tick = os.sysconf("SC_CLK_TCK")
+        used: dict[str, float] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            command = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            # fields[2] is the process group; [11] and [12] utime and stime, in ticks.
+            if int(entry.name) == os.getpid():
+                part = "benchmark client"
+            elif int(fields[2]) in groups:
+                part = groups[int(fields[2])]
+            elif command == "postgres":
+                part = "PostgreSQL"
+            elif command.startswith("redis-server"):
+                part = "Redis"
+            else:
+                part = "other"
+            used[part] = used.get(part, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return used
+
     def upload(self, photo: bytes, name: str = "") -> str:
         """POST one image through the partner API; the upload's id."""
         return api_upload(f"http://127.0.0.1:{self.port}", self.key, photo, name)
