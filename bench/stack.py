@@ -246,31 +246,35 @@ class Stack:
         """CPU seconds (user + system) used so far by each part of the machine
         the platform runs on: its web, worker and beat process groups, the
         PostgreSQL and Redis servers (with anything else they serve), this
-        benchmark's own process, and everything else. Linux (/proc)."""
+        benchmark's own process, and everything else. Each process counts with
+        the children it has reaped (a recycled prefork child, a PostgreSQL
+        backend that closed), so a difference of two readings holds the CPU of
+        processes that ended between them. Linux (/proc)."""
         groups = {proc.pid: role for role, proc in self.processes.items()}
         tick = os.sysconf("SC_CLK_TCK")
         used: dict[str, float] = {}
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:  # ended meanwhile
-                continue
-            command = stat[stat.index("(") + 1 : stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2 :].split()
-            # fields[2] is the process group; [11] and [12] utime and stime, in ticks.
-            if int(entry.name) == os.getpid():
-                part = "benchmark client"
-            elif int(fields[2]) in groups:
-                part = groups[int(fields[2])]
-            elif command == "postgres":
-                part = "PostgreSQL"
-            elif command.startswith("redis-server"):
-                part = "Redis"
-            else:
-                part = "other"
-            used[part] = used.get(part, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        with os.scandir("/proc") as entries:
+            for entry in entries:
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                except OSError:  # ended meanwhile
+                    continue
+                command = stat[stat.index("(") + 1 : stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2 :].split()
+                # fields[2]: the process group; [11] to [14]: utime, stime, and those of reaped children, in ticks.
+                if int(entry.name) == os.getpid():
+                    part = "benchmark client"
+                elif int(fields[2]) in groups:
+                    part = groups[int(fields[2])]
+                elif command == "postgres":
+                    part = "PostgreSQL"
+                elif command.startswith("redis-server"):
+                    part = "Redis"
+                else:
+                    part = "other"
+                used[part] = used.get(part, 0.0) + sum(int(f) for f in fields[11:15]) / tick
         return used
 
     def upload(self, photo: bytes, name: str = "") -> str:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from classifier.ml.preprocessing import is_opaque, to_rgb
+
 # Browsers play a frame delay under 20 ms (0 or 10 ms) as 100 ms.
 BROWSER_MIN_DELAY_MS = 20
 BROWSER_SHORT_DELAY_MS = 100
@@ -100,9 +102,7 @@ def judged(frame: Image.Image, side: int = FRAME_SIDE) -> Image.Image:
     and RGB when no pixel is transparent (composited over any background it
     is these same pixels, so every model sees what it saw in RGBA)."""
     frame = reduced(frame, side)
-    if frame.mode == "RGBA" and frame.getextrema()[3] == (255, 255):
-        return frame.convert("RGB")
-    return frame
+    return frame.convert("RGB") if is_opaque(frame) else frame
 
 
 def _signature(frame: Image.Image) -> np.ndarray:
@@ -163,10 +163,6 @@ def sample_frames(data: bytes, *, max_frames: int, side: int = FRAME_SIDE) -> li
 
 def thumbnail_jpeg(frame: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     """A small JPEG of a frame over white, as a page shows it."""
-    small = reduced(frame, side)
-    if small.mode != "RGB":
-        white = Image.new("RGBA", small.size, (255, 255, 255, 255))
-        small = Image.alpha_composite(white, small.convert("RGBA")).convert("RGB")
     buffer = io.BytesIO()
-    small.save(buffer, "JPEG", quality=80)
+    to_rgb(reduced(frame, side)).save(buffer, "JPEG", quality=80)
     return buffer.getvalue()

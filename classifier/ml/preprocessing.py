@@ -111,6 +111,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def is_opaque(image: Image.Image) -> bool:
+    """An RGBA image none of whose pixels lets anything show through: the
+    same picture as its RGB conversion, over any background."""
+    return image.mode == "RGBA" and image.getchannel("A").getextrema()[0] == 255
+
+
 def center_crop_square(image: Image.Image, side: int) -> Image.Image:
     """Resize the shorter side to `side`, then cut the centre square."""
     width, height = image.size

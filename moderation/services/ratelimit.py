@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ResponseError
 
 from moderation.errors import RateLimited
 from moderation.models import ApiKey, UploaderLimit
@@ -45,21 +46,27 @@ end
 return counts
 """
 _script = None  # redis-py's Script: its SHA, loaded into Redis again when Redis forgot it
+_scripting = True  # False once this Redis refused scripts (an ACL without @scripting, some proxies)
 
 
 def _counts(counters: list[tuple[str, int, int]]) -> list[int]:
     """Count one request in each (name, lifetime seconds, limit) counter, in
     order, stopping after the first whose count passes its limit; the counts
-    taken. Atomic per counter: the cache's incr, or one script on Redis."""
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        global _script
-        client = backend._cache.get_client(write=True)
-        if _script is None:
-            _script = client.register_script(_COUNT_SCRIPT)
-        keys = [backend.make_and_validate_key(name) for name, _, _ in counters]
+    taken. Atomic per counter: one script call on Django's RedisCache, the
+    cache's add and incr on any other cache (django-redis's included)."""
+    global _script, _scripting
+    cache = caches["default"]
+    if _scripting and isinstance(cache, RedisCache):
+        client = cache._cache.get_client(write=True)
+        keys = [cache.make_and_validate_key(name) for name, _, _ in counters]
         args = [value for _, lifetime, limit in counters for value in (lifetime, limit)]
-        return [int(count) for count in _script(keys=keys, args=args, client=client)]
+        try:
+            if _script is None:
+                _script = client.register_script(_COUNT_SCRIPT)
+            return [int(count) for count in _script(keys=keys, args=args, client=client)]
+        except ResponseError:  # a connection error is not one: the limits fail open
+            logger.warning("Redis refused the rate-limit script; counting command by command", exc_info=True)
+            _scripting = False
     counts = []
     for name, lifetime, limit in counters:
         cache.add(name, 0, timeout=lifetime)

@@ -12,6 +12,7 @@ from PIL import Image
 from classifier.ml.frames import judged, sample_frames, thumbnail_jpeg
 from classifier.ml.hashing import pdq_input
 from classifier.ml.nsfw import prepare
+from classifier.ml.nsfwjs import model_pixels
 from classifier.ml.preprocessing import image_to_product_pixels, photo_input
 from tests.conftest import skimage_jpeg
 
@@ -34,6 +35,7 @@ def test_an_opaque_frame_gives_every_model_the_input_the_rgba_frame_gave():
     assert np.array_equal(image_to_product_pixels(rgb), image_to_product_pixels(rgba))
     assert np.array_equal(pdq_input(rgb), pdq_input(rgba))
     assert np.array_equal(prepare([rgb]), prepare([rgba]))
+    assert np.array_equal(model_pixels(rgb), model_pixels(rgba))
     assert thumbnail_jpeg(rgb) == thumbnail_jpeg(rgba)
 
 

@@ -83,6 +83,23 @@ def test_prohibited_class_is_rejected_with_a_flag(db):
     assert upload.status == UploadStatus.REJECTED
     assert upload.flags.count() == 10
     assert all("prohibited class" in f.reason for f in upload.flags.all())
+    # Each flag points at the product model's prediction it was raised on.
+    product_row = upload.predictions.get(label="Bag")
+    assert {f.prediction_id for f in upload.flags.all()} == {product_row.pk}
+
+
+def test_an_upload_without_prohibited_class_flags_reads_no_prediction_back(db):
+    """The product row is read back only for a prohibited-class flag to point at."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    upload = _create(7)
+    with CaptureQueriesContext(connection) as queries:
+        upload = classified(
+            upload, analysis({name: (0.91 if name == "Bag" else 0.01) for name in FASHION_MNIST_CLASSES})
+        )
+    assert not upload.flags.exists()
+    assert not [q for q in queries.captured_queries if q["sql"].startswith('SELECT "moderation_prediction"')]
 
 
 def test_classify_ignores_missing_upload(db):

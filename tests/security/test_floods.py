@@ -125,6 +125,64 @@ def test_on_redis_an_uploads_limits_cost_one_round_trip(settings, fixed_clock, m
     assert 0 < lifetime <= ratelimit.SUSTAINED_WINDOW + 5
 
 
+@pytest.fixture
+def redis_cache(settings):
+    if "RedisCache" not in settings.CACHES["default"]["BACKEND"]:
+        pytest.skip("the cache is not Redis (REDIS_URL unset)")
+    from django.core.cache import caches
+
+    return caches["default"]
+
+
+def _hourly_count(cache, subject: str) -> int | None:
+    name, _ = ratelimit._window(f"{subject}:sustained", ratelimit.SUSTAINED_WINDOW)
+    return cache.get(name)
+
+
+LIMITS = [(ratelimit.BURST_WINDOW, 5, "burst"), (ratelimit.SUSTAINED_WINDOW, 100, "sustained")]
+
+
+def test_counting_goes_on_when_redis_forgot_the_script(redis_cache, fixed_clock):
+    subject = f"test-flush-{time.time_ns()}"
+    ratelimit.limit_windows(subject=subject, limits=LIMITS, message="{limit} per {window} s")
+    redis_cache._cache.get_client(write=True).script_flush()  # as a Redis restart does
+    ratelimit.limit_windows(subject=subject, limits=LIMITS, message="{limit} per {window} s")
+    assert _hourly_count(redis_cache, subject) == 2
+
+
+def test_a_redis_that_refuses_scripts_still_limits(redis_cache, fixed_clock, monkeypatch):
+    """An ACL without @scripting: counted command by command from then on, not let through."""
+    import redis.client
+    from redis.exceptions import NoPermissionError
+
+    def refused(self, *args, **options):
+        raise NoPermissionError("this user has no permissions to run the 'evalsha' command")
+
+    monkeypatch.setattr(ratelimit, "_scripting", True)
+    monkeypatch.setattr(redis.client.Redis, "evalsha", refused)
+    subject = f"test-acl-{time.time_ns()}"
+    limits = [(ratelimit.BURST_WINDOW, 1, "burst")]
+    ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
+    with pytest.raises(RateLimited):
+        ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
+    assert ratelimit._scripting is False
+
+
+def test_limits_fail_open_when_redis_is_unreachable_mid_script(redis_cache, fixed_clock, monkeypatch, caplog):
+    import redis.client
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def unreachable(self, *args, **options):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(ratelimit, "_scripting", True)
+    monkeypatch.setattr(redis.client.Redis, "evalsha", unreachable)
+    limits = [(ratelimit.BURST_WINDOW, 0, "burst")]  # would refuse every request
+    ratelimit.limit_windows(subject="test-down", limits=limits, message="{limit} per {window} s")
+    assert "rate-limit counters unavailable" in caplog.text
+    assert ratelimit._scripting is True  # a blink, not a refusal: the script is tried again next time
+
+
 def test_the_limit_is_checked_before_the_body_is_parsed(settings, fixed_clock, monkeypatch):
     settings.USER_UPLOAD_BURST_LIMIT = 1
     carol = _person("carol")
