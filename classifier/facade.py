@@ -22,7 +22,7 @@ from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.frames import frame_count, is_animation, iter_frames
 from classifier.ml.hash_index import Hits, MultiIndex, flat_search
 from classifier.ml.imagenet import imagenet_class_names
-from classifier.ml.preprocessing import is_opaque, open_image, to_luminance, to_rgb
+from classifier.ml.preprocessing import opaque_rgba, open_image, to_luminance, to_rgb
 from classifier.ml.taxonomy import CATEGORIES as TAXONOMY_CATEGORIES
 from classifier.ml.taxonomy import default_taxonomy
 from classifier.models import ModelRole, ModelVersion, ModelVersionStatus, TrainingTrigger
@@ -50,7 +50,7 @@ __all__ = [
     "is_animation",
     "iter_frames",
     "imagenet_class_names",
-    "is_opaque",
+    "opaque_rgba",
     "ModelRole",
     "ModelVersion",
     "ModelVersionStatus",

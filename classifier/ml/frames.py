@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from classifier.ml.preprocessing import is_opaque, to_rgb
+from classifier.ml.preprocessing import opaque_rgba, to_rgb
 
 # Browsers play a frame delay under 20 ms (0 or 10 ms) as 100 ms.
 BROWSER_MIN_DELAY_MS = 20
@@ -102,7 +102,7 @@ def judged(frame: Image.Image, side: int = FRAME_SIDE) -> Image.Image:
     and RGB when no pixel is transparent (composited over any background it
     is these same pixels, so every model sees what it saw in RGBA)."""
     frame = reduced(frame, side)
-    return frame.convert("RGB") if is_opaque(frame) else frame
+    return frame.convert("RGB") if opaque_rgba(frame) else frame
 
 
 def _signature(frame: Image.Image) -> np.ndarray:

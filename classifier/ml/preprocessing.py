@@ -111,9 +111,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def is_opaque(image: Image.Image) -> bool:
-    """An RGBA image none of whose pixels lets anything show through: the
-    same picture as its RGB conversion, over any background."""
+def opaque_rgba(image: Image.Image) -> bool:
+    """True for an RGBA image none of whose pixels lets anything show
+    through (the same picture as its RGB conversion, over any background);
+    False for any other image, whatever its mode."""
     return image.mode == "RGBA" and image.getchannel("A").getextrema()[0] == 255
 
 

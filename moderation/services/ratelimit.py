@@ -1,6 +1,7 @@
 """Rate limits (burst and sustained windows) and daily quotas, counted in the
 shared cache (Redis in production), so every web process sees the same
-counts. Fixed windows: simple, and atomic with the cache's incr.
+counts. Fixed windows: simple, and atomic with the cache's incr (on Redis, one
+script call counts all of a request's windows).
 
 One mechanism serves every kind of caller: partners' API keys (limits on the
 Partner row), signed-in people uploading through the web (limits in settings),

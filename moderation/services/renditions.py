@@ -21,7 +21,7 @@ from typing import IO
 from django.core.files.base import ContentFile
 from PIL import Image, ImageCms, ImageOps
 
-from classifier.facade import is_animation, is_opaque, iter_frames, to_luminance, to_rgb
+from classifier.facade import is_animation, iter_frames, opaque_rgba, to_luminance, to_rgb
 from moderation.errors import NotFound
 from moderation.models import Upload, UploadStatus
 from moderation.services.review import REVIEW_PERMISSION
@@ -101,7 +101,7 @@ def _animation(image: Image.Image, fmt: str) -> bytes:
             continue
         frames.append(_pixels_only(frame, alpha=True))
         durations.append(duration)
-    if all(is_opaque(f) for f in frames):
+    if all(opaque_rgba(f) for f in frames):
         frames = [_gif_ready(f.convert("RGB"), fmt) for f in frames]  # opaque: a quarter less to encode
     params: dict = {"save_all": True, "append_images": frames[1:], "duration": durations, **ENCODER_PARAMS[fmt]}
     if loop is not None:
