@@ -237,6 +237,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": ["moderation.api.throttling.RateLimitThrottle"],
+    # JSON only, as docs/api.md says: any other Accept is 406 `not_acceptable`
+    # (people read the API at /api/docs/, not through DRF's browsable pages).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Image moderation API",

@@ -239,6 +239,14 @@ def world(db, api_client, partner_key, settings, monkeypatch) -> World:
     return World(api=api_client, partner=partner, key=key, settings=settings, monkeypatch=monkeypatch)
 
 
+@pytest.mark.parametrize("accept", ["text/html", "text/html,application/xhtml+xml", "application/xml"])
+def test_an_accept_other_than_json_is_406(world, accept):
+    """A browser's Accept gets the documented 406, not DRF's browsable HTML page."""
+    response = world.api.get(UPLOADS, HTTP_ACCEPT=accept, **world.auth())
+    assert response.status_code == 406
+    assert response.json()["error"]["code"] == "not_acceptable"
+
+
 def test_the_table_is_read():
     assert len(DOCUMENTED) > 30 and DOCUMENTED["appeal_message_missing"] == 400
 

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 import threading
 import uuid
 from datetime import timedelta
@@ -194,6 +195,24 @@ def test_qa_sampling_and_agreement(client, moderator, second_moderator, settings
     assert "moderator vs moderator (second reviews): 100.0 % of 1" in page
     assert "moderator vs policy (blind QA of automatic approvals): 0.0 % of 1" in page
     assert QAItem.objects.filter(answered_at__isnull=False).count() == 2
+
+
+def test_metrics_page_lists_training_runs_from_scratch_and_warm_started(client, active_model):
+    """A run from scratch has no base version: the page names its
+    architecture (a fresh install's bootstrap runs are all such runs)."""
+    from classifier.models import TrainingRun, TrainingRunStatus, TrainingTrigger
+
+    done = TrainingRunStatus.SUCCEEDED  # one unfinished run per role at a time
+    TrainingRun.objects.create(trigger=TrainingTrigger.UPGRADE, architecture="bn-cnn", status=done)
+    TrainingRun.objects.create(trigger=TrainingTrigger.MANUAL, base_version=active_model, status=done)
+    TrainingRun.objects.create(trigger=TrainingTrigger.MANUAL, status=TrainingRunStatus.FAILED)
+    lead = get_user_model().objects.create_user("lead", password="lead-pass-1")
+    lead.groups.add(Group.objects.get(name="leads"))
+    client.force_login(lead)
+    response = client.get("/lead/metrics/")
+    assert response.status_code == 200
+    cells = re.findall(r"<tr data-run=\"\d+\">(?:<td>.*?</td>){2}\s*<td>(.*?)</td>", response.content.decode(), re.S)
+    assert sorted(cells) == sorted(["bn-cnn", active_model.architecture, "—"])
 
 
 def test_audit_log_search_and_csv(client, moderator):

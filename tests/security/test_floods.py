@@ -183,6 +183,22 @@ def test_limits_fail_open_when_redis_is_unreachable_mid_script(redis_cache, fixe
     assert ratelimit._scripting is True  # a blink, not a refusal: the script is tried again next time
 
 
+@pytest.mark.parametrize(
+    ("backend", "processes"),
+    [("django.core.cache.backends.locmem.LocMemCache", 1), ("django.core.cache.backends.redis.RedisCache", 2)],
+)
+def test_a_process_local_cache_gets_one_web_process(settings, backend, processes):
+    """`make run` without Redis counts limits in each process's memory: two web
+    processes would each take a partner's whole burst (10 of 40 uploads taken
+    at a limit of 5, found by trying it)."""
+    from moderation.management.commands.run_platform import default_web_workers, platform_commands
+
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "redis://127.0.0.1:6379/9"}}
+    assert default_web_workers() == processes
+    web, _ = platform_commands(bind="127.0.0.1:8000", web_workers=default_web_workers(), concurrency=2)["web"]
+    assert web[web.index("--workers") + 1] == str(processes)
+
+
 def test_the_limit_is_checked_before_the_body_is_parsed(settings, fixed_clock, monkeypatch):
     settings.USER_UPLOAD_BURST_LIMIT = 1
     carol = _person("carol")

@@ -90,6 +90,13 @@ def platform_commands(
     }
 
 
+def default_web_workers() -> int:
+    """Two web processes when the cache is shared between processes; one when
+    it is local to each (a laptop without Redis), so that every request is
+    counted against the same rate limits and quotas."""
+    return 1 if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache") else 2
+
+
 class Command(BaseCommand):
     help = (
         "Run the web server (gunicorn), Celery workers for uploads, webhook deliveries and training, "
@@ -98,7 +105,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
-        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument(
+            "--web-workers",
+            type=int,
+            default=None,
+            help="web processes (default: 2 on a shared cache such as Redis; 1 on a process-local cache, "
+            "whose rate-limit counters and quotas another process would not see)",
+        )
         parser.add_argument("--concurrency", type=int, default=2)
         parser.add_argument(
             "--webhook-concurrency",
@@ -108,6 +121,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, bind, web_workers, concurrency, webhook_concurrency, **options):
+        if web_workers is None:
+            web_workers = default_web_workers()
         commands = platform_commands(
             bind=bind, web_workers=web_workers, concurrency=concurrency, webhook_concurrency=webhook_concurrency
         )
