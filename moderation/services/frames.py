@@ -52,13 +52,14 @@ def _flag_rank(flag: PolicyFlag) -> tuple[int, float]:
     return (flag.action == "reject", _flag_strength(flag))
 
 
-def severity(result: PolicyResult, top_score: float) -> float:
+def severity(result: PolicyResult, adult_score: float | None) -> float:
     """Orders frames worst first: the verdict, then the strongest flag, then
-    (among unflagged frames) the least confident product tag."""
+    (among unflagged frames) the riskiest picture, by its adult-content score:
+    the frame a moderator sees first and whose scores the upload reports."""
     rank = _VERDICT_RANK[Verdict(result.verdict)] * 10.0
     if result.flags:
         return rank + 1.0 + max(_flag_strength(f) for f in result.flags)
-    return rank + 1.0 - top_score
+    return rank + min(adult_score or 0.0, 0.999)
 
 
 def _named(flag: PolicyFlag, frame: FrameAnalysis, raised_by: list[int]) -> PolicyFlag:
@@ -115,7 +116,8 @@ def frames_judge(
         # product model knows (its open-set gate, where it has one).
         product_scores = analysis.product.scores if getattr(analysis.product, "in_distribution", True) else {}
         result = policy.decide(product_scores, thresholds, signals=signals, matches=matches, unchecked=unchecked)
-        verdicts.append(FrameVerdict(frame, result, severity(result, analysis.product.score)))
+        adult = analysis.adult.score if analysis.adult is not None else None
+        verdicts.append(FrameVerdict(frame, result, severity(result, adult)))
     worst = max(verdicts, key=lambda v: (v.severity, -v.frame.index))
     result = worst.result if len(verdicts) == 1 else _merged(verdicts, worst)
     return FramesJudgement(result=result, worst=worst, frames=tuple(verdicts), matches=tuple(closest.values()))
@@ -137,7 +139,8 @@ def frames_record(*, upload: Upload, judgement: FramesJudgement) -> None:
             verdict=v.result.verdict,
             severity=v.severity,
             worst=v is judgement.worst,
-            label=v.frame.analysis.product.label,
+            # No product tag where the open-set gate says the frame is not a product shot.
+            label=v.frame.analysis.product.label if v.frame.analysis.product.in_distribution else "",
             score=v.frame.analysis.product.score,
             adult_score=v.frame.analysis.adult.score if v.frame.analysis.adult else None,
             pdq_hash=v.frame.analysis.pdq_hash,

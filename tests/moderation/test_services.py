@@ -184,3 +184,40 @@ def test_sweeper_requeues_then_gives_up(db, django_capture_on_commit_callbacks):
     assert uploads_requeue_stuck(older_than=timedelta(minutes=5), max_attempts=3) == {"requeued": 0, "failed": 1}
     upload.refresh_from_db()
     assert upload.status == UploadStatus.FAILED and "3 attempts" in upload.failure_reason
+
+
+def test_among_approved_frames_the_worst_is_the_riskiest_not_the_least_confident_tag(db):
+    """An animation's reported frame (its scores become the upload's) is the
+    one with the highest adult-content score, whatever the product model's
+    confidence on each frame."""
+    from classifier.contracts import FrameAnalysis
+    from moderation.services.frames import frames_judge
+
+    # (product scores, adult score) per frame: the least confident tag is frame 0's.
+    scores = [({"Bag": 0.30, "Coat": 0.01}, 0.019), ({"Bag": 0.99, "Coat": 0.01}, 0.031), ({"Bag": 0.60}, 0.010)]
+    frames = [FrameAnalysis(i, i * 100, 100, False, 0.0, analysis(s, adult=a)) for i, (s, a) in enumerate(scores)]
+    judgement = frames_judge(frames=frames, thresholds=class_thresholds(), flag_rules={})
+    assert {v.result.verdict for v in judgement.frames} == {judgement.result.verdict}
+    assert judgement.worst.frame.index == 1
+
+
+def test_a_frame_the_open_set_gate_refuses_shows_no_product_tag(db):
+    """The frame strip tells the truth the upload's page tells: out of
+    distribution, the product model's best guess is not a tag."""
+    from dataclasses import replace
+
+    from django.template.loader import render_to_string
+
+    from classifier.contracts import FrameAnalysis
+    from moderation.services.frames import frames_judge, frames_record
+
+    upload = upload_in_review()
+    Upload.objects.filter(pk=upload.pk).update(frame_count=2)
+    upload.refresh_from_db()
+    shot, cup = analysis({"Bag": 0.98}), analysis({"Bag": 0.98})
+    cup = replace(cup, product=replace(cup.product, in_distribution=False, ood_score=0.9, ood_threshold=0.5))
+    frames = [FrameAnalysis(0, 0, 100, False, 0.0, shot), FrameAnalysis(1, 100, 100, False, 0.0, cup)]
+    frames_record(upload=upload, judgement=frames_judge(frames=frames, thresholds=class_thresholds(), flag_rules={}))
+    assert dict(upload.frames.values_list("index", "label")) == {0: "Bag", 1: ""}
+    strip = render_to_string("moderation/_frame_strip.html", {"upload": upload, "frames": upload.frames.all()})
+    assert strip.count("Bag 0.98") == 1 and "no product tag" in strip
