@@ -43,6 +43,21 @@ def photo_like(width: int = 64, height: int = 48, seed: int = 0) -> Image.Image:
     return Image.fromarray(rgb.astype(np.uint8), "RGB")
 
 
+def skimage_photo(name: str, size: tuple[int, int] = (300, 200)) -> Image.Image:
+    """One of scikit-image's sample photos as an upload of it decodes (RGB,
+    through JPEG), resized to `size`."""
+    from tests.conftest import skimage_jpeg
+
+    return Image.open(io.BytesIO(skimage_jpeg(name))).convert("RGB").resize(size)
+
+
+def animation(frames: list[Image.Image], fmt: str, durations: list[int], **params) -> bytes:
+    """An animated `fmt` (GIF, PNG, WebP) of these frames, looping."""
+    buffer = io.BytesIO()
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], duration=durations, loop=0, **params)
+    return buffer.getvalue()
+
+
 def sign_in(page, base: str, username: str, password: str) -> None:
     """Sign in through the real form in a Playwright page, as a person would."""
     page.goto(f"{base}/accounts/login/")

@@ -20,20 +20,10 @@ from moderation.models import HashBank, Upload, UploadFrame, UploadStatus
 from moderation.services.banks import bank_hash_add
 from moderation.services.uploads import upload_classify, upload_create
 from tests.conftest import media_files, skimage_jpeg
+from tests.helpers import animation
+from tests.helpers import skimage_photo as photo
 
 pytestmark = pytest.mark.django_db
-
-SIZE = (300, 200)
-
-
-def photo(name: str, size=SIZE) -> Image.Image:
-    return Image.open(io.BytesIO(skimage_jpeg(name))).convert("RGB").resize(size)
-
-
-def animation(frames: list[Image.Image], fmt: str, durations: list[int], **params) -> bytes:
-    buffer = io.BytesIO()
-    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], duration=durations, loop=0, **params)
-    return buffer.getvalue()
 
 
 @pytest.fixture
