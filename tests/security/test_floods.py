@@ -80,49 +80,17 @@ def test_a_persons_own_limits_replace_the_defaults(settings, fixed_clock):
     assert [_upload(judy).status_code for _ in range(4)] == [202, 202, 202, 429]
 
 
-def test_a_refused_request_is_not_counted_in_the_windows_after_the_one_that_refused(fixed_clock):
-    """Counted in order, as one by one: the burst window refuses, and the
-    hourly window does not count the refused requests (both cache kinds)."""
-    from django.core.cache import cache
+LIMITS = [(ratelimit.BURST_WINDOW, 5, "burst"), (ratelimit.SUSTAINED_WINDOW, 100, "sustained")]
 
-    subject = f"test-order-{time.time_ns()}"
-    limits = [(ratelimit.BURST_WINDOW, 1, "burst"), (ratelimit.SUSTAINED_WINDOW, 100, "sustained")]
+
+def _count(subject: str, limits=LIMITS) -> None:
+    """One request of `subject` against these windows (RateLimited when refused)."""
     ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
-    for _ in range(2):
-        with pytest.raises(RateLimited) as refused:
-            ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
-        assert refused.value.retry_after == 6  # the burst window ends 5 s after the fixed clock
-    burst, _ = ratelimit._window(f"{subject}:burst", ratelimit.BURST_WINDOW)
-    hourly, _ = ratelimit._window(f"{subject}:sustained", ratelimit.SUSTAINED_WINDOW)
-    assert (cache.get(burst), cache.get(hourly)) == (3, 1)
 
 
-def test_on_redis_an_uploads_limits_cost_one_round_trip(settings, fixed_clock, monkeypatch):
-    """Burst and hourly windows in one script call (they were an add, an
-    exists and an incr each), counted in keys that expire with their window."""
-    if "RedisCache" not in settings.CACHES["default"]["BACKEND"]:
-        pytest.skip("the cache is not Redis (REDIS_URL unset)")
-    import redis.client
-    from django.core.cache import cache, caches
-
-    commands: list[str] = []
-    sent = redis.client.Redis.execute_command
-
-    def counted(self, *args, **options):
-        commands.append(str(args[0]))
-        return sent(self, *args, **options)
-
-    monkeypatch.setattr(redis.client.Redis, "execute_command", counted)
-    subject = f"test-trips-{time.time_ns()}"
-    limits = [(ratelimit.BURST_WINDOW, 5, "burst"), (ratelimit.SUSTAINED_WINDOW, 100, "sustained")]
-    ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")  # loads the script
-    commands.clear()
-    ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
-    assert commands == ["EVALSHA"]
-    hourly, _ = ratelimit._window(f"{subject}:sustained", ratelimit.SUSTAINED_WINDOW)
-    assert cache.get(hourly) == 2
-    lifetime = caches["default"]._cache.get_client().ttl(cache.make_and_validate_key(hourly))
-    assert 0 < lifetime <= ratelimit.SUSTAINED_WINDOW + 5
+def _counter(subject: str, label: str, window: int) -> str:
+    """The cache name of `subject`'s counter for the window the fixed clock is in."""
+    return ratelimit._window(f"{subject}:{label}", window)[0]
 
 
 @pytest.fixture
@@ -134,20 +102,53 @@ def redis_cache(settings):
     return caches["default"]
 
 
-def _hourly_count(cache, subject: str) -> int | None:
-    name, _ = ratelimit._window(f"{subject}:sustained", ratelimit.SUSTAINED_WINDOW)
-    return cache.get(name)
+def test_a_refused_request_is_not_counted_in_the_windows_after_the_one_that_refused(fixed_clock):
+    """Counted in order, as one by one: the burst window refuses, and the
+    hourly window does not count the refused requests (both cache kinds)."""
+    from django.core.cache import cache
+
+    subject = f"test-order-{time.time_ns()}"
+    limits = [(ratelimit.BURST_WINDOW, 1, "burst"), (ratelimit.SUSTAINED_WINDOW, 100, "sustained")]
+    _count(subject, limits)
+    for _ in range(2):
+        with pytest.raises(RateLimited) as refused:
+            _count(subject, limits)
+        assert refused.value.retry_after == 6  # the burst window ends 5 s after the fixed clock
+    burst = _counter(subject, "burst", ratelimit.BURST_WINDOW)
+    hourly = _counter(subject, "sustained", ratelimit.SUSTAINED_WINDOW)
+    assert (cache.get(burst), cache.get(hourly)) == (3, 1)
 
 
-LIMITS = [(ratelimit.BURST_WINDOW, 5, "burst"), (ratelimit.SUSTAINED_WINDOW, 100, "sustained")]
+def test_on_redis_an_uploads_limits_cost_one_round_trip(redis_cache, fixed_clock, monkeypatch):
+    """Burst and hourly windows in one script call (they were an add, an
+    exists and an incr each), counted in keys that expire with their window."""
+    import redis.client
+
+    commands: list[str] = []
+    sent = redis.client.Redis.execute_command
+
+    def counted(self, *args, **options):
+        commands.append(str(args[0]))
+        return sent(self, *args, **options)
+
+    monkeypatch.setattr(redis.client.Redis, "execute_command", counted)
+    subject = f"test-trips-{time.time_ns()}"
+    _count(subject)  # loads the script
+    commands.clear()
+    _count(subject)
+    assert commands == ["EVALSHA"]
+    hourly = _counter(subject, "sustained", ratelimit.SUSTAINED_WINDOW)
+    assert redis_cache.get(hourly) == 2
+    lifetime = redis_cache._cache.get_client().ttl(redis_cache.make_and_validate_key(hourly))
+    assert 0 < lifetime <= ratelimit.SUSTAINED_WINDOW + 5
 
 
 def test_counting_goes_on_when_redis_forgot_the_script(redis_cache, fixed_clock):
     subject = f"test-flush-{time.time_ns()}"
-    ratelimit.limit_windows(subject=subject, limits=LIMITS, message="{limit} per {window} s")
+    _count(subject)
     redis_cache._cache.get_client(write=True).script_flush()  # as a Redis restart does
-    ratelimit.limit_windows(subject=subject, limits=LIMITS, message="{limit} per {window} s")
-    assert _hourly_count(redis_cache, subject) == 2
+    _count(subject)
+    assert redis_cache.get(_counter(subject, "sustained", ratelimit.SUSTAINED_WINDOW)) == 2
 
 
 def test_a_redis_that_refuses_scripts_still_limits(redis_cache, fixed_clock, monkeypatch):
@@ -162,9 +163,9 @@ def test_a_redis_that_refuses_scripts_still_limits(redis_cache, fixed_clock, mon
     monkeypatch.setattr(redis.client.Redis, "evalsha", refused)
     subject = f"test-acl-{time.time_ns()}"
     limits = [(ratelimit.BURST_WINDOW, 1, "burst")]
-    ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
+    _count(subject, limits)
     with pytest.raises(RateLimited):
-        ratelimit.limit_windows(subject=subject, limits=limits, message="{limit} per {window} s")
+        _count(subject, limits)
     assert ratelimit._scripting is False
 
 
@@ -177,8 +178,7 @@ def test_limits_fail_open_when_redis_is_unreachable_mid_script(redis_cache, fixe
 
     monkeypatch.setattr(ratelimit, "_scripting", True)
     monkeypatch.setattr(redis.client.Redis, "evalsha", unreachable)
-    limits = [(ratelimit.BURST_WINDOW, 0, "burst")]  # would refuse every request
-    ratelimit.limit_windows(subject="test-down", limits=limits, message="{limit} per {window} s")
+    _count("test-down", [(ratelimit.BURST_WINDOW, 0, "burst")])  # would refuse every request
     assert "rate-limit counters unavailable" in caplog.text
     assert ratelimit._scripting is True  # a blink, not a refusal: the script is tried again next time
 
