@@ -16,6 +16,7 @@ BENCHES = [
     "bench.photo_models",
     "bench.frames",
     "bench.real_photos",
+    "bench.real_products",
     "bench.custom_categories",
     "bench.quantized",
     "bench.adult_models",

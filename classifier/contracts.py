@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from classifier.ml.photo_products import NO_PRODUCT  # the real-photo model's class for "nothing to tag"
+
 
 class NoActiveModel(RuntimeError):
     """No model version is active for the role asked for."""
@@ -25,25 +27,38 @@ class ProductPrediction:
     ood_threshold: float | None = None
     ood_method: str = ""
     ood_version_id: int = 0
+    # Which model tagged the image: "studio" (the Fashion-MNIST product model,
+    # for the product shots it knows) or "photo" (the real-photo model, where
+    # the open-set gate found the image unlike them). For "photo",
+    # in_distribution means "a product is shown and its kind is sure enough",
+    # and `reason` says why not when it is False.
+    route: str = "studio"
+    reason: str = ""
+    product_mass: float | None = None
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return sorted(self.scores.items(), key=lambda item: item[1], reverse=True)[:k]
 
     def tags(self, k: int = 3) -> list[tuple[str, float]]:
-        """The product tags worth showing: none out of distribution."""
-        return self.top(k) if self.in_distribution else []
+        """The product tags worth showing: none when no product is shown."""
+        return [tag for tag in self.top(k + 1) if tag[0] != NO_PRODUCT][:k] if self.in_distribution else []
 
     def open_set(self) -> dict:
-        """The gate's figures, as stored with the prediction (empty when unchecked)."""
+        """The gate's figures and the route, as stored with the prediction (empty when unchecked)."""
         if self.ood_score is None:
             return {}
-        return {
+        figures = {
             "in_distribution": self.in_distribution,
             "score": round(self.ood_score, 4),
             "threshold": round(self.ood_threshold or 0.0, 4),
             "method": self.ood_method,
             "model_version_id": self.ood_version_id,
+            "route": self.route,
         }
+        if self.route == "photo":
+            figures["reason"] = self.reason
+            figures["product_mass"] = round(self.product_mass or 0.0, 4)
+        return figures
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,9 @@ class ImageAnalysis:
     adult: AdultScore | None
     pdq_hash: str  # 64 hex digits
     pdq_quality: int
+    # The Fashion-MNIST model's guess when the real-photo model tagged the
+    # image instead (`product.route == "photo"`): kept with the upload, never a tag.
+    studio_product: ProductPrediction | None = None
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,12 @@ from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.frames import frame_count, is_animation, iter_frames
 from classifier.ml.hash_index import Hits, MultiIndex, flat_search
 from classifier.ml.imagenet import imagenet_class_names
+from classifier.ml.photo_products import CLASS_NAMES as PHOTO_PRODUCT_CLASSES
+from classifier.ml.photo_products import NO_PRODUCT
 from classifier.ml.preprocessing import opaque_rgba, open_image, to_luminance, to_rgb
 from classifier.ml.taxonomy import CATEGORIES as TAXONOMY_CATEGORIES
 from classifier.ml.taxonomy import default_taxonomy
-from classifier.models import ModelRole, ModelVersion, ModelVersionStatus, TrainingTrigger
+from classifier.models import PRODUCT_TAG_ROLES, ModelRole, ModelVersion, ModelVersionStatus, TrainingTrigger
 from classifier.retraining import retrain_if_due, training_run_upgrade_queue
 from classifier.services import training_example_record
 from classifier.signals import model_version_status_changed
@@ -52,6 +54,9 @@ __all__ = [
     "imagenet_class_names",
     "opaque_rgba",
     "ModelRole",
+    "NO_PRODUCT",
+    "PHOTO_PRODUCT_CLASSES",
+    "PRODUCT_TAG_ROLES",
     "ModelVersion",
     "ModelVersionStatus",
     "TrainingTrigger",

@@ -36,6 +36,7 @@ from classifier.ml.frames import is_animation, sample_frames, thumbnail_jpeg
 from classifier.ml.hashing import pdq_hash
 from classifier.ml.nsfwjs import is_nsfwjs
 from classifier.ml.open_set import OpenSetGate
+from classifier.ml.photo_products import PhotoHead, PhotoTag
 from classifier.ml.preprocessing import (
     DECODE_SIDE,
     PRODUCT_INPUT_SIDE,
@@ -117,6 +118,8 @@ def _load(version: ModelVersion) -> LoadedModel:
         )
     elif version.role == ModelRole.OPEN_SET:
         runtime = OpenSetGate.from_bytes(data)
+    elif version.role == ModelRole.PRODUCT_PHOTO:
+        runtime = PhotoHead.from_bytes(data)
     else:
         runtime = LiteModel(
             data, num_threads=settings.INFERENCE_THREADS, batch_sizes_kept=settings.INFERENCE_BATCH_SIZES_KEPT
@@ -162,21 +165,38 @@ def _product(
     )
 
 
-def _open_set_gate(backbone: LoadedModel | None) -> LoadedModel | None:
-    """The active gate, if it was fitted on the active backbone's embeddings."""
-    gate = _cache.get(ModelRole.OPEN_SET)
-    if gate is None or backbone is None:
+def _on_backbone(role: str, backbone: LoadedModel | None) -> LoadedModel | None:
+    """The active model of `role` (the open-set gate, the real-photo product
+    model), if it was fitted on the active backbone's outputs."""
+    model = _cache.get(role)
+    if model is None or backbone is None:
         return None
-    if gate.runtime.backbone_version_id != backbone.version_id:
+    if model.runtime.backbone_version_id != backbone.version_id:
         logger.warning(
-            "open-set gate %s was fitted on backbone v%s, not the active %s: not applied; "
-            "run `manage.py install_models`",
-            gate.version_name,
-            gate.runtime.backbone_version_id,
+            "%s %s was fitted on backbone v%s, not the active %s: not applied; run `manage.py install_models`",
+            role,
+            model.version_name,
+            model.runtime.backbone_version_id,
             backbone.version_name,
         )
         return None
-    return gate
+    return model
+
+
+def _photo_product(photo: LoadedModel, tag: PhotoTag, studio: ProductPrediction) -> ProductPrediction:
+    """The real-photo model's tag, routed there by the open-set gate (whose figures it keeps)."""
+    return replace(
+        studio,
+        label=tag.label,
+        score=tag.score,
+        scores=tag.scores,
+        model_version_id=photo.version_id,
+        model_version_name=photo.version_name,
+        in_distribution=tag.shown,
+        route="photo",
+        reason=tag.reason,
+        product_mass=tag.product_mass,
+    )
 
 
 def classify_product(image_bytes: bytes) -> ProductPrediction:
@@ -276,7 +296,7 @@ def _analyze_decoded(decoded: list[Image.Image], models: tuple) -> list[ImageAna
     hashes = [pdq_hash(image) for image in decoded]
 
     tags: list[ImageNetTags | None] = [None] * len(decoded)
-    embeddings = None
+    embeddings = probabilities = None
     if backbone is not None:
         outputs = backbone.runtime.predict_all(np.stack([photo_input(image) for image in decoded]))
         probabilities = backbone.runtime.output_by_width(outputs, IMAGENET_CLASSES)
@@ -298,8 +318,17 @@ def _analyze_decoded(decoded: list[Image.Image], models: tuple) -> list[ImageAna
             normalize(np.stack([image_to_product_pixels(image) for image in decoded]))
         )
 
-    gate = _open_set_gate(backbone)
+    gate = _on_backbone(ModelRole.OPEN_SET, backbone)
     ood_scores = gate.runtime.scores(embeddings) if gate is not None else [None] * len(decoded)
+    studio = [_product(product, product_probabilities[i], gate, ood_scores[i]) for i in range(len(decoded))]
+    # What the gate finds unlike the studio shots goes to the real-photo model.
+    served: list[ProductPrediction] = list(studio)
+    photo = _on_backbone(ModelRole.PRODUCT_PHOTO, backbone) if gate is not None else None
+    routed = [i for i, prediction in enumerate(studio) if not prediction.in_distribution]
+    if photo is not None and routed and embeddings is not None and probabilities is not None:
+        photo_tags = photo.runtime.tags(probabilities[routed], embeddings[routed])
+        for i, tag in zip(routed, photo_tags, strict=True):
+            served[i] = _photo_product(photo, tag, studio[i])
 
     adult_scores: list[AdultScore | None] = [None] * len(decoded)
     if adult is not None:
@@ -309,11 +338,12 @@ def _analyze_decoded(decoded: list[Image.Image], models: tuple) -> list[ImageAna
 
     return [
         ImageAnalysis(
-            product=_product(product, product_probabilities[i], gate, ood_scores[i]),
+            product=served[i],
             imagenet=tags[i],
             adult=adult_scores[i],
             pdq_hash=hashes[i][0].hex(),
             pdq_quality=hashes[i][1],
+            studio_product=studio[i] if served[i] is not studio[i] else None,
         )
         for i in range(len(decoded))
     ]
@@ -334,7 +364,18 @@ def product_heatmap(image_bytes: bytes, *, version_id: int, label: str) -> bytes
     model = _load(ModelVersion.objects.get(pk=version_id))
     class_index = model.class_names.index(label)
     image = open_image(image_bytes, target_side=DECODE_SIDE)
-    if get_architecture(model.architecture).input_kind == "embedding":
+    if isinstance(model.runtime, PhotoHead):
+        backbone = loaded_model(ModelRole.IMAGENET)
+
+        def predict(batch: np.ndarray) -> np.ndarray:
+            outputs = backbone.runtime.predict_all(batch)
+            return model.runtime.probabilities(
+                backbone.runtime.output_by_width(outputs, IMAGENET_CLASSES),
+                backbone.runtime.output_by_width(outputs, EMBEDDING_WIDTH),
+            )
+
+        heat = occlusion_map(photo_input(image), predict, class_index, patch=48, stride=24, fill=0.0)
+    elif get_architecture(model.architecture).input_kind == "embedding":
         backbone = loaded_model(ModelRole.IMAGENET)
 
         def predict(batch: np.ndarray) -> np.ndarray:

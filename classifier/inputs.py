@@ -46,18 +46,25 @@ def _backbone():
     return loaded_model(ModelRole.IMAGENET)
 
 
-def embed_images(images: list[Image.Image], *, progress: str | None = None) -> np.ndarray:
-    """(n, 1280) float32 embeddings by the active backbone."""
-    from classifier.inference import EMBEDDING_WIDTH
+def backbone_outputs(images: list[Image.Image], *, progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """((n, 1000) ImageNet probabilities, (n, 1280) float32 embeddings) by the active backbone."""
+    from classifier.inference import EMBEDDING_WIDTH, IMAGENET_CLASSES
 
     backbone = _backbone()
-    out = np.zeros((len(images), EMBEDDING_WIDTH), np.float32)
+    probabilities = np.zeros((len(images), IMAGENET_CLASSES), np.float32)
+    embeddings = np.zeros((len(images), EMBEDDING_WIDTH), np.float32)
     starts = range(0, len(images), EMBED_BATCH)
     for start in tqdm(starts, desc=progress, unit="batch", disable=progress is None):
         batch = np.stack([photo_input(image) for image in images[start : start + EMBED_BATCH]])
         outputs = backbone.runtime.predict_all(batch)
-        out[start : start + len(batch)] = backbone.runtime.output_by_width(outputs, EMBEDDING_WIDTH)
-    return out
+        probabilities[start : start + len(batch)] = backbone.runtime.output_by_width(outputs, IMAGENET_CLASSES)
+        embeddings[start : start + len(batch)] = backbone.runtime.output_by_width(outputs, EMBEDDING_WIDTH)
+    return probabilities, embeddings
+
+
+def embed_images(images: list[Image.Image], *, progress: str | None = None) -> np.ndarray:
+    """(n, 1280) float32 embeddings by the active backbone."""
+    return backbone_outputs(images, progress=progress)[1]
 
 
 def fashion_as_photo(pixels: np.ndarray) -> Image.Image:
@@ -108,26 +115,33 @@ class Inputs:
 
     def examples(self, examples, class_names: list[str]) -> ExampleSet:
         """Stored images of training examples, decoded with the serving preprocessing."""
-        index = {name: i for i, name in enumerate(class_names)}
-        items, labels, ids, skipped = [], [], [], 0
-        for example in examples:
-            if example.label not in index:
-                skipped += 1
-                continue
-            try:
-                with default_storage.open(example.image_name, "rb") as fh:
-                    data = fh.read()
-                items.append(
-                    bytes_to_product_pixels(data) if self.kind == "pixels" else open_image(data, target_side=256)
-                )
-            except (OSError, ValueError, SyntaxError) as exc:
-                logger.warning("training example %s unreadable: %r", example.pk, exc)
-                skipped += 1
-                continue
-            labels.append(index[example.label])
-            ids.append(example.pk)
-        if self.kind == "pixels":
-            inputs = np.stack(items) if items else np.zeros((0, 28, 28), np.uint8)
-        else:
-            inputs = embed_images(items) if items else np.zeros((0, 1280), np.float32)
-        return ExampleSet(inputs, np.asarray(labels, dtype=np.int64), ids, skipped)
+        return stored_examples(examples, class_names, kind=self.kind)
+
+
+def stored_examples(examples, class_names: list[str], *, kind: str) -> ExampleSet:
+    """Training examples' stored images as a model kind's inputs: 28x28 pixels
+    ("pixels"), embeddings ("embedding"), or ImageNet probabilities and
+    embeddings side by side ("backbone": (n, 1000 + 1280))."""
+    index = {name: i for i, name in enumerate(class_names)}
+    items, labels, ids, skipped = [], [], [], 0
+    for example in examples:
+        if example.label not in index:
+            skipped += 1
+            continue
+        try:
+            with default_storage.open(example.image_name, "rb") as fh:
+                data = fh.read()
+            items.append(bytes_to_product_pixels(data) if kind == "pixels" else open_image(data, target_side=256))
+        except (OSError, ValueError, SyntaxError) as exc:
+            logger.warning("training example %s unreadable: %r", example.pk, exc)
+            skipped += 1
+            continue
+        labels.append(index[example.label])
+        ids.append(example.pk)
+    if kind == "pixels":
+        inputs = np.stack(items) if items else np.zeros((0, 28, 28), np.uint8)
+    elif kind == "backbone":
+        inputs = np.concatenate(backbone_outputs(items), axis=1) if items else np.zeros((0, 2280), np.float32)
+    else:
+        inputs = embed_images(items) if items else np.zeros((0, 1280), np.float32)
+    return ExampleSet(inputs, np.asarray(labels, dtype=np.int64), ids, skipped)

@@ -15,6 +15,12 @@ class ModelRole(models.TextChoices):
     IMAGENET = "imagenet", "ImageNet tagger (backbone)"
     ADULT = "adult", "Adult-content scorer"
     OPEN_SET = "open_set", "Open-set gate (are product tags meaningful?)"
+    PRODUCT_PHOTO = "product_photo", "Real-photo product tagger"
+
+
+# The roles whose predictions are an upload's product tags: the Fashion-MNIST
+# model for the studio shots it knows, the real-photo model for the rest.
+PRODUCT_TAG_ROLES = (ModelRole.PRODUCT, ModelRole.PRODUCT_PHOTO)
 
 
 class ModelVersionStatus(models.TextChoices):
@@ -78,13 +84,20 @@ class TrainingExample(models.Model):
     holdout = models.BooleanField(
         default=False, db_index=True, help_text="Kept for the gate's evaluation; never trained on."
     )
+    role = models.CharField(
+        max_length=32,
+        choices=[(r.value, r.label) for r in PRODUCT_TAG_ROLES],
+        default=ModelRole.PRODUCT,
+        db_index=True,
+        help_text="The model it trains: the studio-shot product model, or the real-photo one.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.label} ({self.source}) {self.reference}"
+        return f"{self.label} ({self.source}, {self.role}) {self.reference}"
 
 
 class TrainingRunStatus(models.TextChoices):

@@ -26,6 +26,9 @@ from django.utils import timezone
 from classifier.inputs import Inputs
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.gate import GateDecision, GateFigures, gate_decide, upgrade_decide
+from classifier.ml.photo_products import CLASS_NAMES as PHOTO_CLASS_NAMES
+from classifier.ml.photo_products import accuracy as photo_accuracy
+from classifier.ml.photo_products import class_weights, fit_head
 from classifier.ml.training import evaluate_tflite, set_threads, train
 from classifier.models import (
     UNFINISHED_RUN_STATUSES,
@@ -37,7 +40,15 @@ from classifier.models import (
     TrainingRunStatus,
     TrainingTrigger,
 )
-from classifier.registry import active_version, model_version_activate, model_version_register, model_version_reject
+from classifier.photo_products import ARCHITECTURE as PHOTO_ARCHITECTURE
+from classifier.photo_products import backbone_required, base_data, example_data, head_load, per_class_recall
+from classifier.registry import (
+    active_version,
+    model_version_activate,
+    model_version_create,
+    model_version_register,
+    model_version_reject,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +74,7 @@ def last_trained_example_id(role: str = ModelRole.PRODUCT) -> int:
 
 
 def new_examples_count(role: str = ModelRole.PRODUCT) -> int:
-    return TrainingExample.objects.filter(holdout=False, pk__gt=last_trained_example_id(role)).count()
+    return TrainingExample.objects.filter(role=role, holdout=False, pk__gt=last_trained_example_id(role)).count()
 
 
 def training_run_request(*, trigger: str, role: str = ModelRole.PRODUCT) -> TrainingRun | None:
@@ -177,7 +188,9 @@ def training_run_execute(
     timings: dict[str, float] = {}
     failure: Exception | None = None
     try:
-        if from_scratch is not None:
+        if run.role == ModelRole.PRODUCT_PHOTO:
+            _execute_photo(run, log, timings, actor=actor, activate=from_scratch.activate if from_scratch else "gate")
+        elif from_scratch is not None:
             _execute_from_scratch(run, log, timings, plan=from_scratch, progress=progress, actor=actor)
         else:
             _execute(run, log, timings, progress=progress, actor=actor)
@@ -305,7 +318,8 @@ def _execute_from_scratch(run: TrainingRun, log, timings: dict, *, plan: FromScr
             # A head trains from scratch in seconds, so it always includes every
             # moderator example outside the gate's held-out slice.
             examples = inputs.examples(
-                TrainingExample.objects.filter(holdout=False).order_by("pk"), list(FASHION_MNIST_CLASSES)
+                TrainingExample.objects.filter(role=run.role, holdout=False).order_by("pk"),
+                list(FASHION_MNIST_CLASSES),
             )
             train_inputs = np.concatenate([train_inputs, examples.inputs])
             train_labels = np.concatenate([train_labels, examples.labels])
@@ -340,7 +354,7 @@ def _execute_from_scratch(run: TrainingRun, log, timings: dict, *, plan: FromScr
                 candidate_architecture=architecture,
                 active=current,
                 class_names=list(current.class_names),
-                holdout_rows=list(TrainingExample.objects.filter(holdout=True)),
+                holdout_rows=list(TrainingExample.objects.filter(role=run.role, holdout=True)),
             )
         log(f"gate: {'promote' if decision.promote else 'reject'}: {decision.reason}")
         run.candidate = candidate_conclude(
@@ -372,8 +386,8 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
         log(f"{'warm start from' if warm else 'retraining the kind of'} {base_version.name} ({architecture})")
 
     with _timed(timings, "load_data"):
-        examples = list(TrainingExample.objects.filter(holdout=False).order_by("pk"))
-        holdout_rows = list(TrainingExample.objects.filter(holdout=True).order_by("pk"))
+        examples = list(TrainingExample.objects.filter(role=run.role, holdout=False).order_by("pk"))
+        holdout_rows = list(TrainingExample.objects.filter(role=run.role, holdout=True).order_by("pk"))
         train_set = inputs.examples(examples, class_names)
         pool = len(load_split("train")) if inputs.kind == "pixels" else settings.HEAD_BASE_EXAMPLES
         rng = np.random.default_rng(run.pk or 0)
@@ -451,6 +465,122 @@ def _execute(run: TrainingRun, log, timings: dict, *, progress: bool, actor) -> 
     run.promoted = decision.promote
 
 
+def _execute_photo(run: TrainingRun, log, timings: dict, *, actor, activate: str) -> None:
+    """The real-photo product model (classifier.photo_products): train a
+    candidate on the shipped data and every non-held-out moderator label of
+    that model, and promote it as `activate` says ("gate": only when the gate
+    prefers it to the active version; "always"/"if-none" as for a baseline)."""
+    role = ModelRole.PRODUCT_PHOTO
+    backbone = backbone_required()
+    current = active_version(role)
+    run.base_version, run.architecture = current, PHOTO_ARCHITECTURE
+    log(f"training the real-photo product model (activate: {activate})")
+    with _timed(timings, "load_data"):
+        base, test = base_data("train"), base_data("test")
+        examples, ids, skipped = example_data(TrainingExample.objects.filter(role=role, holdout=False).order_by("pk"))
+        holdout, _, _ = example_data(TrainingExample.objects.filter(role=role, holdout=True).order_by("pk"))
+    run.data = {
+        "base_examples": len(base),
+        "examples": len(examples),
+        "skipped": skipped,
+        "holdout": len(holdout),
+        "test_examples": len(test),
+        "max_example_id": max(ids) if ids else last_trained_example_id(role),
+    }
+    log(f"data: {run.data}")
+    if not len(base) + len(examples):
+        raise RuntimeError("no training data: the shipped product photos are missing")
+    train_set = base + examples
+    labels = train_set.label_indices()
+    weight = correction_weight(len(base), len(examples))
+    weights = class_weights(labels, len(PHOTO_CLASS_NAMES))
+    weights[len(base) :] *= weight
+    with _timed(timings, "train"):
+        head = fit_head(
+            train_set.imagenet, train_set.embeddings, labels, sample_weight=weights, backbone_version_id=backbone.pk
+        )
+    log(f"trained on {len(train_set)} examples (moderator label weight {weight:.1f})")
+    with _timed(timings, "evaluate"):
+        candidate_base = photo_accuracy(head, test.imagenet, test.embeddings, test.labels)
+        recall = per_class_recall(head, test)
+    version = model_version_create(
+        role=role,
+        architecture=PHOTO_ARCHITECTURE,
+        class_names=list(PHOTO_CLASS_NAMES),
+        artifact=head.to_bytes(),
+        artifact_name="photo_head.npz",
+        metrics={
+            "accuracy": round(candidate_base, 4),
+            "test_examples": len(test),
+            "per_class_recall": recall,
+            "min_product_mass": head.min_product_mass,
+            "min_score": head.min_score,
+        },
+        training={
+            "method": head.method,
+            "backbone_version": backbone.pk,
+            "base_examples": len(base),
+            "corrections": len(examples),
+            "example_weight": weight,
+            "run": run.pk,
+        },
+    )
+    fresh = current is None or current.training.get("backbone_version") != backbone.pk
+    if activate != "gate" or fresh:
+        if activate in ("always", "gate") or current is None:
+            version = model_version_activate(version=version, actor=actor, reason="trained on the shipped data")
+        run.candidate = version
+    else:
+        active = head_load(current)
+        figures = GateFigures(
+            candidate_base=candidate_base,
+            active_base=photo_accuracy(active, test.imagenet, test.embeddings, test.labels),
+            candidate_holdout=photo_accuracy(head, holdout.imagenet, holdout.embeddings, holdout.labels)
+            if len(holdout)
+            else None,
+            active_holdout=photo_accuracy(active, holdout.imagenet, holdout.embeddings, holdout.labels)
+            if len(holdout)
+            else None,
+            holdout_size=len(holdout),
+            margin=settings.GATE_BASE_MARGIN,
+        )
+        decision = gate_decide(figures, min_holdout=settings.GATE_MIN_HOLDOUT)
+        log(f"gate: {'promote' if decision.promote else 'reject'}: {decision.reason}")
+        version.gate = decision.as_dict()
+        version.save(update_fields=["gate"])
+        reason = f"gate: {decision.reason}"
+        run.candidate = (
+            model_version_activate(version=version, actor=actor, reason=reason)
+            if decision.promote
+            else model_version_reject(version=version, actor=actor, reason=reason)
+        )
+    run.promoted = run.candidate.status == ModelVersionStatus.ACTIVE
+
+
+def photo_model_train(*, activate: str = "always") -> ModelVersion:
+    """Train the real-photo product model now (seconds) and register it: a
+    manual run (`activate` as for FromScratch). Raises TrainingBusy when a run
+    of that model is queued or running."""
+    role = ModelRole.PRODUCT_PHOTO
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(role=role, trigger=TrainingTrigger.MANUAL, architecture=PHOTO_ARCHITECTURE)
+    except IntegrityError:
+        raise TrainingBusy("a training run of the real-photo product model is queued or running") from None
+    run = training_run_execute(run_id=run.pk, from_scratch=FromScratch(activate=activate), reraise=True)
+    assert run.candidate is not None
+    return run.candidate
+
+
+def photo_model_install(*, force: bool = False) -> ModelVersion:
+    """Make a real-photo product model trained on the active backbone the
+    active one (train it unless one is active for this backbone already)."""
+    current = active_version(ModelRole.PRODUCT_PHOTO)
+    if current is not None and not force and current.training.get("backbone_version") == backbone_required().pk:
+        return current
+    return photo_model_train(activate="always")
+
+
 def training_run_progress(*, run: TrainingRun, epoch: int, epochs: int, seconds: float) -> None:
     """Record how far a running run is (epoch k of n, seconds so far) for the
     admin and the metrics page; one UPDATE, outside the run's own writes."""
@@ -501,15 +631,16 @@ def training_runs_start_queued(*, older_than: timedelta = timedelta(minutes=2)) 
     return len(ids)
 
 
-def retrain_if_due(*, trigger: str, min_new: int | None = None) -> TrainingRun | None:
-    """Start a run when enough new examples have arrived (or, for the schedule,
-    when any have). Returns the finished run, or None when nothing was due."""
+def retrain_if_due(*, trigger: str, min_new: int | None = None, role: str = ModelRole.PRODUCT) -> TrainingRun | None:
+    """Start a run of a product-tag model (`role`) when enough new examples of
+    it have arrived (or, for the schedule, when any have) and a version of it
+    is active. Returns the finished run, or None when nothing was due."""
     training_runs_fail_stale()
     threshold = settings.RETRAIN_MIN_NEW_EXAMPLES if min_new is None else min_new
-    pending = new_examples_count()
-    if pending < max(1, threshold):
+    pending = new_examples_count(role)
+    if pending < max(1, threshold) or (role != ModelRole.PRODUCT and active_version(role) is None):
         return None
-    run = training_run_request(trigger=trigger)
+    run = training_run_request(trigger=trigger, role=role)
     if run is None:
         return None
     return training_run_execute(run_id=run.pk)

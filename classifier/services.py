@@ -25,18 +25,23 @@ def is_holdout(reference: str, percent: int) -> bool:
     return int.from_bytes(digest[:4], "big") % 100 < percent
 
 
-def training_example_record(*, image_name: str, label: str, corrected: bool, reference: str) -> TrainingExample:
-    """Record (or update) the labelled example a moderator's decision produced."""
+def training_example_record(
+    *, image_name: str, label: str, corrected: bool, reference: str, role: str = ModelRole.PRODUCT
+) -> TrainingExample:
+    """Record (or update) the labelled example a moderator's decision produced,
+    for the product-tag model `role` (the one that tagged the upload)."""
     example, _ = TrainingExample.objects.update_or_create(
         reference=reference,
         defaults={
             "image_name": image_name,
             "label": label,
+            "role": role,
             "source": ExampleSource.CORRECTION if corrected else ExampleSource.CONFIRMATION,
         },
         create_defaults={
             "image_name": image_name,
             "label": label,
+            "role": role,
             "source": ExampleSource.CORRECTION if corrected else ExampleSource.CONFIRMATION,
             "holdout": is_holdout(reference, settings.RETRAIN_HOLDOUT_PERCENT),
         },

@@ -3,7 +3,7 @@ sits in front of uploads; TensorFlow is imported only when a run trains."""
 
 from celery import shared_task
 
-from classifier.models import TrainingTrigger
+from classifier.models import PRODUCT_TAG_ROLES, TrainingTrigger
 from classifier.retraining import retrain_if_due, training_run_execute, training_runs_start_queued
 
 
@@ -12,15 +12,15 @@ def retrain_check() -> int | None:
     """Every few minutes: run a queued run whose message was lost, then train
     when enough new examples have arrived."""
     training_runs_start_queued()
-    run = retrain_if_due(trigger=TrainingTrigger.THRESHOLD)
-    return run.pk if run else None
+    runs = [retrain_if_due(trigger=TrainingTrigger.THRESHOLD, role=role) for role in PRODUCT_TAG_ROLES]
+    return next((run.pk for run in runs if run), None)
 
 
 @shared_task(name="classifier.retrain_scheduled", acks_late=True)
 def retrain_scheduled() -> int | None:
     """At the scheduled time: train if any new example arrived."""
-    run = retrain_if_due(trigger=TrainingTrigger.SCHEDULE, min_new=1)
-    return run.pk if run else None
+    runs = [retrain_if_due(trigger=TrainingTrigger.SCHEDULE, min_new=1, role=role) for role in PRODUCT_TAG_ROLES]
+    return next((run.pk for run in runs if run), None)
 
 
 @shared_task(name="classifier.run_training", acks_late=True)

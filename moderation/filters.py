@@ -15,7 +15,7 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from classifier.facade import ModelRole
+from classifier.facade import PRODUCT_TAG_ROLES
 from moderation.errors import InvalidInput
 from moderation.models import Flag, Prediction, Upload, UploadStatus
 
@@ -62,7 +62,7 @@ class UploadFilterSet(django_filters.FilterSet):
                 Prediction.objects.filter(
                     Q(open_set__in_distribution=True) | Q(open_set__in_distribution__isnull=True),
                     upload=OuterRef("pk"),
-                    model_version__role=ModelRole.PRODUCT,
+                    model_version__role__in=PRODUCT_TAG_ROLES,
                     label=value,
                 )
             )

@@ -6,7 +6,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from classifier.facade import ModelRole
+from classifier.facade import NO_PRODUCT, PRODUCT_TAG_ROLES, ModelRole
 
 
 class UploadStatus(models.TextChoices):
@@ -194,8 +194,14 @@ class Upload(models.Model):
 
     @property
     def product_prediction(self) -> Prediction | None:
-        """What the product model said of this upload (its latest version's row)."""
-        return self.predictions_by_role().get(ModelRole.PRODUCT)
+        """The prediction that tags this upload's products: the studio-shot
+        product model's, or, where its open-set gate routed the image to the
+        real-photo model, that model's (each its latest version's row)."""
+        by_role = self.predictions_by_role()
+        studio, photo = by_role.get(ModelRole.PRODUCT), by_role.get(ModelRole.PRODUCT_PHOTO)
+        if photo is not None and (studio is None or not studio.in_distribution):
+            return photo
+        return studio
 
     @property
     def top_categories(self) -> list[tuple[str, float]]:
@@ -209,9 +215,9 @@ class PredictionQuerySet(models.QuerySet):
         return self.filter(model_version__role=role)
 
     def product(self) -> PredictionQuerySet:
-        """The product model's predictions (filters across uploads; one
-        upload's is `Upload.product_prediction`)."""
-        return self.of_role(ModelRole.PRODUCT)
+        """The product-tag models' predictions, studio and real-photo (filters
+        across uploads; one upload's is `Upload.product_prediction`)."""
+        return self.filter(model_version__role__in=PRODUCT_TAG_ROLES)
 
 
 class Prediction(models.Model):
@@ -259,8 +265,9 @@ class Prediction(models.Model):
         return self.open_set.get("in_distribution", True)
 
     def tags(self, k: int = 3) -> list[tuple[str, float]]:
-        """The tags worth showing: none when the image is out of distribution."""
-        return self.top(k) if self.in_distribution else []
+        """The tags worth showing: none when no product is shown (out of
+        distribution, or the real-photo model's "no product")."""
+        return [tag for tag in self.top(k + 1) if tag[0] != NO_PRODUCT][:k] if self.in_distribution else []
 
     @property
     def shown_tags(self) -> list[tuple[str, float]]:
@@ -271,6 +278,8 @@ class Prediction(models.Model):
         """Why no product tag is shown, for people ("" when tags are shown)."""
         if self.in_distribution:
             return ""
+        if self.open_set.get("reason"):
+            return self.open_set["reason"]
         return (
             f"not a product shot the model knows: out-of-distribution score "
             f"{self.open_set.get('score', 0):.3f} > threshold {self.open_set.get('threshold', 0):.3f}"

@@ -177,6 +177,7 @@ def listing_signal(
     class_threshold: float = 0.9,
     category_score: float = 0.0,
     source: str = "",
+    withheld: str = "",
 ) -> Signal:
     """Does the image show what the listing declares?
 
@@ -189,7 +190,7 @@ def listing_signal(
     if kind == "class":
         shown = in_distribution and product_label == declared and product_score >= class_threshold
         if not in_distribution:
-            why = "the image is not of a kind the product model knows"
+            why = withheld or "the image is not of a kind the product model knows"
         elif product_label != declared:
             why = f"the product model's top class is {product_label!r} ({product_score:.3f})"
         else:

@@ -71,9 +71,20 @@ class AppealOutputSerializer(serializers.ModelSerializer):
         fields = ["upload", "status", "message", "created_at", "decided_at"]
 
 
+class ModelVersionRefSerializer(serializers.Serializer):
+    id = BoundedIntegerField(minimum=1, maximum=None)
+    name = serializers.CharField()
+    architecture = serializers.CharField()
+
+
 class TagSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="a product class")  # type: ignore[assignment]  # named like Field.label
     score = serializers.FloatField(min_value=0, max_value=1)
+    model_version = serializers.SerializerMethodField(help_text="the model version that made the tag")
+
+    @extend_schema_field(ModelVersionRefSerializer)
+    def get_model_version(self, tag) -> dict:
+        return dict(ModelVersionRefSerializer(tag["model_version"]).data)
 
 
 class ImageNetTagSerializer(serializers.Serializer):
@@ -104,18 +115,22 @@ class FlagSerializer(serializers.Serializer):
         return (flag.detail or {}).get("timestamp_ms")
 
 
-class ModelVersionRefSerializer(serializers.Serializer):
-    id = BoundedIntegerField(minimum=1, maximum=None)
-    name = serializers.CharField()
-    architecture = serializers.CharField()
-
-
 class OpenSetSerializer(serializers.Serializer):
     in_distribution = serializers.BooleanField(help_text="false: not the kind of image the product model knows")
     score = serializers.FloatField(help_text="out-of-distribution score (higher: further from every product class)")
     threshold = serializers.FloatField(help_text="scores above this are out of distribution")
     method = serializers.CharField(help_text="how the score is computed (docs/models.md)")
     reason = serializers.CharField(help_text="why tags is empty, for people; empty when in distribution")
+    route = serializers.ChoiceField(
+        choices=["studio", "photo"],
+        help_text="which model tagged the image: studio (the Fashion-MNIST model, for the product shots it knows) "
+        "or photo (the real-photo model, where the open-set gate found the image unlike them)",
+    )
+    product_mass = serializers.FloatField(
+        allow_null=True,
+        help_text="route photo: the summed ImageNet probability of things people wear or carry (no product "
+        "is shown below the model's minimum); null for route studio",
+    )
 
 
 class UploadOutputSerializer(serializers.ModelSerializer):
@@ -160,26 +175,29 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "verdict_at",
         ]
 
-    def _prediction(self, upload, role: str = ModelRole.PRODUCT):
-        return upload.predictions_by_role().get(role)  # prefetched
+    def _prediction(self, upload, role: str | None = None):
+        """The upload's prediction of `role` (prefetched); by default the one that tags its products."""
+        return upload.product_prediction if role is None else upload.predictions_by_role().get(role)
 
     @extend_schema_field(TagSerializer(many=True))
     def get_tags(self, upload) -> list[dict]:
-        """The product classes, best first; empty when the image is not of the
-        kind the product model knows (tags_open_set says why)."""
+        """The product classes, best first, each with the model version that
+        made it; empty when no product is shown (tags_open_set says why)."""
         prediction = self._prediction(upload)
         if prediction is None:
             return []
-        tags = [{"label": label, "score": score} for label, score in prediction.tags(5)]
+        version = model_version_ref(prediction.model_version)
+        tags = [{"label": label, "score": score, "model_version": version} for label, score in prediction.tags(5)]
         return list(TagSerializer(tags, many=True).data)
 
     @extend_schema_field(OpenSetSerializer(allow_null=True))
     def get_tags_open_set(self, upload) -> dict | None:
-        """The open-set gate's check of the product tags; null when none was made."""
+        """The open-set gate's check and route of the product tags; null when none was made."""
         prediction = self._prediction(upload)
         if prediction is None or not prediction.open_set:
             return None
-        return dict(OpenSetSerializer({**prediction.open_set, "reason": prediction.withheld_reason}).data)
+        figures = {"route": "studio", "product_mass": None, **prediction.open_set}
+        return dict(OpenSetSerializer({**figures, "reason": prediction.withheld_reason}).data)
 
     @extend_schema_field(ImageNetTagSerializer(many=True))
     def get_imagenet_tags(self, upload) -> list[dict]:
@@ -226,8 +244,11 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         prediction = self._prediction(upload)
         if prediction is None:
             return None
-        version = prediction.model_version
-        return {"id": version.pk, "name": version.name, "architecture": version.architecture}
+        return model_version_ref(prediction.model_version)
+
+
+def model_version_ref(version) -> dict:
+    return {"id": version.pk, "name": version.name, "architecture": version.architecture}
 
 
 def upload_representation(upload: Upload) -> dict[str, Any]:

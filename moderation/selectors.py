@@ -232,6 +232,8 @@ def flag_signals(
                     thresholds = class_thresholds()
                 policy = thresholds.get(declared)
                 threshold = policy.approve if policy else ClassPolicy._meta.get_field("approve_threshold").default
+                if getattr(product, "route", "studio") == "photo":
+                    threshold = 0.0  # its tag is shown only when sure enough (its own minimum score)
                 signals.append(
                     listing_signal(
                         declared,
@@ -242,6 +244,7 @@ def flag_signals(
                         product_score=product.score,
                         in_distribution=getattr(product, "in_distribution", True),
                         class_threshold=threshold,
+                        withheld=getattr(product, "reason", ""),
                     )
                 )
             elif categories is None:

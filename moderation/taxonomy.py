@@ -77,12 +77,13 @@ def forget_taxonomy() -> None:
 
 def declarable_values() -> tuple[list[str], list[str]]:
     """What `declared_category` may be: (product classes, taxonomy categories)."""
-    from classifier.facade import ModelRole
+    from classifier.facade import NO_PRODUCT, PRODUCT_TAG_ROLES
     from classifier.registry import active_version
 
     classes = set(ClassPolicy.objects.values_list("class_name", flat=True))
-    product = active_version(ModelRole.PRODUCT)
-    if product is not None:
-        classes |= set(product.class_names)
+    for role in PRODUCT_TAG_ROLES:
+        product = active_version(role)
+        if product is not None:
+            classes |= set(product.class_names) - {NO_PRODUCT}
     categories = list(TaxonomyCategory.objects.values_list("name", flat=True))
     return sorted(classes), categories

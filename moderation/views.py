@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from classifier.facade import ModelRole
+from classifier.facade import NO_PRODUCT, ModelRole
 from classifier.registry import training_runs_recent
 from moderation import queue, selectors
 from moderation.access import permission_required
@@ -39,7 +39,7 @@ from moderation.services.qa import qa_answer, qa_open_items
 from moderation.services.queue import claim_live, queue_claim, queue_claim_next, queue_step
 from moderation.services.ratelimit import check_signup
 from moderation.services.renditions import upload_image_for_viewer
-from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
+from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk, review_labels
 from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
 
 
@@ -193,13 +193,16 @@ def review_next(request: HttpRequest) -> HttpResponse:
 
 
 # Every class gets a key: digits first, then the letters no command uses.
-_LABEL_KEYS = "1234567890bcdefghilmnopqstuwxyz"
+_LABEL_KEYS = "1234567890bcdefghilmopqstuwxyz"
+NO_PRODUCT_KEY = "n"
 _DONE = {"approve": "approved", "reject": "rejected"}
 
 
 def label_keys(labels: list[str]) -> list[tuple[str, str]]:
-    """(key, label) for the review page's legend and its keyboard handler."""
-    return [(_LABEL_KEYS[i] if i < len(_LABEL_KEYS) else "", name) for i, name in enumerate(labels)]
+    """(key, label) for the review page's legend and its keyboard handler:
+    "no product" on N, the product kinds in order on 1-9, 0, then letters."""
+    keys = iter(_LABEL_KEYS)
+    return [(NO_PRODUCT_KEY if name == NO_PRODUCT else next(keys, ""), name) for name in labels]
 
 
 @permission_required(REVIEW_PERMISSION)
@@ -214,8 +217,8 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
     except ApplicationError as exc:
         claim_error = exc.message
     by_role = upload.predictions_by_role()
-    prediction = by_role.get(ModelRole.PRODUCT)
-    labels = list(prediction.model_version.class_names) if prediction else []
+    prediction = upload.product_prediction
+    labels = review_labels() if prediction else []
     form = DecisionForm(request.POST or None, labels=labels)
     if request.method == "POST" and form.is_valid():
         try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from classifier.facade import training_example_record
+from classifier.facade import FASHION_MNIST_CLASSES, PHOTO_PRODUCT_CLASSES, ModelRole, training_example_record
 from moderation.errors import ApplicationError, Conflict, Forbidden, InvalidInput, NotFound
 from moderation.models import (
     REVIEWABLE_STATUSES,
@@ -73,8 +73,8 @@ def review_decide(
         prediction = upload.product_prediction
         # Out of distribution the model's label is no tag at all: approving
         # must not turn it into a confirmed training example.
-        label_before = prediction.label if prediction and prediction.in_distribution else ""
-        known = prediction.model_version.class_names if prediction else []
+        label_before = prediction.label if prediction and prediction.tags() else ""
+        known = review_labels() if prediction else []
         if label and known and label not in known:
             raise InvalidInput(f"Unknown label {label!r}.", code="invalid_label", detail={"labels": known})
         label_after = label or (label_before if verdict == Verdict.APPROVE else "")
@@ -115,6 +115,7 @@ def review_decide(
                 label=label_after,
                 corrected=decision.corrected,
                 reference=f"upload:{upload.pk}",
+                role=example_role(prediction, label_after),
             )
         audit_record(
             actor=moderator,
@@ -152,6 +153,21 @@ def _unbank_overturned(upload: Upload, moderator) -> dict:
 
 
 BULK_LIMIT = 200
+
+
+def review_labels() -> list[str]:
+    """What a moderator may label an upload: the product vocabulary (the
+    seed's ten classes and the kinds real photos need) and "no product"."""
+    return list(PHOTO_PRODUCT_CLASSES)
+
+
+def example_role(prediction, label: str) -> str:
+    """The model a moderator's label trains: the one that tagged the upload,
+    and the real-photo model for any label the studio model does not know."""
+    served = prediction.model_version.role if prediction is not None else ModelRole.PRODUCT
+    if served == ModelRole.PRODUCT_PHOTO or label not in FASHION_MNIST_CLASSES:
+        return ModelRole.PRODUCT_PHOTO
+    return ModelRole.PRODUCT
 
 
 @dataclass

@@ -75,7 +75,17 @@ def test_the_upload_representation_names_its_parts(schema):
         ref = prop.get("$ref") or (prop.get("items") or {}).get("$ref") or (prop.get("allOf") or [{}])[0].get("$ref")
         return ref.rsplit("/", 1)[-1] if ref else None
 
-    assert target(upload["tags"]) == "Tag" and set(components["Tag"]["properties"]) == {"label", "score"}
+    assert target(upload["tags"]) == "Tag" and set(components["Tag"]["properties"]) == {
+        "label",
+        "score",
+        "model_version",
+    }
+    # Each tag names the model version that made it (the studio-shot or the real-photo model).
+    assert target(components["Tag"]["properties"]["model_version"]) == "ModelVersionRef"
+    assert target(upload["tags_open_set"]) == "OpenSet"
+    assert {"route", "product_mass", "reason"} <= set(components["OpenSet"]["properties"])
+    assert target(components["OpenSet"]["properties"]["route"]) == "RouteEnum"
+    assert components["RouteEnum"]["enum"] == ["studio", "photo"]
     assert target(upload["flags"]) == "Flag"
     assert {"kind", "category", "score", "action", "reason", "frame", "timestamp_ms"} <= set(
         components["Flag"]["properties"]

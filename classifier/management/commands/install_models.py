@@ -6,6 +6,7 @@ from classifier.ml import hash_index
 from classifier.ml.nsfwjs import PackageUnavailable, is_nsfwjs
 from classifier.models import ModelRole, ModelVersion
 from classifier.open_set import open_set_gate_install
+from classifier.retraining import photo_model_install
 from classifier.services import (
     INT8_SUFFIX,
     adult_model_install,
@@ -61,6 +62,11 @@ class Command(BaseCommand):
             f"Open-set gate: {gate.name} ({gate.architecture}), {gate.status}: threshold {figures.get('threshold')} "
             f"({figures.get('rule')}); keeps {figures.get('true_positive_rate')} of held-out product shots, "
             f"lets in {figures.get('false_positive_rate')} of real photos"
+        )
+        photo = photo_model_install(force=force)
+        self.stdout.write(
+            f"Real-photo product tagger: {photo.name} ({photo.architecture}), {photo.status}: accuracy "
+            f"{photo.metrics.get('accuracy')} on {photo.metrics.get('test_examples')} held-out shipped photos"
         )
         # The hash banks' compiled search loops, cached on disk so that no upload waits for the compiler.
         started = time.perf_counter()
