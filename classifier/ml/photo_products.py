@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from classifier.ml.datasets import FASHION_MNIST_CLASSES
 from classifier.ml.taxonomy import default_taxonomy
@@ -229,8 +231,6 @@ def fit_head(
 ) -> PhotoHead:
     """Fit the head on labelled examples (labels index CLASS_NAMES), from a
     zero residual: before any step it is ImageNet's own grouping."""
-    from scipy.optimize import minimize
-    from threadpoolctl import threadpool_limits
 
     classes = len(CLASS_NAMES)
     groups = group_index(np.asarray(imagenet).shape[1])
@@ -254,7 +254,10 @@ def fit_head(
 
     start = np.zeros(d * classes + classes + 1)
     start[-1] = 1.0
-    result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iterations})
+    # Small matrix products: one BLAS thread is fastest, and on a busy machine
+    # a pool of them spinning against each other was 50x slower (measured).
+    with threadpool_limits(limits=1):
+        result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iterations})
     theta = result.x
     return PhotoHead(
         weights=theta[: d * classes].reshape(d, classes),
