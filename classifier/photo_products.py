@@ -21,6 +21,7 @@ import hashlib
 import io
 
 import numpy as np
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
@@ -86,7 +87,7 @@ def _open(path) -> Image.Image:
 
 def seed_data() -> dict[str, Data]:
     """The shipped product photos, by split ("train", "test")."""
-    photos = seed_photos()
+    photos = seed_photos(per_label=settings.PHOTO_MODEL_SEED_PER_LABEL)
     if not photos:
         return {"train": _empty(), "test": _empty()}
     imagenet, embeddings = _cached_outputs(

@@ -544,7 +544,7 @@ def _execute_photo(run: TrainingRun, log, timings: dict, *, actor, activate: str
             holdout_size=len(holdout),
             margin=settings.GATE_BASE_MARGIN,
         )
-        decision = gate_decide(figures, min_holdout=settings.GATE_MIN_HOLDOUT)
+        decision = gate_decide(figures, min_holdout=settings.PHOTO_GATE_MIN_HOLDOUT)
         log(f"gate: {'promote' if decision.promote else 'reject'}: {decision.reason}")
         version.gate = decision.as_dict()
         version.save(update_fields=["gate"])

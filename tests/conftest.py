@@ -473,3 +473,17 @@ def browser():
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def real_photo_models(open_set_models):
+    """The photo models, the open-set gate and an active real-photo product
+    model trained on a few of the shipped photos of each kind (the test
+    settings' PHOTO_MODEL_SEED_PER_LABEL)."""
+    from classifier.inference import forget_loaded_models
+    from classifier.retraining import photo_model_train
+
+    version = photo_model_train(activate="always")
+    forget_loaded_models()
+    yield {**open_set_models, "photo": version}
+    forget_loaded_models()

@@ -287,16 +287,22 @@ class SeedPhoto:
     source: str
 
 
-def seed_photos(folder: Path = SEED_PHOTOS_DIR, *, test_percent: int = 20) -> list[SeedPhoto]:
+def seed_photos(folder: Path = SEED_PHOTOS_DIR, *, test_percent: int = 20, per_label: int = 0) -> list[SeedPhoto]:
     """The labelled real product photos the platform ships (folder/manifest.csv:
-    freely licensed, each with its source; never the benchmark's photos)."""
+    freely licensed, each with its source; never the benchmark's photos); at
+    most `per_label` of each label and split when it is not 0."""
     manifest = folder / "manifest.csv"
     if not manifest.exists():
         return []
     with manifest.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    photos = []
+    photos: list[SeedPhoto] = []
+    taken: dict[tuple[str, str], int] = {}
     for row in rows:
         split = "test" if hashlib.sha256(row["file"].encode()).digest()[0] * 100 // 256 < test_percent else "train"
+        key = (row["label"], split)
+        if per_label and taken.get(key, 0) >= per_label:
+            continue
+        taken[key] = taken.get(key, 0) + 1
         photos.append(SeedPhoto(folder / row["file"], row["label"], split, row["source_repo"]))
     return photos

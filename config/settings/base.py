@@ -337,6 +337,11 @@ TRAINING_WORKER_NICENESS = get_env("TRAINING_WORKER_NICENESS", 10, cast=int)
 # kind and the calibration half of the packaged real photos.
 OPEN_SET_FIT_EXAMPLES = get_env("OPEN_SET_FIT_EXAMPLES", 500, cast=int)
 OPEN_SET_CALIBRATION_EXAMPLES = get_env("OPEN_SET_CALIBRATION_EXAMPLES", 300, cast=int)
+# The real-photo product model (classifier.photo_products): at most N of the
+# shipped labelled photos of each kind (0: all of them), and the held-out
+# moderator labels its gate needs (real photos are labelled one by one).
+PHOTO_MODEL_SEED_PER_LABEL = get_env("PHOTO_MODEL_SEED_PER_LABEL", 0, cast=int)
+PHOTO_GATE_MIN_HOLDOUT = get_env("PHOTO_GATE_MIN_HOLDOUT", 10, cast=int)
 # Threshold calibration from reviewer decisions.
 CALIBRATION_TARGET_PRECISION = get_env("CALIBRATION_TARGET_PRECISION", 0.98, cast=float)
 CALIBRATION_MIN_REVIEWED = get_env("CALIBRATION_MIN_REVIEWED", 30, cast=int)

@@ -65,3 +65,5 @@ POLICY_CACHE_SECONDS = 0.0  # thresholds edited in a test apply to the next uplo
 # Partners' uploads get a public copy here (production makes none: nobody is
 # served it), so that the suite's partner uploads keep exercising renditions.
 PUBLIC_COPY_PARTNER_UPLOADS = True
+# The real-photo model trains on 3 shipped photos of each kind: seconds, not a minute.
+PHOTO_MODEL_SEED_PER_LABEL = 3
