@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from classifier.facade import ModelRole, ModelVersion
@@ -347,24 +347,77 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
     }
 
 
-def low_risk_queryset(*, moderator) -> QuerySet[Upload]:
-    """In review, no flag, no appeal, not held by someone else, not one's own:
-    safe to decide in bulk. The bulk service decides nothing outside this."""
+# A bank match asks for a look at the entry it matched, and a reject-level
+# flag for the one decision the policy would have made itself: neither is
+# decided in bulk. Every other flag in review is a review-level score.
+_NOT_FOR_BULK = {"kind": "hash_match"}
+
+
+def low_risk_queryset(*, moderator, reason: str = "") -> QuerySet[Upload]:
+    """In review (not an appeal) with no bank match and no reject-level flag,
+    not held by someone else, not one's own: safe to decide in bulk, a look
+    at each thumbnail being enough. The bulk service decides nothing outside
+    this. `reason` narrows it to the items flagged for one reason (a value of
+    bulk_reasons: "kind:category", or "none" for items with no flag)."""
     from moderation.models import Flag
     from moderation.services.duties import not_decidable_by
     from moderation.services.queue import claim_free_for
 
-    return (
+    risky = Flag.objects.filter(Q(**_NOT_FOR_BULK) | Q(action="reject")).values("upload_id")
+    queryset = (
         Upload.objects.filter(status=UploadStatus.IN_REVIEW)
-        .exclude(pk__in=Flag.objects.values("upload_id"))
+        .exclude(pk__in=risky)
         .filter(claim_free_for(moderator))
         .exclude(not_decidable_by(moderator))
     )
+    if reason == "none":
+        queryset = queryset.exclude(pk__in=Flag.objects.values("upload_id"))
+    elif reason:
+        kind, _, category = reason.partition(":")
+        queryset = queryset.filter(pk__in=Flag.objects.filter(kind=kind, category=category).values("upload_id"))
+    return queryset
 
 
-def low_risk_items(*, moderator, limit: int = 48) -> list[Upload]:
+@dataclass(frozen=True)
+class BulkReason:
+    value: str  # low_risk_queryset's `reason`
+    label: str
+    count: int
+
+
+def bulk_reasons(*, moderator) -> list[BulkReason]:
+    """Why the bulk grid's items are in review, one entry per reason (a flag's
+    kind and category) with how many items it holds, most first: the grid's
+    filter, so that a moderator decides same-reason items together."""
+    from django.db.models import Count
+
+    from moderation.models import Flag, FlagKind
+
+    items = low_risk_queryset(moderator=moderator)
+    rows = (
+        Flag.objects.filter(upload__in=items)
+        .values("kind", "category")
+        .annotate(n=Count("upload_id", distinct=True))
+        .order_by("-n", "kind", "category")
+    )
+    kinds = dict(FlagKind.choices)
+    reasons = [
+        BulkReason(
+            f"{row['kind']}:{row['category']}", f"{kinds.get(row['kind'], row['kind'])}: {row['category']}", row["n"]
+        )
+        for row in rows
+    ]
+    unflagged = items.exclude(pk__in=Flag.objects.values("upload_id")).count()
+    if unflagged:
+        reasons.append(BulkReason("none", "No flag", unflagged))
+    return reasons
+
+
+def low_risk_items(*, moderator, reason: str = "", limit: int = 48) -> list[Upload]:
     """The bulk grid's page of low-risk items (low_risk_queryset)."""
-    return list(_with_results(low_risk_queryset(moderator=moderator).order_by("-review_rank", "id"))[:limit])
+    return list(
+        _with_results(low_risk_queryset(moderator=moderator, reason=reason).order_by("-review_rank", "id"))[:limit]
+    )
 
 
 def audit_search(*, q: str = "", action: str = "", since=None, until=None):

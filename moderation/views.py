@@ -4,6 +4,7 @@ selector, and renders the result."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -267,7 +268,13 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
 @permission_required(REVIEW_PERMISSION)
 @require_http_methods(["GET", "POST"])
 def review_grid(request: HttpRequest) -> HttpResponse:
-    """Many low-risk items at once: in review, no flag, not appeals."""
+    """Many low-risk items at once (selectors.low_risk_queryset), narrowed
+    to one reason for review with `?reason=`."""
+    reasons = selectors.bulk_reasons(moderator=request.user)
+    known = {r.value for r in reasons}
+    reason = request.POST.get("reason") or request.GET.get("reason", "")
+    reason = reason if reason in known else ""
+    here = f"{reverse('review-grid')}?{urlencode({'reason': reason})}" if reason else reverse("review-grid")
     if request.method == "POST":
         verdict = request.POST.get("verdict", "")
         selected = request.POST.getlist("selected")
@@ -277,7 +284,12 @@ def review_grid(request: HttpRequest) -> HttpResponse:
             return render(
                 request,
                 "moderation/review_grid_confirm.html",
-                {"selected": selected, "reasons": RejectReason.choices, "default_reason": RejectReason.OTHER},
+                {
+                    "selected": selected,
+                    "reasons": RejectReason.choices,
+                    "default_reason": RejectReason.OTHER,
+                    "reason": reason,
+                },
             )
         try:
             outcome = review_decide_bulk(
@@ -285,14 +297,25 @@ def review_grid(request: HttpRequest) -> HttpResponse:
             )
         except ApplicationError as exc:
             messages.error(request, exc.message)
-            return redirect("review-grid")
+            return redirect(here)
         if outcome.decided:
             messages.success(request, f"{len(outcome.decided)} items {_DONE[verdict]}.")
         for upload_id, why in list(outcome.refused.items())[:10]:
             messages.error(request, f"{upload_id[:8]}: {why}")
-        return redirect("review-grid")
-    items = selectors.low_risk_items(moderator=request.user, limit=48)
-    return render(request, "moderation/review_grid.html", {"items": items, "preference": _preference(request.user)})
+        return redirect(here)
+    items = selectors.low_risk_items(moderator=request.user, reason=reason, limit=48)
+    preference = _preference(request.user)
+    return render(
+        request,
+        "moderation/review_grid.html",
+        {
+            "items": items,
+            "reasons": reasons,
+            "reason": reason,
+            "blur": preference.blur_flagged,
+            "greyscale": preference.greyscale_flagged,
+        },
+    )
 
 
 @permission_required(REVIEW_PERMISSION)

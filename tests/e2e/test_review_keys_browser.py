@@ -196,3 +196,29 @@ def test_lead_and_qa_pages_fit_both_sizes(open_page, live_server, moderator, vie
     page.goto(f"{live_server.url}/lead/audit/")
     assert page.is_visible("dl.audit-details >> text=verdict")
     assert page.get_attribute("table.audit time", "datetime")
+
+
+def test_the_bulk_grid_serves_flagged_items_by_reason(open_page, live_server, moderator):
+    """Items reach review through flags: the grid shows them, and one reason's
+    items are picked from the filter and approved together."""
+    from moderation.models import Flag
+
+    uploads = uploads_in_review(3)
+    for upload in uploads[:2]:
+        Flag.objects.create(upload=upload, kind="adult", category="adult content", score=0.4, reason="test")
+    Flag.objects.create(upload=uploads[2], kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    page = open_page(DESK)
+    sign_in(page, live_server.url, "mod1", "mod-pass-123")
+    page.goto(f"{live_server.url}/review/grid/")
+    assert page.locator("#bulk input[name=selected]").count() == 3
+    page.select_option("#grid-reason", "adult:adult content")
+    page.click("#grid-filter button")
+    page.wait_for_url(lambda url: "reason=adult" in url)
+    assert page.locator("#bulk input[name=selected]").count() == 2
+    page.check("#select-all")
+    page.click("button[value=approve]")
+    assert "2 items approved." in page.inner_text(".messages")
+    assert set(Upload.objects.filter(status="approved").values_list("pk", flat=True)) == {u.pk for u in uploads[:2]}
+    # That reason has no items left: the grid shows every reason again, and says so.
+    assert page.input_value("#grid-reason") == ""
+    assert page.get_attribute("#bulk input[name=selected]", "value") == str(uploads[2].pk)

@@ -149,14 +149,41 @@ def test_queue_page_queries_do_not_grow_with_the_queue(client, moderator):
 
 def test_bulk_grid_decides_many_low_risk_items(client, moderator):
     uploads = uploads_in_review(5)
-    Flag.objects.create(upload=uploads[0], kind="adult", category="adult content", score=0.5, reason="test")
+    Flag.objects.create(upload=uploads[0], kind="hash_match", category="bank", score=3, reason="test")
     client.force_login(moderator)
     page = client.get("/review/grid/").content.decode()
-    assert str(uploads[0].pk) not in page  # flagged: not low risk
+    assert str(uploads[0].pk) not in page  # a bank match: not low risk
     selected = [str(u.pk) for u in uploads[1:4]]
     client.post("/review/grid/", {"verdict": "approve", "selected": selected})
     assert Upload.objects.filter(pk__in=selected, status=UploadStatus.APPROVED).count() == 3
     assert Upload.objects.get(pk=uploads[4].pk).status == UploadStatus.IN_REVIEW
+
+
+def test_bulk_grid_serves_review_level_flags_by_reason(client, moderator):
+    """Items reach review through flags: the grid serves those whose flags are
+    review-level (no bank match, none at a reject threshold), grouped by
+    reason, and a same-reason set is decided together."""
+    uploads = uploads_in_review(4)
+    for upload in uploads[:2]:
+        Flag.objects.create(upload=upload, kind="adult", category="adult content", score=0.4, reason="test")
+    Flag.objects.create(upload=uploads[2], kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    client.force_login(moderator)
+    page = client.get("/review/grid/").content.decode()
+    assert all(str(u.pk) in page for u in uploads)
+    assert "Adult content: adult content (2)" in page and "Prohibited goods: weapons (1)" in page
+    assert "No flag (1)" in page
+    assert 'class="grid-image blurred"' in page  # adult-flagged thumbnails follow the blur setting
+    page = client.get("/review/grid/?reason=adult:adult content").content.decode()
+    assert str(uploads[0].pk) in page and str(uploads[1].pk) in page
+    assert str(uploads[2].pk) not in page and str(uploads[3].pk) not in page
+    response = client.post(
+        "/review/grid/",
+        {"verdict": "approve", "reason": "adult:adult content", "selected": [str(u.pk) for u in uploads[:2]]},
+    )
+    assert response["Location"] == "/review/grid/?reason=adult%3Aadult+content"  # back to the same reason
+    assert Upload.objects.filter(status=UploadStatus.APPROVED).count() == 2
+    page = client.get("/review/grid/?reason=nonsense").content.decode()  # an unknown reason: every item
+    assert str(uploads[2].pk) in page and str(uploads[3].pk) in page
 
 
 def test_adult_flagged_images_are_blurred_per_user_setting(client, moderator):
