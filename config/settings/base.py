@@ -252,6 +252,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # The upload's status in both its shapes (201/200 and 202) is one enum, under its earlier name.
     "ENUM_NAME_OVERRIDES": {"UploadOutputStatusEnum": "moderation.models.UploadStatus"},
+    # The guide's keys, limits, webhooks and errors sections, and the webhook event's shape.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "moderation.api.schema.describe"],
 }
 
 # Prometheus scrapes /metrics with this bearer token (unset: /metrics answers

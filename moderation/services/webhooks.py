@@ -51,6 +51,8 @@ GIVE_UP_AFTER = timedelta(hours=24)
 SIGNATURE_HEADER = "X-Moderation-Signature"
 TIMESTAMP_HEADER = "X-Moderation-Timestamp"
 EVENT_ID_HEADER = "X-Moderation-Event-Id"
+# The events sent (services.lifecycle: a final verdict, an appeal's outcome).
+WEBHOOK_EVENTS = ("upload.decided", "appeal.decided")
 WEBHOOK_URL_MAX_LENGTH = WebhookEndpoint._meta.get_field("url").max_length or 500
 
 
