@@ -203,6 +203,11 @@ def label_keys(labels: list[str]) -> list[tuple[str, str]]:
     return [(_LABEL_KEYS[i] if i < len(_LABEL_KEYS) else "", name) for i, name in enumerate(labels)]
 
 
+def reason_keys() -> list[tuple[str, str, str]]:
+    """(key, code, label) of every reject reason: R, then its digit, rejects with it."""
+    return [(str(i), value, label) for i, (value, label) in enumerate(RejectReason.choices, start=1)]
+
+
 @permission_required(REVIEW_PERMISSION)
 @require_http_methods(["GET", "POST"])
 def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
@@ -252,6 +257,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
             "prediction": prediction,
             "labels": labels,
             "label_keys": label_keys(labels),
+            "reason_keys": reason_keys(),
             "default_reason": RejectReason.OTHER.label,
             "imagenet": by_role.get(ModelRole.IMAGENET),
             "adult": by_role.get(ModelRole.ADULT),

@@ -1,5 +1,6 @@
-// Review page keys: A approve, R reject (asks for a reason first), the keys
-// in the label legend pick a label, J skip to the next item (its claim is
+// Review page keys: A approve, R reject (with no reason chosen it asks: then
+// a reason's digit rejects with that reason, R again with the default, Escape
+// not now), the keys in the label legend pick a label, J skip to the next item (its claim is
 // released), K back to the previous item (never browser history),
 // V reveal a blurred image, ? help. Ignored while typing in a field.
 (function () {
@@ -48,7 +49,7 @@
     markPicked();
     const reason = form.querySelector("select[name=reason_code]");
     if (reason) reason.addEventListener("change", function () { if (notice) notice.hidden = true; rejectArmed = false; });
-    // A reject with no reason chosen is stopped once, to say which reason it will record.
+    // A reject with no reason chosen is stopped once, to offer the reasons' keys.
     form.addEventListener("submit", function (event) {
       const submitter = event.submitter;
       if (!submitter || submitter.value !== "reject" || !reason || reason.value) return;
@@ -56,8 +57,22 @@
       event.preventDefault();
       rejectArmed = true;
       if (notice) notice.hidden = false;
-      reason.focus();
     });
+    document.querySelectorAll(".reason-key").forEach(function (button) {
+      button.addEventListener("click", function () { rejectWith(button.dataset.reason); });
+    });
+  }
+
+  function rejectWith(code) {
+    const reason = form && form.querySelector("select[name=reason_code]");
+    if (!reason) return;
+    reason.value = code;
+    document.getElementById("reject").click();
+  }
+
+  function disarm() {
+    rejectArmed = false;
+    if (notice) notice.hidden = true;
   }
 
   function follow(id) {
@@ -68,10 +83,17 @@
   document.addEventListener("keydown", function (event) {
     const target = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT")) return;
     const key = event.key;
+    if (target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT")) {
+      if (key === "Escape") target.blur();  // out of the note field, back to the keys
+      return;
+    }
     if (key === "?") { help.hidden = !help.hidden; event.preventDefault(); return; }
-    if (key === "Escape") { help.hidden = true; return; }
+    if (key === "Escape") { help.hidden = true; disarm(); return; }
+    if (rejectArmed && form) {
+      const choice = document.querySelector('.reason-key[data-key="' + key + '"]');
+      if (choice) { event.preventDefault(); rejectWith(choice.dataset.reason); return; }
+    }
     if (key === "v" || key === "V") { unblur(); return; }
     if (key === "j" || key === "J") { event.preventDefault(); follow("next-link"); return; }
     if (key === "k" || key === "K") { event.preventDefault(); follow("previous-link"); return; }
