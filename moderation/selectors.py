@@ -527,3 +527,19 @@ def bank_entries_recent(*, bank_id: int, limit: int = 50) -> list:
     return list(
         BankedHash.objects.filter(bank_id=bank_id).select_related("added_by").order_by("-created_at", "-pk")[:limit]
     )
+
+
+def undoable_decision(*, moderator, decision_id):
+    """The moderator's decision `decision_id` if it may still be undone (the
+    page offers Undo only then; review_undo checks again)."""
+    from moderation.models import Decision
+
+    since = timezone.now() - timedelta(seconds=settings.REVIEW_UNDO_SECONDS)
+    decision = (
+        Decision.objects.filter(pk=decision_id, moderator=moderator, undone_at__isnull=True, created_at__gte=since)
+        .select_related("upload")
+        .first()
+    )
+    if decision is None or decision.upload.status not in (UploadStatus.APPROVED, UploadStatus.REJECTED):
+        return None
+    return decision

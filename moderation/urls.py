@@ -15,6 +15,7 @@ urlpatterns = [
     path("review/", views.review_queue, name="review-queue"),
     path("review/next/", views.review_next, name="review-next"),
     path("review/grid/", views.review_grid, name="review-grid"),
+    path("review/undo/<int:decision_id>/", views.review_undo, name="review-undo"),
     path("review/qa/", views.review_qa, name="review-qa"),
     path("review/preferences/", views.review_preferences, name="review-preferences"),
     path("lead/audit/", views.audit_log, name="audit-log"),

@@ -41,6 +41,7 @@ from moderation.services.queue import claim_live, queue_claim, queue_claim_next,
 from moderation.services.ratelimit import check_signup
 from moderation.services.renditions import upload_image_for_viewer
 from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
+from moderation.services.review import review_undo as review_undo_service
 from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
 
 
@@ -155,6 +156,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
             "next_cursor": f"{items[-1].review_rank!r}_{items[-1].pk}" if more else None,
             "explanation": queue.EXPLANATION,
             "preference": _preference(request.user),
+            "undoable": _undoable(request),
         },
     )
 
@@ -203,6 +205,31 @@ def label_keys(labels: list[str]) -> list[tuple[str, str]]:
     return [(_LABEL_KEYS[i] if i < len(_LABEL_KEYS) else "", name) for i, name in enumerate(labels)]
 
 
+_UNDO_SESSION_KEY = "undo_decision"
+
+
+def _undoable(request: HttpRequest):
+    """The moderator's last decision from the review page, while it may be undone."""
+    decision_id = request.session.get(_UNDO_SESSION_KEY)
+    if not isinstance(decision_id, int):
+        return None
+    return selectors.undoable_decision(moderator=request.user, decision_id=decision_id)
+
+
+@permission_required(REVIEW_PERMISSION)
+@require_http_methods(["POST"])
+def review_undo(request: HttpRequest, decision_id: int) -> HttpResponse:
+    """Undo one's last decision (U): the item comes back, to be decided again."""
+    try:
+        decision = review_undo_service(decision_id=decision_id, moderator=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("review-queue")
+    request.session.pop(_UNDO_SESSION_KEY, None)
+    messages.info(request, f"Undone: upload {str(decision.upload_id)[:8]} is back in review; decide it again.")
+    return redirect("review-detail", upload_id=decision.upload_id)
+
+
 def reason_keys() -> list[tuple[str, str, str]]:
     """(key, code, label) of every reject reason: R, then its digit, rejects with it."""
     return [(str(i), value, label) for i, (value, label) in enumerate(RejectReason.choices, start=1)]
@@ -225,7 +252,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
     form = DecisionForm(request.POST or None, labels=labels)
     if request.method == "POST" and form.is_valid():
         try:
-            review_decide(
+            decision = review_decide(
                 upload_id=upload.pk,
                 moderator=request.user,
                 verdict=form.cleaned_data["verdict"],
@@ -244,6 +271,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
                 chosen = "" if form.cleaned_data["reason_code"] else ", the default: no reason was chosen"
                 outcome += f" (reason recorded: {reason}{chosen})"
             messages.success(request, outcome + ".")
+            request.session[_UNDO_SESSION_KEY] = decision.pk  # the next page offers Undo (U)
             return redirect(f"{reverse('review-next')}?after={upload.pk}")
     preference = _preference(request.user)
     adult_flagged = any(f.kind == "adult" for f in upload.flags.all())
@@ -258,6 +286,8 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
             "labels": labels,
             "label_keys": label_keys(labels),
             "reason_keys": reason_keys(),
+            "undoable": _undoable(request),
+            "undo_seconds": settings.REVIEW_UNDO_SECONDS,
             "default_reason": RejectReason.OTHER.label,
             "imagenet": by_role.get(ModelRole.IMAGENET),
             "adult": by_role.get(ModelRole.ADULT),

@@ -404,6 +404,9 @@ WEBHOOK_MAX_ENDPOINTS_PER_PARTNER = get_env("WEBHOOK_MAX_ENDPOINTS_PER_PARTNER",
 WEBHOOK_SECRET_GRACE_HOURS = get_env("WEBHOOK_SECRET_GRACE_HOURS", 24.0, cast=float)
 # Review: how long opening an item holds it for one moderator; QA sampling.
 REVIEW_CLAIM_SECONDS = get_env("REVIEW_CLAIM_SECONDS", 300, cast=int)
+# A moderator may undo their last decision for this long (review_undo); its
+# webhooks wait as long, so that a partner never hears of an undone verdict.
+REVIEW_UNDO_SECONDS = get_env("REVIEW_UNDO_SECONDS", 30, cast=int)
 QA_SAMPLE_RATE = get_env("QA_SAMPLE_RATE", 0.02, cast=float)  # of automatic approvals, reviewed blind
 SECOND_REVIEW_RATE = get_env("SECOND_REVIEW_RATE", 0.05, cast=float)  # of moderator decisions
 CLASSIFY_MAX_RETRIES = get_env("CLASSIFY_MAX_RETRIES", 5, cast=int)

@@ -2,7 +2,7 @@
 // a reason's digit rejects with that reason, R again with the default, Escape
 // not now), the keys in the label legend pick a label, J skip to the next item (its claim is
 // released), K back to the previous item (never browser history),
-// V reveal a blurred image, ? help. Ignored while typing in a field.
+// U undo the last decision, V reveal a blurred image, ? help. Ignored while typing in a field.
 (function () {
   "use strict";
   const form = document.getElementById("decision");
@@ -95,6 +95,11 @@
       if (choice) { event.preventDefault(); rejectWith(choice.dataset.reason); return; }
     }
     if (key === "v" || key === "V") { unblur(); return; }
+    if (key === "u" || key === "U") {
+      const undo = document.getElementById("undo");
+      if (undo) { event.preventDefault(); undo.requestSubmit(); }
+      return;
+    }
     if (key === "j" || key === "J") { event.preventDefault(); follow("next-link"); return; }
     if (key === "k" || key === "K") { event.preventDefault(); follow("previous-link"); return; }
     if (!form) return;

@@ -222,3 +222,26 @@ def test_the_bulk_grid_serves_flagged_items_by_reason(open_page, live_server, mo
     # That reason has no items left: the grid shows every reason again, and says so.
     assert page.input_value("#grid-reason") == ""
     assert page.get_attribute("#bulk input[name=selected]", "value") == str(uploads[2].pk)
+
+
+def test_u_undoes_the_last_decision_and_it_is_decided_again(open_page, live_server, moderator):
+    order = _ordered(uploads_in_review(2))
+    page = open_page(DESK)
+    sign_in(page, live_server.url, "mod1", "mod-pass-123")
+    page.goto(f"{live_server.url}/review/{order[0]}/")
+    page.keyboard.press("r")
+    page.keyboard.press("4")
+    page.wait_for_url(f"**/review/{order[1]}/")
+    assert page.is_visible("#undo >> text=rejected (Spam or scam)")
+    for button in ("#approve", "#reject"):  # the undo line keeps them above the fold
+        box = page.locator(button).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= DESK["height"], button
+    page.keyboard.press("u")
+    page.wait_for_url(f"**/review/{order[0]}/")
+    assert "back in review" in page.inner_text(".messages")
+    assert Upload.objects.get(pk=order[0]).status == "in_review"
+    page.keyboard.press("a")  # revised: approved this time
+    page.wait_for_url(f"**/review/{order[1]}/")
+    assert Upload.objects.get(pk=order[0]).status == "approved"
+    decisions = {d.verdict: d for d in Decision.objects.filter(upload_id=order[0])}
+    assert decisions["reject"].undone_at is not None and decisions["approve"].undone_at is None
