@@ -24,7 +24,7 @@ from moderation.client_address import client_address
 from moderation.errors import ApplicationError, NotFound, RateLimited
 from moderation.filters import uploads_filter
 from moderation.forms import AuditSearchForm, BankFileForm, BankImportForm, DecisionForm, PreferenceForm, SignUpForm
-from moderation.models import ModeratorPreference, RejectReason, UploadFrame
+from moderation.models import AppealStatus, ModeratorPreference, RejectReason, UploadFrame, UploadStatus
 from moderation.services.appeals import appeal_open
 from moderation.services.bank_files import (
     BANK_EXPORT_PERMISSION,
@@ -43,6 +43,7 @@ from moderation.services.renditions import upload_image_for_viewer
 from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
 from moderation.services.review import review_undo as review_undo_service
 from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
+from moderation.uploader_status import appeal_outcome
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -266,7 +267,10 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
         else:
             verdict = form.cleaned_data["verdict"]
             outcome = f"Upload {str(upload.pk)[:8]}: {_DONE[verdict]}"
-            if verdict == "reject":
+            if upload.status == UploadStatus.APPEALED:  # as read before the decision
+                status = AppealStatus.OVERTURNED if verdict == "approve" else AppealStatus.UPHELD
+                outcome = f"Upload {str(upload.pk)[:8]}: {appeal_outcome(status)}"
+            elif verdict == "reject":
                 reason = RejectReason(form.cleaned_data["reason_code"] or RejectReason.OTHER).label
                 chosen = "" if form.cleaned_data["reason_code"] else ", the default: no reason was chosen"
                 outcome += f" (reason recorded: {reason}{chosen})"

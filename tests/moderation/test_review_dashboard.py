@@ -27,7 +27,7 @@ from moderation.models import (
 from moderation.services.qa import qa_answer, qa_sample_approval, qa_sample_decision
 from moderation.services.queue import queue_claim, queue_claim_next
 from moderation.services.review import review_decide
-from tests.factories import uploads_in_review
+from tests.factories import upload_in_review, uploads_in_review
 
 pytestmark = pytest.mark.django_db
 
@@ -269,3 +269,25 @@ def test_threshold_change_in_the_admin_is_audited(client):
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="class_policy.changed", target_id=str(policy.pk))
     assert event.actor == admin and event.data["fields"] == {"approve_threshold": "0.8"}
+
+
+def test_an_appeal_is_overturned_or_upheld_in_one_vocabulary(client, moderator, second_moderator, django_user_model):
+    """The moderator overturns or upholds; the page's message, the uploader's
+    badge and notice, and the API's appeal.status use the same words."""
+    from moderation.representation import upload_representation
+    from moderation.services.appeals import appeal_open
+    from moderation.uploader_status import badge, notices
+
+    author = django_user_model.objects.create_user("author", password="author-pass-1")
+    upload = upload_in_review(uploader=author)
+    review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
+    appeal_open(upload_id=upload.pk, message="It is only a bag.", user=author)
+    client.force_login(second_moderator)
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    assert "Overturn the rejection <kbd>A</kbd>" in page and "Uphold the rejection <kbd>R</kbd>" in page
+    response = client.post(f"/review/{upload.pk}/", {"verdict": "approve"}, follow=True)
+    assert "rejection overturned." in response.content.decode()
+    upload = Upload.objects.get(pk=upload.pk)
+    assert upload_representation(upload)["appeal"]["status"] == "overturned"
+    assert badge(upload).text == "Published — rejection overturned on appeal"
+    assert "rejection overturned on appeal" in notices([upload])[0].text
