@@ -22,6 +22,7 @@ urlpatterns = [
     path("lead/metrics/", views.metrics_page, name="metrics"),
     path("lead/bank-entries/<int:entry_id>/confirm/", views.bank_entry_confirm_view, name="bank-entry-confirm"),
     path("review/<uuid:upload_id>/", views.review_detail, name="review-detail"),
+    path("review/<uuid:upload_id>/claim/", views.review_claim, name="review-claim"),
     path("review/<uuid:upload_id>/heatmap.png", views.review_heatmap, name="review-heatmap"),
     path("review/<uuid:upload_id>/frames/<int:index>.jpg", views.review_frame, name="review-frame"),
     path("lead/thresholds/", views.thresholds_page, name="thresholds"),

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -206,6 +206,20 @@ def label_keys(labels: list[str]) -> list[tuple[str, str]]:
     return [(_LABEL_KEYS[i] if i < len(_LABEL_KEYS) else "", name) for i, name in enumerate(labels)]
 
 
+@permission_required(REVIEW_PERMISSION)
+@require_http_methods(["POST"])
+def review_claim(request: HttpRequest, upload_id) -> JsonResponse:
+    """The review page's heartbeat while it is in use, and "Take over": claim
+    (or renew the claim on) the item for REVIEW_CLAIM_SECONDS. 409 while
+    someone else holds it; an abandoned item's claim has lapsed, so it is taken."""
+    try:
+        upload = queue_claim(moderator=request.user, upload_id=upload_id)
+    except ApplicationError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    until = upload.claimed_until if upload.claimed_by_id == request.user.pk else None
+    return JsonResponse({"claimed_until": until.isoformat() if until else None})
+
+
 _UNDO_SESSION_KEY = "undo_decision"
 
 
@@ -292,6 +306,8 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
             "reason_keys": reason_keys(),
             "undoable": _undoable(request),
             "undo_seconds": settings.REVIEW_UNDO_SECONDS,
+            "heartbeat_seconds": settings.REVIEW_HEARTBEAT_SECONDS,
+            "claim_seconds": settings.REVIEW_CLAIM_SECONDS,
             "default_reason": RejectReason.OTHER.label,
             "imagenet": by_role.get(ModelRole.IMAGENET),
             "adult": by_role.get(ModelRole.ADULT),

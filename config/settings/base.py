@@ -403,7 +403,12 @@ WEBHOOK_MAX_ENDPOINTS_PER_PARTNER = get_env("WEBHOOK_MAX_ENDPOINTS_PER_PARTNER",
 # After a rotation the previous secret still signs (beside the new) this long.
 WEBHOOK_SECRET_GRACE_HOURS = get_env("WEBHOOK_SECRET_GRACE_HOURS", 24.0, cast=float)
 # Review: how long opening an item holds it for one moderator; QA sampling.
-REVIEW_CLAIM_SECONDS = get_env("REVIEW_CLAIM_SECONDS", 300, cast=int)
+# Opening an item holds it this long; the open page renews the claim every
+# REVIEW_HEARTBEAT_SECONDS while the moderator uses it (a key, a click, the
+# mouse in the last two minutes, the tab in view), so an abandoned item is
+# free for another moderator within a minute.
+REVIEW_CLAIM_SECONDS = get_env("REVIEW_CLAIM_SECONDS", 60, cast=int)
+REVIEW_HEARTBEAT_SECONDS = get_env("REVIEW_HEARTBEAT_SECONDS", 20, cast=int)
 # A moderator may undo their last decision for this long (review_undo); its
 # webhooks wait as long, so that a partner never hears of an undone verdict.
 REVIEW_UNDO_SECONDS = get_env("REVIEW_UNDO_SECONDS", 30, cast=int)

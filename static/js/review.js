@@ -75,6 +75,40 @@
     if (notice) notice.hidden = true;
   }
 
+  // The claim: held while the page is in use. Every heartbeat, if the tab is
+  // in view and the moderator pressed a key, clicked or moved in the last two
+  // minutes, the claim is renewed; an abandoned page lets it lapse.
+  const claim = document.getElementById("claim");
+  const csrf = document.querySelector("input[name=csrfmiddlewaretoken]");
+  let lastActive = Date.now();
+  ["keydown", "mousedown", "mousemove", "touchstart", "scroll"].forEach(function (name) {
+    document.addEventListener(name, function () { lastActive = Date.now(); }, { passive: true });
+  });
+  function postClaim() {
+    return fetch(claim.dataset.url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrf ? csrf.value : "", "Accept": "application/json" },
+    }).then(function (response) { return response.json().then(function (body) { return [response.ok, body]; }); });
+  }
+  if (claim && csrf && !claim.dataset.heldElsewhere) {
+    const every = Math.max(1, Number(claim.dataset.heartbeatSeconds) || 20) * 1000;
+    window.setInterval(function () {
+      if (document.visibilityState !== "visible" || Date.now() - lastActive > 120000) return;
+      postClaim().catch(function () {});
+    }, every);
+  }
+  const takeOver = document.getElementById("take-over");
+  if (takeOver && claim && csrf) {
+    takeOver.addEventListener("click", function () {
+      const status = document.getElementById("take-over-status");
+      postClaim().then(function (result) {
+        if (result[0]) { window.location.reload(); return; }
+        if (status) status.textContent = result[1].error ? result[1].error.message : "Still held.";
+      }).catch(function () { if (status) status.textContent = "Could not reach the server."; });
+    });
+  }
+
   function follow(id) {
     const link = document.getElementById(id);
     if (link) window.location.assign(link.href);

@@ -245,3 +245,38 @@ def test_u_undoes_the_last_decision_and_it_is_decided_again(open_page, live_serv
     assert Upload.objects.get(pk=order[0]).status == "approved"
     decisions = {d.verdict: d for d in Decision.objects.filter(upload_id=order[0])}
     assert decisions["reject"].undone_at is not None and decisions["approve"].undone_at is None
+
+
+def test_the_open_page_renews_its_claim_and_another_moderator_takes_over_an_abandoned_one(
+    open_page, live_server, moderator, second_moderator, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.REVIEW_HEARTBEAT_SECONDS = 1
+    [upload] = uploads_in_review(1)
+    page = open_page(DESK)
+    sign_in(page, live_server.url, "mod1", "mod-pass-123")
+    page.goto(f"{live_server.url}/review/{upload.pk}/")
+    first = Upload.objects.get(pk=upload.pk).claimed_until
+    # In use: the heartbeat renews the claim (polled, no timing asserted).
+    for step in range(40):
+        page.mouse.move(10 + step, 10)
+        page.wait_for_timeout(250)
+        if Upload.objects.get(pk=upload.pk).claimed_until > first:
+            break
+    assert Upload.objects.get(pk=upload.pk).claimed_until > first
+
+    other = open_page(DESK)
+    sign_in(other, live_server.url, "mod2", "mod-pass-456")
+    other.goto(f"{live_server.url}/review/{upload.pk}/")
+    assert "mod1 is reviewing this item" in other.inner_text("#claim-error")
+    other.click("#take-over")
+    other.wait_for_function("document.getElementById('take-over-status').textContent.length > 0")
+    assert "mod1 is reviewing" in other.inner_text("#take-over-status")
+    page.close()  # abandoned: its claim lapses
+    Upload.objects.filter(pk=upload.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    other.click("#take-over")
+    other.wait_for_selector("#claim-error", state="detached")
+    assert Upload.objects.get(pk=upload.pk).claimed_by == second_moderator

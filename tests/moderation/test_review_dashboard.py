@@ -291,3 +291,38 @@ def test_an_appeal_is_overturned_or_upheld_in_one_vocabulary(client, moderator, 
     assert upload_representation(upload)["appeal"]["status"] == "overturned"
     assert badge(upload).text == "Published — rejection overturned on appeal"
     assert "rejection overturned on appeal" in notices([upload])[0].text
+
+
+def test_a_claim_is_short_renewed_by_the_page_and_taken_over_once_abandoned(
+    client, moderator, second_moderator, settings
+):
+    settings.REVIEW_CLAIM_SECONDS = 60
+    upload = upload_in_review()
+    client.force_login(moderator)
+    before = timezone.now()
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    held = Upload.objects.get(pk=upload.pk)
+    assert held.claimed_by == moderator and held.claimed_until <= before + timedelta(seconds=61)  # not 5 minutes
+    assert f'data-url="/review/{upload.pk}/claim/"' in page and 'data-heartbeat-seconds="20"' in page
+    renewed = client.post(f"/review/{upload.pk}/claim/")  # the heartbeat
+    assert renewed.status_code == 200 and renewed.json()["claimed_until"]
+    assert Upload.objects.get(pk=upload.pk).claimed_until >= held.claimed_until
+
+    other = _signed_in_client(second_moderator)
+    refused = other.post(f"/review/{upload.pk}/claim/")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "claimed_by_other"
+    page = other.get(f"/review/{upload.pk}/").content.decode()
+    assert 'id="take-over"' in page and 'data-held-elsewhere="1"' in page  # no heartbeat for a claim not ours
+    # Abandoned: no heartbeat came, the claim lapsed; the second moderator takes it over.
+    Upload.objects.filter(pk=upload.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    taken = other.post(f"/review/{upload.pk}/claim/")
+    assert taken.status_code == 200 and Upload.objects.get(pk=upload.pk).claimed_by == second_moderator
+    assert client.post(f"/review/{upload.pk}/claim/").status_code == 409  # now the first one is refused
+
+
+def _signed_in_client(user):
+    from django.test import Client
+
+    other = Client()
+    other.force_login(user)
+    return other
