@@ -804,6 +804,7 @@ class AuditAction(models.TextChoices):
     UPLOAD_REQUEUED = "upload.requeued", "Upload re-queued"
     REVIEW_DECIDED = "review.decided", "Review decided"
     REVIEW_UNDONE = "review.undone", "Review decision undone"
+    ROLE_CHANGED = "role.changed", "Moderator or lead role granted or removed"
     MODEL_VERSION_STATUS = "model_version.status", "Model version status changed"
     THRESHOLDS_CALIBRATED = "thresholds.calibrated", "Thresholds calibrated"
     CLASS_POLICY_CHANGED = "class_policy.changed", "Class policy changed"
