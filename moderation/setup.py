@@ -24,6 +24,9 @@ LEADS_GROUP = "leads"
 LEAD_PERMISSIONS = MODERATOR_PERMISSIONS + [
     ("moderation", "view_classpolicy"),
     ("moderation", "change_classpolicy"),
+    # The verdict thresholds page (services.thresholds.thresholds_set checks them).
+    ("moderation", "view_flagcategory"),
+    ("moderation", "change_flagcategory"),
     ("moderation", "view_auditevent"),
     ("moderation", "view_metrics"),
     ("moderation", "calibrate_thresholds"),

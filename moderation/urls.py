@@ -26,6 +26,7 @@ urlpatterns = [
     path("review/<uuid:upload_id>/heatmap.png", views.review_heatmap, name="review-heatmap"),
     path("review/<uuid:upload_id>/frames/<int:index>.jpg", views.review_frame, name="review-frame"),
     path("lead/thresholds/", views.thresholds_page, name="thresholds"),
+    path("lead/verdict-thresholds/", views.verdict_thresholds_page, name="verdict-thresholds"),
     path("lead/categories/", include("moderation.category_views")),
     path("lead/banks/", views.banks_page, name="banks"),
     path("lead/banks/<int:bank_id>/", views.bank_page, name="bank-page"),

@@ -21,7 +21,7 @@ from classifier.registry import training_runs_recent
 from moderation import queue, selectors
 from moderation.access import permission_required
 from moderation.client_address import client_address
-from moderation.errors import ApplicationError, NotFound, RateLimited
+from moderation.errors import ApplicationError, InvalidInput, NotFound, RateLimited
 from moderation.filters import uploads_filter
 from moderation.forms import AuditSearchForm, BankFileForm, BankImportForm, DecisionForm, PreferenceForm, SignUpForm
 from moderation.models import AppealStatus, ModeratorPreference, RejectReason, UploadFrame, UploadStatus
@@ -42,7 +42,14 @@ from moderation.services.ratelimit import check_signup
 from moderation.services.renditions import upload_image_for_viewer
 from moderation.services.review import REVIEW_PERMISSION, review_decide, review_decide_bulk
 from moderation.services.review import review_undo as review_undo_service
-from moderation.services.thresholds import CALIBRATE_PERMISSION, thresholds_apply, thresholds_propose
+from moderation.services.thresholds import (
+    CALIBRATE_PERMISSION,
+    THRESHOLD_FIELDS,
+    VERDICT_THRESHOLDS_PERMISSION,
+    thresholds_apply,
+    thresholds_propose,
+    thresholds_set,
+)
 from moderation.uploader_status import appeal_outcome
 
 
@@ -597,3 +604,64 @@ def bank_export_view(request: HttpRequest, bank_id: int) -> HttpResponse:
     response = StreamingHttpResponse(lines, content_type=f"{content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _threshold_values(model, post) -> dict:
+    """The posted thresholds of one row: a score, empty for "never" where
+    the field may be empty, a ticked box for the yes/no fields."""
+    values: dict = {}
+    for name in THRESHOLD_FIELDS[model]:
+        field = model._meta.get_field(name)
+        if field.get_internal_type() == "BooleanField":
+            values[name] = post.get(name) == "on"
+            continue
+        raw = (post.get(name) or "").strip()
+        if raw == "" and field.null:
+            values[name] = None
+            continue
+        try:
+            values[name] = float(raw)
+        except ValueError:
+            raise InvalidInput(
+                f"{field.verbose_name.capitalize()}: a score between 0 and 1 is needed, not {raw[:20]!r}.",
+                code="invalid_threshold",
+            ) from None
+    return values
+
+
+@permission_required(VERDICT_THRESHOLDS_PERMISSION)
+@require_http_methods(["GET", "POST"])
+def verdict_thresholds_page(request: HttpRequest) -> HttpResponse:
+    """Every threshold that decides a verdict, for leads to change (each
+    change audited by thresholds_set): the flag categories (adult content,
+    prohibited goods, listing mismatch), the product classes, and the
+    custom categories (changed on their own pages)."""
+    from moderation.category_models import CustomCategory
+    from moderation.models import ClassPolicy, FlagCategory
+
+    if request.method == "POST":
+        kind, _, pk = request.POST.get("row", "").partition("-")
+        model = {"flag": FlagCategory, "class": ClassPolicy}.get(kind)
+        row = model.objects.filter(pk=pk).first() if model is not None and pk.isdigit() else None
+        if row is None:
+            messages.error(request, "No such threshold row.")
+            return redirect("verdict-thresholds")
+        try:
+            thresholds_set(target=row, actor=request.user, values=_threshold_values(model, request.POST))
+        except ApplicationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {}
+            messages.error(request, f"{row}: {exc.message} " + " ".join(str(v) for v in detail.values()))
+        else:
+            messages.success(request, f"{row}: thresholds saved; new uploads are judged with them.")
+        return redirect(f"{reverse('verdict-thresholds')}#{kind}-{pk}")
+    return render(
+        request,
+        "moderation/verdict_thresholds.html",
+        {
+            "flags": FlagCategory.objects.select_related("taxonomy_category"),
+            "classes": ClassPolicy.objects.all(),
+            "categories": CustomCategory.objects.order_by("name"),
+            "can_change_classes": request.user.has_perm("moderation.change_classpolicy"),
+            "policy_cache_seconds": settings.POLICY_CACHE_SECONDS,
+        },
+    )
