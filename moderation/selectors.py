@@ -57,12 +57,13 @@ def upload_just_created(upload: Upload) -> Upload:
     return upload
 
 
-def review_queue(*, limit: int = 50, after: tuple[float, str] | None = None) -> list[Upload]:
-    """Items waiting for a moderator, highest priority first (moderation.queue),
-    one keyset page: the same few queries however long the queue is."""
-    from django.db.models import Q
-
-    queryset = review_waiting()
+def review_queue(
+    *, limit: int = 50, after: tuple[float, str] | None = None, waiting: QuerySet[Upload] | None = None
+) -> list[Upload]:
+    """Items waiting for a moderator (`waiting`: those of them a filter
+    kept), highest priority first (moderation.queue), one keyset page: the
+    same few queries however long the queue is."""
+    queryset = review_waiting() if waiting is None else waiting
     if after is not None:
         rank, upload_id = after
         queryset = queryset.filter(Q(review_rank__lt=rank) | Q(review_rank=rank, id__gt=upload_id))
@@ -76,6 +77,22 @@ def review_waiting() -> QuerySet[Upload]:
     from moderation.models import REVIEWABLE_STATUSES
 
     return Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
+
+
+def review_queue_choices() -> dict[str, list]:
+    """What the queue's filters offer: the flag kinds and categories and the
+    partners among the items waiting (three small aggregate queries)."""
+    from moderation.models import Flag, FlagKind, Partner
+
+    flags = Flag.objects.filter(upload__in=review_waiting())
+    kinds = set(flags.values_list("kind", flat=True).distinct())
+    return {
+        "kinds": [(value, label) for value, label in FlagKind.choices if value in kinds],
+        "categories": sorted(set(flags.values_list("category", flat=True).distinct())),
+        "partners": list(
+            Partner.objects.filter(uploads__in=review_waiting()).distinct().order_by("name").values_list("pk", "name")
+        ),
+    }
 
 
 def review_queue_size() -> int:

@@ -22,7 +22,7 @@ from moderation import queue, selectors
 from moderation.access import permission_required
 from moderation.client_address import client_address
 from moderation.errors import ApplicationError, InvalidInput, NotFound, RateLimited
-from moderation.filters import uploads_filter
+from moderation.filters import review_queue_filter, uploads_filter
 from moderation.forms import AuditSearchForm, BankFileForm, BankImportForm, DecisionForm, PreferenceForm, SignUpForm
 from moderation.models import AppealStatus, ModeratorPreference, RejectReason, UploadFrame, UploadStatus
 from moderation.services.appeals import appeal_open
@@ -143,7 +143,8 @@ def _preference(user) -> ModeratorPreference:
 @permission_required(REVIEW_PERMISSION)
 def review_queue(request: HttpRequest) -> HttpResponse:
     page_size = 50
-    items = selectors.review_queue(limit=page_size + 1, after=_queue_cursor(request.GET.get("after")))
+    waiting, applied = review_queue_filter(selectors.review_waiting(), request.GET)
+    items = selectors.review_queue(limit=page_size + 1, after=_queue_cursor(request.GET.get("after")), waiting=waiting)
     more = len(items) > page_size
     items = items[:page_size]
     now = timezone.now()
@@ -161,6 +162,10 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         {
             "rows": rows,
             "queue_size": selectors.review_queue_size(),
+            "matching": waiting.count() if applied else None,
+            "applied": applied,
+            "choices": selectors.review_queue_choices(),
+            "filter_query": urlencode({k: ("true" if v is True else v) for k, v in applied.items()}),
             "next_cursor": f"{items[-1].review_rank!r}_{items[-1].pk}" if more else None,
             "explanation": queue.EXPLANATION,
             "preference": _preference(request.user),

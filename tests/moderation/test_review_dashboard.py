@@ -24,6 +24,7 @@ from moderation.models import (
     Upload,
     UploadStatus,
 )
+from moderation.services.appeals import appeal_open
 from moderation.services.qa import qa_answer, qa_sample_approval, qa_sample_decision
 from moderation.services.queue import queue_claim, queue_claim_next
 from moderation.services.review import review_decide
@@ -275,7 +276,6 @@ def test_an_appeal_is_overturned_or_upheld_in_one_vocabulary(client, moderator, 
     """The moderator overturns or upholds; the page's message, the uploader's
     badge and notice, and the API's appeal.status use the same words."""
     from moderation.representation import upload_representation
-    from moderation.services.appeals import appeal_open
     from moderation.uploader_status import badge, notices
 
     author = django_user_model.objects.create_user("author", password="author-pass-1")
@@ -326,3 +326,34 @@ def _signed_in_client(user):
     other = Client()
     other.force_login(user)
     return other
+
+
+def test_the_queue_filters_by_flag_kind_category_partner_appeals_and_a_search(
+    client, moderator, second_moderator, partner_key, django_user_model
+):
+    partner, _ = partner_key("acme")
+    by_partner = upload_in_review(partner=partner, external_id="sku-991")
+    adult, weapons, plain = upload_in_review(), upload_in_review(caption="red leather boots"), upload_in_review()
+    Flag.objects.create(upload=adult, kind="adult", category="adult content", score=0.4, reason="test")
+    Flag.objects.create(upload=weapons, kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    author = django_user_model.objects.create_user("author", password="author-pass-1")
+    appealed = upload_in_review(uploader=author)
+    review_decide(upload_id=appealed.pk, moderator=second_moderator, verdict="reject")
+    appeal_open(upload_id=appealed.pk, message="again", user=author)
+    client.force_login(moderator)
+
+    def shown(query: str) -> set:
+        page = client.get(f"/review/?{query}").content.decode()
+        return {u.pk for u in (by_partner, adult, weapons, plain, appealed) if f'data-id="{u.pk}"' in page}
+
+    assert shown("") == {by_partner.pk, adult.pk, weapons.pk, plain.pk, appealed.pk}
+    assert shown("flag=prohibited_goods") == {weapons.pk}
+    assert shown("category=adult+content") == {adult.pk}
+    assert shown(f"partner={partner.pk}") == {by_partner.pk}
+    assert shown("appeals=true") == {appealed.pk}
+    assert shown("q=leather") == {weapons.pk}
+    assert shown("q=sku-99") == {by_partner.pk}
+    assert shown(f"q={str(plain.pk)[:8]}") == {plain.pk}
+    assert shown("partner=nonsense") == shown("")  # a bad value is ignored, as on every page
+    page = client.get("/review/?flag=adult").content.decode()
+    assert "1 match" in page and '<option value="adult" selected>' in page and ">acme<" in page
