@@ -81,14 +81,14 @@ def review_waiting() -> QuerySet[Upload]:
 
 def review_queue_choices() -> dict[str, list]:
     """What the queue's filters offer: the flag kinds and categories and the
-    partners among the items waiting (three small aggregate queries)."""
+    partners among the items waiting (two small aggregate queries)."""
     from moderation.models import Flag, FlagKind, Partner
 
-    flags = Flag.objects.filter(upload__in=review_waiting())
-    kinds = set(flags.values_list("kind", flat=True).distinct())
+    pairs = set(Flag.objects.filter(upload__in=review_waiting()).values_list("kind", "category").distinct())
+    kinds = {kind for kind, _ in pairs}
     return {
         "kinds": [(value, label) for value, label in FlagKind.choices if value in kinds],
-        "categories": sorted(set(flags.values_list("category", flat=True).distinct())),
+        "categories": sorted({category for _, category in pairs}),
         "partners": list(
             Partner.objects.filter(uploads__in=review_waiting()).distinct().order_by("name").values_list("pk", "name")
         ),
@@ -368,6 +368,55 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
 # flag for the one decision the policy would have made itself: neither is
 # decided in bulk. Every other flag in review is a review-level score.
 _NOT_FOR_BULK = {"kind": "hash_match"}
+
+
+def review_outcomes(*, now=None) -> dict:
+    """What moderators made of the policy's flags and what appeals made of
+    moderators: per flag (kind and category), the share of flagged items
+    that moderators rejected on review (the flag's precision: upheld by a
+    person); the appeals' outcomes and the overturn rate; and how old the
+    waiting items are. Each is one aggregate query (three in all)."""
+    from django.db.models import Count, OuterRef, Subquery
+
+    from moderation.models import Appeal, AppealStatus, Decision, Flag, FlagKind
+
+    now = now or timezone.now()
+    # The review decision: the first one not undone (an appeal's comes later).
+    first_verdict = Subquery(
+        Decision.objects.filter(upload=OuterRef("upload_id"), undone_at__isnull=True)
+        .order_by("created_at", "pk")
+        .values("verdict")[:1]
+    )
+    kinds = dict(FlagKind.choices)
+    flags = []
+    for row in (
+        Flag.objects.annotate(verdict=first_verdict)
+        .exclude(verdict=None)
+        .values("kind", "category")
+        .annotate(
+            decided=Count("upload_id", distinct=True),
+            rejected=Count("upload_id", distinct=True, filter=Q(verdict="reject")),
+        )
+        .order_by("-decided", "kind", "category")[:30]
+    ):
+        flags.append(
+            {**row, "kind_label": kinds.get(row["kind"], row["kind"]), "precision": row["rejected"] / row["decided"]}
+        )
+    appeals = dict(Appeal.objects.values_list("status").annotate(n=Count("id")).order_by())
+    decided = appeals.get(AppealStatus.OVERTURNED, 0) + appeals.get(AppealStatus.UPHELD, 0)
+    ages = review_waiting().aggregate(
+        under_hour=Count("id", filter=Q(created_at__gte=now - timedelta(hours=1))),
+        under_day=Count(
+            "id", filter=Q(created_at__lt=now - timedelta(hours=1), created_at__gte=now - timedelta(days=1))
+        ),
+        over_day=Count("id", filter=Q(created_at__lt=now - timedelta(days=1))),
+    )
+    return {
+        "flags": flags,
+        "appeals": {status.value: appeals.get(status.value, 0) for status in AppealStatus},
+        "overturn_rate": appeals.get(AppealStatus.OVERTURNED, 0) / decided if decided else None,
+        "queue_ages": ages,
+    }
 
 
 def low_risk_queryset(*, moderator, reason: str = "") -> QuerySet[Upload]:

@@ -454,6 +454,7 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
         request,
         "moderation/metrics.html",
         {
+            "outcomes": selectors.review_outcomes(),
             "m": summary,
             "chart_data": chart_data,
             "quarantined": list(quarantined_entries()[:50]),

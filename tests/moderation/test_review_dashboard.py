@@ -357,3 +357,33 @@ def test_the_queue_filters_by_flag_kind_category_partner_appeals_and_a_search(
     assert shown("partner=nonsense") == shown("")  # a bad value is ignored, as on every page
     page = client.get("/review/?flag=adult").content.decode()
     assert "1 match" in page and '<option value="adult" selected>' in page and ">acme<" in page
+
+
+def test_metrics_show_flag_precision_appeal_outcomes_overturn_rate_and_queue_age(
+    client, lead, moderator, second_moderator, django_user_model
+):
+    from moderation.services.review import review_undo
+
+    author = django_user_model.objects.create_user("author", password="author-pass-1")
+    flagged = [upload_in_review(uploader=author) for _ in range(4)]
+    for upload in flagged:
+        Flag.objects.create(upload=upload, kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    undone = review_decide(upload_id=flagged[0].pk, moderator=moderator, verdict="approve")
+    review_undo(decision_id=undone.pk, moderator=moderator)  # an undone decision does not count
+    review_decide(upload_id=flagged[0].pk, moderator=moderator, verdict="reject")
+    review_decide(upload_id=flagged[1].pk, moderator=moderator, verdict="reject")
+    review_decide(upload_id=flagged[2].pk, moderator=moderator, verdict="approve")
+    for upload, outcome in ((flagged[0], "approve"), (flagged[1], "reject")):
+        appeal_open(upload_id=upload.pk, message="why", user=author)
+        review_decide(upload_id=upload.pk, moderator=second_moderator, verdict=outcome)
+    Upload.objects.filter(pk=flagged[3].pk).update(created_at=timezone.now() - timedelta(days=2))
+
+    client.force_login(lead)
+    page = client.get("/lead/metrics/").content.decode()
+    # weapons: 3 reviewed (the fourth waits), 2 rejected on review; the appeal that overturned one does not change that.
+    assert re.search(r"<td>weapons</td><td>3</td><td>2</td><td>66.7 %</td>", page), page[page.find("flag-precision") :][
+        :600
+    ]
+    assert "open 0 · rejection upheld 1 · rejection overturned 1" in page
+    assert '<strong id="overturn-rate">50.0 %</strong>' in page
+    assert "over a day: 1" in page
