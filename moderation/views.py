@@ -209,7 +209,7 @@ def review_next(request: HttpRequest) -> HttpResponse:
 
 
 # Every class gets a key: digits first, then the letters no command uses.
-_LABEL_KEYS = "1234567890bcdefghilmnopqstuwxyz"
+_LABEL_KEYS = "1234567890bcdefghilmnopqstwxyz"  # not the commands a, r, j, k, v, u (undo)
 _DONE = {"approve": "approved", "reject": "rejected"}
 
 

@@ -20,6 +20,38 @@
   }
   if (reveal) reveal.addEventListener("click", unblur);
 
+  // An animation can be paused: the frame on screen is drawn on a canvas
+  // shown in its place, and Play shows the moving image again.
+  const pause = document.getElementById("pause");
+  const moving = document.getElementById("subject-image");
+  const still = document.getElementById("subject-still");
+  function togglePause() {
+    if (!pause || !moving || !still) return;
+    const paused = pause.getAttribute("aria-pressed") === "true";
+    if (!paused) {
+      still.width = moving.naturalWidth;
+      still.height = moving.naturalHeight;
+      still.getContext("2d").drawImage(moving, 0, 0);
+    }
+    still.hidden = paused;
+    moving.hidden = !paused;
+    pause.setAttribute("aria-pressed", paused ? "false" : "true");
+    pause.textContent = paused ? "Pause the animation" : "Play the animation";
+  }
+  if (pause) pause.addEventListener("click", togglePause);
+
+  // A frame of the strip opens enlarged; Escape (the dialog's own) closes it.
+  const frameView = document.getElementById("frame-view");
+  document.querySelectorAll(".frame-open").forEach(function (button) {
+    button.addEventListener("click", function () {
+      if (!frameView) return;
+      document.getElementById("frame-view-image").src = button.dataset.src;
+      document.getElementById("frame-view-image").alt = button.dataset.caption;
+      document.getElementById("frame-view-caption").textContent = button.dataset.caption;
+      frameView.showModal();
+    });
+  });
+
   function labelSelect() {
     return form && form.querySelector("select[name=label]");
   }
@@ -128,6 +160,7 @@
       const choice = document.querySelector('.reason-key[data-key="' + key + '"]');
       if (choice) { event.preventDefault(); rejectWith(choice.dataset.reason); return; }
     }
+    if (frameView && frameView.open) return;  // the dialog has the keys
     if (key === "v" || key === "V") { unblur(); return; }
     if (key === "u" || key === "U") {
       const undo = document.getElementById("undo");

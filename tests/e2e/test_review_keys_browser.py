@@ -280,3 +280,43 @@ def test_the_open_page_renews_its_claim_and_another_moderator_takes_over_an_aban
     other.click("#take-over")
     other.wait_for_selector("#claim-error", state="detached")
     assert Upload.objects.get(pk=upload.pk).claimed_by == second_moderator
+
+
+def test_why_and_caption_are_above_the_fold_frames_enlarge_and_the_image_pauses(open_page, live_server, moderator):
+    from moderation.models import UploadFrame
+    from tests.helpers import encode, photo_like
+
+    [upload] = uploads_in_review(1, caption="Blue denim jacket, worn twice")
+    Upload.objects.filter(pk=upload.pk).update(frame_count=2)
+    for index in (0, 1):
+        UploadFrame.objects.create(
+            upload=upload,
+            index=index,
+            timestamp_ms=index * 100,
+            duration_ms=100,
+            verdict="review",
+            worst=index == 0,
+            thumbnail=encode(photo_like(192, 128, seed=index), "JPEG"),
+        )
+    page = open_page(DESK)
+    sign_in(page, live_server.url, "mod1", "mod-pass-123")
+    page.goto(f"{live_server.url}/review/{upload.pk}/")
+    for selector in ("#why h2", "#why .caption", "#approve", "#reject"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= DESK["height"], selector
+    assert "Blue denim jacket, worn twice" in page.inner_text("#why .caption")
+
+    page.click(".frame-open >> nth=1")
+    assert page.is_visible("#frame-view")
+    box = page.locator("#frame-view-image").bounding_box()
+    assert box is not None and box["width"] > 192  # larger than the strip's thumbnail
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#frame-view")
+    assert not Decision.objects.exists()  # the dialog's keys decide nothing
+
+    page.click("#pause")
+    assert page.is_visible("#subject-still") and page.is_hidden("#subject-image")
+    assert page.get_attribute("#pause", "aria-pressed") == "true"
+    assert page.evaluate("document.getElementById('subject-still').width") > 0
+    page.click("#pause")
+    assert page.is_visible("#subject-image") and page.is_hidden("#subject-still")

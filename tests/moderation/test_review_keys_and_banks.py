@@ -160,7 +160,7 @@ def test_every_class_has_its_own_key_none_taken_by_a_command():
     labels = [f"class {i}" for i in range(30)]
     keys = [key for key, _ in label_keys(labels)]
     assert all(keys) and len(set(keys)) == 30
-    assert not set(keys) & set("arjkv?")
+    assert not set(keys) & set("arjkvu?")
     fashion = dict((name, key) for key, name in label_keys(list(FASHION_MNIST_CLASSES)))
     assert fashion["Ankle boot"] == "0"
 
