@@ -805,6 +805,7 @@ class AuditAction(models.TextChoices):
     REVIEW_DECIDED = "review.decided", "Review decided"
     REVIEW_UNDONE = "review.undone", "Review decision undone"
     ROLE_CHANGED = "role.changed", "Moderator or lead role granted or removed"
+    BANK_CREATED = "bank.created", "Hash bank created"
     MODEL_VERSION_STATUS = "model_version.status", "Model version status changed"
     THRESHOLDS_CALIBRATED = "thresholds.calibrated", "Thresholds calibrated"
     CLASS_POLICY_CHANGED = "class_policy.changed", "Class policy changed"

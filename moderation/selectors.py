@@ -587,12 +587,11 @@ def hash_banks_with_counts():
     return HashBank.objects.annotate(entry_count=Count("entries")).order_by("name")
 
 
-def bank_entries_recent(*, bank_id: int, limit: int = 50) -> list:
+def bank_entries(*, bank_id: int):
+    """A bank's entries, newest first (the bank page pages them)."""
     from moderation.models import BankedHash
 
-    return list(
-        BankedHash.objects.filter(bank_id=bank_id).select_related("added_by").order_by("-created_at", "-pk")[:limit]
-    )
+    return BankedHash.objects.filter(bank_id=bank_id).select_related("added_by").order_by("-created_at", "-pk")
 
 
 def undoable_decision(*, moderator, decision_id):

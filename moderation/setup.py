@@ -33,6 +33,7 @@ LEAD_PERMISSIONS = MODERATOR_PERMISSIONS + [
     ("moderation", "confirm_bankedhash"),
     ("moderation", "manage_customcategory"),
     ("moderation", "view_hashbank"),
+    ("moderation", "add_hashbank"),  # the banks page's "Create a bank"
     ("moderation", "view_bankedhash"),
     ("moderation", "add_bankedhash"),
     ("classifier", "promote_modelversion"),

@@ -31,4 +31,5 @@ urlpatterns = [
     path("lead/banks/", views.banks_page, name="banks"),
     path("lead/banks/<int:bank_id>/", views.bank_page, name="bank-page"),
     path("lead/banks/<int:bank_id>/export", views.bank_export_view, name="bank-export"),
+    path("lead/banks/entries/<int:entry_id>/remove/", views.bank_entry_remove_view, name="bank-entry-remove"),
 ]

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,12 +25,15 @@ from moderation.client_address import client_address
 from moderation.errors import ApplicationError, InvalidInput, NotFound, RateLimited
 from moderation.filters import review_queue_filter, uploads_filter
 from moderation.forms import AuditSearchForm, BankFileForm, BankImportForm, DecisionForm, PreferenceForm, SignUpForm
-from moderation.models import AppealStatus, ModeratorPreference, RejectReason, UploadFrame, UploadStatus
+from moderation.models import AppealStatus, BankAction, ModeratorPreference, RejectReason, UploadFrame, UploadStatus
 from moderation.services.appeals import appeal_open
 from moderation.services.bank_files import (
+    BANK_CREATE_PERMISSION,
     BANK_EXPORT_PERMISSION,
     BANK_MANAGE_PERMISSION,
     EXPORT_FORMATS,
+    bank_create,
+    bank_entry_remove,
     bank_export,
     bank_file_import,
     bank_hash_add_from_file,
@@ -423,9 +427,41 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         response = StreamingHttpResponse(selectors.audit_csv_rows(events), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="audit.csv"'
         return response
+    page_size = 200
+    before = _audit_cursor(request.GET.get("before"))
+    if before is not None:
+        from django.db.models import Q
+
+        events = events.filter(Q(created_at__lt=before[0]) | Q(created_at=before[0], id__lt=before[1]))
+    page = list(events[: page_size + 1])
+    older = page[page_size - 1] if len(page) > page_size else None
+    query = request.GET.copy()
+    query.pop("before", None)
     return render(
-        request, "moderation/audit_log.html", {"form": form, "events": events[:200], "query": request.GET.urlencode()}
+        request,
+        "moderation/audit_log.html",
+        {
+            "form": form,
+            "events": page[:page_size],
+            "query": query.urlencode(),
+            "older": f"{older.created_at.isoformat()}_{older.pk}" if older else None,
+            "paged": before is not None,
+        },
     )
+
+
+def _audit_cursor(raw: str | None):
+    """(created_at, id) of the last row shown: the next (older) page starts after it."""
+    from django.utils.dateparse import parse_datetime
+
+    if not raw or "_" not in raw:
+        return None
+    moment, _, pk = raw.rpartition("_")
+    try:
+        parsed = parse_datetime(moment)
+    except ValueError:
+        return None
+    return (parsed, int(pk)) if parsed is not None and pk.isdigit() else None
 
 
 def _as_percent(rate: float | None) -> float | None:
@@ -542,8 +578,52 @@ def review_heatmap(request: HttpRequest, upload_id) -> HttpResponse:
 
 
 @permission_required(BANK_EXPORT_PERMISSION)
+@require_http_methods(["GET", "POST"])
 def banks_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "moderation/banks.html", {"banks": selectors.hash_banks_with_counts()})
+    """The banks, and a lead's form to create one (its error shown beside it)."""
+    create_error = None
+    if request.method == "POST":
+        try:
+            distance = int(request.POST.get("max_distance") or 31)
+        except ValueError:
+            distance = -1  # refused by the service, with its message
+        try:
+            bank = bank_create(
+                actor=request.user,
+                name=request.POST.get("name", ""),
+                action=request.POST.get("action", "reject"),
+                max_distance=distance,
+                description=request.POST.get("description", ""),
+            )
+        except ApplicationError as exc:
+            create_error = exc.message
+        else:
+            messages.success(request, f"Bank “{bank.name}” created: add an image's hash or import a list.")
+            return redirect("bank-page", bank_id=bank.pk)
+    return render(
+        request,
+        "moderation/banks.html",
+        {
+            "banks": selectors.hash_banks_with_counts(),
+            "can_create": request.user.has_perm(BANK_CREATE_PERMISSION),
+            "actions": BankAction.choices,
+            "create_error": create_error,
+            "posted": request.POST if create_error else {},
+        },
+        status=400 if create_error else 200,
+    )
+
+
+@permission_required(BANK_MANAGE_PERMISSION)
+@require_http_methods(["POST"])
+def bank_entry_remove_view(request: HttpRequest, entry_id: int) -> HttpResponse:
+    try:
+        entry = bank_entry_remove(entry_id=entry_id, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("banks")
+    messages.success(request, f"Removed {entry.pdq_hash[:16]}… from “{entry.bank.name}”; it matches nothing now.")
+    return redirect("bank-page", bank_id=entry.bank_id)
 
 
 @permission_required(BANK_EXPORT_PERMISSION)
@@ -553,10 +633,15 @@ def bank_page(request: HttpRequest, bank_id: int) -> HttpResponse:
     bank = selectors.hash_banks_with_counts().filter(pk=bank_id).first()
     if bank is None:
         raise Http404
-    file_form = BankFileForm(request.POST or None, request.FILES or None, prefix="file")
-    import_form = BankImportForm(request.POST or None, request.FILES or None, prefix="import")
+    action = request.POST.get("action")
+    file_form = BankFileForm(
+        request.POST if action == "add-file" else None, request.FILES if action == "add-file" else None, prefix="file"
+    )
+    import_form = BankImportForm(
+        request.POST if action == "import" else None, request.FILES if action == "import" else None, prefix="import"
+    )
+    entries = Paginator(selectors.bank_entries(bank_id=bank.pk), 50).get_page(request.GET.get("page"))
     if request.method == "POST":
-        action = request.POST.get("action")
         form = file_form if action == "add-file" else import_form
         if form.is_valid():
             try:
@@ -581,7 +666,7 @@ def bank_page(request: HttpRequest, bank_id: int) -> HttpResponse:
                         f"{imported.submitted - imported.added} already there{skipped}).",
                     )
             except ApplicationError as exc:
-                messages.error(request, exc.message)
+                form.add_error(None, exc.message)  # shown beside its own form
             else:
                 return redirect("bank-page", bank_id=bank.pk)
     return render(
@@ -589,7 +674,7 @@ def bank_page(request: HttpRequest, bank_id: int) -> HttpResponse:
         "moderation/bank.html",
         {
             "bank": bank,
-            "entries": selectors.bank_entries_recent(bank_id=bank.pk),
+            "entries": entries,
             "file_form": file_form,
             "import_form": import_form,
             "formats": EXPORT_FORMATS,

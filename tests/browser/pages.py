@@ -107,6 +107,7 @@ NOT_PAGES = {
     "upload-image": "an image (checked as <img> on the pages that show it)",
     "post-appeal": "POST only",
     "review-undo": "POST only (tests/moderation/test_review_undo.py)",
+    "bank-entry-remove": "POST only (tests/moderation/test_bank_pages.py)",
     "review-claim": "JSON the review page posts (tests/moderation/test_review_dashboard.py)",
     "post-status": "JSON the pages poll (tests/moderation/test_uploader_pages.py)",
     "review-heatmap": "an image (checked as <img> on review-detail)",
