@@ -521,7 +521,7 @@ def post_appeal(request: HttpRequest, upload_id) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Your appeal was sent; a different moderator will look at it.")
-    return redirect("my-posts")
+    return redirect(f"{reverse('my-posts')}#post-{upload_id}")  # back at the post, not the top of the list
 
 
 def _curve_points(curve, width: int = 220, height: int = 120) -> str:
