@@ -594,17 +594,23 @@ def bank_entries(*, bank_id: int):
     return BankedHash.objects.filter(bank_id=bank_id).select_related("added_by").order_by("-created_at", "-pk")
 
 
-def undoable_decision(*, moderator, decision_id):
-    """The moderator's decision `decision_id` if it may still be undone (the
-    page offers Undo only then; review_undo checks again)."""
+def undoable_decision(*, moderator):
+    """The moderator's last decision if it may still be undone (the pages
+    offer Undo only then; review_undo checks again): within
+    REVIEW_UNDO_SECONDS, not undone, its upload still as it left it."""
     from moderation.models import Decision
 
     since = timezone.now() - timedelta(seconds=settings.REVIEW_UNDO_SECONDS)
     decision = (
-        Decision.objects.filter(pk=decision_id, moderator=moderator, undone_at__isnull=True, created_at__gte=since)
-        .select_related("upload")
+        Decision.objects.filter(moderator=moderator, created_at__gte=since)
+        .select_related("upload", "upload__appeal")
+        .order_by("-created_at", "-pk")
         .first()
     )
-    if decision is None or decision.upload.status not in (UploadStatus.APPROVED, UploadStatus.REJECTED):
+    if decision is None or decision.undone_at is not None:
+        return None
+    if getattr(decision.upload, "appeal", None) is not None:  # an appealed upload's decisions are final
+        return None
+    if decision.upload.status not in (UploadStatus.APPROVED, UploadStatus.REJECTED):
         return None
     return decision

@@ -236,15 +236,10 @@ def review_claim(request: HttpRequest, upload_id) -> JsonResponse:
     return JsonResponse({"claimed_until": until.isoformat() if until else None})
 
 
-_UNDO_SESSION_KEY = "undo_decision"
-
-
 def _undoable(request: HttpRequest):
-    """The moderator's last decision from the review page, while it may be undone."""
-    decision_id = request.session.get(_UNDO_SESSION_KEY)
-    if not isinstance(decision_id, int):
-        return None
-    return selectors.undoable_decision(moderator=request.user, decision_id=decision_id)
+    """The moderator's last decision, while it may be undone (one query; no
+    session write per decision)."""
+    return selectors.undoable_decision(moderator=request.user)
 
 
 @permission_required(REVIEW_PERMISSION)
@@ -256,7 +251,6 @@ def review_undo(request: HttpRequest, decision_id: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("review-queue")
-    request.session.pop(_UNDO_SESSION_KEY, None)
     messages.info(request, f"Undone: upload {str(decision.upload_id)[:8]} is back in review; decide it again.")
     return redirect("review-detail", upload_id=decision.upload_id)
 
@@ -283,7 +277,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
     form = DecisionForm(request.POST or None, labels=labels)
     if request.method == "POST" and form.is_valid():
         try:
-            decision = review_decide(
+            review_decide(
                 upload_id=upload.pk,
                 moderator=request.user,
                 verdict=form.cleaned_data["verdict"],
@@ -305,7 +299,6 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
                 chosen = "" if form.cleaned_data["reason_code"] else ", the default: no reason was chosen"
                 outcome += f" (reason recorded: {reason}{chosen})"
             messages.success(request, outcome + ".")
-            request.session[_UNDO_SESSION_KEY] = decision.pk  # the next page offers Undo (U)
             return redirect(f"{reverse('review-next')}?after={upload.pk}")
     preference = _preference(request.user)
     adult_flagged = any(f.kind == "adult" for f in upload.flags.all())

@@ -109,3 +109,20 @@ def test_the_page_offers_undo_after_a_decision_and_takes_it(client, moderator):
     assert response.redirect_chain[-1][0] == f"/review/{first.pk}/"
     assert "back in review" in response.content.decode() and 'id="undo"' not in response.content.decode()
     assert Upload.objects.get(pk=first.pk).status == UploadStatus.IN_REVIEW
+
+
+def test_the_page_offers_no_undo_for_an_appeals_outcome_or_an_old_decision(
+    client, moderator, second_moderator, django_user_model, settings
+):
+    author = django_user_model.objects.create_user("author", password="author-pass-1")
+    upload = upload_in_review(uploader=author)
+    review_decide(upload_id=upload.pk, moderator=second_moderator, verdict="reject")
+    appeal_open(upload_id=upload.pk, message="It is only a bag.", user=author)
+    review_decide(upload_id=upload.pk, moderator=moderator, verdict="approve")
+    client.force_login(moderator)
+    assert 'id="undo"' not in client.get("/review/").content.decode()
+    other = upload_in_review()
+    decision = review_decide(upload_id=other.pk, moderator=moderator, verdict="approve")
+    assert 'id="undo"' in client.get("/review/").content.decode()
+    Decision.objects.filter(pk=decision.pk).update(created_at=timezone.now() - timedelta(seconds=31))
+    assert 'id="undo"' not in client.get("/review/").content.decode()
