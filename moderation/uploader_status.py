@@ -66,8 +66,11 @@ def _flag_phrase(flag) -> str:
 
 
 def _moderator_reject(upload: Upload):
-    """The latest reject decision, from prefetched decisions when present."""
-    decisions = sorted(upload.decisions.all(), key=lambda d: d.created_at, reverse=True)
+    """The latest reject decision, from prefetched decisions when present
+    (one its moderator undid is no decision)."""
+    decisions = sorted(
+        (d for d in upload.decisions.all() if d.undone_at is None), key=lambda d: d.created_at, reverse=True
+    )
     latest = decisions[0] if decisions else None
     return latest if latest is not None and latest.verdict == Verdict.REJECT else None
 

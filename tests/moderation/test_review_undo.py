@@ -126,3 +126,20 @@ def test_the_page_offers_no_undo_for_an_appeals_outcome_or_an_old_decision(
     assert 'id="undo"' in client.get("/review/").content.decode()
     Decision.objects.filter(pk=decision.pk).update(created_at=timezone.now() - timedelta(seconds=31))
     assert 'id="undo"' not in client.get("/review/").content.decode()
+
+
+def test_an_undone_decision_says_nothing_to_the_uploader_and_is_marked_for_moderators(
+    client, moderator, django_user_model
+):
+    from moderation.uploader_status import reason
+
+    author = django_user_model.objects.create_user("author", password="author-pass-1")
+    upload = upload_in_review(uploader=author)
+    undone = review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
+    review_undo(decision_id=undone.pk, moderator=moderator)
+    review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="adult")
+    upload = Upload.objects.prefetch_related("decisions").get(pk=upload.pk)
+    assert "spam" not in reason(upload) and "adult" in reason(upload)
+    client.force_login(moderator)
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    assert "<s>reject</s> (undone)" in page
