@@ -148,6 +148,7 @@ def _preference(user) -> ModeratorPreference:
 def review_queue(request: HttpRequest) -> HttpResponse:
     page_size = 50
     waiting, applied = review_queue_filter(selectors.review_waiting(), request.GET)
+    filter_query = urlencode({k: ("true" if v is True else v) for k, v in applied.items()})
     items = selectors.review_queue(limit=page_size + 1, after=_queue_cursor(request.GET.get("after")), waiting=waiting)
     more = len(items) > page_size
     items = items[:page_size]
@@ -169,7 +170,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
             "matching": waiting.count() if applied else None,
             "applied": applied,
             "choices": selectors.review_queue_choices(),
-            "filter_query": urlencode({k: ("true" if v is True else v) for k, v in applied.items()}),
+            "filter_query": filter_query,
             "next_cursor": f"{items[-1].review_rank!r}_{items[-1].pk}" if more else None,
             "explanation": queue.EXPLANATION,
             "preference": _preference(request.user),
@@ -192,24 +193,35 @@ def review_next(request: HttpRequest) -> HttpResponse:
     one; either releases the moderator's claim on that item at once. With
     neither: the top of the queue."""
     after, before = _upload_id(request.GET.get("after")), _upload_id(request.GET.get("before"))
+    filtered, query = _queue_filter(request)
+    within = filtered if query else None
+    keep = f"?{query}" if query else ""
     try:
         if before:
-            upload = queue_step(moderator=request.user, current_id=before, direction="previous")
+            upload = queue_step(moderator=request.user, current_id=before, direction="previous", within=within)
             if upload is None:
                 messages.info(request, "This is the first item you can open: there is none before it.")
-                return redirect("review-detail", upload_id=before)
+                return redirect(reverse("review-detail", kwargs={"upload_id": before}) + keep)
         elif after:
-            upload = queue_step(moderator=request.user, current_id=after, direction="next")
+            upload = queue_step(moderator=request.user, current_id=after, direction="next", within=within)
         else:
             skip = [s for s in request.GET.getlist("skip") if _upload_id(s)]
-            upload = queue_claim_next(moderator=request.user, skip=skip)
+            upload = queue_claim_next(moderator=request.user, skip=skip, within=within)
     except ApplicationError as exc:
         messages.error(request, exc.message)
-        return redirect("review-queue")
+        return redirect(reverse("review-queue") + keep)
     if upload is None:
-        messages.info(request, "The queue is empty. Well done.")
-        return redirect("review-queue")
-    return redirect("review-detail", upload_id=upload.pk)
+        messages.info(request, "No item is waiting here. Well done." if query else "The queue is empty. Well done.")
+        return redirect(reverse("review-queue") + keep)
+    return redirect(reverse("review-detail", kwargs={"upload_id": upload.pk}) + keep)
+
+
+def _queue_filter(request: HttpRequest):
+    """The queue page's filters this request carries: the filtered queue and
+    their query string ("" when none applies), kept from the queue page
+    through the review page, J/K and each decision."""
+    waiting, applied = review_queue_filter(selectors.review_waiting(), request.GET)
+    return waiting, urlencode({k: ("true" if v is True else v) for k, v in applied.items()})
 
 
 # Every class gets a key: digits first, then the letters no command uses.
@@ -299,7 +311,8 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
                 chosen = "" if form.cleaned_data["reason_code"] else ", the default: no reason was chosen"
                 outcome += f" (reason recorded: {reason}{chosen})"
             messages.success(request, outcome + ".")
-            return redirect(f"{reverse('review-next')}?after={upload.pk}")
+            _, query = _queue_filter(request)
+            return redirect(f"{reverse('review-next')}?after={upload.pk}" + (f"&{query}" if query else ""))
     preference = _preference(request.user)
     adult_flagged = any(f.kind == "adult" for f in upload.flags.all())
     appeal = getattr(upload, "appeal", None) if upload.status == "appealed" else None
@@ -314,6 +327,7 @@ def review_detail(request: HttpRequest, upload_id) -> HttpResponse:
             "label_keys": label_keys(labels),
             "reason_keys": reason_keys(),
             "undoable": _undoable(request),
+            "filter_query": _queue_filter(request)[1],
             "undo_seconds": settings.REVIEW_UNDO_SECONDS,
             "heartbeat_seconds": settings.REVIEW_HEARTBEAT_SECONDS,
             "claim_seconds": settings.REVIEW_CLAIM_SECONDS,

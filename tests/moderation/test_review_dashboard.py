@@ -387,3 +387,24 @@ def test_metrics_show_flag_precision_appeal_outcomes_overturn_rate_and_queue_age
     assert "open 0 · rejection upheld 1 · rejection overturned 1" in page
     assert '<strong id="overturn-rate">50.0 %</strong>' in page
     assert "over a day: 1" in page
+
+
+def test_reviewing_a_filtered_queue_stays_in_it(client, moderator, second_moderator):
+    uploads = uploads_in_review(4)
+    weapons = sorted(uploads[:2], key=lambda u: (-u.review_rank, str(u.pk)))
+    for upload in weapons:
+        Flag.objects.create(upload=upload, kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    client.force_login(moderator)
+    queue = client.get("/review/?category=weapons").content.decode()
+    assert 'href="/review/next/?category=weapons" id="start">Start reviewing these' in queue
+    opened = client.get("/review/next/?category=weapons")
+    assert opened["Location"] == f"/review/{weapons[0].pk}/?category=weapons"
+    page = client.get(opened["Location"]).content.decode()
+    assert 'id="queue-filter-note"' in page and f"?after={weapons[0].pk}&amp;category=weapons" in page
+    decided = client.post(opened["Location"], {"verdict": "approve"})
+    assert decided["Location"] == f"/review/next/?after={weapons[0].pk}&category=weapons"
+    assert client.get(decided["Location"])["Location"] == f"/review/{weapons[1].pk}/?category=weapons"
+    # J from the filter's last item finds none left in it: back to the filtered queue, never an item outside it.
+    step = client.get(f"/review/next/?after={weapons[1].pk}&category=weapons")
+    assert step["Location"] == "/review/?category=weapons"
+    assert Upload.objects.filter(pk__in=[u.pk for u in uploads[2:]], claimed_by=moderator).count() == 0
