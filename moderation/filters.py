@@ -75,6 +75,41 @@ class UploadFilterSet(django_filters.FilterSet):
         )
 
 
+class ReviewQueueFilterSet(UploadFilterSet):
+    """The review queue's filters: the upload filters, and the partner, the
+    flag's category (`flag` takes a kind), appeals only, and a search of the
+    caption, the external id, the file name and the id's start."""
+
+    partner = django_filters.NumberFilter(field_name="partner_id")
+    category = django_filters.CharFilter(method="filter_category", max_length=100)
+    appeals = django_filters.BooleanFilter(method="filter_appeals")
+    q = django_filters.CharFilter(method="filter_search", max_length=200)
+
+    def filter_category(self, queryset: QuerySet[Upload], name: str, value: str) -> QuerySet[Upload]:
+        return queryset.filter(Exists(Flag.objects.filter(upload=OuterRef("pk"), category=value)))
+
+    def filter_appeals(self, queryset: QuerySet[Upload], name: str, value: bool | None) -> QuerySet[Upload]:
+        return queryset.filter(status=UploadStatus.APPEALED) if value else queryset
+
+    def filter_search(self, queryset: QuerySet[Upload], name: str, value: str) -> QuerySet[Upload]:
+        value = value.strip()
+        if not value:
+            return queryset
+        found = Q(caption__icontains=value) | Q(external_id__icontains=value) | Q(original_filename__icontains=value)
+        if all(c in "0123456789abcdef-" for c in value.lower()) and len(value) >= 4:
+            found |= Q(id__startswith=value.lower()) if len(value) < 36 else Q(id=value.lower())
+        return queryset.filter(found)
+
+
+def review_queue_filter(queryset: QuerySet[Upload], params) -> tuple[QuerySet[Upload], dict]:
+    """The queue narrowed by ReviewQueueFilterSet (a bad value is ignored, as
+    on every page), and the filters that applied, for the page's form."""
+    filterset = ReviewQueueFilterSet(params, queryset=queryset)
+    filterset.is_valid()
+    applied = {k: v for k, v in filterset.form.cleaned_data.items() if v not in (None, "", False)}
+    return filterset.qs, applied
+
+
 def uploads_filter(queryset: QuerySet[Upload], params, *, strict: bool = True) -> QuerySet[Upload]:
     """`queryset` narrowed by the filters in `params` (a QueryDict). A bad
     value is `400 invalid_filter` (`detail` names each bad parameter) when

@@ -32,9 +32,10 @@ UPLOAD_TRANSITIONS: dict[str, frozenset[str]] = {
         }
     ),
     UploadStatus.IN_REVIEW: frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED}),
-    UploadStatus.APPROVED: frozenset(),
+    # Back to review: its moderator undid the decision within REVIEW_UNDO_SECONDS.
+    UploadStatus.APPROVED: frozenset({UploadStatus.IN_REVIEW}),
     # A rejection may be appealed once; the appeal ends approved or rejected.
-    UploadStatus.REJECTED: frozenset({UploadStatus.APPEALED}),
+    UploadStatus.REJECTED: frozenset({UploadStatus.APPEALED, UploadStatus.IN_REVIEW}),
     UploadStatus.APPEALED: frozenset({UploadStatus.APPROVED, UploadStatus.REJECTED}),
     UploadStatus.FAILED: frozenset(),
 }
@@ -634,6 +635,9 @@ class Decision(models.Model):
     label_after = models.CharField(max_length=100, blank=True)
     note = models.TextField(blank=True, max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(
+        null=True, blank=True, help_text="Its moderator took it back (review_undo); the upload went back to review."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -808,6 +812,9 @@ class AuditAction(models.TextChoices):
     UPLOAD_FAILED = "upload.failed", "Upload failed"
     UPLOAD_REQUEUED = "upload.requeued", "Upload re-queued"
     REVIEW_DECIDED = "review.decided", "Review decided"
+    REVIEW_UNDONE = "review.undone", "Review decision undone"
+    ROLE_CHANGED = "role.changed", "Moderator or lead role granted or removed"
+    BANK_CREATED = "bank.created", "Hash bank created"
     MODEL_VERSION_STATUS = "model_version.status", "Model version status changed"
     THRESHOLDS_CALIBRATED = "thresholds.calibrated", "Thresholds calibrated"
     CLASS_POLICY_CHANGED = "class_policy.changed", "Class policy changed"

@@ -49,6 +49,23 @@ class BoundedIntegerField(serializers.IntegerField):
         set_override(self, "field", int_schema(minimum=minimum, maximum=maximum))
 
 
+# Every score a partner reads is rounded alike: to the 3 decimals the flags'
+# reasons and the moderators' pages show. A verdict is taken on the unrounded
+# score, so a score shown as 0.900 may lie just under a threshold of 0.90.
+SCORE_DECIMALS = 3
+
+
+def score_round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), SCORE_DECIMALS)
+
+
+class ScoreField(serializers.FloatField):
+    """A model's score (or a threshold), rounded to SCORE_DECIMALS."""
+
+    def to_representation(self, value):
+        return round(float(value), SCORE_DECIMALS)
+
+
 # What partners and uploaders read when processing failed; the cause itself
 # (an exception's text can name hosts, paths or versions) stays on the row
 # for staff, in the admin.
@@ -79,7 +96,7 @@ class ModelVersionRefSerializer(serializers.Serializer):
 
 class TagSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="a product class")  # type: ignore[assignment]  # named like Field.label
-    score = serializers.FloatField(min_value=0, max_value=1)
+    score = ScoreField(min_value=0, max_value=1)
     model_version = serializers.SerializerMethodField(help_text="the model version that made the tag")
 
     @extend_schema_field(ModelVersionRefSerializer)
@@ -89,18 +106,18 @@ class TagSerializer(serializers.Serializer):
 
 class ImageNetTagSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="an ImageNet class, readable")
-    score = serializers.FloatField(min_value=0, max_value=1)
+    score = ScoreField(min_value=0, max_value=1)
 
 
 class CategorySerializer(serializers.Serializer):
     name = serializers.CharField(help_text="a taxonomy category, e.g. `food and drink`")
-    score = serializers.FloatField(help_text="the summed probability of its ImageNet classes")
+    score = ScoreField(help_text="the summed probability of its ImageNet classes")
 
 
 class FlagSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=FlagKind.choices)
     category = serializers.CharField(help_text="the flag category or taxonomy category that raised it")
-    score = serializers.FloatField(help_text="the model's score, or the Hamming distance for a hash match")
+    score = ScoreField(help_text="the model's score, or the Hamming distance for a hash match")
     action = serializers.ChoiceField(choices=[("review", "Review"), ("reject", "Reject")])
     reason = serializers.CharField(help_text="why, for people")
     frame = serializers.SerializerMethodField(help_text="the animation frame that raised it (null for a still image)")
@@ -117,8 +134,8 @@ class FlagSerializer(serializers.Serializer):
 
 class OpenSetSerializer(serializers.Serializer):
     in_distribution = serializers.BooleanField(help_text="false: not the kind of image the product model knows")
-    score = serializers.FloatField(help_text="out-of-distribution score (higher: further from every product class)")
-    threshold = serializers.FloatField(help_text="scores above this are out of distribution")
+    score = ScoreField(help_text="out-of-distribution score (higher: further from every product class)")
+    threshold = ScoreField(help_text="scores above this are out of distribution")
     method = serializers.CharField(help_text="how the score is computed (docs/models.md)")
     reason = serializers.CharField(help_text="why tags is empty, for people; empty when in distribution")
     route = serializers.ChoiceField(
@@ -126,7 +143,7 @@ class OpenSetSerializer(serializers.Serializer):
         help_text="which model tagged the image: studio (the Fashion-MNIST model, for the product shots it knows) "
         "or photo (the real-photo model, where the open-set gate found the image unlike them)",
     )
-    product_mass = serializers.FloatField(
+    product_mass = ScoreField(
         allow_null=True,
         help_text="route photo: the summed ImageNet probability of things people wear or carry (no product "
         "is shown below the model's minimum); null for route studio",
@@ -216,9 +233,10 @@ class UploadOutputSerializer(serializers.ModelSerializer):
         """The top three taxonomy categories of the photo, best first."""
         return list(CategorySerializer([{"name": n, "score": s} for n, s in upload.top_categories], many=True).data)
 
+    @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_adult_score(self, upload) -> float | None:
         prediction = self._prediction(upload, ModelRole.ADULT)
-        return prediction.score if prediction else None
+        return score_round(prediction.score) if prediction else None
 
     @extend_schema_field(FlagSerializer(many=True))
     def get_flags(self, upload) -> list[dict]:

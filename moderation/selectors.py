@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from classifier.facade import ModelRole, ModelVersion
@@ -57,12 +57,13 @@ def upload_just_created(upload: Upload) -> Upload:
     return upload
 
 
-def review_queue(*, limit: int = 50, after: tuple[float, str] | None = None) -> list[Upload]:
-    """Items waiting for a moderator, highest priority first (moderation.queue),
-    one keyset page: the same few queries however long the queue is."""
-    from django.db.models import Q
-
-    queryset = review_waiting()
+def review_queue(
+    *, limit: int = 50, after: tuple[float, str] | None = None, waiting: QuerySet[Upload] | None = None
+) -> list[Upload]:
+    """Items waiting for a moderator (`waiting`: those of them a filter
+    kept), highest priority first (moderation.queue), one keyset page: the
+    same few queries however long the queue is."""
+    queryset = review_waiting() if waiting is None else waiting
     if after is not None:
         rank, upload_id = after
         queryset = queryset.filter(Q(review_rank__lt=rank) | Q(review_rank=rank, id__gt=upload_id))
@@ -76,6 +77,22 @@ def review_waiting() -> QuerySet[Upload]:
     from moderation.models import REVIEWABLE_STATUSES
 
     return Upload.objects.filter(status__in=REVIEWABLE_STATUSES)
+
+
+def review_queue_choices() -> dict[str, list]:
+    """What the queue's filters offer: the flag kinds and categories and the
+    partners among the items waiting (two small aggregate queries)."""
+    from moderation.models import Flag, FlagKind, Partner
+
+    pairs = set(Flag.objects.filter(upload__in=review_waiting()).values_list("kind", "category").distinct())
+    kinds = {kind for kind, _ in pairs}
+    return {
+        "kinds": [(value, label) for value, label in FlagKind.choices if value in kinds],
+        "categories": sorted({category for _, category in pairs}),
+        "partners": list(
+            Partner.objects.filter(uploads__in=review_waiting()).distinct().order_by("name").values_list("pk", "name")
+        ),
+    }
 
 
 def review_queue_size() -> int:
@@ -350,24 +367,126 @@ def metrics_summary(*, now=None, hours: int = 24) -> dict:
     }
 
 
-def low_risk_queryset(*, moderator) -> QuerySet[Upload]:
-    """In review, no flag, no appeal, not held by someone else, not one's own:
-    safe to decide in bulk. The bulk service decides nothing outside this."""
+# A bank match asks for a look at the entry it matched, and a reject-level
+# flag for the one decision the policy would have made itself: neither is
+# decided in bulk. Every other flag in review is a review-level score.
+_NOT_FOR_BULK = {"kind": "hash_match"}
+
+
+def review_outcomes(*, now=None) -> dict:
+    """What moderators made of the policy's flags and what appeals made of
+    moderators: per flag (kind and category), the share of flagged items
+    that moderators rejected on review (the flag's precision: upheld by a
+    person); the appeals' outcomes and the overturn rate; and how old the
+    waiting items are. Each is one aggregate query (three in all)."""
+    from django.db.models import Count, OuterRef, Subquery
+
+    from moderation.models import Appeal, AppealStatus, Decision, Flag, FlagKind
+
+    now = now or timezone.now()
+    # The review decision: the first one not undone (an appeal's comes later).
+    first_verdict = Subquery(
+        Decision.objects.filter(upload=OuterRef("upload_id"), undone_at__isnull=True)
+        .order_by("created_at", "pk")
+        .values("verdict")[:1]
+    )
+    kinds = dict(FlagKind.choices)
+    flags = []
+    for row in (
+        Flag.objects.annotate(verdict=first_verdict)
+        .exclude(verdict=None)
+        .values("kind", "category")
+        .annotate(
+            decided=Count("upload_id", distinct=True),
+            rejected=Count("upload_id", distinct=True, filter=Q(verdict="reject")),
+        )
+        .order_by("-decided", "kind", "category")[:30]
+    ):
+        flags.append(
+            {**row, "kind_label": kinds.get(row["kind"], row["kind"]), "precision": row["rejected"] / row["decided"]}
+        )
+    appeals = dict(Appeal.objects.values_list("status").annotate(n=Count("id")).order_by())
+    decided = appeals.get(AppealStatus.OVERTURNED, 0) + appeals.get(AppealStatus.UPHELD, 0)
+    ages = review_waiting().aggregate(
+        under_hour=Count("id", filter=Q(created_at__gte=now - timedelta(hours=1))),
+        under_day=Count(
+            "id", filter=Q(created_at__lt=now - timedelta(hours=1), created_at__gte=now - timedelta(days=1))
+        ),
+        over_day=Count("id", filter=Q(created_at__lt=now - timedelta(days=1))),
+    )
+    return {
+        "flags": flags,
+        "appeals": {status.value: appeals.get(status.value, 0) for status in AppealStatus},
+        "overturn_rate": appeals.get(AppealStatus.OVERTURNED, 0) / decided if decided else None,
+        "queue_ages": ages,
+    }
+
+
+def low_risk_queryset(*, moderator, reason: str = "") -> QuerySet[Upload]:
+    """In review (not an appeal) with no bank match and no reject-level flag,
+    not held by someone else, not one's own: safe to decide in bulk, a look
+    at each thumbnail being enough. The bulk service decides nothing outside
+    this. `reason` narrows it to the items flagged for one reason (a value of
+    bulk_reasons: "kind:category", or "none" for items with no flag)."""
     from moderation.models import Flag
     from moderation.services.duties import not_decidable_by
     from moderation.services.queue import claim_free_for
 
-    return (
+    risky = Flag.objects.filter(Q(**_NOT_FOR_BULK) | Q(action="reject")).values("upload_id")
+    queryset = (
         Upload.objects.filter(status=UploadStatus.IN_REVIEW)
-        .exclude(pk__in=Flag.objects.values("upload_id"))
+        .exclude(pk__in=risky)
         .filter(claim_free_for(moderator))
         .exclude(not_decidable_by(moderator))
     )
+    if reason == "none":
+        queryset = queryset.exclude(pk__in=Flag.objects.values("upload_id"))
+    elif reason:
+        kind, _, category = reason.partition(":")
+        queryset = queryset.filter(pk__in=Flag.objects.filter(kind=kind, category=category).values("upload_id"))
+    return queryset
 
 
-def low_risk_items(*, moderator, limit: int = 48) -> list[Upload]:
+@dataclass(frozen=True)
+class BulkReason:
+    value: str  # low_risk_queryset's `reason`
+    label: str
+    count: int
+
+
+def bulk_reasons(*, moderator) -> list[BulkReason]:
+    """Why the bulk grid's items are in review, one entry per reason (a flag's
+    kind and category) with how many items it holds, most first: the grid's
+    filter, so that a moderator decides same-reason items together."""
+    from django.db.models import Count
+
+    from moderation.models import Flag, FlagKind
+
+    items = low_risk_queryset(moderator=moderator)
+    rows = (
+        Flag.objects.filter(upload__in=items)
+        .values("kind", "category")
+        .annotate(n=Count("upload_id", distinct=True))
+        .order_by("-n", "kind", "category")
+    )
+    kinds = dict(FlagKind.choices)
+    reasons = [
+        BulkReason(
+            f"{row['kind']}:{row['category']}", f"{kinds.get(row['kind'], row['kind'])}: {row['category']}", row["n"]
+        )
+        for row in rows
+    ]
+    unflagged = items.exclude(pk__in=Flag.objects.values("upload_id")).count()
+    if unflagged:
+        reasons.append(BulkReason("none", "No flag", unflagged))
+    return reasons
+
+
+def low_risk_items(*, moderator, reason: str = "", limit: int = 48) -> list[Upload]:
     """The bulk grid's page of low-risk items (low_risk_queryset)."""
-    return list(_with_results(low_risk_queryset(moderator=moderator).order_by("-review_rank", "id"))[:limit])
+    return list(
+        _with_results(low_risk_queryset(moderator=moderator, reason=reason).order_by("-review_rank", "id"))[:limit]
+    )
 
 
 def audit_search(*, q: str = "", action: str = "", since=None, until=None):
@@ -471,9 +590,30 @@ def hash_banks_with_counts():
     return HashBank.objects.annotate(entry_count=Count("entries")).order_by("name")
 
 
-def bank_entries_recent(*, bank_id: int, limit: int = 50) -> list:
+def bank_entries(*, bank_id: int):
+    """A bank's entries, newest first (the bank page pages them)."""
     from moderation.models import BankedHash
 
-    return list(
-        BankedHash.objects.filter(bank_id=bank_id).select_related("added_by").order_by("-created_at", "-pk")[:limit]
+    return BankedHash.objects.filter(bank_id=bank_id).select_related("added_by").order_by("-created_at", "-pk")
+
+
+def undoable_decision(*, moderator):
+    """The moderator's last decision if it may still be undone (the pages
+    offer Undo only then; review_undo checks again): within
+    REVIEW_UNDO_SECONDS, not undone, its upload still as it left it."""
+    from moderation.models import Decision
+
+    since = timezone.now() - timedelta(seconds=settings.REVIEW_UNDO_SECONDS)
+    decision = (
+        Decision.objects.filter(moderator=moderator, created_at__gte=since)
+        .select_related("upload", "upload__appeal")
+        .order_by("-created_at", "-pk")
+        .first()
     )
+    if decision is None or decision.undone_at is not None:
+        return None
+    if getattr(decision.upload, "appeal", None) is not None:  # an appealed upload's decisions are final
+        return None
+    if decision.upload.status not in (UploadStatus.APPROVED, UploadStatus.REJECTED):
+        return None
+    return decision

@@ -24,12 +24,16 @@ LEADS_GROUP = "leads"
 LEAD_PERMISSIONS = MODERATOR_PERMISSIONS + [
     ("moderation", "view_classpolicy"),
     ("moderation", "change_classpolicy"),
+    # The verdict thresholds page (services.thresholds.thresholds_set checks them).
+    ("moderation", "view_flagcategory"),
+    ("moderation", "change_flagcategory"),
     ("moderation", "view_auditevent"),
     ("moderation", "view_metrics"),
     ("moderation", "calibrate_thresholds"),
     ("moderation", "confirm_bankedhash"),
     ("moderation", "manage_customcategory"),
     ("moderation", "view_hashbank"),
+    ("moderation", "add_hashbank"),  # the banks page's "Create a bank"
     ("moderation", "view_bankedhash"),
     ("moderation", "add_bankedhash"),
     ("classifier", "promote_modelversion"),

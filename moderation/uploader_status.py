@@ -66,8 +66,11 @@ def _flag_phrase(flag) -> str:
 
 
 def _moderator_reject(upload: Upload):
-    """The latest reject decision, from prefetched decisions when present."""
-    decisions = sorted(upload.decisions.all(), key=lambda d: d.created_at, reverse=True)
+    """The latest reject decision, from prefetched decisions when present
+    (one its moderator undid is no decision)."""
+    decisions = sorted(
+        (d for d in upload.decisions.all() if d.undone_at is None), key=lambda d: d.created_at, reverse=True
+    )
     latest = decisions[0] if decisions else None
     return latest if latest is not None and latest.verdict == Verdict.REJECT else None
 
@@ -79,15 +82,21 @@ def _appeal(upload: Upload):
         return None
 
 
+def appeal_outcome(status: str) -> str:
+    """An appeal's outcome in the one vocabulary of pages, notifications, the
+    API and webhooks (AppealStatus): the rejection is overturned or upheld."""
+    return AppealStatus(status).label.lower()  # "rejection overturned", "rejection upheld"
+
+
 def badge(upload: Upload) -> Badge:
     appeal = _appeal(upload)
     if upload.status == UploadStatus.APPROVED:
         if appeal is not None and appeal.status == AppealStatus.OVERTURNED:
-            return Badge("Published — appeal upheld", "ok")
+            return Badge(f"Published — {appeal_outcome(appeal.status)} on appeal", "ok")
         return Badge("Published", "ok")
     if upload.status == UploadStatus.REJECTED:
         if appeal is not None and appeal.status == AppealStatus.UPHELD:
-            return Badge("Rejected — appeal declined", "bad")
+            return Badge(f"Rejected — {appeal_outcome(appeal.status)} on appeal", "bad")
         return Badge("Rejected", "bad")
     if upload.status == UploadStatus.APPEALED:
         return Badge("Appeal under review", "wait")
@@ -137,13 +146,12 @@ def notices(uploads: list[Upload]) -> list[Notice]:
         name = f"“{upload.caption[:60]}”" if upload.caption else "Your post"
         appeal = _appeal(upload)
         if appeal is not None and appeal.decided_at is not None:
+            outcome = appeal_outcome(appeal.status)
             if appeal.status == AppealStatus.OVERTURNED:
-                found.append(
-                    Notice(appeal.decided_at, upload, f"{name}: your appeal was upheld; it is published.", "ok")
-                )
+                found.append(Notice(appeal.decided_at, upload, f"{name}: {outcome} on appeal; it is published.", "ok"))
             else:
                 found.append(
-                    Notice(appeal.decided_at, upload, f"{name}: your appeal was declined; the rejection stands.", "bad")
+                    Notice(appeal.decided_at, upload, f"{name}: {outcome} on appeal; it stays rejected.", "bad")
                 )
             continue
         if upload.verdict_at is None or upload.status == UploadStatus.APPEALED:

@@ -252,6 +252,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # The upload's status in both its shapes (201/200 and 202) is one enum, under its earlier name.
     "ENUM_NAME_OVERRIDES": {"UploadOutputStatusEnum": "moderation.models.UploadStatus"},
+    # The guide's keys, limits, webhooks and errors sections, and the webhook event's shape.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "moderation.api.schema.describe"],
 }
 
 # Prometheus scrapes /metrics with this bearer token (unset: /metrics answers
@@ -406,7 +408,15 @@ WEBHOOK_MAX_ENDPOINTS_PER_PARTNER = get_env("WEBHOOK_MAX_ENDPOINTS_PER_PARTNER",
 # After a rotation the previous secret still signs (beside the new) this long.
 WEBHOOK_SECRET_GRACE_HOURS = get_env("WEBHOOK_SECRET_GRACE_HOURS", 24.0, cast=float)
 # Review: how long opening an item holds it for one moderator; QA sampling.
-REVIEW_CLAIM_SECONDS = get_env("REVIEW_CLAIM_SECONDS", 300, cast=int)
+# Opening an item holds it this long; the open page renews the claim every
+# REVIEW_HEARTBEAT_SECONDS while the moderator uses it (a key, a click, the
+# mouse in the last two minutes, the tab in view), so an abandoned item is
+# free for another moderator within a minute.
+REVIEW_CLAIM_SECONDS = get_env("REVIEW_CLAIM_SECONDS", 60, cast=int)
+REVIEW_HEARTBEAT_SECONDS = get_env("REVIEW_HEARTBEAT_SECONDS", 20, cast=int)
+# A moderator may undo their last decision for this long (review_undo); its
+# webhooks wait as long, so that a partner never hears of an undone verdict.
+REVIEW_UNDO_SECONDS = get_env("REVIEW_UNDO_SECONDS", 30, cast=int)
 QA_SAMPLE_RATE = get_env("QA_SAMPLE_RATE", 0.02, cast=float)  # of automatic approvals, reviewed blind
 SECOND_REVIEW_RATE = get_env("SECOND_REVIEW_RATE", 0.05, cast=float)  # of moderator decisions
 CLASSIFY_MAX_RETRIES = get_env("CLASSIFY_MAX_RETRIES", 5, cast=int)

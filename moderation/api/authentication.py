@@ -38,13 +38,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         keyword, _, raw = header.strip().partition(" ")
+        # No message repeats what the header held: a key sent without its
+        # scheme is the "scheme" here, and a 401 ends up in logs and bug reports.
         if keyword.lower() not in KEYWORDS:
             raise exceptions.AuthenticationFailed(
-                f"Unknown Authorization scheme {keyword[:20]!r}: send `Authorization: Api-Key <key>`."
+                "Unknown Authorization scheme: send `Authorization: Api-Key <key>` (or `Bearer <key>`)."
             )
         raw = raw.strip()
         if not raw:
-            raise exceptions.AuthenticationFailed(f"The Authorization header's {keyword} scheme holds no key.")
+            raise exceptions.AuthenticationFailed("The Authorization header names its scheme but holds no key.")
         key = api_key_authenticate(raw)
         if key is None:
             raise exceptions.AuthenticationFailed("The API key is unknown or revoked.")

@@ -74,6 +74,25 @@ class ServiceCheckedText(serializers.CharField):
             return True, ""
         return super().validate_empty_values(data)
 
+    def to_internal_value(self, data):
+        # A number or a list is not text: DRF's CharField would take 123 as
+        # "123" (and an appeal's only chance with it). Form fields are always str.
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"Expected a string, got {_json_type(data)}.")
+        return super().to_internal_value(data)
+
+
+def _json_type(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
 
 class AppealInputSerializer(serializers.Serializer):
     message = ServiceCheckedText(

@@ -36,6 +36,16 @@ from moderation.services.webhooks import webhook_endpoint_create, webhook_endpoi
 ERRORS = {
     code: OpenApiResponse(ErrorSerializer, description="error") for code in (400, 401, 404, 406, 409, 413, 415, 429)
 }
+UPLOAD_DESCRIPTION = """The image goes as the multipart field `image` (JPEG, PNG, WebP, GIF or BMP,
+judged by content), with an optional `caption`, `external_id` and `declared_category`.
+It is checked (size, pixels, frames, decoding) before anything is stored: a refused
+upload leaves no row and no file. The answer is `202` with the upload `pending` and
+the queue it joined (`Retry-After`: when polling is worth it), or `201` when `?wait=`
+seconds were enough for its verdict. A final verdict is also sent to your webhooks
+(`upload.decided`, see WebhookEvent). A request body over the size cap is refused
+from its `Content-Length` before it is read (`413 file_too_large`); a chunked body
+is `411 length_required`. Idempotency-Key: the same key with the same request
+returns the same upload for 24 hours."""
 UPLOAD_ID = OpenApiParameter("upload_id", OpenApiTypes.UUID, location=OpenApiParameter.PATH)
 
 
@@ -111,9 +121,11 @@ class UploadListCreateApi(APIView):
             201: UploadOutputSerializer,
             202: UploadAcceptedOutputSerializer,
             **ERRORS,
+            411: OpenApiResponse(ErrorSerializer, description="length_required: a body without Content-Length"),
             503: OpenApiResponse(ErrorSerializer, description="queue_full: too many uploads wait; see Retry-After"),
         },
         summary="Submit an image for moderation",
+        description=UPLOAD_DESCRIPTION,
         operation_id="uploads_create",
     )
     def post(self, request):

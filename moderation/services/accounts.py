@@ -6,7 +6,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from moderation.setup import MODERATORS_GROUP
+from moderation.errors import InvalidInput, NotFound
+from moderation.models import AuditAction, Upload
+from moderation.services.audit import audit_record
+from moderation.setup import LEADS_GROUP, MODERATORS_GROUP
+
+# The roles a person can be given, by the name the command and the README use.
+ROLES = {"moderator": MODERATORS_GROUP, "lead": LEADS_GROUP}
 
 
 @transaction.atomic
@@ -20,3 +26,63 @@ def moderator_create(*, username: str, password: str | None = None, staff: bool 
 
 def moderator_exists() -> bool:
     return get_user_model().objects.filter(groups__name=MODERATORS_GROUP).exists()
+
+
+def _role_group(role: str) -> Group:
+    if role not in ROLES:
+        raise InvalidInput(f"Unknown role {role!r}: one of {', '.join(ROLES)}.", code="invalid_role")
+    return Group.objects.get(name=ROLES[role])
+
+
+@transaction.atomic
+def role_grant(*, username: str, role: str, actor=None, create: bool = False) -> tuple[object, str | None]:
+    """Make a person a moderator or a lead (a lead may do all a moderator
+    does). With `create`, a missing account is made, with a random password
+    returned once; else a missing account is an error. Audited."""
+    group = _role_group(role)
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    password = None
+    if user is None:
+        if not create:
+            raise NotFound(f"No account named {username!r} (add --create to make one).", code="user_not_found")
+        password = secrets.token_urlsafe(12)
+        user = User.objects.create_user(username=username, password=password)
+    user.groups.add(group)
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROLE_CHANGED,
+        target=user,
+        data={"op": "grant", "role": role, "created": bool(password)},
+    )
+    return user, password
+
+
+@transaction.atomic
+def role_revoke(*, username: str, role: str, actor=None) -> object:
+    """Take a role away; a person who may no longer review gives back the
+    items they hold at once. Audited."""
+    group = _role_group(role)
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise NotFound(f"No account named {username!r}.", code="user_not_found")
+    user.groups.remove(group)
+    user = get_user_model().objects.get(pk=user.pk)  # a fresh permission cache
+    released = 0
+    if not user.has_perm("moderation.review_upload"):
+        released = Upload.objects.filter(claimed_by=user).update(claimed_by=None, claimed_until=None)
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROLE_CHANGED,
+        target=user,
+        data={"op": "revoke", "role": role, "claims_released": released},
+    )
+    return user
+
+
+def role_holders() -> dict[str, list[str]]:
+    """Who holds each role, by username."""
+    return {
+        role: sorted(get_user_model().objects.filter(groups__name=group).values_list("username", flat=True))
+        for role, group in ROLES.items()
+    }

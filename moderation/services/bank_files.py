@@ -24,11 +24,13 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.db import transaction
+
 from classifier.inference import image_pdq_hash
 from moderation.errors import Conflict, Forbidden, InvalidInput, NotFound
-from moderation.models import AuditAction, BankedHash, BankRetroSearch, HashBank
+from moderation.models import AuditAction, BankAction, BankedHash, BankRetroSearch, HashBank
 from moderation.services.audit import audit_record
-from moderation.services.banks import bank_hashes_import
+from moderation.services.banks import bank_hash_remove, bank_hashes_import
 from moderation.validation import validate_upload_image
 
 # Lead-only: moderators review; leads decide what the banks hold.
@@ -178,6 +180,46 @@ def bank_hash_add_from_file(*, bank_id, actor, data: bytes, note: str = "") -> F
     return FileHashOutcome(pdq_hash=pdq_hash, quality=quality, entry=entry, search=search)
 
 
+BANK_CREATE_PERMISSION = "moderation.add_hashbank"
+
+
+@transaction.atomic
+def bank_create(
+    *, actor, name: str, action: str = BankAction.REJECT, max_distance: int = 31, description: str = ""
+) -> HashBank:
+    """A new, empty hash bank (a lead's, from the banks page). Audited."""
+    _require(actor, BANK_CREATE_PERMISSION, "create a hash bank")
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("A bank needs a name of 1 to 100 characters.", code="invalid_bank_name")
+    if action not in BankAction.values:
+        raise InvalidInput(f"Unknown bank action {action!r}.", code="invalid_bank_action")
+    if not 0 <= max_distance <= 256:
+        raise InvalidInput("The match distance is 0 to 256 bits.", code="invalid_bank_distance")
+    if HashBank.objects.filter(name__iexact=name).exists():
+        raise Conflict(f"A bank named {name!r} exists.", code="bank_exists")
+    bank = HashBank.objects.create(name=name, action=action, max_distance=max_distance, description=description[:2000])
+    audit_record(
+        actor=actor,
+        action=AuditAction.BANK_CREATED,
+        target=bank,
+        data={"name": name, "action": action, "max_distance": max_distance},
+    )
+    return bank
+
+
+@transaction.atomic
+def bank_entry_remove(*, entry_id: int, actor) -> BankedHash:
+    """Take one entry out of its bank (a lead's, from the bank page): it
+    matches nothing from now on. Audited by bank_hash_remove."""
+    _require(actor, BANK_MANAGE_PERMISSION, "remove a bank entry")
+    entry = BankedHash.objects.select_related("bank").filter(pk=entry_id).first()
+    if entry is None:
+        raise NotFound("No such bank entry.", code="no_such_entry")
+    bank_hash_remove(entry=entry, actor=actor)
+    return entry
+
+
 def bank_export(*, bank_id, actor, fmt: str) -> tuple[str, str, Iterator[str]]:
     """(file name, content type, lines) of a bank's list in one of EXPORT_FORMATS, streamed."""
     _require(actor, BANK_EXPORT_PERMISSION, "export a bank")
@@ -189,7 +231,9 @@ def bank_export(*, bank_id, actor, fmt: str) -> tuple[str, str, Iterator[str]]:
     audit_record(actor=actor, action=AuditAction.BANK_EXPORTED, target=bank, data={"format": fmt})
     content_type, extension = EXPORT_FORMATS[fmt]
     slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in bank.name) or f"bank-{bank.pk}"
-    return f"{slug}.{fmt}.{extension}", content_type, bank_export_lines(bank, fmt)
+    # known-bad.csv, known-bad-threatexchange.txt, known-bad-threatexchange-csv.csv
+    name = slug if fmt == "csv" else f"{slug}-{fmt}"
+    return f"{name}.{extension}", content_type, bank_export_lines(bank, fmt)
 
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).

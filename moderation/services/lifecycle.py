@@ -80,11 +80,13 @@ def upload_lock(
     return upload
 
 
-def upload_save(upload: Upload, *, touch: bool = False) -> list[str]:
+def upload_save(upload: Upload, *, touch: bool = False, publish_delay: float = 0.0) -> list[str]:
     """Save exactly the fields of a locked upload that changed since it was
     locked (or last saved here), and publish its move if its status changed.
     `touch` saves `updated_at` even when nothing else changed (the sweeper's
-    mark that it has just re-queued the upload). Returns the fields saved."""
+    mark that it has just re-queued the upload); `publish_delay` holds the
+    webhooks back that many seconds (a decision's undo window). Returns the
+    fields saved."""
     saved: dict[str, Any] | None = getattr(upload, "_lifecycle_saved", None)
     if saved is None:
         raise RuntimeError("upload_save needs an upload from upload_lock or upload_locked")
@@ -96,16 +98,16 @@ def upload_save(upload: Upload, *, touch: bool = False) -> list[str]:
     upload.save(update_fields=fields)
     upload._lifecycle_saved = _snapshot(upload)  # type: ignore[attr-defined]
     if "status" in changed:
-        _publish(upload, before=saved["status"])
+        _publish(upload, before=saved["status"], delay=publish_delay)
     return fields
 
 
-def _publish(upload: Upload, *, before: str) -> None:
+def _publish(upload: Upload, *, before: str, delay: float = 0.0) -> None:
     if before not in SETTLED_STATUSES and upload.status in SETTLED_STATUSES:
         transaction.on_commit(partial(publish_settled, upload.pk))
     if upload.status in DECIDED:
         event = "appeal.decided" if before == UploadStatus.APPEALED else "upload.decided"
-        webhooks_notify(upload=upload, event=event)
+        webhooks_notify(upload=upload, event=event, delay=delay)
 
 
 @contextmanager

@@ -59,15 +59,21 @@ def _claimable(moderator):
     )
 
 
-def queue_claim_next(*, moderator, skip: list | None = None) -> Upload | None:
-    """Claim the highest-priority item nobody else holds. Two moderators asking
-    at the same moment get different items (SKIP LOCKED on PostgreSQL; SQLite
-    serialises writers). Skipped items are released at once, not left
-    claimed until their claim expires."""
+def _within(candidates, within):
+    """Candidates narrowed to a filtered queue (the queue page's filters), if any."""
+    return candidates if within is None else candidates.filter(pk__in=within.values("pk"))
+
+
+def queue_claim_next(*, moderator, skip: list | None = None, within=None) -> Upload | None:
+    """Claim the highest-priority item nobody else holds (among `within`, a
+    filtered queue, when given). Two moderators asking at the same moment
+    get different items (SKIP LOCKED on PostgreSQL; SQLite serialises
+    writers). Skipped items are released at once, not left claimed until
+    their claim expires."""
     with transaction.atomic():
         for skipped in skip or []:
             queue_claim_release(moderator=moderator, upload_id=skipped)
-        candidates = _claimable(moderator).exclude(pk__in=skip or []).order_by("-review_rank", "id")
+        candidates = _within(_claimable(moderator), within).exclude(pk__in=skip or []).order_by("-review_rank", "id")
         with upload_locked(among=candidates, skip_locked=True) as upload:
             if upload is not None:
                 _claim(upload, moderator)
@@ -82,13 +88,14 @@ def queue_claim_release(*, moderator, upload_id) -> bool:
     return bool(released)
 
 
-def queue_step(*, moderator, current_id, direction: str = "next") -> Upload | None:
+def queue_step(*, moderator, current_id, direction: str = "next", within=None) -> Upload | None:
     """Keyboard review: release the claim on the current item and claim its
     neighbour in queue order (J: the next one; K: the previous one), so a
     moderator walks through the queue without losing their place. Past the
     end, "next" starts again at the top; before the first, "previous" finds
     nothing (None) and the moderator keeps the current item. The current item's rank is read even if it has left the
-    queue (decided), so the walk goes on from where it was."""
+    queue (decided), so the walk goes on from where it was. `within`: a
+    filtered queue the walk stays in."""
     if direction not in ("next", "previous"):
         raise InvalidInput(f"Unknown direction {direction!r}.", code="invalid_direction")
     with transaction.atomic():
@@ -96,7 +103,7 @@ def queue_step(*, moderator, current_id, direction: str = "next") -> Upload | No
         if current is None:
             raise NotFound("No such upload.")
         rank, pk = current["review_rank"], current["id"]
-        candidates = _claimable(moderator).exclude(pk=pk)
+        candidates = _within(_claimable(moderator), within).exclude(pk=pk)
         if direction == "next":
             ordered = candidates.filter(Q(review_rank__lt=rank) | Q(review_rank=rank, id__gt=pk)).order_by(
                 "-review_rank", "id"

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from classifier.facade import FASHION_MNIST_CLASSES, PHOTO_PRODUCT_CLASSES, ModelRole, training_example_record
+from classifier.facade import (
+    FASHION_MNIST_CLASSES,
+    PHOTO_PRODUCT_CLASSES,
+    ModelRole,
+    training_example_record,
+    training_example_withdraw,
+)
 from moderation.errors import ApplicationError, Conflict, Forbidden, InvalidInput, NotFound
 from moderation.models import (
     REVIEWABLE_STATUSES,
@@ -20,6 +28,8 @@ from moderation.models import (
     Decision,
     FlagKind,
     HashBank,
+    QAItem,
+    QAKind,
     RejectReason,
     Upload,
     UploadStatus,
@@ -30,7 +40,8 @@ from moderation.services.banks import bank_hash_add, bank_hash_remove
 from moderation.services.duties import duties_check
 from moderation.services.lifecycle import upload_lock, upload_locked, upload_save, upload_transition
 from moderation.services.qa import qa_sample_decision
-from moderation.services.queue import claim_held_by_other
+from moderation.services.queue import claim_held_by_other, queue_claim
+from moderation.services.webhooks import webhooks_cancel_unsent
 
 REVIEW_PERMISSION = "moderation.review_upload"
 
@@ -95,7 +106,9 @@ def review_decide(
             appeal.save(update_fields=["status", "decided_by", "decided_at"])
         upload_transition(upload, UploadStatus.APPROVED if verdict == Verdict.APPROVE else UploadStatus.REJECTED)
         upload.claimed_by, upload.claimed_until = None, None
-        upload_save(upload)  # publishes the decision (webhooks with the appeal's outcome)
+        # Publishes the decision (webhooks with the appeal's outcome); one that
+        # may be undone reaches the partner after its undo window.
+        upload_save(upload, publish_delay=0 if appeal is not None else undo_publish_delay())
         qa_sample_decision(upload=upload, decision=decision)
         if appeal is not None:
             audit_record(
@@ -136,6 +149,73 @@ def review_decide(
             if bank is None:
                 raise InvalidInput("No such hash bank.", code="invalid_bank")
             bank_hash_add(bank=bank, upload=upload, actor=moderator, note=f"rejected: {decision.reason_code}")
+    return decision
+
+
+# The webhooks of an undoable decision wait this much longer than its undo
+# window, so that an undo at the window's last moment still finds them unsent.
+UNDO_PUBLISH_MARGIN_SECONDS = 5
+
+
+def undo_publish_delay() -> float:
+    window = settings.REVIEW_UNDO_SECONDS
+    return float(window + UNDO_PUBLISH_MARGIN_SECONDS) if window > 0 else 0.0
+
+
+def review_undo(*, decision_id, moderator) -> Decision:
+    """Take back one's own last decision on an item in review, within
+    REVIEW_UNDO_SECONDS: the upload goes back to review, held by the same
+    moderator to decide again (to revise), and what the decision did is
+    undone with it: its webhooks (not sent yet: they wait out the window),
+    its training example, the bank entries it added, its unanswered second
+    review. The decision row stays, marked undone, and the undo is audited.
+    An appeal's outcome is final and not undone here."""
+    if not moderator.has_perm(REVIEW_PERMISSION):
+        raise Forbidden("Only moderators may undo decisions.")
+    upload_id = Decision.objects.filter(pk=decision_id).values_list("upload_id", flat=True).first()
+    if upload_id is None:
+        raise NotFound("No such decision.", code="decision_not_found")
+    with upload_locked(upload_id) as upload:
+        assert upload is not None  # a decision's upload is deleted with it
+        decision = Decision.objects.select_for_update().get(pk=decision_id)
+        if decision.moderator_id != moderator.pk:
+            raise Forbidden("Only the moderator who made a decision may undo it.", code="not_your_decision")
+        if decision.undone_at is not None:
+            raise Conflict("This decision was undone already.", code="already_undone")
+        if Appeal.objects.filter(upload=upload).exists():
+            raise Conflict("An appealed upload's decisions are final.", code="undo_not_allowed")
+        latest = upload.decisions.filter(undone_at__isnull=True).order_by("-created_at", "-pk").first()
+        decided = UploadStatus.APPROVED if decision.verdict == Verdict.APPROVE else UploadStatus.REJECTED
+        if latest != decision or upload.status != decided:
+            raise Conflict("Only the last decision on an upload can be undone.", code="undo_not_allowed")
+        window = settings.REVIEW_UNDO_SECONDS
+        now = timezone.now()
+        if now - decision.created_at > timedelta(seconds=window):
+            raise Conflict(f"A decision can be undone for {window} seconds; this one is older.", code="undo_expired")
+        decision.undone_at = now
+        decision.save(update_fields=["undone_at"])
+        upload_transition(upload, UploadStatus.IN_REVIEW)
+        cancelled = webhooks_cancel_unsent(upload=upload)
+        withdrawn = bool(decision.label_after) and training_example_withdraw(reference=f"upload:{upload.pk}")
+        removed = []
+        for entry in BankedHash.objects.filter(upload=upload).select_related("bank"):
+            removed.append(entry.pk)
+            bank_hash_remove(entry=entry, actor=moderator)
+        QAItem.objects.filter(upload=upload, kind=QAKind.SECOND, answered_at__isnull=True).delete()
+        audit_record(
+            actor=moderator,
+            action=AuditAction.REVIEW_UNDONE,
+            target=upload,
+            data={
+                "decision": decision.pk,
+                "verdict": decision.verdict,
+                "reason_code": decision.reason_code,
+                "webhooks_cancelled": cancelled,
+                "training_example_withdrawn": withdrawn,
+                "bank_entries_removed": removed,
+            },
+        )
+    queue_claim(moderator=moderator, upload_id=upload.pk)  # theirs to decide again
     return decision
 
 

@@ -14,6 +14,9 @@ from moderation.selectors import calibration_observations
 from moderation.services.audit import audit_record
 
 CALIBRATE_PERMISSION = "moderation.calibrate_thresholds"
+# Leads (staff or not) change the flag categories' thresholds on the verdict
+# thresholds page; thresholds_set checks the permission of each row's model.
+VERDICT_THRESHOLDS_PERMISSION = "moderation.change_flagcategory"
 
 
 def thresholds_propose(

@@ -108,8 +108,8 @@ def upload_create(
         raise InvalidInput("The caption is longer than 2000 characters.", code="caption_too_long")
     if len(external_id) > 200:
         raise InvalidInput("external_id is longer than 200 characters.", code="external_id_too_long")
-    if partner and external_id and Upload.objects.filter(partner=partner, external_id=external_id).exists():
-        raise Conflict(f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id")
+    if partner and external_id:
+        _refuse_duplicate_external_id(partner, external_id)
     declared_category = declared_category_clean(declared_category)
     info = validate_upload_image(data)
     upload = Upload(
@@ -152,11 +152,24 @@ def upload_create(
         if idempotency is not None:
             raise  # the idempotent wrapper resolves the race
         # Two requests with the same external_id raced past the check above.
-        raise Conflict(f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id") from None
+        _refuse_duplicate_external_id(partner, external_id)
+        raise
     except Exception:
         upload.image.delete(save=False)
         raise
     return upload
+
+
+def _refuse_duplicate_external_id(partner: Partner | None, external_id: str) -> None:
+    """409 duplicate_external_id naming the upload that has this external_id,
+    so that a partner retrying a lost response can read it; nothing if none has."""
+    existing = Upload.objects.filter(partner=partner, external_id=external_id).values_list("pk", flat=True).first()
+    if existing is not None:
+        raise Conflict(
+            f"An upload with external_id {external_id!r} exists: {existing}.",
+            code="duplicate_external_id",
+            detail={"upload_id": str(existing)},
+        )
 
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -205,9 +218,8 @@ def upload_create_idempotent(
     except IntegrityError:
         found = replay()  # a racing twin created it first
         if found is None:
-            raise Conflict(
-                f"An upload with external_id {external_id!r} exists.", code="duplicate_external_id"
-            ) from None
+            _refuse_duplicate_external_id(partner, external_id)
+            raise
         return found
     return upload, True
 

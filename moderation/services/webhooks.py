@@ -51,6 +51,8 @@ GIVE_UP_AFTER = timedelta(hours=24)
 SIGNATURE_HEADER = "X-Moderation-Signature"
 TIMESTAMP_HEADER = "X-Moderation-Timestamp"
 EVENT_ID_HEADER = "X-Moderation-Event-Id"
+# The events sent (services.lifecycle: a final verdict, an appeal's outcome).
+WEBHOOK_EVENTS = ("upload.decided", "appeal.decided")
 WEBHOOK_URL_MAX_LENGTH = WebhookEndpoint._meta.get_field("url").max_length or 500
 
 
@@ -177,8 +179,10 @@ def upload_payload(upload: Upload, event: str) -> dict:
     return {"event": event, "upload": upload_data, "appeal": upload_data["appeal"]}
 
 
-def webhooks_notify(*, upload: Upload, event: str) -> list[WebhookDelivery]:
-    """Queue a delivery of this event to each of the partner's endpoints (after commit)."""
+def webhooks_notify(*, upload: Upload, event: str, delay: float = 0.0) -> list[WebhookDelivery]:
+    """Queue a delivery of this event to each of the partner's endpoints (after
+    commit), `delay` seconds from now (a moderator's decision waits out its
+    undo window: webhooks_cancel_unsent takes it back if it is undone)."""
     if upload.partner_id is None:
         return []
     endpoints = list(WebhookEndpoint.objects.filter(partner_id=upload.partner_id, active=True))
@@ -187,13 +191,24 @@ def webhooks_notify(*, upload: Upload, event: str) -> list[WebhookDelivery]:
     payload = upload_payload(upload, event)
     deliveries = [
         WebhookDelivery.objects.create(
-            endpoint=e, upload=upload, event=event, payload=payload, next_attempt_at=timezone.now()
+            endpoint=e,
+            upload=upload,
+            event=event,
+            payload=payload,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
         )
         for e in endpoints
     ]
     for delivery in deliveries:
-        transaction.on_commit(partial(_enqueue, delivery.pk))
+        transaction.on_commit(partial(_enqueue, delivery.pk, countdown=delay))
     return deliveries
+
+
+def webhooks_cancel_unsent(*, upload: Upload) -> int:
+    """Drop the upload's deliveries that no attempt has sent yet (an undone
+    decision's); returns how many."""
+    deleted, _ = WebhookDelivery.objects.filter(upload=upload, status=DeliveryStatus.PENDING, attempts=0).delete()
+    return deleted
 
 
 def _enqueue(delivery_id: int, countdown: float = 0) -> None:

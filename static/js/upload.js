@@ -1,7 +1,8 @@
 // Upload page: pick or drop images (nothing is sent yet), see their thumbnails
-// and sizes, type a caption, press Post. Each posted image then follows its
-// live status (js/post_status.js). Talks to the same REST API partners use
-// (session auth).
+// and sizes, give each its own caption, press Post. A file over the size limit
+// or not an image is refused here, before Post, in the server's words and
+// numbers. Each posted image then follows its live status (js/post_status.js).
+// Talks to the same REST API partners use (session auth).
 (function () {
   "use strict";
   const form = document.getElementById("upload-form");
@@ -16,13 +17,37 @@
   const statusUrl = form.dataset.statusUrl;
   const maxBytes = Number(form.dataset.maxBytes) || Infinity;
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-  let chosen = [];  // {file, url}
+  let chosen = [];  // {file, url, caption, problem}
 
+  // As moderation.humanize.human_bytes and sizes_over_limit write them.
   function humanBytes(size) {
     const units = ["bytes", "KB", "MB", "GB"];
     let value = size, unit = 0;
     while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
     return unit === 0 ? value + " bytes" : value.toFixed(1) + " " + units[unit];
+  }
+  function overLimit(size, limit) {
+    const shown = humanBytes(size), cap = humanBytes(limit);
+    if (shown !== cap) return [shown, cap];
+    return [size.toLocaleString("en-US") + " bytes", limit.toLocaleString("en-US") + " bytes"];
+  }
+
+  // The formats the server takes, by their first bytes (moderation.validation).
+  const SIGNATURES = [[0xff, 0xd8, 0xff], [0x89, 0x50, 0x4e, 0x47], [0x47, 0x49, 0x46, 0x38], [0x42, 0x4d]];
+  function isImage(head) {
+    if (SIGNATURES.some(sig => sig.every((byte, i) => head[i] === byte))) return true;
+    const ascii = String.fromCharCode.apply(null, Array.from(head.slice(0, 12)));
+    return ascii.slice(0, 4) === "RIFF" && ascii.slice(8, 12) === "WEBP";
+  }
+  async function problemOf(file) {
+    if (file.size > maxBytes) {
+      const [shown, cap] = overLimit(file.size, maxBytes);
+      return "Too large: the file is " + shown + "; the limit is " + cap + ".";
+    }
+    if (file.size === 0) return "The file is empty.";
+    const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
+    if (!isImage(head)) return "The file is not an image the site takes (JPEG, PNG, WebP, GIF or BMP).";
+    return null;
   }
 
   function el(tag, text, cls) {
@@ -40,7 +65,22 @@
       img.src = item.url;
       img.alt = "Preview of " + item.file.name;
       li.append(img, el("span", item.file.name, "name"), el("span", humanBytes(item.file.size), "muted"));
-      if (item.file.size > maxBytes) li.append(el("span", "Too large: the limit is " + humanBytes(maxBytes) + ".", "badge bad"));
+      if (item.problem) {
+        li.append(el("span", item.problem, "badge bad problem"));
+        li.dataset.refused = "true";
+      } else {
+        const id = "caption-" + index;
+        const label = el("label", "Caption for " + item.file.name, "small");
+        label.htmlFor = id;
+        const caption = el("textarea");
+        caption.id = id;
+        caption.name = "caption";
+        caption.maxLength = 2000;
+        caption.rows = 2;
+        caption.value = item.caption;
+        caption.addEventListener("input", () => { item.caption = caption.value; });
+        li.append(label, caption);
+      }
       const remove = el("button", "Remove");
       remove.type = "button";
       remove.setAttribute("aria-label", "Remove " + item.file.name);
@@ -48,15 +88,21 @@
       li.append(remove);
       picked.append(li);
     });
-    const total = chosen.reduce((sum, item) => sum + item.file.size, 0);
+    const ready = chosen.filter(item => !item.problem);
+    const total = ready.reduce((sum, item) => sum + item.file.size, 0);
+    const refused = chosen.length - ready.length;
     summary.textContent = chosen.length
-      ? chosen.length + (chosen.length === 1 ? " image, " : " images, ") + humanBytes(total)
+      ? ready.length + (ready.length === 1 ? " image, " : " images, ") + humanBytes(total) +
+        (refused ? "; " + refused + " refused (removed on Post)" : "")
       : "No images chosen.";
-    postButton.disabled = chosen.length === 0;
+    postButton.disabled = ready.length === 0;
   }
 
-  function add(files) {
-    Array.from(files).forEach(file => chosen.push({ file: file, url: URL.createObjectURL(file) }));
+  async function add(files) {
+    const items = await Promise.all(Array.from(files).map(async file => (
+      { file: file, url: URL.createObjectURL(file), caption: "", problem: await problemOf(file) }
+    )));
+    chosen.push(...items);
     refresh();
   }
 
@@ -84,11 +130,11 @@
     return tr;
   }
 
-  async function send(item, caption) {
+  async function send(item) {
     const tr = row(item);
     const body = new FormData();
     body.append("image", item.file);
-    body.append("caption", caption);
+    body.append("caption", item.caption);
     let response, data = {};
     try {
       response = await fetch(api, { method: "POST", body, credentials: "same-origin", headers: { "X-CSRFToken": csrf } });
@@ -112,14 +158,13 @@
 
   function post(event) {
     event.preventDefault();
-    if (!chosen.length) return;
-    const caption = document.getElementById("caption").value;
+    const batch = chosen.filter(item => !item.problem);
+    if (!batch.length) return;
     results.hidden = false;
-    const batch = chosen;
+    chosen.forEach(item => { if (item.problem) URL.revokeObjectURL(item.url); });
     chosen = [];
     refresh();
-    batch.forEach(item => send(item, caption));
-    document.getElementById("caption").value = "";
+    batch.forEach(item => send(item));
   }
 
   form.addEventListener("submit", post);

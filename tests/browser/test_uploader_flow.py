@@ -58,12 +58,14 @@ def test_upload_waits_for_post_keeps_the_caption_and_shows_the_verdict_live(
     assert human_bytes(len(small_data)) in picked_text
     assert Upload.objects.count() == 0
 
-    page.fill("#caption", "Typed after picking")  # the caption typed afterwards is kept
+    # Each image has its own caption (typed after picking, kept).
+    page.fill("#caption-0", "The big one")
+    page.fill("#caption-1", "The small one")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "flow-upload-picked.png"))
     page.click("#post")
     assert wait_for(lambda: Upload.objects.count() == 2, timeout=20)
-    assert set(Upload.objects.values_list("caption", flat=True)) == {"Typed after picking"}
+    assert dict(Upload.objects.values_list("width", "caption")) == {1100: "The big one", 40: "The small one"}
 
     # The worker's verdict (a frozen analysis here) reaches the page without a reload.
     for upload in Upload.objects.all():
@@ -103,8 +105,9 @@ def test_my_posts_follow_a_verdict_live_and_the_appeal_field_fits(browser, live_
     assert box["width"] >= form["width"] - 2 * 16 - 2 and box["height"] >= 60  # the card's width, several lines
     field.fill("It is a bag, not what the filter thinks.")
     page.click(f"{card} button[type=submit]")
-    page.wait_for_url("**/posts/")
+    page.wait_for_url(f"**/posts/#post-{pending.pk}")  # back at the post
     assert page.inner_text(f"{card} [data-role=badge]") == "Appeal under review"
+    assert page.evaluate(f"document.getElementById('post-{pending.pk}').getBoundingClientRect().top") < 844
     assert Upload.objects.get(pk=pending.pk).status == UploadStatus.APPEALED
     page.screenshot(path=str(SHOTS / "flow-my-posts-appealed.png"), full_page=True)
 
@@ -139,3 +142,32 @@ def test_sign_in_links_and_signs_in(browser, live_server, signed_in_context):
     page.click("button[type=submit]")
     page.wait_for_url("**/upload/")
     assert world.users["poster"].username in page.inner_text("header")
+
+
+def test_a_file_too_large_or_not_an_image_is_refused_before_post_in_the_servers_words(
+    browser, live_server, signed_in_context, tmp_path, settings
+):
+    from moderation.humanize import sizes_over_limit
+
+    settings.UPLOAD_MAX_BYTES = 50_000
+    world = build_users()
+    big, fine, text = tmp_path / "big.png", tmp_path / "fine.png", tmp_path / "notes.png"
+    big_data, _ = _photo(big, 400, 3), _photo(fine, 40, 4)
+    text.write_bytes(b"these are my notes, not a picture\n" * 4)
+    assert len(big_data) > settings.UPLOAD_MAX_BYTES
+    page = signed_in_context(world.users["poster"]).new_page()
+    page.goto(f"{live_server.url}/upload/")
+    page.set_input_files("#files", [str(big), str(fine), str(text)])
+    page.wait_for_function("document.querySelectorAll('#picked li').length === 3")
+    shown, cap = sizes_over_limit(len(big_data), settings.UPLOAD_MAX_BYTES)
+    problems = page.eval_on_selector_all("#picked .problem", "els => els.map(e => e.textContent)")
+    assert problems == [
+        f"Too large: the file is {shown}; the limit is {cap}.",  # the server's numbers
+        "The file is not an image the site takes (JPEG, PNG, WebP, GIF or BMP).",
+    ]
+    assert "1 image" in page.inner_text("#picked-summary") and "2 refused" in page.inner_text("#picked-summary")
+    page.fill("#caption-1", "Only this one")
+    page.click("#post")
+    assert wait_for(lambda: Upload.objects.count() == 1, timeout=20)
+    assert Upload.objects.get().caption == "Only this one"  # the refused files were never sent
+    page.wait_for_function("document.querySelectorAll('#rows tbody tr').length === 1")

@@ -115,7 +115,7 @@ def test_appeal_is_decided_by_a_second_moderator(
     page.context.clear_cookies()
     sign_in(page, live_server.url, "author", "author-pass-1")
     page.goto(f"{live_server.url}/posts/")
-    assert "Published — appeal upheld" in page.inner_text("figure.post")
+    assert "Published — rejection overturned on appeal" in page.inner_text("figure.post")
     shot("outcome-shown")
 
 

@@ -196,3 +196,127 @@ def test_lead_and_qa_pages_fit_both_sizes(open_page, live_server, moderator, vie
     page.goto(f"{live_server.url}/lead/audit/")
     assert page.is_visible("dl.audit-details >> text=verdict")
     assert page.get_attribute("table.audit time", "datetime")
+
+
+def test_the_bulk_grid_serves_flagged_items_by_reason(open_page, live_server, moderator):
+    """Items reach review through flags: the grid shows them, and one reason's
+    items are picked from the filter and approved together."""
+    from moderation.models import Flag
+
+    uploads = uploads_in_review(3)
+    for upload in uploads[:2]:
+        Flag.objects.create(upload=upload, kind="adult", category="adult content", score=0.4, reason="test")
+    Flag.objects.create(upload=uploads[2], kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    page = open_page(DESK)
+    sign_in(page, live_server.url, "mod1", "mod-pass-123")
+    page.goto(f"{live_server.url}/review/grid/")
+    assert page.locator("#bulk input[name=selected]").count() == 3
+    page.select_option("#grid-reason", "adult:adult content")
+    page.click("#grid-filter button")
+    page.wait_for_url(lambda url: "reason=adult" in url)
+    assert page.locator("#bulk input[name=selected]").count() == 2
+    page.check("#select-all")
+    page.click("button[value=approve]")
+    assert "2 items approved." in page.inner_text(".messages")
+    assert set(Upload.objects.filter(status="approved").values_list("pk", flat=True)) == {u.pk for u in uploads[:2]}
+    # That reason has no items left: the grid shows every reason again, and says so.
+    assert page.input_value("#grid-reason") == ""
+    assert page.get_attribute("#bulk input[name=selected]", "value") == str(uploads[2].pk)
+
+
+def test_u_undoes_the_last_decision_and_it_is_decided_again(open_page, live_server, moderator):
+    order = _ordered(uploads_in_review(2))
+    page = open_page(DESK)
+    sign_in(page, live_server.url, "mod1", "mod-pass-123")
+    page.goto(f"{live_server.url}/review/{order[0]}/")
+    page.keyboard.press("r")
+    page.keyboard.press("4")
+    page.wait_for_url(f"**/review/{order[1]}/")
+    assert page.is_visible("#undo >> text=rejected (Spam or scam)")
+    for button in ("#approve", "#reject"):  # the undo line keeps them above the fold
+        box = page.locator(button).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= DESK["height"], button
+    page.keyboard.press("u")
+    page.wait_for_url(f"**/review/{order[0]}/")
+    assert "back in review" in page.inner_text(".messages")
+    assert Upload.objects.get(pk=order[0]).status == "in_review"
+    page.keyboard.press("a")  # revised: approved this time
+    page.wait_for_url(f"**/review/{order[1]}/")
+    assert Upload.objects.get(pk=order[0]).status == "approved"
+    decisions = {d.verdict: d for d in Decision.objects.filter(upload_id=order[0])}
+    assert decisions["reject"].undone_at is not None and decisions["approve"].undone_at is None
+
+
+def test_the_open_page_renews_its_claim_and_another_moderator_takes_over_an_abandoned_one(
+    open_page, live_server, moderator, second_moderator, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.REVIEW_HEARTBEAT_SECONDS = 1
+    [upload] = uploads_in_review(1)
+    page = open_page(DESK)
+    sign_in(page, live_server.url, "mod1", "mod-pass-123")
+    page.goto(f"{live_server.url}/review/{upload.pk}/")
+    first = Upload.objects.get(pk=upload.pk).claimed_until
+    # In use: the heartbeat renews the claim (polled, no timing asserted).
+    for step in range(40):
+        page.mouse.move(10 + step, 10)
+        page.wait_for_timeout(250)
+        if Upload.objects.get(pk=upload.pk).claimed_until > first:
+            break
+    assert Upload.objects.get(pk=upload.pk).claimed_until > first
+
+    other = open_page(DESK)
+    sign_in(other, live_server.url, "mod2", "mod-pass-456")
+    other.goto(f"{live_server.url}/review/{upload.pk}/")
+    assert "mod1 is reviewing this item" in other.inner_text("#claim-error")
+    other.click("#take-over")
+    other.wait_for_function("document.getElementById('take-over-status').textContent.length > 0")
+    assert "mod1 is reviewing" in other.inner_text("#take-over-status")
+    page.close()  # abandoned: its claim lapses
+    Upload.objects.filter(pk=upload.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    other.click("#take-over")
+    other.wait_for_selector("#claim-error", state="detached")
+    assert Upload.objects.get(pk=upload.pk).claimed_by == second_moderator
+
+
+def test_why_and_caption_are_above_the_fold_frames_enlarge_and_the_image_pauses(open_page, live_server, moderator):
+    from moderation.models import UploadFrame
+    from tests.helpers import encode, photo_like
+
+    [upload] = uploads_in_review(1, caption="Blue denim jacket, worn twice")
+    Upload.objects.filter(pk=upload.pk).update(frame_count=2)
+    for index in (0, 1):
+        UploadFrame.objects.create(
+            upload=upload,
+            index=index,
+            timestamp_ms=index * 100,
+            duration_ms=100,
+            verdict="review",
+            worst=index == 0,
+            thumbnail=encode(photo_like(192, 128, seed=index), "JPEG"),
+        )
+    page = open_page(DESK)
+    sign_in(page, live_server.url, "mod1", "mod-pass-123")
+    page.goto(f"{live_server.url}/review/{upload.pk}/")
+    for selector in ("#why h2", "#why .caption", "#approve", "#reject"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= DESK["height"], selector
+    assert "Blue denim jacket, worn twice" in page.inner_text("#why .caption")
+
+    page.click(".frame-open >> nth=1")
+    assert page.is_visible("#frame-view")
+    box = page.locator("#frame-view-image").bounding_box()
+    assert box is not None and box["width"] > 192  # larger than the strip's thumbnail
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#frame-view")
+    assert not Decision.objects.exists()  # the dialog's keys decide nothing
+
+    page.click("#pause")
+    assert page.is_visible("#subject-still") and page.is_hidden("#subject-image")
+    assert page.get_attribute("#pause", "aria-pressed") == "true"
+    assert page.evaluate("document.getElementById('subject-still').width") > 0
+    page.click("#pause")
+    assert page.is_visible("#subject-image") and page.is_hidden("#subject-still")

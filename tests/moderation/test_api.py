@@ -116,7 +116,10 @@ def test_caption_too_long_has_its_own_code(api_client, partner_key):
 def test_duplicate_external_id_is_409(api_client, partner_key):
     _, key = partner_key()
     assert post(api_client, key, fashion_png(0)[0], external_id="same").status_code == 202
-    assert_error(post(api_client, key, fashion_png(1)[0], external_id="same"), 409, "duplicate_external_id")
+    first = Upload.objects.get()
+    response = post(api_client, key, fashion_png(1)[0], external_id="same")
+    assert_error(response, 409, "duplicate_external_id")
+    assert response.json()["error"]["detail"] == {"upload_id": str(first.pk)}  # the one to read instead
     assert Upload.objects.count() == 1
 
 
@@ -189,3 +192,68 @@ def test_an_empty_appeal_message_is_appeal_message_missing(api_client, partner_k
     response = api_client.post(f"{URL}{upload.pk}/appeal/", body, format="json", HTTP_AUTHORIZATION=f"Api-Key {key}")
     assert_error(response, 400, "appeal_message_missing")
     assert Upload.objects.get(pk=upload.pk).status == UploadStatus.REJECTED  # nothing half done
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "mk_SECRETsecret0123456789abcdefghij",  # a key sent without its scheme
+        "Token mk_SECRETsecret0123456789abcdefghij",
+        "mk_SECRETsecret0123456789abcdefghij mk_SECRETsecret0123456789abcdefghij",
+        "Api-Key mk_SECRETsecret0123456789abcdefghij",  # unknown key
+        "Bearer mk_SECRETsecret0123456789abcdefghij extra",
+    ],
+)
+def test_a_401_never_repeats_the_key(api_client, header):
+    response = api_client.get(URL, HTTP_AUTHORIZATION=header)
+    assert_error(response, 401, "authentication_failed")
+    text = response.content.decode() + "".join(response.headers.values())
+    for part in ("mk_", "SECRET", "0123", "mk_SECRETsecret"[:6]):
+        assert part not in text, (part, text)
+
+
+@pytest.mark.parametrize("message", [123, 1.5, True, ["why"], {"text": "why"}])
+def test_a_value_of_the_wrong_json_type_is_invalid_input_and_spends_nothing(api_client, partner_key, message):
+    """{"message": 123} is not a message: the appeal is refused, and the
+    upload keeps its only appeal."""
+    from moderation.models import Appeal, UploadStatus
+    from moderation.services.uploads import upload_create
+
+    partner, key = partner_key()
+    upload = upload_create(data=fashion_png(0)[0], partner=partner)
+    Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.REJECTED)
+    response = api_client.post(
+        f"{URL}{upload.pk}/appeal/", {"message": message}, format="json", HTTP_AUTHORIZATION=f"Api-Key {key}"
+    )
+    assert_error(response, 400, "invalid_input")
+    assert "message" in response.json()["error"]["detail"]
+    assert not Appeal.objects.exists() and Upload.objects.get(pk=upload.pk).status == UploadStatus.REJECTED
+    webhook = api_client.post("/api/v1/webhooks/", {"url": 5}, format="json", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert_error(webhook, 400, "invalid_input")
+
+
+def test_scores_are_rounded_alike_everywhere(api_client, partner_key):
+    """Tags, categories, ImageNet tags, the adult score, flags and the open-set
+    check all carry SCORE_DECIMALS decimals, as the reasons do."""
+    from moderation.representation import SCORE_DECIMALS
+    from moderation.services.uploads import upload_create
+    from tests.factories import ModelVersionFactory, analysis, classified, policy_approves_nothing
+
+    policy_approves_nothing()  # an adult-content flag at any score
+    partner, key = partner_key()
+    frozen = analysis(
+        {"Bag": 0.912345678, "Coat": 0.087654322},
+        version=ModelVersionFactory(),
+        adult=0.4444444,
+        imagenet=[(414, "backpack", 0.7654321)],
+    )
+    upload = classified(upload_create(data=fashion_png(0)[0], partner=partner), frozen)
+    body = api_client.get(f"{URL}{upload.pk}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+    scores = [body["adult_score"]]
+    scores += [t["score"] for t in body["tags"] + body["imagenet_tags"] + body["categories"] + body["flags"]]
+    if body["tags_open_set"]:
+        scores += [body["tags_open_set"]["score"], body["tags_open_set"]["threshold"]]
+    assert body["tags"] and body["flags"] and body["imagenet_tags"] and body["adult_score"] == 0.444
+    assert body["tags"][0]["score"] == 0.912
+    for score in scores:
+        assert score == round(score, SCORE_DECIMALS), scores

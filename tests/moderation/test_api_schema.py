@@ -209,3 +209,38 @@ def test_a_webhook_payload_costs_a_few_queries_however_many_predictions(partner_
     with django_assert_max_num_queries(3):  # predictions with their versions, flags, appeal
         payload = upload_payload(upload, "upload.decided")
     assert payload["upload"]["tags"] and payload["upload"]["imagenet_tags"]
+
+
+def test_the_served_reference_describes_webhooks_limits_errors_and_the_upload(schema):
+    """/api/docs/ renders the schema: its description carries the guide's
+    sections (from docs/api.md, one text), the upload POST says what it does,
+    411 is among its answers, and the webhook event is a component."""
+    from tests.moderation.test_api_errors import DOCUMENTED
+
+    description = schema["info"]["description"]
+    for heading in ("## Authentication", "## Limits", "## Webhook deliveries", "## Errors"):
+        assert heading in description, heading
+    assert "X-Moderation-Signature" in description and "hmac.new" in description  # how to verify one
+    assert "upload_burst_limit" in description and "daily quota" in description
+    assert all(f"`{code}`" in description for code in DOCUMENTED), "every error code is listed"
+    post = schema["paths"]["/api/v1/uploads/"]["post"]
+    assert "multipart field `image`" in post["description"]
+    assert {"201", "202", "411", "413", "503"} <= set(post["responses"])
+    event = schema["components"]["schemas"]["WebhookEvent"]
+    assert event["properties"]["upload"] == {"$ref": "#/components/schemas/UploadOutput"}
+
+
+def test_a_real_webhook_body_validates_against_the_webhook_event(schema, partner_key, moderator, second_moderator):
+    from moderation.services.webhooks import delivery_body
+
+    components = schema["components"]["schemas"]
+    partner, _ = partner_key()
+    webhook_endpoint_create(partner=partner, url="http://127.0.0.1:9/hook")
+    upload = _decided_partner_upload(partner, moderator, second_moderator)
+    for delivery in WebhookDelivery.objects.filter(upload=upload):
+        body = json.loads(delivery_body(delivery))
+        jsonschema.validate(body, _json_schema(components["WebhookEvent"], components))
+    assert set(WebhookDelivery.objects.filter(upload=upload).values_list("event", flat=True)) == {
+        "upload.decided",
+        "appeal.decided",
+    }

@@ -288,6 +288,10 @@ def test_verdict_is_delivered_signed_and_retried(
     with django_capture_on_commit_callbacks():
         review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
     delivery = WebhookDelivery.objects.get()
+    # A moderator's decision waits out its undo window before it is sent.
+    webhook_deliver(delivery_id=delivery.pk)
+    assert WebhookDelivery.objects.get(pk=delivery.pk).attempts == 0 and not receiver.requests
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
     webhook_deliver(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.attempts == 1 and delivery.next_attempt_at > timezone.now()

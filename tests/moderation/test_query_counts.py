@@ -92,7 +92,7 @@ CASES = {
     "review queue": Case(
         lambda s, i: s.with_prediction(status=UploadStatus.IN_REVIEW, review_rank=float(i)),
         lambda s: _page(s, s.moderator, "/review/"),
-        9 + SLACK,
+        11 + SLACK,  # 9, and the filters' choices: flag kinds and categories, partners
     ),
     "review grid": Case(
         lambda s, i: s.with_prediction(status=UploadStatus.IN_REVIEW, review_rank=float(i)),
@@ -121,7 +121,7 @@ CASES = {
             ),
         ),
         lambda s: _page(s, s.lead, "/lead/metrics/"),
-        15 + SLACK,
+        18 + SLACK,  # 15, and the review outcomes: flag precision, appeals, queue ages
     ),
     "thresholds page (reviewed decisions)": Case(
         lambda s, i: DecisionFactory(moderator=s.moderator, prediction__model_version=s.version),

@@ -24,10 +24,11 @@ from moderation.models import (
     Upload,
     UploadStatus,
 )
+from moderation.services.appeals import appeal_open
 from moderation.services.qa import qa_answer, qa_sample_approval, qa_sample_decision
 from moderation.services.queue import queue_claim, queue_claim_next
 from moderation.services.review import review_decide
-from tests.factories import uploads_in_review
+from tests.factories import upload_in_review, uploads_in_review
 
 pytestmark = pytest.mark.django_db
 
@@ -149,14 +150,41 @@ def test_queue_page_queries_do_not_grow_with_the_queue(client, moderator):
 
 def test_bulk_grid_decides_many_low_risk_items(client, moderator):
     uploads = uploads_in_review(5)
-    Flag.objects.create(upload=uploads[0], kind="adult", category="adult content", score=0.5, reason="test")
+    Flag.objects.create(upload=uploads[0], kind="hash_match", category="bank", score=3, reason="test")
     client.force_login(moderator)
     page = client.get("/review/grid/").content.decode()
-    assert str(uploads[0].pk) not in page  # flagged: not low risk
+    assert str(uploads[0].pk) not in page  # a bank match: not low risk
     selected = [str(u.pk) for u in uploads[1:4]]
     client.post("/review/grid/", {"verdict": "approve", "selected": selected})
     assert Upload.objects.filter(pk__in=selected, status=UploadStatus.APPROVED).count() == 3
     assert Upload.objects.get(pk=uploads[4].pk).status == UploadStatus.IN_REVIEW
+
+
+def test_bulk_grid_serves_review_level_flags_by_reason(client, moderator):
+    """Items reach review through flags: the grid serves those whose flags are
+    review-level (no bank match, none at a reject threshold), grouped by
+    reason, and a same-reason set is decided together."""
+    uploads = uploads_in_review(4)
+    for upload in uploads[:2]:
+        Flag.objects.create(upload=upload, kind="adult", category="adult content", score=0.4, reason="test")
+    Flag.objects.create(upload=uploads[2], kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    client.force_login(moderator)
+    page = client.get("/review/grid/").content.decode()
+    assert all(str(u.pk) in page for u in uploads)
+    assert "Adult content: adult content (2)" in page and "Prohibited goods: weapons (1)" in page
+    assert "No flag (1)" in page
+    assert 'class="grid-image blurred"' in page  # adult-flagged thumbnails follow the blur setting
+    page = client.get("/review/grid/?reason=adult:adult content").content.decode()
+    assert str(uploads[0].pk) in page and str(uploads[1].pk) in page
+    assert str(uploads[2].pk) not in page and str(uploads[3].pk) not in page
+    response = client.post(
+        "/review/grid/",
+        {"verdict": "approve", "reason": "adult:adult content", "selected": [str(u.pk) for u in uploads[:2]]},
+    )
+    assert response["Location"] == "/review/grid/?reason=adult%3Aadult+content"  # back to the same reason
+    assert Upload.objects.filter(status=UploadStatus.APPROVED).count() == 2
+    page = client.get("/review/grid/?reason=nonsense").content.decode()  # an unknown reason: every item
+    assert str(uploads[2].pk) in page and str(uploads[3].pk) in page
 
 
 def test_adult_flagged_images_are_blurred_per_user_setting(client, moderator):
@@ -242,3 +270,141 @@ def test_threshold_change_in_the_admin_is_audited(client):
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="class_policy.changed", target_id=str(policy.pk))
     assert event.actor == admin and event.data["fields"] == {"approve_threshold": "0.8"}
+
+
+def test_an_appeal_is_overturned_or_upheld_in_one_vocabulary(client, moderator, second_moderator, django_user_model):
+    """The moderator overturns or upholds; the page's message, the uploader's
+    badge and notice, and the API's appeal.status use the same words."""
+    from moderation.representation import upload_representation
+    from moderation.uploader_status import badge, notices
+
+    author = django_user_model.objects.create_user("author", password="author-pass-1")
+    upload = upload_in_review(uploader=author)
+    review_decide(upload_id=upload.pk, moderator=moderator, verdict="reject", reason_code="spam")
+    appeal_open(upload_id=upload.pk, message="It is only a bag.", user=author)
+    client.force_login(second_moderator)
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    assert "Overturn the rejection <kbd>A</kbd>" in page and "Uphold the rejection <kbd>R</kbd>" in page
+    response = client.post(f"/review/{upload.pk}/", {"verdict": "approve"}, follow=True)
+    assert "rejection overturned." in response.content.decode()
+    upload = Upload.objects.get(pk=upload.pk)
+    assert upload_representation(upload)["appeal"]["status"] == "overturned"
+    assert badge(upload).text == "Published — rejection overturned on appeal"
+    assert "rejection overturned on appeal" in notices([upload])[0].text
+
+
+def test_a_claim_is_short_renewed_by_the_page_and_taken_over_once_abandoned(
+    client, moderator, second_moderator, settings
+):
+    settings.REVIEW_CLAIM_SECONDS = 60
+    upload = upload_in_review()
+    client.force_login(moderator)
+    before = timezone.now()
+    page = client.get(f"/review/{upload.pk}/").content.decode()
+    held = Upload.objects.get(pk=upload.pk)
+    assert held.claimed_by == moderator and held.claimed_until <= before + timedelta(seconds=61)  # not 5 minutes
+    assert f'data-url="/review/{upload.pk}/claim/"' in page and 'data-heartbeat-seconds="20"' in page
+    renewed = client.post(f"/review/{upload.pk}/claim/")  # the heartbeat
+    assert renewed.status_code == 200 and renewed.json()["claimed_until"]
+    assert Upload.objects.get(pk=upload.pk).claimed_until >= held.claimed_until
+
+    other = _signed_in_client(second_moderator)
+    refused = other.post(f"/review/{upload.pk}/claim/")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "claimed_by_other"
+    page = other.get(f"/review/{upload.pk}/").content.decode()
+    assert 'id="take-over"' in page and 'data-held-elsewhere="1"' in page  # no heartbeat for a claim not ours
+    # Abandoned: no heartbeat came, the claim lapsed; the second moderator takes it over.
+    Upload.objects.filter(pk=upload.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    taken = other.post(f"/review/{upload.pk}/claim/")
+    assert taken.status_code == 200 and Upload.objects.get(pk=upload.pk).claimed_by == second_moderator
+    assert client.post(f"/review/{upload.pk}/claim/").status_code == 409  # now the first one is refused
+
+
+def _signed_in_client(user):
+    from django.test import Client
+
+    other = Client()
+    other.force_login(user)
+    return other
+
+
+def test_the_queue_filters_by_flag_kind_category_partner_appeals_and_a_search(
+    client, moderator, second_moderator, partner_key, django_user_model
+):
+    partner, _ = partner_key("acme")
+    by_partner = upload_in_review(partner=partner, external_id="sku-991")
+    adult, weapons, plain = upload_in_review(), upload_in_review(caption="red leather boots"), upload_in_review()
+    Flag.objects.create(upload=adult, kind="adult", category="adult content", score=0.4, reason="test")
+    Flag.objects.create(upload=weapons, kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    author = django_user_model.objects.create_user("author", password="author-pass-1")
+    appealed = upload_in_review(uploader=author)
+    review_decide(upload_id=appealed.pk, moderator=second_moderator, verdict="reject")
+    appeal_open(upload_id=appealed.pk, message="again", user=author)
+    client.force_login(moderator)
+
+    def shown(query: str) -> set:
+        page = client.get(f"/review/?{query}").content.decode()
+        return {u.pk for u in (by_partner, adult, weapons, plain, appealed) if f'data-id="{u.pk}"' in page}
+
+    assert shown("") == {by_partner.pk, adult.pk, weapons.pk, plain.pk, appealed.pk}
+    assert shown("flag=prohibited_goods") == {weapons.pk}
+    assert shown("category=adult+content") == {adult.pk}
+    assert shown(f"partner={partner.pk}") == {by_partner.pk}
+    assert shown("appeals=true") == {appealed.pk}
+    assert shown("q=leather") == {weapons.pk}
+    assert shown("q=sku-99") == {by_partner.pk}
+    assert shown(f"q={str(plain.pk)[:8]}") == {plain.pk}
+    assert shown("partner=nonsense") == shown("")  # a bad value is ignored, as on every page
+    page = client.get("/review/?flag=adult").content.decode()
+    assert "1 match" in page and '<option value="adult" selected>' in page and ">acme<" in page
+
+
+def test_metrics_show_flag_precision_appeal_outcomes_overturn_rate_and_queue_age(
+    client, lead, moderator, second_moderator, django_user_model
+):
+    from moderation.services.review import review_undo
+
+    author = django_user_model.objects.create_user("author", password="author-pass-1")
+    flagged = [upload_in_review(uploader=author) for _ in range(4)]
+    for upload in flagged:
+        Flag.objects.create(upload=upload, kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    undone = review_decide(upload_id=flagged[0].pk, moderator=moderator, verdict="approve")
+    review_undo(decision_id=undone.pk, moderator=moderator)  # an undone decision does not count
+    review_decide(upload_id=flagged[0].pk, moderator=moderator, verdict="reject")
+    review_decide(upload_id=flagged[1].pk, moderator=moderator, verdict="reject")
+    review_decide(upload_id=flagged[2].pk, moderator=moderator, verdict="approve")
+    for upload, outcome in ((flagged[0], "approve"), (flagged[1], "reject")):
+        appeal_open(upload_id=upload.pk, message="why", user=author)
+        review_decide(upload_id=upload.pk, moderator=second_moderator, verdict=outcome)
+    Upload.objects.filter(pk=flagged[3].pk).update(created_at=timezone.now() - timedelta(days=2))
+
+    client.force_login(lead)
+    page = client.get("/lead/metrics/").content.decode()
+    # weapons: 3 reviewed (the fourth waits), 2 rejected on review; the appeal that overturned one does not change that.
+    assert re.search(r"<td>weapons</td><td>3</td><td>2</td><td>66.7 %</td>", page), page[page.find("flag-precision") :][
+        :600
+    ]
+    assert "open 0 · rejection upheld 1 · rejection overturned 1" in page
+    assert '<strong id="overturn-rate">50.0 %</strong>' in page
+    assert "over a day: 1" in page
+
+
+def test_reviewing_a_filtered_queue_stays_in_it(client, moderator, second_moderator):
+    uploads = uploads_in_review(4)
+    weapons = sorted(uploads[:2], key=lambda u: (-u.review_rank, str(u.pk)))
+    for upload in weapons:
+        Flag.objects.create(upload=upload, kind="prohibited_goods", category="weapons", score=0.3, reason="test")
+    client.force_login(moderator)
+    queue = client.get("/review/?category=weapons").content.decode()
+    assert 'href="/review/next/?category=weapons" id="start">Start reviewing these' in queue
+    opened = client.get("/review/next/?category=weapons")
+    assert opened["Location"] == f"/review/{weapons[0].pk}/?category=weapons"
+    page = client.get(opened["Location"]).content.decode()
+    assert 'id="queue-filter-note"' in page and f"?after={weapons[0].pk}&amp;category=weapons" in page
+    decided = client.post(opened["Location"], {"verdict": "approve"})
+    assert decided["Location"] == f"/review/next/?after={weapons[0].pk}&category=weapons"
+    assert client.get(decided["Location"])["Location"] == f"/review/{weapons[1].pk}/?category=weapons"
+    # J from the filter's last item finds none left in it: back to the filtered queue, never an item outside it.
+    step = client.get(f"/review/next/?after={weapons[1].pk}&category=weapons")
+    assert step["Location"] == "/review/?category=weapons"
+    assert Upload.objects.filter(pk__in=[u.pk for u in uploads[2:]], claimed_by=moderator).count() == 0

@@ -45,7 +45,7 @@ from moderation.services.bank_files import (
     bank_hashes_parse,
 )
 from moderation.services.queue import queue_claim, queue_claim_next, queue_step
-from moderation.services.review import review_decide, review_decide_bulk
+from moderation.services.review import review_decide, review_decide_bulk, review_labels
 from moderation.templatetags.dashboard import details, percent
 from moderation.views import label_keys
 from tests.conftest import skimage_jpeg
@@ -157,12 +157,16 @@ def test_j_and_k_links_on_the_page_step_through_the_queue(client, moderator):
 
 
 def test_every_class_has_its_own_key_none_taken_by_a_command():
-    labels = [f"class {i}" for i in range(30)]
+    labels = [f"class {i}" for i in range(29)] + ["no product"]
     keys = [key for key, _ in label_keys(labels)]
     assert all(keys) and len(set(keys)) == 30
-    assert not set(keys) & set("arjkv?")
+    assert not set(keys) & set("arjkvu?")
+    assert dict(label_keys(labels))["n"] == "no product"
     fashion = dict((name, key) for key, name in label_keys(list(FASHION_MNIST_CLASSES)))
     assert fashion["Ankle boot"] == "0"
+    # The whole vocabulary a moderator labels with: the seed's classes keep their keys.
+    vocabulary = dict((name, key) for key, name in label_keys(review_labels()))
+    assert vocabulary["Ankle boot"] == "0" and vocabulary["no product"] == "n" and vocabulary["Skirt"] == "b"
 
 
 def test_the_page_shows_the_key_legend_for_every_class(client, moderator):
@@ -419,7 +423,14 @@ def test_exports_in_each_format_import_back_the_same_list(lead):
     for fmt in ("csv", "threatexchange", "threatexchange-csv"):
         filename, content_type, lines = bank_export(bank_id=source.pk, actor=lead, fmt=fmt)
         text = "".join(lines)
-        assert "/" not in filename and filename.startswith("known-bad-2026.")
+        assert (
+            filename
+            == {
+                "csv": "known-bad-2026.csv",  # not .csv.csv
+                "threatexchange": "known-bad-2026-threatexchange.txt",
+                "threatexchange-csv": "known-bad-2026-threatexchange-csv.csv",
+            }[fmt]
+        )
         target = HashBank.objects.create(name=f"copy {fmt}")
         outcome = bank_file_import(bank_id=target.pk, actor=lead, text=text)
         assert outcome.format == fmt
@@ -485,7 +496,7 @@ def test_bank_pages_for_leads_only(client, lead, moderator):
     response = client.post(f"/lead/banks/{bank.pk}/", {"action": "import"}, follow=True)
     assert "Choose a list file or paste hashes." in response.content.decode()
     export = client.get(f"/lead/banks/{bank.pk}/export?format=threatexchange")
-    assert export["Content-Disposition"] == 'attachment; filename="test-bank.threatexchange.txt"'
+    assert export["Content-Disposition"] == 'attachment; filename="test-bank-threatexchange.txt"'
     assert f"pdq {HASH_A}\n" in b"".join(export.streaming_content).decode()
     assert bank.entries.count() == 2
 

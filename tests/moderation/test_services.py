@@ -109,7 +109,9 @@ def test_classify_ignores_missing_upload(db):
 def test_transitions_are_enforced():
     upload = Upload(status=UploadStatus.APPROVED)
     with pytest.raises(InvalidTransition):
-        upload_transition(upload, UploadStatus.IN_REVIEW)
+        upload_transition(upload, UploadStatus.APPEALED)  # only a rejection is appealed
+    with pytest.raises(InvalidTransition):
+        upload_transition(upload, UploadStatus.PENDING)
 
 
 def test_fail_keeps_reason(db):

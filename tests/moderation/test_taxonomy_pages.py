@@ -26,7 +26,7 @@ def test_review_page_and_queue_show_the_top_categories(client, moderator, versio
     assert "<td>weapons</td><td>0.350</td>" in page
     assert 'class="declared">food and drink<' in page
     queue = client.get("/review/").content.decode()
-    assert '<span class="tag category">food and drink 0.65</span>' in queue
+    assert '<span class="tag category">food and drink 0.650</span>' in queue
 
 
 def test_my_posts_shows_the_top_categories(client, versions):

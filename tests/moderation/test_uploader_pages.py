@@ -79,11 +79,12 @@ def test_a_rejected_post_names_the_flag_or_the_moderators_reason(poster_client, 
 
 def test_badges_after_an_appeal_read_as_sentences(poster_client, world):
     overturned = _status(poster_client, world.posts["overturned"])
-    assert overturned["badge"] == "Published — appeal upheld" and overturned["tone"] == "ok"
+    # One vocabulary with the API's appeal.status: the rejection is overturned or upheld.
+    assert overturned["badge"] == "Published — rejection overturned on appeal" and overturned["tone"] == "ok"
     declined = _status(poster_client, world.posts["declined"])
-    assert declined["badge"] == "Rejected — appeal declined" and not declined["can_appeal"]
+    assert declined["badge"] == "Rejected — rejection upheld on appeal" and not declined["can_appeal"]
     page = poster_client.get("/posts/").content.decode()
-    assert "Published — appeal upheld" in page and "rejection overturned" not in page.lower()
+    assert "Published — rejection overturned on appeal" in page and "appeal upheld" not in page.lower()
 
 
 def test_my_posts_shows_reasons_and_a_full_appeal_field(poster_client, world):
@@ -108,8 +109,8 @@ def test_status_json_is_only_for_the_posts_owner(client, world):
 def test_notifications_list_every_decision_and_the_appeals(poster_client, world):
     assert ">6<" in poster_client.get("/upload/").content.decode().replace(" ", "")  # unread count in the nav
     page = poster_client.get("/notifications/").content.decode()
-    assert "your appeal was upheld; it is published." in page
-    assert "your appeal was declined; the rejection stands." in page
+    assert "rejection overturned on appeal; it is published." in page
+    assert "rejection upheld on appeal; it stays rejected." in page
     assert "held for review. It is held because it may show adult content." in page
     assert "rejected. A moderator rejected it because it is spam or a scam." in page
     # Seen: the count is gone until the next decision.

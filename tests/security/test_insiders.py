@@ -105,8 +105,10 @@ def test_nobody_answers_qa_on_their_own_upload(moderator, second_moderator):
 def test_bulk_refuses_ids_the_grid_would_not_show(moderator, second_moderator, django_user_model):
     author = django_user_model.objects.create_user("author", password="author-pass-1")
     low_risk = upload_in_review()
-    flagged = upload_in_review()
-    Flag.objects.create(upload=flagged, kind="adult", category="adult content", score=0.5, reason="test")
+    flagged = upload_in_review()  # a bank match is looked at on its own
+    Flag.objects.create(upload=flagged, kind="hash_match", category="bank", score=3, reason="test")
+    rejecting = upload_in_review()  # a reject-level flag too
+    Flag.objects.create(upload=rejecting, kind="adult", category="adult", score=0.9, action="reject", reason="test")
     own = upload_in_review(uploader=moderator)
     held = upload_in_review()
     queue_claim(moderator=second_moderator, upload_id=held.pk)
@@ -114,19 +116,20 @@ def test_bulk_refuses_ids_the_grid_would_not_show(moderator, second_moderator, d
     review_decide(upload_id=appealed.pk, moderator=second_moderator, verdict="reject")
     appeal_open(upload_id=appealed.pk, message="again", user=author)
 
-    ids = [str(u.pk) for u in (low_risk, flagged, own, held, appealed)] + ["not-a-uuid"]
+    ids = [str(u.pk) for u in (low_risk, flagged, rejecting, own, held, appealed)] + ["not-a-uuid"]
     outcome = review_decide_bulk(upload_ids=ids, moderator=moderator, verdict="approve")
     assert outcome.decided == [str(low_risk.pk)]
     assert set(outcome.refused) == set(ids[1:])
     statuses = dict(Upload.objects.values_list("pk", "status"))
     assert statuses[low_risk.pk] == UploadStatus.APPROVED
-    assert statuses[flagged.pk] == statuses[own.pk] == statuses[held.pk] == UploadStatus.IN_REVIEW
+    assert statuses[flagged.pk] == statuses[rejecting.pk] == statuses[own.pk] == statuses[held.pk]
+    assert statuses[own.pk] == UploadStatus.IN_REVIEW
     assert statuses[appealed.pk] == UploadStatus.APPEALED
 
 
-def test_bulk_grid_page_refuses_a_flagged_id(client, moderator):
+def test_bulk_grid_page_refuses_a_bank_matched_id(client, moderator):
     flagged = upload_in_review()
-    Flag.objects.create(upload=flagged, kind="adult", category="adult content", score=0.5, reason="test")
+    Flag.objects.create(upload=flagged, kind="hash_match", category="bank", score=3, reason="test")
     client.force_login(moderator)
     client.post("/review/grid/", {"verdict": "approve", "selected": [str(flagged.pk)]})
     assert Upload.objects.get(pk=flagged.pk).status == UploadStatus.IN_REVIEW
