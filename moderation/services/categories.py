@@ -452,14 +452,21 @@ class TrainingSet:
     keys: list[str]
     positives: int
     negatives: int  # given by a lead
-    background: int  # recent uploads that are no example of this category
+    background: int  # recent uploads that are no example of this category (the last rows)
+
+    @property
+    def background_mask(self) -> np.ndarray:
+        mask = np.zeros(len(self.labels), bool)
+        mask[len(self.labels) - self.background :] = True
+        return mask
 
 
 def training_set(category: CustomCategory, backbone_id: int) -> TrainingSet:
     """The category's examples in the active backbone's space, plus background
-    negatives: recent uploads that are no example of this one (what the head
-    must not fire on). Other categories' examples are not used: categories may
-    overlap ("e-cigarettes" and "vape pens")."""
+    uploads: recent uploads that are no example of this one, negatives unless
+    they look like the positives (classifier.ml.category_head's
+    background_weights leaves those out). Other categories' examples are not
+    used: categories may overlap ("e-cigarettes" and "vape pens")."""
     own = list(
         CategoryExample.objects.filter(category=category, backbone_version_id=backbone_id).values_list(
             "pk", "upload_id", "positive", "embedding"
@@ -510,7 +517,12 @@ def category_train(*, category_id: int, trigger: str = "examples", actor=None) -
     if data.positives < 2 or data.positives == len(data.labels):
         return None
     trained, holdout = fit_and_evaluate(
-        data.embeddings, data.labels, data.keys, threshold=category.threshold, backbone_version_id=backbone_id
+        data.embeddings,
+        data.labels,
+        data.keys,
+        threshold=category.threshold,
+        background=data.background_mask,
+        backbone_version_id=backbone_id,
     )
     active = category.active_head
     active_eval = None
@@ -536,6 +548,8 @@ def category_train(*, category_id: int, trigger: str = "examples", actor=None) -
                 "examples_positive": data.positives,
                 "examples_negative": data.negatives,
                 "background_negatives": data.background,
+                "background_left_out": trained.left_out,
+                "cross_validated": trained.cross_validated.as_dict() if trained.cross_validated else None,
                 "train_seconds": trained.seconds,
                 "active_on_holdout": active_eval.as_dict() if active_eval else None,
             },
