@@ -59,7 +59,7 @@ def category_list(request: HttpRequest) -> HttpResponse:
         return redirect("category-detail", slug=category.slug)
     from moderation.models import CustomCategory
 
-    rows = CustomCategory.objects.select_related("active_head").order_by("name")
+    rows = CustomCategory.objects.select_related("active_head", "live_head").order_by("name")
     return render(request, "moderation/categories/list.html", {"categories": rows, "kinds": CategoryKind.choices})
 
 
@@ -83,7 +83,7 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, "Saved. A new threshold applies from the next head trained.")
         return redirect("category-detail", slug=slug)
-    heads = list(category.heads.order_by("-version")[:10])
+    heads = list(category.heads.select_related("confirmed_by").order_by("-version")[:10])
     shown = category.active_head or (heads[0] if heads else None)
     curve = (shown.metrics or {}).get("curve", []) if shown else []
     examples = list(category.examples.select_related("upload").order_by("-created_at")[:200])
@@ -107,6 +107,7 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "live": svc.category_live_figures(category),
             "target": settings.CALIBRATION_TARGET_PRECISION,
             "suggested": suggest_threshold(curve, settings.CALIBRATION_TARGET_PRECISION) if curve else None,
+            "dry_run": svc.dry_run_shown(category),
         },
     )
 
@@ -121,6 +122,32 @@ def category_train_view(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Training queued; the page shows the new head when it is done.")
+    return redirect("category-detail", slug=slug)
+
+
+@permission_required(PERMISSION)
+@require_http_methods(["POST"])
+def category_dry_run_view(request: HttpRequest, slug: str) -> HttpResponse:
+    category = _category_or_404(slug)
+    try:
+        run = svc.head_dry_run(actor=request.user, category=category, days=request.POST.get("days", ""))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Dry run of head v{run['version']}: it would have flagged {run['flagged']}.")
+    return redirect(reverse("category-detail", kwargs={"slug": slug}) + "#go-live")
+
+
+@permission_required(PERMISSION)
+@require_http_methods(["POST"])
+def category_confirm_view(request: HttpRequest, slug: str) -> HttpResponse:
+    category = _category_or_404(slug)
+    try:
+        head = svc.category_confirm(actor=request.user, category=category, head_id=request.POST.get("head"))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Head v{head.version} is live: it flags new uploads from now on.")
     return redirect("category-detail", slug=slug)
 
 
@@ -235,6 +262,8 @@ urlpatterns = [
     path("<slug:slug>/", category_detail, name="category-detail"),
     path("<slug:slug>/train/", category_train_view, name="category-train"),
     path("<slug:slug>/backfill/", category_backfill_view, name="category-backfill"),
+    path("<slug:slug>/dry-run/", category_dry_run_view, name="category-dry-run"),
+    path("<slug:slug>/confirm/", category_confirm_view, name="category-confirm"),
     path("<slug:slug>/import/", category_import_view, name="category-import"),
     path("<slug:slug>/search/", category_search, name="category-search"),
 ]

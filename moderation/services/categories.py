@@ -90,7 +90,7 @@ def category_get(*, slug: str | None = None, category_id: int | None = None, nam
         query = query.filter(name=name)
     else:
         query = query.filter(pk=category_id or 0)
-    category = query.select_related("active_head").first()
+    category = query.select_related("active_head", "live_head").first()
     if category is None:
         raise NotFound("No such custom category.", code="category_not_found")
     return category
@@ -556,7 +556,10 @@ def category_train(*, category_id: int, trigger: str = "examples", actor=None) -
             gate=decision.as_dict(),
         )
         if decision.promote:
-            CategoryHead.objects.filter(category=category, status=HeadStatus.ACTIVE).update(status=HeadStatus.RETIRED)
+            # The live head keeps flagging until a lead confirms this one (category_confirm).
+            CategoryHead.objects.filter(category=category, status=HeadStatus.ACTIVE).exclude(
+                pk=category.live_head_id or 0
+            ).update(status=HeadStatus.RETIRED)
             head.status = HeadStatus.ACTIVE
             category.active_head = head
             category.save(update_fields=["active_head", "updated_at"])
@@ -598,6 +601,164 @@ def category_train_request(*, actor, category: CustomCategory) -> None:
     transaction.on_commit(lambda: _enqueue_training(category_id, None, countdown=0))
 
 
+# ---------------------------------------------------------------- going live
+
+DRY_RUN_MAX_UPLOADS = 20000
+DRY_RUN_BATCH = 2000
+DRY_RUN_SHOWN = 12
+
+
+def _days(days, *, code: str) -> int:
+    try:
+        days = int(days)
+    except (TypeError, ValueError):
+        days = 0
+    if not 1 <= days <= settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS:
+        raise InvalidInput(f"Days must be between 1 and {settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS}.", code=code)
+    return days
+
+
+def _scored_recent(head: CategoryHead, *, since, limit: int) -> Iterable[tuple[list, np.ndarray]]:
+    """Batches of (rows, scores) of the newest stored embeddings of the
+    head's backbone since `since`, one row per upload: (upload_id, status)."""
+    model = Head.from_bytes(head.artifact)
+    rows = (
+        Prediction.objects.filter(
+            model_version_id=head.backbone_version_id, embedding__isnull=False, upload__created_at__gte=since
+        )
+        .order_by("-upload__created_at", "-pk")
+        .values_list("upload_id", "upload__status", "embedding")
+    )
+    seen: set = set()
+    offset = 0
+    while offset < limit:
+        chunk = list(rows[offset : min(offset + DRY_RUN_BATCH, limit)])
+        if not chunk:
+            break
+        offset += len(chunk)
+        batch = [r for r in chunk if r[0] not in seen]
+        seen.update(r[0] for r in batch)
+        if not batch:
+            continue
+        yield (
+            [(r[0], r[1]) for r in batch],
+            model.scores(np.stack([embedding_from_bytes(r[2]) for r in batch])),
+        )
+
+
+def head_dry_run(*, actor, category: CustomCategory, days) -> dict:
+    """What the category's newest head (the gate's choice) would have flagged
+    over the last `days` days of stored embeddings, at the category's
+    threshold, without flagging anything. Kept on the head: confirming it
+    live requires one (category_confirm)."""
+    _require_lead(actor)
+    days = _days(days, code="invalid_dry_run_days")
+    category = CustomCategory.objects.select_related("active_head").get(pk=category.pk)
+    head = category.active_head
+    if head is None:
+        raise Conflict("The category has no trained head yet: add examples first.", code="no_active_head")
+    since = timezone.now() - timedelta(days=days)
+    reject_at = category.reject_threshold if category.reject_threshold is not None else category.threshold
+    scanned = flagged = rejected = 0
+    top: list[tuple[float, str, str]] = []
+    for batch, scores in _scored_recent(head, since=since, limit=DRY_RUN_MAX_UPLOADS):
+        scanned += len(batch)
+        for (upload_id, status), score in zip(batch, scores, strict=True):
+            if score < category.threshold:
+                continue
+            flagged += 1
+            rejected += int(category.kind == CategoryKind.REJECT and score >= reject_at)
+            top.append((float(score), str(upload_id), status))
+        top = sorted(top, reverse=True)[:DRY_RUN_SHOWN]
+    result = {
+        "head_id": head.pk,
+        "version": head.version,
+        "days": days,
+        "kind": category.kind,
+        "threshold": category.threshold,
+        "reject_threshold": category.reject_threshold,
+        "scanned": scanned,
+        "limit": DRY_RUN_MAX_UPLOADS,
+        "flagged": flagged,
+        "rejected": rejected,
+        "top": [{"upload": u, "score": round(sc, 4), "status": st} for sc, u, st in top],
+        "at": timezone.now().isoformat(),
+        "by": getattr(actor, "username", "system"),
+    }
+    CategoryHead.objects.filter(pk=head.pk).update(dry_run=result)
+    return result
+
+
+@transaction.atomic
+def category_confirm(*, actor, category: CustomCategory, head_id) -> CategoryHead:
+    """A lead puts the newest head live, having seen its dry run: from then
+    on workers flag with it. Refused for any other head, without a dry run
+    of this head, or when the category's threshold or kind changed since it."""
+    _require_lead(actor)
+    stored = CustomCategory.objects.select_for_update().filter(pk=category.pk).first()
+    if stored is None:
+        raise NotFound("No such custom category.", code="category_not_found")
+    category = stored
+    try:
+        head_id = int(head_id)
+    except (TypeError, ValueError):
+        raise InvalidInput("Which head? (a head id)", code="invalid_head") from None
+    if category.active_head_id is None or category.active_head_id != head_id:
+        raise Conflict(
+            "Only the newest head the gate passed can go live; the page has changed since: look again.",
+            code="head_changed",
+        )
+    head = CategoryHead.objects.get(pk=head_id)
+    if category.live_head_id == head.pk:
+        raise Conflict(f"Head v{head.version} is live already.", code="already_live")
+    run = head.dry_run or {}
+    if run.get("head_id") != head.pk:
+        raise Conflict("Run the dry run of this head first: see what it would flag.", code="dry_run_first")
+    if (run.get("threshold"), run.get("reject_threshold"), run.get("kind")) != (
+        category.threshold,
+        category.reject_threshold,
+        category.kind,
+    ):
+        raise Conflict(
+            "The category's threshold or kind changed since the dry run: run it again.", code="dry_run_stale"
+        )
+    previous = category.live_head_id
+    if previous:
+        CategoryHead.objects.filter(pk=previous).update(status=HeadStatus.RETIRED)
+    CategoryHead.objects.filter(pk=head.pk).update(confirmed_by=_user_or_none(actor), confirmed_at=timezone.now())
+    CustomCategory.objects.filter(pk=category.pk).update(live_head=head, updated_at=timezone.now())
+    head.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CATEGORY_HEAD_CONFIRMED,
+        target=head,
+        data={
+            "category": category.name,
+            "version": head.version,
+            "replaces": previous,
+            "dry_run": {k: run.get(k) for k in ("days", "scanned", "flagged", "rejected", "threshold", "at")},
+        },
+    )
+    return head
+
+
+def dry_run_shown(category: CustomCategory) -> dict | None:
+    """The newest head's dry run while it awaits confirmation, if one was run
+    at the category's present settings (what the page offers to confirm)."""
+    head = category.active_head
+    if head is None or head.pk == category.live_head_id:
+        return None
+    run = head.dry_run or {}
+    current = (category.threshold, category.reject_threshold, category.kind)
+    if run.get("head_id") != head.pk or (run.get("threshold"), run.get("reject_threshold"), run.get("kind")) != current:
+        return None
+    return {**run, "share": run["flagged"] / run["scanned"] if run.get("scanned") else None}
+
+
+def _user_or_none(actor):
+    return actor if getattr(actor, "pk", None) else None
+
+
 # ---------------------------------------------------------------- serving
 
 
@@ -629,12 +790,11 @@ class _HeadCache:
         if self.checked_at is not None and now - self.checked_at < settings.CLASSIFIER_VERSION_CHECK_SECONDS:
             return self.served, self.heads
         self.checked_at = now
+        # Only a head a lead confirmed after its dry run flags anything.
         rows = tuple(
-            CustomCategory.objects.filter(enabled=True, active_head__isnull=False)
+            CustomCategory.objects.filter(enabled=True, live_head__isnull=False)
             .order_by("pk")
-            .values_list(
-                "pk", "name", "kind", "threshold", "reject_threshold", "active_head_id", "active_head__version"
-            )
+            .values_list("pk", "name", "kind", "threshold", "reject_threshold", "live_head_id", "live_head__version")
         )
         if rows != self.key:
             artifacts = dict(CategoryHead.objects.filter(pk__in=[r[5] for r in rows]).values_list("pk", "artifact"))
@@ -712,20 +872,15 @@ def custom_category_signals(analysis) -> tuple[list[Signal], list[str]]:
 @transaction.atomic
 def backfill_start(*, actor, category: CustomCategory, days) -> CategoryBackfill:
     _require_lead(actor)
-    try:
-        days = int(days)
-    except (TypeError, ValueError):
-        days = 0
-    if not 1 <= days <= settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS:
-        raise InvalidInput(
-            f"Days must be between 1 and {settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS}.", code="invalid_backfill_days"
+    days = _days(days, code="invalid_backfill_days")
+    category = CustomCategory.objects.select_related("live_head").get(pk=category.pk)
+    if category.live_head is None:
+        raise Conflict(
+            "The category has no live head yet: train one, look at its dry run and confirm it.", code="no_live_head"
         )
-    category = CustomCategory.objects.select_related("active_head").get(pk=category.pk)
-    if category.active_head is None:
-        raise Conflict("The category has no active head yet: add examples first.", code="no_active_head")
     backfill = CategoryBackfill.objects.create(
         category=category,
-        head=category.active_head,
+        head=category.live_head,
         days=days,
         created_by=actor if getattr(actor, "pk", None) else None,
     )
@@ -733,7 +888,7 @@ def backfill_start(*, actor, category: CustomCategory, days) -> CategoryBackfill
         actor=actor,
         action=AuditAction.CATEGORY_BACKFILL,
         target=backfill,
-        data={"category": category.name, "days": days, "head": category.active_head.version},
+        data={"category": category.name, "days": days, "head": category.live_head.version},
     )
     backfill_id = backfill.pk
 
