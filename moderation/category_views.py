@@ -5,6 +5,7 @@ permission themselves; the decorators only keep others off the pages."""
 from __future__ import annotations
 
 import itertools
+import time
 
 from django.conf import settings
 from django.contrib import messages
@@ -108,6 +109,7 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "target": settings.CALIBRATION_TARGET_PRECISION,
             "suggested": suggest_threshold(curve, settings.CALIBRATION_TARGET_PRECISION) if curve else None,
             "dry_run": svc.dry_run_shown(category),
+            "candidates": svc.category_candidates(category),
         },
     )
 
@@ -123,6 +125,36 @@ def category_train_view(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         messages.success(request, "Training queued; the page shows the new head when it is done.")
     return redirect("category-detail", slug=slug)
+
+
+@permission_required(PERMISSION)
+@require_http_methods(["POST"])
+def candidate_mark_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Yes or no on a candidate (a key on the page submits it); the head
+    retrains before the page comes back, so the next candidates are its own."""
+    category = _category_or_404(slug)
+    answer = request.POST.get("answer", "")
+    started = time.perf_counter()
+    try:
+        if answer not in ("yes", "no"):
+            raise InvalidInput("Answer yes or no.", code="invalid_answer")
+        head = svc.candidate_mark(
+            actor=request.user, category=category, upload_id=request.POST.get("upload", ""), positive=answer == "yes"
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        seconds = time.perf_counter() - started
+        said = "is" if answer == "yes" else "is not"
+        if head is None:
+            messages.success(request, f"Noted: it {said} {category.name}.")
+        else:
+            outcome = "newest head" if head.status == "active" else f"kept the newest head ({head.gate.get('reason')})"
+            messages.success(
+                request,
+                f"Noted: it {said} {category.name}. Retrained in {seconds:.1f} s: v{head.version}, {outcome}.",
+            )
+    return redirect(reverse("category-detail", kwargs={"slug": slug}) + "#candidates")
 
 
 @permission_required(PERMISSION)
@@ -264,6 +296,7 @@ urlpatterns = [
     path("<slug:slug>/backfill/", category_backfill_view, name="category-backfill"),
     path("<slug:slug>/dry-run/", category_dry_run_view, name="category-dry-run"),
     path("<slug:slug>/confirm/", category_confirm_view, name="category-confirm"),
+    path("<slug:slug>/candidates/", candidate_mark_view, name="category-candidate-mark"),
     path("<slug:slug>/import/", category_import_view, name="category-import"),
     path("<slug:slug>/search/", category_search, name="category-search"),
 ]

@@ -226,15 +226,16 @@ def background_weights(
     return weights
 
 
-def candidates(scores: np.ndarray, threshold: float, count: int) -> list[int]:
+def candidates(scores: np.ndarray, threshold: float, count: int, *, highest_first: bool = False) -> list[int]:
     """Indices of the uploads a lead should confirm next, alternating: the one
     the head is least sure of (score nearest the threshold), then the
-    highest-scoring one; each once."""
+    highest-scoring one (or the other way round); each once."""
     scores = np.asarray(scores, np.float64)
     unsure = list(np.argsort(np.abs(scores - threshold), kind="stable"))
     highest = list(np.argsort(-scores, kind="stable"))
     chosen: list[int] = []
-    for a, b in zip(unsure, highest, strict=True):
+    pairs = zip(highest, unsure, strict=True) if highest_first else zip(unsure, highest, strict=True)
+    for a, b in pairs:
         for i in (int(a), int(b)):
             if i not in chosen and len(chosen) < count:
                 chosen.append(i)

@@ -33,6 +33,7 @@ from classifier.facade import (
     embed_images,
     embedding_from_bytes,
     fit_and_evaluate,
+    head_candidates,
     head_evaluate,
     head_gate,
     open_image,
@@ -213,10 +214,12 @@ def upload_embedding(upload_id) -> tuple[bytes, int] | None:
     return (bytes(row[0]), row[1]) if row and row[0] is not None else None
 
 
-def _examples_changed(category: CustomCategory) -> None:
+def _examples_changed(category: CustomCategory, *, queue_training: bool = True) -> None:
     """Stamp the change and queue a debounced training (after commit)."""
     stamp = timezone.now()
     CustomCategory.objects.filter(pk=category.pk).update(examples_changed_at=stamp)
+    if not queue_training:
+        return
     category_id = category.pk
     transaction.on_commit(lambda: _enqueue_training(category_id, stamp.isoformat()))
 
@@ -242,10 +245,13 @@ def examples_add(
     upload_ids: Sequence,
     positive: bool = True,
     source: str = ExampleSource.SEARCH,
+    queue_training: bool = True,
 ) -> list[CategoryExample]:
     """Add uploads as examples (their stored embeddings). An upload already an
     example of this category takes the new polarity. All or nothing: an upload
-    without a stored embedding refuses the whole request."""
+    without a stored embedding refuses the whole request. A debounced training
+    follows on the training queue unless the caller trains itself
+    (candidate_mark)."""
     _require_lead(actor)
     if source not in ExampleSource.values:
         raise InvalidInput("Unknown example source.", code="invalid_example_source")
@@ -295,7 +301,7 @@ def examples_add(
             },
         )
         added.append(example)
-    _examples_changed(category)
+    _examples_changed(category, queue_training=queue_training)
     return added
 
 
@@ -599,6 +605,72 @@ def category_train_request(*, actor, category: CustomCategory) -> None:
     category_id = category.pk
     audit_record(actor=actor, action=AuditAction.CATEGORY_TRAIN_REQUESTED, target=category)
     transaction.on_commit(lambda: _enqueue_training(category_id, None, countdown=0))
+
+
+# ---------------------------------------------------------------- candidates
+
+CANDIDATES_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class Candidate:
+    upload_id: str
+    score: float
+    why: str  # "unsure" (nearest the threshold) or "highest" (the background's highest score)
+
+
+def _candidate_head(category: CustomCategory) -> CategoryHead | None:
+    """The head whose doubts the lead answers: the newest the gate passed, or
+    else the newest trained (a first head the gate refused still knows where it
+    is unsure)."""
+    if category.active_head_id:
+        return category.active_head
+    return category.heads.exclude(artifact=b"").order_by("-version").first()
+
+
+def category_candidates(category: CustomCategory, *, count: int = CANDIDATES_SHOWN) -> list[Candidate]:
+    """Recent uploads (the training background: no example of this category
+    yet) for the lead to confirm: alternately the one the head is least sure
+    of and the highest-scoring one (classifier.ml.category_head.candidates)."""
+    head = _candidate_head(category)
+    if head is None:
+        return []
+    taken = CategoryExample.objects.filter(category=category, upload__isnull=False).values("upload_id")
+    rows = list(
+        Prediction.objects.filter(model_version_id=head.backbone_version_id, embedding__isnull=False)
+        .exclude(upload_id__in=taken)
+        .order_by("-created_at")
+        .values_list("upload_id", "embedding")[: settings.CUSTOM_CATEGORY_BACKGROUND]
+    )
+    unique = list({str(u): e for u, e in reversed(rows)}.items())
+    if not unique:
+        return []
+    scores = Head.from_bytes(head.artifact).scores(np.stack([embedding_from_bytes(e) for _, e in unique]))
+    # The first candidate (the one a key answers) alternates between the kinds, mark after mark.
+    marks = CategoryExample.objects.filter(category=category, source=ExampleSource.CANDIDATE).count()
+    chosen = head_candidates(scores, category.threshold, count, highest_first=marks % 2 == 1)
+    unsure_rank = np.argsort(np.argsort(np.abs(scores - category.threshold), kind="stable"), kind="stable")
+    highest_rank = np.argsort(np.argsort(-scores, kind="stable"), kind="stable")
+    return [
+        Candidate(unique[i][0], float(scores[i]), "unsure" if unsure_rank[i] <= highest_rank[i] else "highest")
+        for i in chosen
+    ]
+
+
+def candidate_mark(*, actor, category: CustomCategory, upload_id, positive: bool) -> CategoryHead | None:
+    """The lead's yes or no on a candidate: an example (source "confirm",
+    audited as every example), then the head retrains at once, here, not
+    after the training queue's debounce: the next candidate comes from it."""
+    _require_lead(actor)
+    examples_add(
+        actor=actor,
+        category=category,
+        upload_ids=[upload_id],
+        positive=positive,
+        source=ExampleSource.CANDIDATE,
+        queue_training=False,
+    )
+    return category_train(category_id=category.pk, trigger="confirmation", actor=actor)
 
 
 # ---------------------------------------------------------------- going live

@@ -416,3 +416,40 @@ def test_a_retrained_head_waits_while_the_live_one_keeps_flagging(backbone, lead
     svc.forget_category_heads()
     later = classified(UploadFactory(), _analysis(backbone, "a", 5001))
     assert "head v2" in Flag.objects.get(upload=later, kind=FlagKind.CUSTOM_CATEGORY).reason
+
+
+def test_candidates_are_the_least_sure_and_highest_and_each_mark_retrains_at_once(client, backbone, lead):
+    category = _taught(lead, backbone)
+    unlabelled = {str(_upload(backbone, "a", 900 + i).pk) for i in range(3)}  # of the kind, no example yet
+    first = svc.category_train(category_id=category.pk)
+    candidates = svc.category_candidates(category)
+    assert len(candidates) == svc.CANDIDATES_SHOWN
+    examples = {str(u) for u in category.examples.values_list("upload_id", flat=True)}
+    assert not examples & {c.upload_id for c in candidates}
+    top = max(candidates, key=lambda c: c.score)
+    assert top.upload_id in unlabelled and top.why == "highest" and "unsure" in {c.why for c in candidates}
+    client.force_login(lead)
+    url = f"/lead/categories/{category.slug}/"
+    page = client.get(url).content.decode()
+    assert 'id="candidates"' in page and f'data-upload="{top.upload_id}"' in page
+    assert "js/category_candidates.js" in page
+    assert client.post(f"{url}candidates/", {"upload": top.upload_id, "answer": "maybe"}).status_code == 302
+    assert not category.examples.filter(upload_id=top.upload_id).exists()
+    done = client.post(f"{url}candidates/", {"upload": top.upload_id, "answer": "yes"}, follow=True).content.decode()
+    assert "Retrained in" in done
+    example = category.examples.get(upload_id=top.upload_id)
+    assert example.positive is True and example.source == "confirm"
+    event = AuditEvent.objects.filter(action=AuditAction.CATEGORY_EXAMPLE_ADDED, target_id=str(example.pk)).get()
+    assert event.actor == lead and event.data["source"] == "confirm"
+    retrained = category.heads.order_by("-version").first()
+    assert retrained.version == first.version + 1 and retrained.trigger == "confirmation"
+    assert top.upload_id not in {c.upload_id for c in svc.category_candidates(svc.category_get(slug=category.slug))}
+
+
+def test_a_moderator_cannot_mark_candidates(backbone, lead, moderator):
+    category = _taught(lead, backbone)
+    svc.category_train(category_id=category.pk)
+    [candidate, *_] = svc.category_candidates(category)
+    with pytest.raises(Forbidden):
+        svc.candidate_mark(actor=moderator, category=category, upload_id=candidate.upload_id, positive=True)
+    assert not category.examples.filter(source="confirm").exists()
