@@ -86,7 +86,8 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("category-detail", slug=slug)
     heads = list(category.heads.select_related("confirmed_by").order_by("-version")[:10])
     shown = category.active_head or (heads[0] if heads else None)
-    curve = (shown.metrics or {}).get("curve", []) if shown else []
+    figures = svc.head_figures(shown.metrics or {}) if shown else None
+    curve = figures["curve"] if figures else []
     examples = list(category.examples.select_related("upload").order_by("-created_at")[:200])
     backfills = list(category.backfills.select_related("head").order_by("-created_at")[:5])
     matches = list(backfills[0].matches.select_related("upload")[:100]) if backfills else []
@@ -98,7 +99,8 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "kinds": CategoryKind.choices,
             "heads": heads,
             "shown": shown,
-            "curve_points": svc.pr_curve_points(curve),
+            "chart": svc.pr_chart(curve),
+            "figures": figures,
             "examples": examples,
             "positives": sum(1 for e in examples if e.positive),
             "negatives": sum(1 for e in examples if not e.positive),

@@ -1102,3 +1102,41 @@ def category_live_figures(category: CustomCategory, *, days: int = 30) -> dict:
 def pr_curve_points(curve: Sequence[Sequence[float]], width: int = 240, height: int = 160) -> str:
     """SVG polyline points of a precision-recall curve: x recall, y precision."""
     return " ".join(f"{r * width:.1f},{(1 - p) * height:.1f}" for _, p, r in curve)
+
+
+PR_CHART_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def pr_chart(curve: Sequence[Sequence[float]], width: int = 240, height: int = 160) -> dict | None:
+    """What the category page draws: the curve's points and the tick marks of
+    both axes (recall along, precision up), in the plot's own coordinates."""
+    if not curve:
+        return None
+    return {
+        "points": pr_curve_points(curve, width, height),
+        "width": width,
+        "height": height,
+        "mid_x": width / 2,
+        "mid_y": height / 2,
+        "x_ticks": [(round(t * width, 1), f"{t:g}") for t in PR_CHART_TICKS],
+        "y_ticks": [(round((1 - t) * height, 1), f"{t:g}") for t in PR_CHART_TICKS],
+    }
+
+
+def head_figures(metrics: dict) -> dict:
+    """A head's figures as the page states them: the held-out ones, marked
+    uncertain (with their 95 % Wilson intervals) when fewer than about ten
+    positives were held out, and the cross-validated ones over every example;
+    the curve and the suggested threshold come from the cross-validated scores
+    where there are any (more positives than the held-out handful)."""
+    cross = metrics.get("cross_validated") or None
+    curve_from = cross if cross and cross.get("curve") else metrics
+    positives = metrics.get("positives") or 0
+    return {
+        "uncertain": metrics.get("uncertain", positives < 10),
+        "precision_interval": metrics.get("precision_interval"),
+        "recall_interval": metrics.get("recall_interval"),
+        "cross": cross,
+        "curve": curve_from.get("curve", []),
+        "curve_source": "cross-validated" if curve_from is cross else "held-out",
+    }

@@ -12,6 +12,7 @@ from classifier.ml.datasets import fashion_photo
 from moderation.models import SETTLED_STATUSES, CustomCategory, Flag, FlagKind, HeadStatus, Upload
 from moderation.services.uploads import upload_create
 from tests.conftest import start_process, stop_process, wait_for
+from tests.e2e.conftest import ARTIFACTS
 from tests.helpers import _split, encode, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -126,4 +127,7 @@ def test_category_pages_fit_the_screen(browser, live_server, width):
     for url in ("/lead/categories/", f"/lead/categories/{category.slug}/", f"/lead/categories/{category.slug}/search/"):
         page.goto(f"{live_server.url}{url}")
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), url
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = url.strip("/").replace("/", "-")
+        page.screenshot(path=str(ARTIFACTS / f"category-pages-{width}-{name}.png"), full_page=True)
     context.close()

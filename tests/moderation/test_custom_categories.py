@@ -303,6 +303,12 @@ def test_the_category_page_shows_the_head_figures_and_curve(client, backbone, le
     page = client.get(f"/lead/categories/{category.slug}/").content.decode()
     assert 'id="active-head">v1<' in page and 'id="pr-curve"' in page and 'id="suggested"' in page
     assert "<polyline points=" in page
+    # Readable: both axes named, with ticks from 0 to 1.
+    assert ">recall</text>" in page and ">precision</text>" in page
+    assert page.count('class="x-tick">') == 5 and page.count('class="y-tick">') == 5
+    assert 'class="x-tick">0.5<' in page and 'class="y-tick">1<' in page
+    # 20 examples: a handful held out, so the figure says it is uncertain, with intervals and a cross-validated one.
+    assert 'id="uncertain"' in page and "95 % interval" in page and "Cross-validated over all" in page
     assert 'id="live-head">none<' in page and 'id="go-live"' in page and 'id="confirm-live"' not in page
 
 
