@@ -236,14 +236,14 @@ def category_search(request: HttpRequest, slug: str) -> HttpResponse:
     if status not in UploadStatus.values:
         status = ""
     q = request.GET.get("q", "")[:100]
-    uploads = svc.uploads_search(q=q, days=days, status=status, limit=120)
-    taken = dict(category.examples.filter(upload__in=uploads).values_list("upload_id", "positive"))
+    hits = svc.uploads_search(q=q, days=days, status=status, limit=120)
+    taken = dict(category.examples.filter(upload__in=[h.upload for h in hits]).values_list("upload_id", "positive"))
     return render(
         request,
         "moderation/categories/search.html",
         {
             "category": category,
-            "uploads": [(u, taken.get(u.pk)) for u in uploads],
+            "hits": [(h.upload, h.matches, taken.get(h.upload.pk)) for h in hits],
             "q": q,
             "days": days,
             "status": status,

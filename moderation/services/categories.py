@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 import uuid
 import zipfile
@@ -1054,25 +1055,85 @@ def backfill_run(*, backfill_id: int) -> CategoryBackfill | None:
 # ---------------------------------------------------------------- reads
 
 
-def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int = 60) -> list[Upload]:
+SEARCH_SCAN = 4  # uploads read per result asked for, before the whole-word check
+
+
+@dataclass(frozen=True)
+class SearchMatch:
+    """Why a search result matched: the field and the words around the match."""
+
+    field: str  # "caption", "file name" or "ImageNet label"
+    before: str
+    word: str
+    after: str
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    upload: Upload
+    matches: tuple[SearchMatch, ...]
+
+
+def _whole_word(q: str) -> re.Pattern[str]:
+    # A letter or digit on neither side: "dog" finds "my_dog.jpg" and "a dog", not "hotdog" or "dogs".
+    return re.compile(r"(?<![^\W_])" + re.escape(q) + r"(?![^\W_])", re.IGNORECASE)
+
+
+def _match(field: str, text: str, pattern: re.Pattern[str], context: int = 30) -> SearchMatch | None:
+    found = pattern.search(text or "")
+    if found is None:
+        return None
+    start, end = found.span()
+    before = text[max(0, start - context) : start]
+    after = text[end : end + context]
+    return SearchMatch(
+        field,
+        ("…" if start > context else "") + before,
+        found.group(),
+        after + ("…" if end + context < len(text) else ""),
+    )
+
+
+def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int = 60) -> list[SearchHit]:
     """Past uploads with a stored embedding (the ones that can become examples),
-    newest first; `q` matches the caption, the file name or the ImageNet label."""
+    newest first. `q` matches the caption, the file name or the ImageNet label
+    as a whole word (or words), and each hit says where it matched."""
     from django.db.models import Q
 
     since = timezone.now() - timedelta(days=max(1, min(int(days), 3650)))
-    q = q.replace("\x00", "")  # PostgreSQL refuses NUL in text
-    uploads = Upload.objects.filter(
-        created_at__gte=since,
-        predictions__model_version__role=ModelRole.IMAGENET,
-        predictions__embedding__isnull=False,
-    )
+    q = " ".join(q.replace("\x00", "").split())  # PostgreSQL refuses NUL in text
+    imagenet = Q(predictions__model_version__role=ModelRole.IMAGENET, predictions__embedding__isnull=False)
+    if q:
+        # One filter(): the label condition is on the same ImageNet prediction, not any prediction.
+        imagenet &= Q(caption__icontains=q) | Q(original_filename__icontains=q) | Q(predictions__label__icontains=q)
+    uploads = Upload.objects.filter(imagenet, created_at__gte=since)
     if status:
         uploads = uploads.filter(status=status)
-    if q:
-        uploads = uploads.filter(
-            Q(caption__icontains=q) | Q(original_filename__icontains=q) | Q(predictions__label__icontains=q)
+    if not q:
+        return [SearchHit(u, ()) for u in uploads.distinct().order_by("-created_at")[:limit]]
+    candidates = list(uploads.distinct().order_by("-created_at")[: limit * SEARCH_SCAN])
+    labels: dict = {}
+    for upload_id, label in Prediction.objects.filter(
+        upload__in=candidates, model_version__role=ModelRole.IMAGENET
+    ).values_list("upload_id", "label"):
+        labels.setdefault(upload_id, label)
+    pattern = _whole_word(q)
+    hits = []
+    for upload in candidates:
+        found = tuple(
+            m
+            for m in (
+                _match("caption", upload.caption, pattern),
+                _match("file name", upload.original_filename, pattern),
+                _match("ImageNet label", labels.get(upload.pk, ""), pattern),
+            )
+            if m is not None
         )
-    return list(uploads.distinct().order_by("-created_at")[:limit])
+        if found:
+            hits.append(SearchHit(upload, found))
+        if len(hits) >= limit:
+            break
+    return hits
 
 
 def category_live_figures(category: CustomCategory, *, days: int = 30) -> dict:

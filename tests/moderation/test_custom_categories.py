@@ -459,3 +459,32 @@ def test_a_moderator_cannot_mark_candidates(backbone, lead, moderator):
     with pytest.raises(Forbidden):
         svc.candidate_mark(actor=moderator, category=category, upload_id=candidate.upload_id, positive=True)
     assert not category.examples.filter(source="confirm").exists()
+
+
+def test_search_matches_whole_words_and_says_where(client, backbone, lead):
+    product = ModelVersionFactory(role=ModelRole.PRODUCT, status=ModelVersionStatus.ACTIVE)
+    in_caption = _upload(backbone, "a", 1)
+    Upload.objects.filter(pk=in_caption.pk).update(caption="A Dog in the park, sleeping")
+    in_name = _upload(backbone, "a", 2)
+    Upload.objects.filter(pk=in_name.pk).update(original_filename="my_dog.jpg")
+    hotdog = _upload(backbone, "a", 3)
+    Upload.objects.filter(pk=hotdog.pk).update(caption="hotdog stand", original_filename="dogs.png")
+    by_label = _upload(backbone, "a", 4)
+    Prediction.objects.filter(upload=by_label).update(label="dog")
+    other_model = _upload(backbone, "a", 5)  # only another model's label says dog
+    Prediction.objects.create(upload=other_model, model_version=product, label="dog", score=0.9, scores={})
+    hits = {h.upload.pk: h.matches for h in svc.uploads_search(q="dog")}
+    assert set(hits) == {in_caption.pk, in_name.pk, by_label.pk}
+    [caption] = hits[in_caption.pk]
+    assert (caption.field, caption.before, caption.word, caption.after) == (
+        "caption",
+        "A ",
+        "Dog",
+        " in the park, sleeping",
+    )
+    assert [m.field for m in hits[in_name.pk]] == ["file name"] and hits[by_label.pk][0].field == "ImageNet label"
+    client.force_login(lead)
+    category = svc.category_create(actor=lead, name="dogs")
+    page = client.get(f"/lead/categories/{category.slug}/search/", {"q": "dog"}).content.decode()
+    assert '<span class="why">caption: A <mark>Dog</mark> in the park, sleeping</span>' in page
+    assert str(hotdog.pk) not in page
