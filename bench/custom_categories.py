@@ -115,8 +115,8 @@ def _platform_head(x: np.ndarray, y: np.ndarray, keys: list[str], background: np
 
     kwargs = {"background": background} if "background" in inspect.signature(fit_and_evaluate).parameters else {}
     started = time.perf_counter()
-    trained, _ = fit_and_evaluate(x, y, keys, threshold=THRESHOLD, **kwargs)
-    return trained, _suggested(trained), time.perf_counter() - started
+    trained, holdout = fit_and_evaluate(x, y, keys, threshold=THRESHOLD, **kwargs)
+    return trained, _suggested(trained), time.perf_counter() - started, holdout
 
 
 @dataclass
@@ -195,10 +195,10 @@ def _teach(case: Case, confirmations: int) -> dict:
     background = np.concatenate([np.zeros(len(case.examples), bool), np.ones(len(case.background), bool)])
     truth = np.concatenate([np.ones(len(case.examples), np.int8), case.truth])
     keys = [f"{case.name}:{i}" for i in range(len(x))]
-    trained, threshold, seconds = _platform_head(x, y, keys, background)
+    trained, threshold, seconds, _ = _platform_head(x, y, keys, background)
     retrain_seconds = []
     if confirmations:
-        from classifier.ml.category_head import candidates
+        from classifier.ml.category_head import candidates, head_gate
 
         for mark in range(confirmations):
             pool = np.flatnonzero(background)
@@ -206,8 +206,12 @@ def _teach(case: Case, confirmations: int) -> dict:
             [pick] = candidates(trained.head.scores(x[pool]), threshold, 1, highest_first=mark % 2 == 1)
             i = pool[pick]
             background[i], y[i] = False, truth[i]
-            trained, threshold, seconds = _platform_head(x, y, keys, background)
+            retrained, new_threshold, seconds, holdout = _platform_head(x, y, keys, background)
             retrain_seconds.append(seconds)
+            # The gate of category_train: the head in service stays unless the new one is no worse.
+            in_service = evaluate(trained.head.scores(x[holdout]), y[holdout], THRESHOLD)
+            if head_gate(retrained.evaluation, in_service, confirmed=True).promote:
+                trained, threshold = retrained, new_threshold
     ev = evaluate(trained.head.scores(case.held_x), case.held_y, threshold)
     return {
         "precision": ev.precision if ev.precision is not None else 0.0,

@@ -379,13 +379,21 @@ def fit_and_evaluate(
     return trained, holdout
 
 
-def head_gate(candidate: Evaluation, active: Evaluation | None) -> GateDecision:
+def _in_head_terms(decision: GateDecision) -> GateDecision:
+    """The gate's words are a product model's; a head's figures are its held-out AP and F1."""
+    reason = decision.reason.replace("base test accuracy", "held-out average precision")
+    reason = reason.replace("held-out corrections", "held-out F1").replace("base test", "average precision")
+    return GateDecision(decision.promote, reason, decision.figures)
+
+
+def head_gate(candidate: Evaluation, active: Evaluation | None, *, confirmed: bool = False) -> GateDecision:
     """The promotion gate's rules (classifier.ml.gate.gate_decide) for a head:
     the "base" figure is held-out average precision, the "held-out" figure the
     F1 at the threshold, both on the same held-out examples. The candidate may
     not lose more than the margin in average precision and must be strictly
-    better in F1, or else equal in F1 and better in average precision. A first
-    head must reach FIRST_HEAD_MIN_AP."""
+    better in F1, or else equal in F1 and better in average precision; after a
+    lead's confirmation (`confirmed`), no worse in F1 and within the margin in
+    average precision. A first head must reach FIRST_HEAD_MIN_AP."""
     cand_ap = candidate.average_precision or 0.0
     cand_f1 = candidate.f1 or 0.0
     if active is None:
@@ -402,7 +410,24 @@ def head_gate(candidate: Evaluation, active: Evaluation | None) -> GateDecision:
     # Ties in F1 are broken by average precision (a small, honest step up).
     holdout_candidate = cand_f1 + (1e-6 if cand_f1 == act_f1 and cand_ap > act_ap else 0.0)
     figures = GateFigures(cand_ap, act_ap, holdout_candidate, act_f1, candidate.positives, GATE_MARGIN)
-    return gate_decide(figures, min_holdout=MIN_HOLDOUT_POSITIVES)
+    decision = _in_head_terms(gate_decide(figures, min_holdout=MIN_HOLDOUT_POSITIVES))
+    if (
+        confirmed
+        and not decision.promote
+        and candidate.positives >= MIN_HOLDOUT_POSITIVES
+        and cand_f1 >= act_f1
+        and act_ap - cand_ap <= GATE_MARGIN
+    ):
+        # A lead's confirmation is a label the head in service never had: a head
+        # no worse on the same held-out examples takes its place, or a
+        # handful of held-out examples (ties are the rule) would freeze it.
+        return GateDecision(
+            True,
+            f"no worse on held-out (F1 {act_f1:.3f} → {cand_f1:.3f}, average precision {act_ap:.3f} → "
+            f"{cand_ap:.3f}) and trained on the lead's confirmations",
+            figures,
+        )
+    return decision
 
 
 @dataclass(frozen=True)

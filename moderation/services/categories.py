@@ -536,7 +536,7 @@ def category_train(*, category_id: int, trigger: str = "examples", actor=None) -
     if active is not None and active.status == HeadStatus.ACTIVE and active.backbone_version_id == backbone_id:
         previous = Head.from_bytes(active.artifact)
         active_eval = head_evaluate(previous.scores(data.embeddings[holdout]), data.labels[holdout], category.threshold)
-    decision = head_gate(trained.evaluation, active_eval)
+    decision = head_gate(trained.evaluation, active_eval, confirmed=trigger == "confirmation")
     with transaction.atomic():
         category = CustomCategory.objects.select_for_update().get(pk=category_id)
         version = (category.heads.order_by("-version").values_list("version", flat=True).first() or 0) + 1

@@ -149,3 +149,15 @@ def test_candidates_alternate_least_sure_and_highest():
     assert candidates(scores, 0.5, 4) == [1, 2, 5, 4]
     assert candidates(scores, 0.5, 1) == [1]
     assert len(candidates(scores, 0.5, 10)) == 6
+
+
+def test_after_a_confirmation_a_head_no_worse_on_held_out_takes_over():
+    x, y = _clusters(20, 60, seed=1)
+    keys = [f"k{i}" for i in range(len(y))]
+    trained, _ = fit_and_evaluate(x, y, keys, threshold=0.5)
+    tie = head_gate(trained.evaluation, trained.evaluation)
+    assert not tie.promote and "held-out F1" in tie.reason and "corrections" not in tie.reason
+    confirmed = head_gate(trained.evaluation, trained.evaluation, confirmed=True)
+    assert confirmed.promote and "confirmations" in confirmed.reason
+    worse = evaluate(np.zeros(int(split_holdout(keys, y).sum())), y[split_holdout(keys, y)], 0.5)
+    assert not head_gate(worse, trained.evaluation, confirmed=True).promote

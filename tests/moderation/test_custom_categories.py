@@ -405,7 +405,7 @@ def test_a_retrained_head_waits_while_the_live_one_keeps_flagging(backbone, lead
     first = _live(lead, category)
     # The gate is tested on its own; here it passes v2, which must still wait.
     passed = GateDecision(True, "better", GateFigures(1.0, 0.9, 1.0, 0.9, 5, 0.02))
-    monkeypatch.setattr(svc, "head_gate", lambda candidate, active: passed)
+    monkeypatch.setattr(svc, "head_gate", lambda candidate, active, confirmed: passed)
     second = svc.category_train(category_id=category.pk)
     category.refresh_from_db()
     assert second.status == HeadStatus.ACTIVE
