@@ -825,7 +825,7 @@ def dry_run_shown(category: CustomCategory) -> dict | None:
     current = (category.threshold, category.reject_threshold, category.kind)
     if run.get("head_id") != head.pk or (run.get("threshold"), run.get("reject_threshold"), run.get("kind")) != current:
         return None
-    return {**run, "share": run["flagged"] / run["scanned"] if run.get("scanned") else None}
+    return {**run, "percent": 100 * run["flagged"] / run["scanned"] if run.get("scanned") else None}
 
 
 def _user_or_none(actor):

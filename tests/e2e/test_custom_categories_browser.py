@@ -12,8 +12,8 @@ from django.contrib.auth.models import Group
 from classifier.ml.datasets import fashion_photo
 from moderation.models import SETTLED_STATUSES, AuditAction, AuditEvent, CustomCategory, Flag, FlagKind, Upload
 from moderation.services.uploads import upload_create
+from tests.browser.checks import AXE, check_current_page, watch_console
 from tests.conftest import start_process, stop_process, wait_for
-from tests.e2e.conftest import ARTIFACTS
 from tests.helpers import _split, encode, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -127,8 +127,10 @@ def test_lead_teaches_a_category_and_a_new_upload_is_flagged(
 
 @pytest.mark.parametrize("width", [1440, 390])
 def test_category_pages_fit_the_screen(browser, live_server, width):
-    """The lead's category pages (list, a trained category, the search) keep
-    within the window, with a head, its curve and examples shown."""
+    """The lead's category pages (list, a trained category awaiting its
+    confirmation, the search with its reasons) keep within the window and
+    pass the every-page checks (console, images, axe-core), with a head, its
+    curve, candidates, the dry run and examples shown."""
     import numpy as np
 
     from classifier.models import ModelRole, ModelVersionStatus
@@ -153,14 +155,24 @@ def test_category_pages_fit_the_screen(browser, live_server, width):
     category = svc.category_create(actor=lead, name="a rather long category name for vape pens", threshold=0.5)
     svc.examples_add(actor=lead, category=category, upload_ids=[u.pk for u in uploads[::2]])
     svc.category_train(category_id=category.pk)
+    svc.head_dry_run(actor=lead, category=category, days=7)  # the page then offers the confirmation
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed: run `npm ci --no-audit --no-fund` (make test does)")
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     sign_in(page, live_server.url, "lead", "lead-pass-123")
     page.wait_for_url("**/review/")
-    for url in ("/lead/categories/", f"/lead/categories/{category.slug}/", f"/lead/categories/{category.slug}/search/"):
+    failures = []
+    for name, url in (
+        ("list", "/lead/categories/"),
+        ("detail", f"/lead/categories/{category.slug}/"),
+        ("search", f"/lead/categories/{category.slug}/search/?q=x"),
+    ):
+        console = watch_console(page)
         page.goto(f"{live_server.url}{url}")
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), url
-        ARTIFACTS.mkdir(exist_ok=True)
-        name = url.strip("/").replace("/", "-")
-        page.screenshot(path=str(ARTIFACTS / f"category-pages-{width}-{name}.png"), full_page=True)
+        report = check_current_page(page, name=f"category-{name}-with-head", size=str(width), console=console)
+        failures += [f"{name}: {problem}" for problem in report.problems]
+    assert not failures, failures
+    page.goto(f"{live_server.url}/lead/categories/{category.slug}/")
+    assert page.is_visible("#confirm-live") and page.is_visible("#candidates") and page.is_visible("#pr-curve")
     context.close()
