@@ -2,6 +2,7 @@
 // review page's keys decide an item. Not while typing in a field.
 (function () {
   "use strict";
+  let sent = false; // one answer per page: a held key must not answer the next candidate unseen
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;
@@ -9,8 +10,9 @@
     const key = event.key.toLowerCase();
     if (key !== "y" && key !== "n") return;
     const first = document.querySelector("#candidates form.candidate");
-    if (!first) return;
+    if (!first || sent || event.repeat) return;
     event.preventDefault();
+    sent = true;
     first.querySelector(key === "y" ? ".candidate-yes" : ".candidate-no").click();
   });
 })();
