@@ -161,3 +161,16 @@ def test_after_a_confirmation_a_head_no_worse_on_held_out_takes_over():
     assert confirmed.promote and "confirmations" in confirmed.reason
     worse = evaluate(np.zeros(int(split_holdout(keys, y).sum())), y[split_holdout(keys, y)], 0.5)
     assert not head_gate(worse, trained.evaluation, confirmed=True).promote
+
+
+def test_auc_and_a_first_head_passes_on_it_when_the_background_hides_positives():
+    # 3 held-out positives; 60 background uploads of which 9 are of the category too (scored highest).
+    scores = np.array([0.9, 0.85, 0.6] + [0.95] * 9 + [0.1] * 51)
+    labels = np.array([1, 1, 1] + [0] * 60)
+    ev = evaluate(scores, labels, 0.5)
+    assert ev.average_precision < 0.5 and ev.auc == pytest.approx((3 * 51) / (3 * 60))
+    decision = head_gate(ev, None)
+    assert decision.promote and "AUC" in decision.reason
+    guessing = evaluate(np.random.default_rng(0).random(90), np.array([1] * 30 + [0] * 60), 0.5)  # knows nothing
+    assert 0.4 < guessing.auc < 0.65 and not head_gate(guessing, None).promote
+    assert evaluate(np.full(63, 0.5), labels, 0.5).auc == pytest.approx(0.5)  # ties share their rank
