@@ -17,6 +17,7 @@ from classifier.ml.category_head import (
     head_gate,
     suggest_threshold,
 )
+from classifier.ml.category_head import candidates as head_candidates
 from classifier.ml.category_head import evaluate as head_evaluate
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, load_split
 from classifier.ml.frames import frame_count, is_animation, iter_frames
@@ -42,6 +43,7 @@ __all__ = [
     "embedding_from_bytes",
     "fit_and_evaluate",
     "Head",
+    "head_candidates",
     "head_evaluate",
     "head_gate",
     "HeadSet",

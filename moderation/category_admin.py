@@ -13,7 +13,7 @@ from moderation.services.categories import category_create, category_update, exa
 
 class CategoryHeadInline(admin.TabularInline):
     model = CategoryHead
-    fields = ("version", "status", "threshold", "backbone_version_id", "created_at")
+    fields = ("version", "status", "threshold", "backbone_version_id", "confirmed_by", "confirmed_at", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -25,13 +25,14 @@ class CategoryHeadInline(admin.TabularInline):
 
 @admin.register(CustomCategory)
 class CustomCategoryAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "threshold", "reject_threshold", "active_head", "enabled")
-    fields = ("name", "description", "kind", "threshold", "reject_threshold", "enabled", "active_head")
-    readonly_fields = ("active_head",)
+    list_display = ("name", "kind", "threshold", "reject_threshold", "live_head", "active_head", "enabled")
+    fields = ("name", "description", "kind", "threshold", "reject_threshold", "enabled", "live_head", "active_head")
+    # A head goes live only through the lead's page (dry run, then category_confirm).
+    readonly_fields = ("live_head", "active_head")
     inlines = [CategoryHeadInline]
 
     def get_readonly_fields(self, request, obj=None):
-        return ("name", "active_head") if obj is not None else ("active_head",)
+        return ("name", "live_head", "active_head") if obj is not None else ("live_head", "active_head")
 
     def save_model(self, request, obj, form, change) -> None:
         if change:

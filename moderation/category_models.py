@@ -28,7 +28,20 @@ class CustomCategory(models.Model):
     )
     enabled = models.BooleanField(default=True)
     active_head = models.ForeignKey(
-        "moderation.CategoryHead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "moderation.CategoryHead",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The newest head the gate passed: shown, dry-run, asking for confirmations; it flags only once live.",
+    )
+    live_head = models.ForeignKey(
+        "moderation.CategoryHead",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The head a lead confirmed after its dry run: the one workers serve.",
     )
     examples_changed_at = models.DateTimeField(null=True, blank=True, help_text="Debounces retraining.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -59,6 +72,7 @@ class ExampleSource(models.TextChoices):
     SEARCH = "search", "Search of past uploads"
     IMPORT = "import", "Imported image"
     ADMIN = "admin", "Admin"
+    CANDIDATE = "confirm", "Confirmed candidate"
 
 
 class CategoryExample(models.Model):
@@ -110,6 +124,13 @@ class CategoryHead(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     gate = models.JSONField(default=dict, blank=True)
     trigger = models.CharField(max_length=16, default="examples")
+    dry_run = models.JSONField(
+        default=dict, blank=True, help_text="What it would have flagged over recent stored embeddings."
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="When a lead put it live.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

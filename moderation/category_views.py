@@ -5,6 +5,7 @@ permission themselves; the decorators only keep others off the pages."""
 from __future__ import annotations
 
 import itertools
+import time
 
 from django.conf import settings
 from django.contrib import messages
@@ -59,7 +60,7 @@ def category_list(request: HttpRequest) -> HttpResponse:
         return redirect("category-detail", slug=category.slug)
     from moderation.models import CustomCategory
 
-    rows = CustomCategory.objects.select_related("active_head").order_by("name")
+    rows = CustomCategory.objects.select_related("active_head", "live_head").order_by("name")
     return render(request, "moderation/categories/list.html", {"categories": rows, "kinds": CategoryKind.choices})
 
 
@@ -83,9 +84,10 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, "Saved. A new threshold applies from the next head trained.")
         return redirect("category-detail", slug=slug)
-    heads = list(category.heads.order_by("-version")[:10])
+    heads = list(category.heads.select_related("confirmed_by").order_by("-version")[:10])
     shown = category.active_head or (heads[0] if heads else None)
-    curve = (shown.metrics or {}).get("curve", []) if shown else []
+    figures = svc.head_figures(shown.metrics or {}) if shown else None
+    curve = figures["curve"] if figures else []
     examples = list(category.examples.select_related("upload").order_by("-created_at")[:200])
     backfills = list(category.backfills.select_related("head").order_by("-created_at")[:5])
     matches = list(backfills[0].matches.select_related("upload")[:100]) if backfills else []
@@ -97,7 +99,8 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "kinds": CategoryKind.choices,
             "heads": heads,
             "shown": shown,
-            "curve_points": svc.pr_curve_points(curve),
+            "chart": svc.pr_chart(curve),
+            "figures": figures,
             "examples": examples,
             "positives": sum(1 for e in examples if e.positive),
             "negatives": sum(1 for e in examples if not e.positive),
@@ -107,6 +110,8 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "live": svc.category_live_figures(category),
             "target": settings.CALIBRATION_TARGET_PRECISION,
             "suggested": suggest_threshold(curve, settings.CALIBRATION_TARGET_PRECISION) if curve else None,
+            "dry_run": svc.dry_run_shown(category),
+            "candidates": svc.category_candidates(category),
         },
     )
 
@@ -121,6 +126,62 @@ def category_train_view(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Training queued; the page shows the new head when it is done.")
+    return redirect("category-detail", slug=slug)
+
+
+@permission_required(PERMISSION)
+@require_http_methods(["POST"])
+def candidate_mark_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Yes or no on a candidate (a key on the page submits it); the head
+    retrains before the page comes back, so the next candidates are its own."""
+    category = _category_or_404(slug)
+    answer = request.POST.get("answer", "")
+    started = time.perf_counter()
+    try:
+        if answer not in ("yes", "no"):
+            raise InvalidInput("Answer yes or no.", code="invalid_answer")
+        head = svc.candidate_mark(
+            actor=request.user, category=category, upload_id=request.POST.get("upload", ""), positive=answer == "yes"
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        seconds = time.perf_counter() - started
+        said = "is" if answer == "yes" else "is not"
+        if head is None:
+            messages.success(request, f"Noted: it {said} {category.name}.")
+        else:
+            outcome = "newest head" if head.status == "active" else f"kept the newest head ({head.gate.get('reason')})"
+            messages.success(
+                request,
+                f"Noted: it {said} {category.name}. Retrained in {seconds:.1f} s: v{head.version}, {outcome}.",
+            )
+    return redirect(reverse("category-detail", kwargs={"slug": slug}) + "#candidates")
+
+
+@permission_required(PERMISSION)
+@require_http_methods(["POST"])
+def category_dry_run_view(request: HttpRequest, slug: str) -> HttpResponse:
+    category = _category_or_404(slug)
+    try:
+        run = svc.head_dry_run(actor=request.user, category=category, days=request.POST.get("days", ""))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Dry run of head v{run['version']}: it would have flagged {run['flagged']}.")
+    return redirect(reverse("category-detail", kwargs={"slug": slug}) + "#go-live")
+
+
+@permission_required(PERMISSION)
+@require_http_methods(["POST"])
+def category_confirm_view(request: HttpRequest, slug: str) -> HttpResponse:
+    category = _category_or_404(slug)
+    try:
+        head = svc.category_confirm(actor=request.user, category=category, head_id=request.POST.get("head"))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Head v{head.version} is live: it flags new uploads from now on.")
     return redirect("category-detail", slug=slug)
 
 
@@ -175,14 +236,14 @@ def category_search(request: HttpRequest, slug: str) -> HttpResponse:
     if status not in UploadStatus.values:
         status = ""
     q = request.GET.get("q", "")[:100]
-    uploads = svc.uploads_search(q=q, days=days, status=status, limit=120)
-    taken = dict(category.examples.filter(upload__in=uploads).values_list("upload_id", "positive"))
+    hits = svc.uploads_search(q=q, days=days, status=status, limit=120)
+    taken = dict(category.examples.filter(upload__in=[h.upload for h in hits]).values_list("upload_id", "positive"))
     return render(
         request,
         "moderation/categories/search.html",
         {
             "category": category,
-            "uploads": [(u, taken.get(u.pk)) for u in uploads],
+            "hits": [(h.upload, h.matches, taken.get(h.upload.pk)) for h in hits],
             "q": q,
             "days": days,
             "status": status,
@@ -235,6 +296,9 @@ urlpatterns = [
     path("<slug:slug>/", category_detail, name="category-detail"),
     path("<slug:slug>/train/", category_train_view, name="category-train"),
     path("<slug:slug>/backfill/", category_backfill_view, name="category-backfill"),
+    path("<slug:slug>/dry-run/", category_dry_run_view, name="category-dry-run"),
+    path("<slug:slug>/confirm/", category_confirm_view, name="category-confirm"),
+    path("<slug:slug>/candidates/", candidate_mark_view, name="category-candidate-mark"),
     path("<slug:slug>/import/", category_import_view, name="category-import"),
     path("<slug:slug>/search/", category_search, name="category-search"),
 ]

@@ -839,6 +839,7 @@ class AuditAction(models.TextChoices):
     CATEGORY_HEAD_TRAINED = "category.head_trained", "Custom category head trained"
     CATEGORY_BACKFILL = "category.backfill", "Custom category backfill started"
     CATEGORY_TRAIN_REQUESTED = "category.train_requested", "Custom category training requested"
+    CATEGORY_HEAD_CONFIRMED = "category.head_confirmed", "Custom category head confirmed live"
     BANK_EXPORTED = "bank.exported", "Bank list exported"
 
 

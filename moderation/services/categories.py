@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 import uuid
 import zipfile
@@ -33,6 +34,7 @@ from classifier.facade import (
     embed_images,
     embedding_from_bytes,
     fit_and_evaluate,
+    head_candidates,
     head_evaluate,
     head_gate,
     open_image,
@@ -90,7 +92,7 @@ def category_get(*, slug: str | None = None, category_id: int | None = None, nam
         query = query.filter(name=name)
     else:
         query = query.filter(pk=category_id or 0)
-    category = query.select_related("active_head").first()
+    category = query.select_related("active_head", "live_head").first()
     if category is None:
         raise NotFound("No such custom category.", code="category_not_found")
     return category
@@ -213,10 +215,12 @@ def upload_embedding(upload_id) -> tuple[bytes, int] | None:
     return (bytes(row[0]), row[1]) if row and row[0] is not None else None
 
 
-def _examples_changed(category: CustomCategory) -> None:
+def _examples_changed(category: CustomCategory, *, queue_training: bool = True) -> None:
     """Stamp the change and queue a debounced training (after commit)."""
     stamp = timezone.now()
     CustomCategory.objects.filter(pk=category.pk).update(examples_changed_at=stamp)
+    if not queue_training:
+        return
     category_id = category.pk
     transaction.on_commit(lambda: _enqueue_training(category_id, stamp.isoformat()))
 
@@ -242,10 +246,13 @@ def examples_add(
     upload_ids: Sequence,
     positive: bool = True,
     source: str = ExampleSource.SEARCH,
+    queue_training: bool = True,
 ) -> list[CategoryExample]:
     """Add uploads as examples (their stored embeddings). An upload already an
     example of this category takes the new polarity. All or nothing: an upload
-    without a stored embedding refuses the whole request."""
+    without a stored embedding refuses the whole request. A debounced training
+    follows on the training queue unless the caller trains itself
+    (candidate_mark)."""
     _require_lead(actor)
     if source not in ExampleSource.values:
         raise InvalidInput("Unknown example source.", code="invalid_example_source")
@@ -295,7 +302,7 @@ def examples_add(
             },
         )
         added.append(example)
-    _examples_changed(category)
+    _examples_changed(category, queue_training=queue_training)
     return added
 
 
@@ -452,14 +459,21 @@ class TrainingSet:
     keys: list[str]
     positives: int
     negatives: int  # given by a lead
-    background: int  # recent uploads that are no example of this category
+    background: int  # recent uploads that are no example of this category (the last rows)
+
+    @property
+    def background_mask(self) -> np.ndarray:
+        mask = np.zeros(len(self.labels), bool)
+        mask[len(self.labels) - self.background :] = True
+        return mask
 
 
 def training_set(category: CustomCategory, backbone_id: int) -> TrainingSet:
     """The category's examples in the active backbone's space, plus background
-    negatives: recent uploads that are no example of this one (what the head
-    must not fire on). Other categories' examples are not used: categories may
-    overlap ("e-cigarettes" and "vape pens")."""
+    uploads: recent uploads that are no example of this one, negatives unless
+    they look like the positives (classifier.ml.category_head's
+    background_weights leaves those out). Other categories' examples are not
+    used: categories may overlap ("e-cigarettes" and "vape pens")."""
     own = list(
         CategoryExample.objects.filter(category=category, backbone_version_id=backbone_id).values_list(
             "pk", "upload_id", "positive", "embedding"
@@ -510,14 +524,19 @@ def category_train(*, category_id: int, trigger: str = "examples", actor=None) -
     if data.positives < 2 or data.positives == len(data.labels):
         return None
     trained, holdout = fit_and_evaluate(
-        data.embeddings, data.labels, data.keys, threshold=category.threshold, backbone_version_id=backbone_id
+        data.embeddings,
+        data.labels,
+        data.keys,
+        threshold=category.threshold,
+        background=data.background_mask,
+        backbone_version_id=backbone_id,
     )
     active = category.active_head
     active_eval = None
     if active is not None and active.status == HeadStatus.ACTIVE and active.backbone_version_id == backbone_id:
         previous = Head.from_bytes(active.artifact)
         active_eval = head_evaluate(previous.scores(data.embeddings[holdout]), data.labels[holdout], category.threshold)
-    decision = head_gate(trained.evaluation, active_eval)
+    decision = head_gate(trained.evaluation, active_eval, confirmed=trigger == "confirmation")
     with transaction.atomic():
         category = CustomCategory.objects.select_for_update().get(pk=category_id)
         version = (category.heads.order_by("-version").values_list("version", flat=True).first() or 0) + 1
@@ -536,13 +555,18 @@ def category_train(*, category_id: int, trigger: str = "examples", actor=None) -
                 "examples_positive": data.positives,
                 "examples_negative": data.negatives,
                 "background_negatives": data.background,
+                "background_left_out": trained.left_out,
+                "cross_validated": trained.cross_validated.as_dict() if trained.cross_validated else None,
                 "train_seconds": trained.seconds,
                 "active_on_holdout": active_eval.as_dict() if active_eval else None,
             },
             gate=decision.as_dict(),
         )
         if decision.promote:
-            CategoryHead.objects.filter(category=category, status=HeadStatus.ACTIVE).update(status=HeadStatus.RETIRED)
+            # The live head keeps flagging until a lead confirms this one (category_confirm).
+            CategoryHead.objects.filter(category=category, status=HeadStatus.ACTIVE).exclude(
+                pk=category.live_head_id or 0
+            ).update(status=HeadStatus.RETIRED)
             head.status = HeadStatus.ACTIVE
             category.active_head = head
             category.save(update_fields=["active_head", "updated_at"])
@@ -584,6 +608,230 @@ def category_train_request(*, actor, category: CustomCategory) -> None:
     transaction.on_commit(lambda: _enqueue_training(category_id, None, countdown=0))
 
 
+# ---------------------------------------------------------------- candidates
+
+CANDIDATES_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class Candidate:
+    upload_id: str
+    score: float
+    why: str  # "unsure" (nearest the threshold) or "highest" (the background's highest score)
+
+
+def _candidate_head(category: CustomCategory) -> CategoryHead | None:
+    """The head whose doubts the lead answers: the newest the gate passed, or
+    else the newest trained (a first head the gate refused still knows where it
+    is unsure)."""
+    if category.active_head_id:
+        return category.active_head
+    return category.heads.exclude(artifact=b"").order_by("-version").first()
+
+
+def category_candidates(category: CustomCategory, *, count: int = CANDIDATES_SHOWN) -> list[Candidate]:
+    """Recent uploads (the training background: no example of this category
+    yet) for the lead to confirm: alternately the one the head is least sure
+    of and the highest-scoring one (classifier.ml.category_head.candidates)."""
+    head = _candidate_head(category)
+    if head is None:
+        return []
+    taken = CategoryExample.objects.filter(category=category, upload__isnull=False).values("upload_id")
+    rows = list(
+        Prediction.objects.filter(model_version_id=head.backbone_version_id, embedding__isnull=False)
+        .exclude(upload_id__in=taken)
+        .order_by("-created_at")
+        .values_list("upload_id", "embedding")[: settings.CUSTOM_CATEGORY_BACKGROUND]
+    )
+    unique = list({str(u): e for u, e in reversed(rows)}.items())
+    if not unique:
+        return []
+    scores = Head.from_bytes(head.artifact).scores(np.stack([embedding_from_bytes(e) for _, e in unique]))
+    # The first candidate (the one a key answers) alternates between the kinds, mark after mark.
+    marks = CategoryExample.objects.filter(category=category, source=ExampleSource.CANDIDATE).count()
+    chosen = head_candidates(scores, category.threshold, count, highest_first=marks % 2 == 1)
+    unsure_rank = np.argsort(np.argsort(np.abs(scores - category.threshold), kind="stable"), kind="stable")
+    highest_rank = np.argsort(np.argsort(-scores, kind="stable"), kind="stable")
+    return [
+        Candidate(unique[i][0], float(scores[i]), "unsure" if unsure_rank[i] <= highest_rank[i] else "highest")
+        for i in chosen
+    ]
+
+
+def candidate_mark(*, actor, category: CustomCategory, upload_id, positive: bool) -> CategoryHead | None:
+    """The lead's yes or no on a candidate: an example (source "confirm",
+    audited as every example), then the head retrains at once, here, not
+    after the training queue's debounce: the next candidate comes from it."""
+    _require_lead(actor)
+    examples_add(
+        actor=actor,
+        category=category,
+        upload_ids=[upload_id],
+        positive=positive,
+        source=ExampleSource.CANDIDATE,
+        queue_training=False,
+    )
+    return category_train(category_id=category.pk, trigger="confirmation", actor=actor)
+
+
+# ---------------------------------------------------------------- going live
+
+DRY_RUN_MAX_UPLOADS = 20000
+DRY_RUN_BATCH = 2000
+DRY_RUN_SHOWN = 12
+
+
+def _days(days, *, code: str) -> int:
+    try:
+        days = int(days)
+    except (TypeError, ValueError):
+        days = 0
+    if not 1 <= days <= settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS:
+        raise InvalidInput(f"Days must be between 1 and {settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS}.", code=code)
+    return days
+
+
+def _scored_recent(head: CategoryHead, *, since, limit: int) -> Iterable[tuple[list, np.ndarray]]:
+    """Batches of (rows, scores) of the newest stored embeddings of the
+    head's backbone since `since`, one row per upload: (upload_id, status)."""
+    model = Head.from_bytes(head.artifact)
+    rows = (
+        Prediction.objects.filter(
+            model_version_id=head.backbone_version_id, embedding__isnull=False, upload__created_at__gte=since
+        )
+        .order_by("-upload__created_at", "-pk")
+        .values_list("upload_id", "upload__status", "embedding")
+    )
+    seen: set = set()
+    offset = 0
+    while offset < limit:
+        chunk = list(rows[offset : min(offset + DRY_RUN_BATCH, limit)])
+        if not chunk:
+            break
+        offset += len(chunk)
+        batch = [r for r in chunk if r[0] not in seen]
+        seen.update(r[0] for r in batch)
+        if not batch:
+            continue
+        yield (
+            [(r[0], r[1]) for r in batch],
+            model.scores(np.stack([embedding_from_bytes(r[2]) for r in batch])),
+        )
+
+
+def head_dry_run(*, actor, category: CustomCategory, days) -> dict:
+    """What the category's newest head (the gate's choice) would have flagged
+    over the last `days` days of stored embeddings, at the category's
+    threshold, without flagging anything. Kept on the head: confirming it
+    live requires one (category_confirm)."""
+    _require_lead(actor)
+    days = _days(days, code="invalid_dry_run_days")
+    category = CustomCategory.objects.select_related("active_head").get(pk=category.pk)
+    head = category.active_head
+    if head is None:
+        raise Conflict("The category has no trained head yet: add examples first.", code="no_active_head")
+    since = timezone.now() - timedelta(days=days)
+    reject_at = category.reject_threshold if category.reject_threshold is not None else category.threshold
+    scanned = flagged = rejected = 0
+    top: list[tuple[float, str, str]] = []
+    for batch, scores in _scored_recent(head, since=since, limit=DRY_RUN_MAX_UPLOADS):
+        scanned += len(batch)
+        for (upload_id, status), score in zip(batch, scores, strict=True):
+            if score < category.threshold:
+                continue
+            flagged += 1
+            rejected += int(category.kind == CategoryKind.REJECT and score >= reject_at)
+            top.append((float(score), str(upload_id), status))
+        top = sorted(top, reverse=True)[:DRY_RUN_SHOWN]
+    result = {
+        "head_id": head.pk,
+        "version": head.version,
+        "days": days,
+        "kind": category.kind,
+        "threshold": category.threshold,
+        "reject_threshold": category.reject_threshold,
+        "scanned": scanned,
+        "limit": DRY_RUN_MAX_UPLOADS,
+        "flagged": flagged,
+        "rejected": rejected,
+        "top": [{"upload": u, "score": round(sc, 4), "status": st} for sc, u, st in top],
+        "at": timezone.now().isoformat(),
+        "by": getattr(actor, "username", "system"),
+    }
+    CategoryHead.objects.filter(pk=head.pk).update(dry_run=result)
+    return result
+
+
+@transaction.atomic
+def category_confirm(*, actor, category: CustomCategory, head_id) -> CategoryHead:
+    """A lead puts the newest head live, having seen its dry run: from then
+    on workers flag with it. Refused for any other head, without a dry run
+    of this head, or when the category's threshold or kind changed since it."""
+    _require_lead(actor)
+    stored = CustomCategory.objects.select_for_update().filter(pk=category.pk).first()
+    if stored is None:
+        raise NotFound("No such custom category.", code="category_not_found")
+    category = stored
+    try:
+        head_id = int(head_id)
+    except (TypeError, ValueError):
+        raise InvalidInput("Which head? (a head id)", code="invalid_head") from None
+    if category.active_head_id is None or category.active_head_id != head_id:
+        raise Conflict(
+            "Only the newest head the gate passed can go live; the page has changed since: look again.",
+            code="head_changed",
+        )
+    head = CategoryHead.objects.get(pk=head_id)
+    if category.live_head_id == head.pk:
+        raise Conflict(f"Head v{head.version} is live already.", code="already_live")
+    run = head.dry_run or {}
+    if run.get("head_id") != head.pk:
+        raise Conflict("Run the dry run of this head first: see what it would flag.", code="dry_run_first")
+    if (run.get("threshold"), run.get("reject_threshold"), run.get("kind")) != (
+        category.threshold,
+        category.reject_threshold,
+        category.kind,
+    ):
+        raise Conflict(
+            "The category's threshold or kind changed since the dry run: run it again.", code="dry_run_stale"
+        )
+    previous = category.live_head_id
+    if previous:
+        CategoryHead.objects.filter(pk=previous).update(status=HeadStatus.RETIRED)
+    CategoryHead.objects.filter(pk=head.pk).update(confirmed_by=_user_or_none(actor), confirmed_at=timezone.now())
+    CustomCategory.objects.filter(pk=category.pk).update(live_head=head, updated_at=timezone.now())
+    head.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CATEGORY_HEAD_CONFIRMED,
+        target=head,
+        data={
+            "category": category.name,
+            "version": head.version,
+            "replaces": previous,
+            "dry_run": {k: run.get(k) for k in ("days", "scanned", "flagged", "rejected", "threshold", "at")},
+        },
+    )
+    return head
+
+
+def dry_run_shown(category: CustomCategory) -> dict | None:
+    """The newest head's dry run while it awaits confirmation, if one was run
+    at the category's present settings (what the page offers to confirm)."""
+    head = category.active_head
+    if head is None or head.pk == category.live_head_id:
+        return None
+    run = head.dry_run or {}
+    current = (category.threshold, category.reject_threshold, category.kind)
+    if run.get("head_id") != head.pk or (run.get("threshold"), run.get("reject_threshold"), run.get("kind")) != current:
+        return None
+    return {**run, "percent": 100 * run["flagged"] / run["scanned"] if run.get("scanned") else None}
+
+
+def _user_or_none(actor):
+    return actor if getattr(actor, "pk", None) else None
+
+
 # ---------------------------------------------------------------- serving
 
 
@@ -615,12 +863,11 @@ class _HeadCache:
         if self.checked_at is not None and now - self.checked_at < settings.CLASSIFIER_VERSION_CHECK_SECONDS:
             return self.served, self.heads
         self.checked_at = now
+        # Only a head a lead confirmed after its dry run flags anything.
         rows = tuple(
-            CustomCategory.objects.filter(enabled=True, active_head__isnull=False)
+            CustomCategory.objects.filter(enabled=True, live_head__isnull=False)
             .order_by("pk")
-            .values_list(
-                "pk", "name", "kind", "threshold", "reject_threshold", "active_head_id", "active_head__version"
-            )
+            .values_list("pk", "name", "kind", "threshold", "reject_threshold", "live_head_id", "live_head__version")
         )
         if rows != self.key:
             artifacts = dict(CategoryHead.objects.filter(pk__in=[r[5] for r in rows]).values_list("pk", "artifact"))
@@ -698,20 +945,15 @@ def custom_category_signals(analysis) -> tuple[list[Signal], list[str]]:
 @transaction.atomic
 def backfill_start(*, actor, category: CustomCategory, days) -> CategoryBackfill:
     _require_lead(actor)
-    try:
-        days = int(days)
-    except (TypeError, ValueError):
-        days = 0
-    if not 1 <= days <= settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS:
-        raise InvalidInput(
-            f"Days must be between 1 and {settings.CUSTOM_CATEGORY_BACKFILL_MAX_DAYS}.", code="invalid_backfill_days"
+    days = _days(days, code="invalid_backfill_days")
+    category = CustomCategory.objects.select_related("live_head").get(pk=category.pk)
+    if category.live_head is None:
+        raise Conflict(
+            "The category has no live head yet: train one, look at its dry run and confirm it.", code="no_live_head"
         )
-    category = CustomCategory.objects.select_related("active_head").get(pk=category.pk)
-    if category.active_head is None:
-        raise Conflict("The category has no active head yet: add examples first.", code="no_active_head")
     backfill = CategoryBackfill.objects.create(
         category=category,
-        head=category.active_head,
+        head=category.live_head,
         days=days,
         created_by=actor if getattr(actor, "pk", None) else None,
     )
@@ -719,7 +961,7 @@ def backfill_start(*, actor, category: CustomCategory, days) -> CategoryBackfill
         actor=actor,
         action=AuditAction.CATEGORY_BACKFILL,
         target=backfill,
-        data={"category": category.name, "days": days, "head": category.active_head.version},
+        data={"category": category.name, "days": days, "head": category.live_head.version},
     )
     backfill_id = backfill.pk
 
@@ -813,25 +1055,85 @@ def backfill_run(*, backfill_id: int) -> CategoryBackfill | None:
 # ---------------------------------------------------------------- reads
 
 
-def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int = 60) -> list[Upload]:
+SEARCH_SCAN = 4  # uploads read per result asked for, before the whole-word check
+
+
+@dataclass(frozen=True)
+class SearchMatch:
+    """Why a search result matched: the field and the words around the match."""
+
+    field: str  # "caption", "file name" or "ImageNet label"
+    before: str
+    word: str
+    after: str
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    upload: Upload
+    matches: tuple[SearchMatch, ...]
+
+
+def _whole_word(q: str) -> re.Pattern[str]:
+    # A letter or digit on neither side: "dog" finds "my_dog.jpg" and "a dog", not "hotdog" or "dogs".
+    return re.compile(r"(?<![^\W_])" + re.escape(q) + r"(?![^\W_])", re.IGNORECASE)
+
+
+def _match(field: str, text: str, pattern: re.Pattern[str], context: int = 30) -> SearchMatch | None:
+    found = pattern.search(text or "")
+    if found is None:
+        return None
+    start, end = found.span()
+    before = text[max(0, start - context) : start]
+    after = text[end : end + context]
+    return SearchMatch(
+        field,
+        ("…" if start > context else "") + before,
+        found.group(),
+        after + ("…" if end + context < len(text) else ""),
+    )
+
+
+def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int = 60) -> list[SearchHit]:
     """Past uploads with a stored embedding (the ones that can become examples),
-    newest first; `q` matches the caption, the file name or the ImageNet label."""
+    newest first. `q` matches the caption, the file name or the ImageNet label
+    as a whole word (or words), and each hit says where it matched."""
     from django.db.models import Q
 
     since = timezone.now() - timedelta(days=max(1, min(int(days), 3650)))
-    q = q.replace("\x00", "")  # PostgreSQL refuses NUL in text
-    uploads = Upload.objects.filter(
-        created_at__gte=since,
-        predictions__model_version__role=ModelRole.IMAGENET,
-        predictions__embedding__isnull=False,
-    )
+    q = " ".join(q.replace("\x00", "").split())  # PostgreSQL refuses NUL in text
+    imagenet = Q(predictions__model_version__role=ModelRole.IMAGENET, predictions__embedding__isnull=False)
+    if q:
+        # One filter(): the label condition is on the same ImageNet prediction, not any prediction.
+        imagenet &= Q(caption__icontains=q) | Q(original_filename__icontains=q) | Q(predictions__label__icontains=q)
+    uploads = Upload.objects.filter(imagenet, created_at__gte=since)
     if status:
         uploads = uploads.filter(status=status)
-    if q:
-        uploads = uploads.filter(
-            Q(caption__icontains=q) | Q(original_filename__icontains=q) | Q(predictions__label__icontains=q)
+    if not q:
+        return [SearchHit(u, ()) for u in uploads.distinct().order_by("-created_at")[:limit]]
+    candidates = list(uploads.distinct().order_by("-created_at")[: limit * SEARCH_SCAN])
+    labels: dict = {}
+    for upload_id, label in Prediction.objects.filter(
+        upload__in=candidates, model_version__role=ModelRole.IMAGENET
+    ).values_list("upload_id", "label"):
+        labels.setdefault(upload_id, label)
+    pattern = _whole_word(q)
+    hits = []
+    for upload in candidates:
+        found = tuple(
+            m
+            for m in (
+                _match("caption", upload.caption, pattern),
+                _match("file name", upload.original_filename, pattern),
+                _match("ImageNet label", labels.get(upload.pk, ""), pattern),
+            )
+            if m is not None
         )
-    return list(uploads.distinct().order_by("-created_at")[:limit])
+        if found:
+            hits.append(SearchHit(upload, found))
+        if len(hits) >= limit:
+            break
+    return hits
 
 
 def category_live_figures(category: CustomCategory, *, days: int = 30) -> dict:
@@ -861,3 +1163,41 @@ def category_live_figures(category: CustomCategory, *, days: int = 30) -> dict:
 def pr_curve_points(curve: Sequence[Sequence[float]], width: int = 240, height: int = 160) -> str:
     """SVG polyline points of a precision-recall curve: x recall, y precision."""
     return " ".join(f"{r * width:.1f},{(1 - p) * height:.1f}" for _, p, r in curve)
+
+
+PR_CHART_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def pr_chart(curve: Sequence[Sequence[float]], width: int = 240, height: int = 160) -> dict | None:
+    """What the category page draws: the curve's points and the tick marks of
+    both axes (recall along, precision up), in the plot's own coordinates."""
+    if not curve:
+        return None
+    return {
+        "points": pr_curve_points(curve, width, height),
+        "width": width,
+        "height": height,
+        "mid_x": width / 2,
+        "mid_y": height / 2,
+        "x_ticks": [(round(t * width, 1), f"{t:g}") for t in PR_CHART_TICKS],
+        "y_ticks": [(round((1 - t) * height, 1), f"{t:g}") for t in PR_CHART_TICKS],
+    }
+
+
+def head_figures(metrics: dict) -> dict:
+    """A head's figures as the page states them: the held-out ones, marked
+    uncertain (with their 95 % Wilson intervals) when fewer than about ten
+    positives were held out, and the cross-validated ones over every example;
+    the curve and the suggested threshold come from the cross-validated scores
+    where there are any (more positives than the held-out handful)."""
+    cross = metrics.get("cross_validated") or None
+    curve_from = cross if cross and cross.get("curve") else metrics
+    positives = metrics.get("positives") or 0
+    return {
+        "uncertain": metrics.get("uncertain", positives < 10),
+        "precision_interval": metrics.get("precision_interval"),
+        "recall_interval": metrics.get("recall_interval"),
+        "cross": cross,
+        "curve": curve_from.get("curve", []),
+        "curve_source": "cross-validated" if curve_from is cross else "held-out",
+    }

@@ -119,6 +119,9 @@ NOT_PAGES = {
     "category-train": "POST only",
     "category-backfill": "POST only",
     "category-import": "POST only (the form is on category-detail)",
+    "category-dry-run": "POST only (the form is on category-detail)",
+    "category-confirm": "POST only (the form is on category-detail, after a dry run)",
+    "category-candidate-mark": "POST only (the candidates' forms are on category-detail)",
     "api-schema": "the OpenAPI document (tests/e2e/test_api_contract.py)",
 }
 # Whole namespaces and prefixes that are not ours to style.

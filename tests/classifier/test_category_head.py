@@ -89,3 +89,88 @@ def test_suggested_threshold_is_the_lowest_reaching_the_target_precision():
     assert suggest_threshold(ev.curve, 0.75) == pytest.approx(0.6)
     assert suggest_threshold(ev.curve, 1.0) == pytest.approx(0.8)
     assert suggest_threshold([], 0.9) is None
+
+
+def _common_in_background(seed: int = 3, width: int = 1280):
+    """20 positives, and 300 background uploads of which 45 (15 %) are of the
+    category too: the issue-31 case of dogs among recent photos."""
+    rng = np.random.default_rng(seed)
+    centre_pos, centre_neg = rng.normal(size=width), rng.normal(size=width)
+    pos = centre_pos + rng.normal(scale=2.0, size=(65, width))
+    neg = centre_neg + rng.normal(scale=2.0, size=(255, width))
+    x = np.concatenate([pos, neg]).astype(np.float32)
+    y = np.array([1] * 20 + [0] * 300, np.int8)
+    background = np.array([False] * 20 + [True] * 300)
+    truth = np.array([1] * 65 + [0] * 255, np.int8)
+    return x, y, background, truth
+
+
+def test_background_uploads_like_the_positives_are_left_out_not_taught_as_negatives():
+    from classifier.ml.category_head import background_weights
+
+    x, y, background, truth = _common_in_background()
+    weights = background_weights(x, y, background)
+    assert (weights[:20] == 1).all()  # a lead's examples always count
+    hidden = background & (truth == 1)
+    assert (weights[hidden] == 0).mean() >= 0.8
+    assert (weights[background & (truth == 0)] == 1).mean() >= 0.95
+    # Left out, the category's own uploads score as the category; taught as negatives, they do not.
+    taught = train_head(x, y, weights=weights).scores(x[hidden])
+    naive = train_head(x, y).scores(x[hidden])
+    assert np.median(taught) > 0.5 > np.median(naive)
+
+
+def test_fit_and_evaluate_reports_what_it_left_out_and_a_cross_validated_figure():
+    x, y, background, _ = _common_in_background(seed=4)
+    keys = [f"k{i}" for i in range(len(y))]
+    trained, _ = fit_and_evaluate(x, y, keys, threshold=0.5, background=background)
+    assert trained.left_out >= 20
+    assert trained.cross_validated is not None and trained.cross_validated.positives == 20
+    plain, _ = fit_and_evaluate(x, y, keys, threshold=0.5)
+    assert plain.left_out == 0
+
+
+def test_wilson_interval_and_the_uncertain_mark():
+    from classifier.ml.category_head import wilson
+
+    assert wilson(0, 0) is None
+    low, high = wilson(2, 3)
+    assert 0.15 < low < 0.667 < high < 0.95
+    narrow = wilson(200, 300)
+    assert narrow[1] - narrow[0] < high - low
+    few = evaluate(np.array([0.9, 0.8, 0.2]), np.array([1, 0, 1]), 0.5).as_dict()
+    assert few["uncertain"] and few["precision_interval"] == wilson(1, 2) and few["recall_interval"] == wilson(1, 2)
+
+
+def test_candidates_alternate_least_sure_and_highest():
+    from classifier.ml.category_head import candidates
+
+    scores = np.array([0.1, 0.52, 0.99, 0.3, 0.95, 0.47])
+    assert candidates(scores, 0.5, 4) == [1, 2, 5, 4]
+    assert candidates(scores, 0.5, 1) == [1]
+    assert len(candidates(scores, 0.5, 10)) == 6
+
+
+def test_after_a_confirmation_a_head_no_worse_on_held_out_takes_over():
+    x, y = _clusters(20, 60, seed=1)
+    keys = [f"k{i}" for i in range(len(y))]
+    trained, _ = fit_and_evaluate(x, y, keys, threshold=0.5)
+    tie = head_gate(trained.evaluation, trained.evaluation)
+    assert not tie.promote and "held-out F1" in tie.reason and "corrections" not in tie.reason
+    confirmed = head_gate(trained.evaluation, trained.evaluation, confirmed=True)
+    assert confirmed.promote and "confirmations" in confirmed.reason
+    worse = evaluate(np.zeros(int(split_holdout(keys, y).sum())), y[split_holdout(keys, y)], 0.5)
+    assert not head_gate(worse, trained.evaluation, confirmed=True).promote
+
+
+def test_auc_and_a_first_head_passes_on_it_when_the_background_hides_positives():
+    # 3 held-out positives; 60 background uploads of which 9 are of the category too (scored highest).
+    scores = np.array([0.9, 0.85, 0.6] + [0.95] * 9 + [0.1] * 51)
+    labels = np.array([1, 1, 1] + [0] * 60)
+    ev = evaluate(scores, labels, 0.5)
+    assert ev.average_precision < 0.5 and ev.auc == pytest.approx((3 * 51) / (3 * 60))
+    decision = head_gate(ev, None)
+    assert decision.promote and "AUC" in decision.reason
+    guessing = evaluate(np.random.default_rng(0).random(90), np.array([1] * 30 + [0] * 60), 0.5)  # knows nothing
+    assert 0.4 < guessing.auc < 0.65 and not head_gate(guessing, None).promote
+    assert evaluate(np.full(63, 0.5), labels, 0.5).auc == pytest.approx(0.5)  # ties share their rank
