@@ -15,7 +15,7 @@ def heads_in_service_stay_live(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('moderation', '0018_upload_verdict_at_index'),
+        ('moderation', '0021_decision_undone_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
