@@ -3,8 +3,9 @@ database and media under var/bench-feedback/), so nothing of yours is touched.
 
     python -m bench.feedback_loop [--corrections 500] [--no-write]
 
-Runs `python manage.py feedback_loop` there and records its printout in
-docs/benchmarks.md.
+Runs `python manage.py feedback_loop --photos bench/data/feedback_photos`
+there (the Fashion-MNIST case, then the real-photo case) and records its
+printout in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corrections", type=int, default=500)
     parser.add_argument("--evaluate", type=int, default=2000)
     parser.add_argument("--shuffled", type=int, default=300)
+    parser.add_argument("--photo-corrections", type=int, default=67, help="real photos (hoodies) a moderator labels")
     parser.add_argument("--keep", action="store_true", help="reuse the scratch installation (and its baseline)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             corrections=args.corrections,
             evaluate=args.evaluate,
             shuffled=args.shuffled,
+            photos=str(ROOT / "bench" / "data" / "feedback_photos"),
+            photo_corrections=args.photo_corrections,
             stdout=sys.stdout,
         )
     if not args.no_write:

@@ -79,7 +79,7 @@ def small_gate(settings):
     """A gate for a test's few examples: 5 held-out labels suffice, and with 3
     shipped photos of each kind, one base test photo is 1.5 points."""
     settings.PHOTO_GATE_MIN_HOLDOUT = 5
-    settings.GATE_BASE_MARGIN = 0.05
+    settings.PHOTO_GATE_BASE_MARGIN = 0.05
 
 
 def test_moderator_labels_teach_a_kind_and_the_gate_promotes_it(real_photo_models, small_gate):

@@ -80,7 +80,7 @@ def test_a_moderators_labels_on_real_photos_change_the_next_uploads_tag(
     moderator, who approves them as "Suit". The retrained real-photo model (the
     gate promotes it on the held-out labels) tags the next blazer "Suit"."""
     settings.PHOTO_GATE_MIN_HOLDOUT = 1
-    settings.GATE_BASE_MARGIN = 0.05  # 3 shipped photos of each kind in tests: one base photo is 1.5 points
+    settings.PHOTO_GATE_BASE_MARGIN = 0.05  # 3 shipped photos of each kind in tests: one base photo is 1.5 points
     _, key = partner_key()
     next_blazer = BLAZERS[0]
     before = judged(api_client, key, next_blazer)
