@@ -15,6 +15,7 @@ BENCHES = [
     "bench.review_queue",
     "bench.photo_models",
     "bench.frames",
+    "bench.text_in_images",
     "bench.real_photos",
     "bench.custom_categories",
     "bench.quantized",

@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# What the picture says (classifier.ml.ocr): re-exported, one definition.
+from classifier.ml.ocr import DecodedCode, ImageText, TextLine
+
+__all__ = [
+    "AdultScore",
+    "DecodedCode",
+    "FrameAnalysis",
+    "ImageAnalysis",
+    "ImageNetTags",
+    "ImageText",
+    "NoActiveModel",
+    "ProductPrediction",
+    "TextLine",
+]
+
 
 class NoActiveModel(RuntimeError):
     """No model version is active for the role asked for."""
@@ -73,6 +88,7 @@ class ImageAnalysis:
     adult: AdultScore | None
     pdq_hash: str  # 64 hex digits
     pdq_quality: int
+    text: ImageText | None = None  # None: not read (TEXT_IN_IMAGES off, or a frame past TEXT_MAX_FRAMES)
 
 
 @dataclass(frozen=True)
