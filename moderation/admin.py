@@ -474,5 +474,5 @@ class BankRetroSearchAdmin(admin.ModelAdmin):
         return False
 
 
-# Custom categories (issue 15) register their own admin pages.
-from moderation import category_admin  # noqa: E402, F401
+# Custom categories (issue 15) and text in images (issue 27) register their own admin pages.
+from moderation import category_admin, text_admin  # noqa: E402, F401

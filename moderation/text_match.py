@@ -51,7 +51,8 @@ def normalise(text: str) -> str:
     written apart joined, runs of spacing made one space."""
     text = _fold(text[:MAX_LINE_LENGTH])
     text = _SPACED.sub(lambda m: re.sub(r"[\s.\-_*]", "", m.group(0)), text)
-    text = text.translate(_LEET)
+    # Leetspeak inside words; a word's closing "!" or "+" stays punctuation.
+    text = re.sub(r"(?<!\S)\S+?(?=[!+?.,;:]*(?:\s|$))", lambda m: m.group(0).translate(_LEET), text)
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -254,6 +255,8 @@ def code_hits(codes: Sequence[str], *, allowed_domains: Iterable[str] = ()) -> l
     hits = []
     for payload in codes:
         payload = payload[:MAX_LINE_LENGTH]
+        if payload.isdigit():
+            continue  # a product barcode (EAN, UPC), not a phone number
         lowered = payload.lower()
         if lowered.startswith(("tel:", "sms:", "smsto:")):
             digits = re.sub(r"\D", "", payload.split(":", 1)[1].split(":")[0])
@@ -281,3 +284,110 @@ def blocked_domain_hits(
         if entry and not domain_listed(domain, allowed):
             found.append(TextHit("domain", hit.matched, entry, hit.confidence, hit.source))
     return found
+
+
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def domain_clean(domain: str) -> str:
+    """A domain as lists hold it: lowercase, no scheme, path, port or www."""
+    return url_domain(domain.strip())
+
+
+def domain_error(domain: str) -> str:
+    """Why a value is not a domain a list can hold (empty when it is)."""
+    if re.search(r"\s", domain.strip()) or not _DOMAIN.fullmatch(domain_clean(domain)) or len(domain) > 253:
+        return "Enter a domain such as example.com (no scheme or path; subdomains are covered)."
+    return ""
+
+
+@dataclass(frozen=True)
+class TextLists:
+    """The lead's lists, ready to match (selectors.text_lists reads them)."""
+
+    terms: tuple = ()  # compile_terms(...)
+    blocked: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+
+
+# Which flag-category kind a hit raises, and the flag kind it is stored as.
+HIT_FLAG_KIND = {
+    "term": ("text_term", "text_term"),
+    "phone": ("contact_phone", "contact_details"),
+    "email": ("contact_email", "contact_details"),
+    "url": ("contact_url", "contact_details"),
+    "handle": ("contact_handle", "contact_details"),
+    "domain": ("blocked_domain", "blocked_domain"),
+}
+_WHAT = {
+    "term": "listed term",
+    "phone": "phone number",
+    "email": "e-mail address",
+    "url": "URL",
+    "handle": "messenger handle",
+    "domain": "blocked domain",
+}
+
+
+def text_hits(lines: Sequence[tuple[str, float]], codes: Sequence[str], lists: TextLists) -> list[TextHit]:
+    """Everything the lists and the contact patterns find in an image's text
+    lines (text, confidence) and decoded codes."""
+    contacts = contact_hits(lines, allowed_domains=lists.allowed) + code_hits(codes, allowed_domains=lists.allowed)
+    # Blocked domains are looked for among every URL and address, allowed ones included
+    # (an allow-list entry for a parent domain does not unblock a listed subdomain).
+    every_url = contact_hits(lines) + code_hits(codes)
+    return (
+        term_hits(lines, lists.terms)
+        + contacts
+        + blocked_domain_hits(every_url, blocked=lists.blocked, allowed=lists.allowed)
+    )
+
+
+def text_signals(image_text, *, rules: Sequence, lists: TextLists) -> list:
+    """The policy's signals from what an image says: one per enabled text flag
+    category (`rules`: FlagCategory rows, or anything with name, kind and the
+    two thresholds) that found something, scored by its most confident
+    reading, its reason naming what was read."""
+    from moderation.policy import Signal
+
+    wanted = {rule.kind: rule for rule in rules if rule.kind in {k for k, _ in HIT_FLAG_KIND.values()}}
+    if image_text is None or not wanted or not (image_text.lines or image_text.codes):
+        return []
+    lines = [(line.text, line.confidence) for line in image_text.lines]
+    hits = text_hits(lines, [code.text for code in image_text.codes], lists)
+    signals = []
+    for category_kind, rule in wanted.items():
+        found = [h for h in hits if HIT_FLAG_KIND[h.kind][0] == category_kind]
+        if not found:
+            continue
+        found.sort(key=lambda h: -h.confidence)
+        best = found[0]
+        shown = ", ".join(
+            f"{_WHAT[h.kind]} {h.value!r}"
+            + (f" in {h.matched!r}" if h.matched.lower() != h.value else "")
+            + (" (QR code)" if h.source == "code" else "")
+            for h in found[:3]
+        )
+        signals.append(
+            Signal(
+                HIT_FLAG_KIND[best.kind][1],
+                rule.name,
+                best.confidence,
+                rule.review_threshold,
+                rule.reject_threshold,
+                f"read in the image: {shown}",
+                {
+                    "matches": [
+                        {
+                            "kind": h.kind,
+                            "matched": h.matched,
+                            "value": h.value,
+                            "source": h.source,
+                            "confidence": round(h.confidence, 4),
+                        }
+                        for h in found[:10]
+                    ],
+                },
+            )
+        )
+    return signals

@@ -72,7 +72,7 @@ def test_a_new_upload_is_answered_without_reading_it_back(api_client, partner_ke
     read_back, before = answer(1)
     settings.API_READ_BACK_ACCEPTED = False
     shown, now = answer(2)
-    assert now == before - 3  # the upload, its predictions and its flags
+    assert now == before - 4  # the upload, its predictions, its flags and its text read
     assert shown.keys() == read_back.keys()
     stored = api_client.get(f"/api/v1/uploads/{shown['id']}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
     assert {k: v for k, v in shown.items() if k != "queue"} == stored
