@@ -165,7 +165,8 @@ COMMON_TLDS = frozenset(
     "com net org info biz io co me ly gg tv cc xyz top site online shop store app link click club live fun vip "
     "uk de fr es it nl ru cn in br pl au ca us eu ch se no fi dk be at cz pt jp kr example test".split()
 )
-_PHONE = re.compile(r"(?<![\w+])(\+?\(?\d[\d\s().\-/]{5,22}\d)(?!\w)")
+# Digits may touch letters ("CALL+44", "9876FOR": OCR drops spaces in big type).
+_PHONE = re.compile(r"(?<![\d+])(\+?\(?\d[\d\s().\-/]{5,22}\d)(?!\d)")
 _MESSENGERS = (
     r"whats\s?app|telegram|tele|signal|viber|wechat|snap(?:chat)?|insta(?:gram)?|kik|line|skype|discord|ig|tg|wa"
 )

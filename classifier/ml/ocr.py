@@ -100,11 +100,14 @@ class LineBox:
         # DB's unclip: the detector marks a shrunk kernel of each line; it grows
         # back by area x 1.6 / perimeter on every side.
         grow = self.length * self.height * 1.6 / (2 * (self.length + self.height))
+        height = self.height + 2 * grow
+        # A line's first and last letters lie partly outside its kernel's
+        # ends: a quarter of the line's height more at each end keeps them.
         return LineBox(
             min(size[0], self.cx * factor),
             min(size[1], self.cy * factor),
-            (self.length + 2 * grow) * factor,
-            (self.height + 2 * grow) * factor,
+            (self.length + 2 * grow + 0.5 * height) * factor,
+            height * factor,
             self.angle,
         )
 
