@@ -96,3 +96,15 @@ class UploadText(models.Model):
 
     def __str__(self) -> str:
         return f"text of {self.upload_id}"
+
+    def boxes(self) -> list[dict]:
+        """Each line's and code's box as x, y, width, height (for drawing),
+        with its text and kind (line or code)."""
+        drawn = []
+        for kind, items in (("line", self.lines), ("code", self.codes)):
+            for item in items:
+                left, top, right, bottom = item["box"]
+                drawn.append(
+                    {"kind": kind, "text": item["text"], "x": left, "y": top, "w": right - left, "h": bottom - top}
+                )
+        return drawn
