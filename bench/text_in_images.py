@@ -191,12 +191,15 @@ def main(argv: list[str] | None = None) -> int:
 
     qr_rows = []
     for side in QR_SIDES:
-        decoded = 0
+        decoded = tried = 0
         for p, photo in enumerate(photos):
+            if side + 20 > min(photo.size):
+                continue  # the code would not fit on this photo
+            tried += 1
             target = f"https://blocked{p}.example.com/pay?id={p}"
             if any(c.text == target for c in read_codes(qr_on(photo, target, side))):
                 decoded += 1
-        qr_rows.append([f"{side} px", f"{decoded}/{len(photos)}", f"{100 * decoded / len(photos):.0f} %"])
+        qr_rows.append([f"{side} px", f"{decoded}/{tried}", f"{100 * decoded / max(1, tried):.0f} %"])
 
     plain = []
     for photo in photos:

@@ -158,3 +158,24 @@ def test_the_text_field_is_typed_in_the_openapi_schema(api_client):
     line = components["TextLine"]["properties"]
     assert line["box"]["items"]["format"] == "int32" and line["box"]["minItems"] == line["box"]["maxItems"] == 4
     assert line["confidence"]["maximum"] == 1 and components["DecodedCode"]["properties"]["text"]["type"] == "string"
+
+
+def test_uploads_are_found_by_the_text_read_in_them(api_client, partner_key):
+    partner, key = partner_key()
+    _, other_key = partner_key()
+    image = text_photo(["cheap pills at pillshop.com"])
+    upload = upload_create(data=encode(image, "JPEG", quality=90), partner=partner)
+    classified(upload, replace(analysis(dict(UNSURE)), text=_read(image)))
+    plain = upload_create(data=encode(skimage_photo("coffee"), "JPEG"), partner=partner)
+
+    def found(query, api_key=key):
+        response = api_client.get("/api/v1/uploads/", {"text": query}, HTTP_AUTHORIZATION=f"Api-Key {api_key}")
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+
+    assert found("PILLSHOP") == [str(upload.pk)]
+    assert found("nothing like it") == []
+    assert found("pills", other_key) == []  # another partner's uploads stay hidden
+    assert str(plain.pk) not in found("pill")
+    response = api_client.get("/api/v1/uploads/", {"text": "x" * 201}, HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_filter"
