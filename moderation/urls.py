@@ -25,6 +25,7 @@ urlpatterns = [
     path("review/<uuid:upload_id>/frames/<int:index>.jpg", views.review_frame, name="review-frame"),
     path("lead/thresholds/", views.thresholds_page, name="thresholds"),
     path("lead/categories/", include("moderation.category_views")),
+    path("lead/text/", include("moderation.text_views")),
     path("lead/banks/", views.banks_page, name="banks"),
     path("lead/banks/<int:bank_id>/", views.bank_page, name="bank-page"),
     path("lead/banks/<int:bank_id>/export", views.bank_export_view, name="bank-export"),

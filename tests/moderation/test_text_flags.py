@@ -179,3 +179,29 @@ def test_uploads_are_found_by_the_text_read_in_them(api_client, partner_key):
     assert str(plain.pk) not in found("pill")
     response = api_client.get("/api/v1/uploads/", {"text": "x" * 201}, HTTP_AUTHORIZATION=f"Api-Key {key}")
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_filter"
+
+
+def test_the_lead_page_lists_adds_toggles_and_removes(client, lead, moderator):
+    client.force_login(moderator)
+    assert client.get("/lead/text/").status_code in (302, 403)  # not a moderator's page
+    client.force_login(lead)
+    page = client.get("/lead/text/")
+    assert page.status_code == 200 and b"No term listed yet." in page.content
+
+    client.post("/lead/text/", {"action": "add-term", "term": "replica", "match": "word", "note": "fakes"})
+    term = TextTerm.objects.get(term="replica")
+    client.post("/lead/text/", {"action": "toggle-term", "term_id": term.pk})  # no "enabled": off
+    term.refresh_from_db()
+    assert not term.enabled
+    refused = client.post("/lead/text/", {"action": "add-term", "term": "(a+)+", "match": "regex"}, follow=True)
+    assert b"exponential time" in refused.content and TextTerm.objects.count() == 1
+    client.post("/lead/text/", {"action": "set-domain", "domain": "Scam.Example", "listing": "block"})
+    shown = client.get("/lead/text/").content.decode()
+    assert 'data-domain="scam.example"' in shown and 'data-term="replica"' in shown
+    client.post("/lead/text/", {"action": "remove-domain", "domain": "scam.example"})
+    client.post("/lead/text/", {"action": "remove-term", "term_id": term.pk})
+    assert not DomainRule.objects.exists() and not TextTerm.objects.exists()
+    actions = AuditEvent.objects.filter(
+        action__in=[AuditAction.TEXT_TERM_CHANGED, AuditAction.DOMAIN_RULE_CHANGED]
+    ).values_list("data__op", flat=True)
+    assert sorted(actions) == ["add", "add", "change", "delete", "delete"]
