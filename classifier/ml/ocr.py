@@ -29,6 +29,7 @@ REC_MAX_RATIO = 25  # a line crop is at most 25 times as wide as high (wider: cu
 MAX_LINES = 24
 MAX_REGIONS = 400  # detector regions looked at (a page of small print has fewer)
 MIN_CONFIDENCE = 0.5
+BOX_THRESHOLD = 0.5  # a region is text when its mean probability reaches this (PP-OCR's default)
 REC_BATCH = 6
 
 CODE_FORMATS = ("QRCode", "MicroQRCode", "DataMatrix", "Aztec", "EAN13", "EAN8", "UPCA", "Code128")
@@ -240,7 +241,7 @@ class TextReader:
             if region is None:
                 continue
             inside = labels[region] == index
-            if inside.sum() < 6 or float(probability[region][inside].mean()) < 0.6:
+            if inside.sum() < 6 or float(probability[region][inside].mean()) < BOX_THRESHOLD:
                 continue
             ys, xs = np.nonzero(inside)
             regions.append(np.stack([xs + region[1].start, ys + region[0].start], axis=1).astype(np.float32))

@@ -64,3 +64,40 @@ def test_decodes_a_qr_code_with_its_box():
 
 def test_no_code_in_a_plain_photo():
     assert read_codes(skimage_photo("coffee", (640, 480))) == ()
+
+
+def test_the_facade_reads_a_shrunk_copy_within_its_bounds(settings):
+    from classifier.inference import read_text
+
+    settings.TEXT_DECODE_SIDE = 320
+    text = read_text(text_photo(["DM me on WhatsApp"], font_px=48))  # 640x480, read at 320x240
+    assert (text.width, text.height) == (320, 240)
+    (line,) = text.lines
+    assert line.text == "DM me on WhatsApp" and line.box[2] <= 320 and line.box[1] < 40
+
+
+def test_text_is_read_on_frames_spread_over_an_animation():
+    from classifier.inference import _spread
+
+    assert _spread(3, 4) == [0, 1, 2]
+    assert _spread(16, 4) == [0, 5, 10, 15]
+    assert _spread(16, 1) == [0]
+
+
+def test_an_animations_text_is_read_on_its_judged_frames_within_the_cap(active_model, settings):
+    from classifier.inference import analyze_frames
+    from tests.helpers import animation
+
+    frames = [
+        skimage_photo("coffee", (640, 480)),
+        text_photo(["call +44 7700 900123"], photo="coffee"),
+        skimage_photo("chelsea", (640, 480)),
+    ]
+    data = animation(frames, "GIF", [400, 400, 400])
+    settings.TEXT_MAX_FRAMES = 3
+    read = analyze_frames(data, max_frames=8)
+    assert [f.analysis.text is not None for f in read] == [True, True, True]
+    assert read[1].analysis.text.text == "call +44 7700 900123"
+    settings.TEXT_MAX_FRAMES = 2  # the first and the last frame only
+    capped = analyze_frames(data, max_frames=8)
+    assert [f.analysis.text is not None for f in capped] == [True, False, True]
