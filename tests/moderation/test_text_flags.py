@@ -205,3 +205,16 @@ def test_the_lead_page_lists_adds_toggles_and_removes(client, lead, moderator):
         action__in=[AuditAction.TEXT_TERM_CHANGED, AuditAction.DOMAIN_RULE_CHANGED]
     ).values_list("data__op", flat=True)
     assert sorted(actions) == ["add", "add", "change", "delete", "delete"]
+
+
+def test_webhooks_carry_the_text(partner_key):
+    from moderation.models import Upload
+    from moderation.services.webhooks import upload_payload
+
+    partner, _ = partner_key()
+    image = qr_photo("https://pay.example.com/x")
+    upload = upload_create(data=encode(image, "PNG"), partner=partner)
+    classified(upload, replace(analysis(dict(UNSURE)), text=_read(image)))
+    payload = upload_payload(Upload.objects.get(pk=upload.pk), "upload.decided")
+    assert payload["upload"]["text"]["codes"][0]["text"] == "https://pay.example.com/x"
+    assert payload["upload"]["text"]["codes"][0]["format"] == "QRCode"
