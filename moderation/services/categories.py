@@ -815,7 +815,8 @@ def backfill_run(*, backfill_id: int) -> CategoryBackfill | None:
 
 def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int = 60) -> list[Upload]:
     """Past uploads with a stored embedding (the ones that can become examples),
-    newest first; `q` matches the caption, the file name or the ImageNet label."""
+    newest first; `q` matches the caption, the file name, the ImageNet label
+    or the text read in the image."""
     from django.db.models import Q
 
     since = timezone.now() - timedelta(days=max(1, min(int(days), 3650)))
@@ -829,7 +830,10 @@ def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int 
         uploads = uploads.filter(status=status)
     if q:
         uploads = uploads.filter(
-            Q(caption__icontains=q) | Q(original_filename__icontains=q) | Q(predictions__label__icontains=q)
+            Q(caption__icontains=q)
+            | Q(original_filename__icontains=q)
+            | Q(predictions__label__icontains=q)
+            | Q(text_reading__text__icontains=q)
         )
     return list(uploads.distinct().order_by("-created_at")[:limit])
 

@@ -218,3 +218,15 @@ def test_webhooks_carry_the_text(partner_key):
     payload = upload_payload(Upload.objects.get(pk=upload.pk), "upload.decided")
     assert payload["upload"]["text"]["codes"][0]["text"] == "https://pay.example.com/x"
     assert payload["upload"]["text"]["codes"][0]["format"] == "QRCode"
+
+
+def test_the_leads_upload_search_finds_uploads_by_their_text():
+    from moderation.services.categories import uploads_search
+
+    image = text_photo(["cheap pills at pillshop.com"])
+    upload = UploadFactory(data=encode(image, "JPEG", quality=90), width=640, height=480)
+    classified(upload, replace(analysis(dict(UNSURE), imagenet=[(720, "pill bottle", 0.6)]), text=_read(image)))
+    other = UploadFactory()
+    classified(other, analysis(dict(UNSURE), imagenet=[(720, "pill bottle", 0.6)]))
+    assert [u.pk for u in uploads_search(q="PILLSHOP")] == [upload.pk]
+    assert {u.pk for u in uploads_search(q="")} == {upload.pk, other.pk}
