@@ -270,8 +270,10 @@ def _text_signals(analysis, flag_rules) -> list:
     from moderation.text_match import text_signals
 
     text = getattr(analysis, "text", None)
-    if text is None or not (text.lines or text.codes):
+    if text is None:  # not read (TEXT_IN_IMAGES off, or a frame past TEXT_MAX_FRAMES)
         return []
+    # The lists are read whenever text was read, found or not: a worker's
+    # queries per upload do not depend on what an image happens to say.
     return text_signals(text, rules=flag_rules, lists=text_lists())
 
 

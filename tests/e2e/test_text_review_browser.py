@@ -11,12 +11,23 @@ import pytest
 from classifier.inference import read_text
 from tests.conftest import ARTIFACTS
 from tests.factories import UNSURE, UploadFactory, analysis, classified
-from tests.helpers import encode, sign_in, text_photo
+from tests.helpers import encode, sign_in, text_flag_categories, text_photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-def test_the_review_page_draws_the_text_boxes_over_the_image(browser, live_server, moderator, request):
+@pytest.fixture
+def seeded(transactional_db):
+    """What migrations and post_migrate leave (content types, permissions, the
+    roles' groups, the text flag categories): a worker test run just before
+    this one can leave them flushed, and `moderator` needs its group."""
+    from django.core.management.sql import emit_post_migrate_signal
+
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    text_flag_categories()
+
+
+def test_the_review_page_draws_the_text_boxes_over_the_image(browser, live_server, seeded, moderator, request):
     image = text_photo(["DM me on WhatsApp", "+44 7700 900123"])
     upload = UploadFactory(data=encode(image, "JPEG", quality=90), width=640, height=480, image_format="JPEG")
     upload = classified(upload, replace(analysis(dict(UNSURE)), text=read_text(image)))
