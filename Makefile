@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run setup test test-fast bench lint dataset photos browser wordnet js clean help
+.PHONY: run setup test test-fast bench lint dataset photos fonts browser wordnet js clean help
 
 help:
 	@echo "make run    set up (venv, data set, database, demo account, baseline model) and start web, worker, beat"
@@ -15,10 +15,11 @@ help:
 	@echo "make lint   ruff check, ruff format --check, import contracts (lint-imports), mypy"
 	@echo "make test-fast  the suite without TensorFlow, trained models or the browser (under a minute)"
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt requirements-nodeps.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
@@ -38,6 +39,14 @@ dataset:
 		echo "Fashion-MNIST is missing. Install it with: sudo apt-get install dataset-fashion-mnist"; \
 		echo "(or set FASHION_MNIST_DIR to a folder holding the four idx .gz files)"; exit 1; \
 	fi
+
+# Debian's fonts: the text the OCR tests and bench/text_in_images.py write on photos.
+fonts:
+	@if [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] && [ -d /usr/share/fonts/truetype/liberation ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -qq fonts-dejavu-core fonts-liberation >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq fonts-dejavu-core fonts-liberation >/dev/null; }; \
+	else echo "fonts are missing: sudo apt-get install fonts-dejavu-core fonts-liberation (OCR tests need them)"; fi
 
 # Debian's wallpaper packages: real photos with no garment in them, the
 # negatives that calibrate the open-set gate (docs/models.md) and that
@@ -82,19 +91,19 @@ setup: $(VENV)/.runtime dataset photos
 run: setup
 	$(PY) manage.py run_platform
 
-test: $(VENV)/.dev dataset browser wordnet js
+test: $(VENV)/.dev dataset fonts browser wordnet js
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 # The suite without TensorFlow, trained models or the browser: under a minute,
 # one pytest-xdist process per core (each its own database, media and queues).
 TEST_PROCESSES ?= auto
-test-fast: $(VENV)/.dev dataset
+test-fast: $(VENV)/.dev dataset fonts
 	TEST_WITHOUT_TENSORFLOW=1 DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -m "not tf and not browser" -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 # The end-to-end benchmarks (pipeline, soak, review queue) run on PostgreSQL and
 # Redis: a scratch database (created anew by each run) and Redis database 3.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/moderation_bench
-bench: $(VENV)/.dev dataset photos
+bench: $(VENV)/.dev dataset photos fonts
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.run_all
 
 # Every step runs even when one fails; the target fails if any did.

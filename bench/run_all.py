@@ -15,6 +15,7 @@ BENCHES = [
     "bench.review_queue",
     "bench.photo_models",
     "bench.frames",
+    "bench.text_in_images",
     "bench.real_photos",
     "bench.real_products",
     "bench.custom_categories",

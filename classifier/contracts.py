@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# What the picture says (classifier.ml.ocr): re-exported, one definition.
+from classifier.ml.ocr import DecodedCode, ImageText, TextLine
 from classifier.ml.photo_products import NO_PRODUCT  # the real-photo model's class for "nothing to tag"
+
+__all__ = [
+    "AdultScore",
+    "DecodedCode",
+    "FrameAnalysis",
+    "ImageAnalysis",
+    "ImageNetTags",
+    "ImageText",
+    "NoActiveModel",
+    "ProductPrediction",
+    "TextLine",
+]
 
 
 class NoActiveModel(RuntimeError):
@@ -91,6 +105,7 @@ class ImageAnalysis:
     # The Fashion-MNIST model's guess when the real-photo model tagged the
     # image instead (`product.route == "photo"`): kept with the upload, never a tag.
     studio_product: ProductPrediction | None = None
+    text: ImageText | None = None  # None: not read (TEXT_IN_IMAGES off, or a frame past TEXT_MAX_FRAMES)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from classifier.contracts import (
     FrameAnalysis,
     ImageAnalysis,
     ImageNetTags,
+    ImageText,
     NoActiveModel,
     ProductPrediction,
 )
@@ -212,8 +213,13 @@ def analyze_frames(image_bytes: bytes, *, max_frames: int) -> list[FrameAnalysis
     """Every frame a viewer can see, judged: a still image is one frame; an
     animation (GIF, APNG, WebP) gives its sampled frames (classifier.ml.frames),
     all run through the models in one batch. The caller bounds frames x pixels."""
+    deadline = time.monotonic() + settings.TEXT_READ_SECONDS
     if not is_animation(Image.open(io.BytesIO(image_bytes))):
-        return [FrameAnalysis(0, 0, 0, False, 0.0, analyze(image_bytes))]
+        analysis = analyze(image_bytes)
+        if settings.TEXT_IN_IMAGES:
+            text = read_text(open_image(image_bytes, target_side=settings.TEXT_DECODE_SIDE), deadline=deadline)
+            analysis = replace(analysis, text=text)
+        return [FrameAnalysis(0, 0, 0, False, 0.0, analysis)]
     frames = sample_frames(image_bytes, max_frames=max_frames)
     # A frame identical to one already judged (loops, held frames) is not run again.
     digests = [hashlib.blake2b(frame.image.tobytes(), digest_size=16).digest() for frame in frames]
@@ -224,6 +230,14 @@ def analyze_frames(image_bytes: bytes, *, max_frames: int) -> list[FrameAnalysis
             slot[digest] = len(distinct)
             distinct.append(frame.image)
     analyses = _analyze_decoded(distinct, _active_models())
+    if settings.TEXT_IN_IMAGES:
+        # Text is read on at most TEXT_MAX_FRAMES distinct frames, spread over
+        # the animation, within the upload's time limit; the others keep None.
+        chosen = _spread(len(distinct), settings.TEXT_MAX_FRAMES)
+        for i in chosen:
+            if time.monotonic() > deadline:
+                break
+            analyses[i] = replace(analyses[i], text=read_text(distinct[i], deadline=deadline))
     return [
         FrameAnalysis(
             f.index,
@@ -236,6 +250,55 @@ def analyze_frames(image_bytes: bytes, *, max_frames: int) -> list[FrameAnalysis
         )
         for f, digest in zip(frames, digests, strict=True)
     ]
+
+
+def _spread(count: int, most: int) -> list[int]:
+    """Up to `most` of `count` indices, evenly spread, the first included."""
+    if count <= most:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / max(1, most - 1)) for i in range(most)})
+
+
+class _Reader:
+    """The OCR models, loaded on first use in each process (they are not a
+    registry role: their weights ship in a package and do not change)."""
+
+    def __init__(self) -> None:
+        self._reader: Any = None  # classifier.ml.ocr.TextReader, imported on first use
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._reader is None:
+            with self._lock:
+                if self._reader is None:
+                    from classifier.ml.ocr import TextReader
+
+                    self._reader = TextReader(threads=settings.INFERENCE_THREADS, detect_side=settings.TEXT_DETECT_SIDE)
+        return self._reader
+
+
+_text_reader = _Reader()
+
+
+def read_text(image: Image.Image, *, deadline: float | None = None) -> ImageText:
+    """The text lines and QR codes/barcodes of one decoded image (upright),
+    boxes in its pixels. Bounded: the image is shrunk to TEXT_DECODE_SIDE, the
+    detector sees TEXT_DETECT_SIDE, and recognition stops at `deadline`."""
+    from classifier.ml.ocr import read_codes
+
+    image = image.convert("RGB")
+    side = settings.TEXT_DECODE_SIDE
+    if max(image.size) > side:
+        image = image.copy()
+        image.thumbnail((side, side), Image.Resampling.BILINEAR)
+    text = _text_reader.get().read(image, deadline=deadline)
+    return replace(text, codes=read_codes(image))
+
+
+def image_text(image_bytes: bytes) -> ImageText:
+    """What one encoded image says (its first frame)."""
+    side = settings.TEXT_DECODE_SIDE
+    return read_text(open_image(image_bytes, target_side=side), deadline=time.monotonic() + settings.TEXT_READ_SECONDS)
 
 
 def _active_models() -> tuple[LoadedModel, LoadedModel | None, LoadedModel | None, bool]:

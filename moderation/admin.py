@@ -78,7 +78,7 @@ class UploadAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "policy_verdict", "image_format", "partner")
-    search_fields = ("id", "external_id", "original_filename", "sha256", "caption")
+    search_fields = ("id", "external_id", "original_filename", "sha256", "caption", "text_reading__text")
     date_hierarchy = "created_at"
     list_select_related = ("partner", "uploader")
     readonly_fields = [f.name for f in Upload._meta.fields] + ["preview"]
@@ -474,5 +474,5 @@ class BankRetroSearchAdmin(admin.ModelAdmin):
         return False
 
 
-# Custom categories (issue 15) register their own admin pages.
-from moderation import category_admin  # noqa: E402, F401
+# Custom categories (issue 15) and text in images (issue 27) register their own admin pages.
+from moderation import category_admin, text_admin  # noqa: E402, F401

@@ -50,6 +50,12 @@ class UploadFilterSet(django_filters.FilterSet):
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     label = django_filters.CharFilter(method="filter_label", max_length=100)
     flag = django_filters.CharFilter(method="filter_flag", max_length=100)
+    text = django_filters.CharFilter(
+        field_name="text_reading__text",
+        lookup_expr="icontains",
+        max_length=200,
+        label="Text read in the image contains (case-insensitive)",
+    )
 
     class Meta:
         model = Upload

@@ -294,6 +294,9 @@ class FlagKind(models.TextChoices):
     HASH_MATCH = "hash_match", "Known-bad hash match"
     LISTING_MISMATCH = "listing_mismatch", "Listing does not show what it declares"
     CUSTOM_CATEGORY = "custom_category", "Custom category (taught from examples)"
+    TEXT_TERM = "text_term", "Listed term in the image's text"
+    CONTACT_DETAILS = "contact_details", "Contact details in the image"
+    BLOCKED_DOMAIN = "blocked_domain", "Blocked domain in the image or its QR code"
 
 
 class Flag(models.Model):
@@ -428,6 +431,13 @@ class FlagCategoryKind(models.TextChoices):
     ADULT = "adult", "Adult content (adult-content model)"
     GOODS = "goods", "Prohibited goods (a taxonomy category)"
     LISTING_MISMATCH = "listing_mismatch", "Listing mismatch (the image does not show what it declares)"
+    # Text in images (moderation.text_signals): the score is the reading's confidence.
+    TEXT_TERM = "text_term", "Listed term in the image's text"
+    CONTACT_PHONE = "contact_phone", "Contact details: phone number"
+    CONTACT_EMAIL = "contact_email", "Contact details: e-mail address"
+    CONTACT_URL = "contact_url", "Contact details: URL"
+    CONTACT_HANDLE = "contact_handle", "Contact details: messenger handle"
+    BLOCKED_DOMAIN = "blocked_domain", "Blocked domain (text or QR code)"
 
 
 class FlagCategory(models.Model):
@@ -841,6 +851,8 @@ class AuditAction(models.TextChoices):
     CATEGORY_TRAIN_REQUESTED = "category.train_requested", "Custom category training requested"
     CATEGORY_HEAD_CONFIRMED = "category.head_confirmed", "Custom category head confirmed live"
     BANK_EXPORTED = "bank.exported", "Bank list exported"
+    TEXT_TERM_CHANGED = "text.term_changed", "Text term listed, changed or removed"
+    DOMAIN_RULE_CHANGED = "text.domain_changed", "Domain blocked, allowed or unlisted"
 
 
 class AuditEvent(models.Model):
@@ -904,3 +916,6 @@ from moderation.category_models import (  # noqa: E402, F401
     ExampleSource,
     HeadStatus,
 )
+
+# Text in images (issue 27) lives in its own module.
+from moderation.text_models import DomainListing, DomainRule, TermMatch, TextTerm, UploadText  # noqa: E402, F401

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
@@ -44,9 +45,9 @@ class BoundedIntegerField(serializers.IntegerField):
     """A read-only integer with its format and bounds in the schema. (Set in
     __init__: a serializer deep-copies its fields from their arguments.)"""
 
-    def __init__(self, *, minimum: int = 0, maximum: int | None = INT32_MAX, **kwargs) -> None:
+    def __init__(self, *, minimum: int = 0, maximum: int | None = INT32_MAX, nullable: bool = False, **kwargs) -> None:
         super().__init__(read_only=True, **kwargs)
-        set_override(self, "field", int_schema(minimum=minimum, maximum=maximum))
+        set_override(self, "field", int_schema(minimum=minimum, maximum=maximum, nullable=nullable))
 
 
 # Every score a partner reads is rounded alike: to the 3 decimals the flags'
@@ -150,6 +151,36 @@ class OpenSetSerializer(serializers.Serializer):
     )
 
 
+class TextLineSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="the line as read")
+    confidence = serializers.FloatField(min_value=0, max_value=1, help_text="mean probability of its characters")
+    box = serializers.ListField(
+        child=BoundedIntegerField(),
+        min_length=4,
+        max_length=4,
+        help_text="left, top, right, bottom in the pixels of the image as read (text.width x text.height)",
+    )
+    angle = serializers.FloatField(help_text="degrees the line is turned, clockwise")
+    frame = BoundedIntegerField(
+        nullable=True, required=False, help_text="the animation frame it was read on (absent for a still)"
+    )
+
+
+class DecodedCodeSerializer(serializers.Serializer):
+    format = serializers.CharField(help_text="QRCode, DataMatrix, EAN13, Code128, ...")
+    text = serializers.CharField(help_text="what the code holds, e.g. a URL")
+    box = serializers.ListField(child=BoundedIntegerField(minimum=-INT32_MAX), min_length=4, max_length=4)
+    frame = BoundedIntegerField(nullable=True, required=False, help_text="the animation frame it was read on")
+
+
+class UploadTextSerializer(serializers.Serializer):
+    lines = TextLineSerializer(many=True)
+    codes = DecodedCodeSerializer(many=True, help_text="QR codes and barcodes, decoded")
+    width = BoundedIntegerField(help_text="of the image the boxes are in (the upload, shrunk to at most 1280 px)")
+    height = BoundedIntegerField()
+    cut_short = serializers.BooleanField(help_text="the time limit or the line cap stopped the reading")
+
+
 class UploadOutputSerializer(serializers.ModelSerializer):
     failure_reason = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
@@ -161,6 +192,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
     verdict = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()
     appeal = serializers.SerializerMethodField()
+    text = serializers.SerializerMethodField()
     width = BoundedIntegerField(help_text="pixels")
     height = BoundedIntegerField(help_text="pixels")
     byte_size = BoundedIntegerField(help_text="bytes of the file as sent")
@@ -180,6 +212,7 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             "imagenet_tags",
             "adult_score",
             "flags",
+            "text",
             "model_version",
             "policy_verdict",
             "failure_reason",
@@ -256,6 +289,17 @@ class UploadOutputSerializer(serializers.ModelSerializer):
             return None
         return dict(AppealOutputSerializer(appeal).data)
 
+    @extend_schema_field(UploadTextSerializer(allow_null=True))
+    def get_text(self, upload) -> dict | None:
+        """What the image says: its text lines with boxes and confidence, and
+        its decoded QR codes and barcodes; null before analysis or when text
+        is not read (TEXT_IN_IMAGES off)."""
+        try:
+            reading = upload.text_reading  # prefetched by the selectors
+        except ObjectDoesNotExist:
+            return None
+        return dict(UploadTextSerializer(reading).data)
+
     @extend_schema_field(ModelVersionRefSerializer(allow_null=True))
     def get_model_version(self, upload) -> dict | None:
         """The product model version that tagged it; null before analysis."""
@@ -274,7 +318,10 @@ def upload_representation(upload: Upload) -> dict[str, Any]:
     predictions and flags are read once here when the caller did not
     prefetch them (a webhook's upload comes straight from a service)."""
     prefetch_related_objects(
-        [upload], Prefetch("predictions", queryset=Prediction.objects.select_related("model_version")), "flags"
+        [upload],
+        Prefetch("predictions", queryset=Prediction.objects.select_related("model_version")),
+        "flags",
+        "text_reading",
     )
     return _plain(UploadOutputSerializer(upload).data)
 

@@ -34,8 +34,8 @@ def _with_results(queryset: QuerySet[Upload]) -> QuerySet[Upload]:
 
 def uploads_visible_to(*, partner=None, user=None) -> QuerySet[Upload]:
     """Uploads a caller may read: a partner's own, or a person's own posts."""
-    if partner is not None:
-        return _with_results(Upload.objects.filter(partner=partner))
+    if partner is not None:  # the API's representation also answers the text read
+        return _with_results(Upload.objects.filter(partner=partner)).prefetch_related("text_reading")
     if user is not None and user.is_authenticated:
         return _with_results(Upload.objects.filter(uploader=user))
     return Upload.objects.none()
@@ -46,13 +46,14 @@ def upload_just_created(upload: Upload) -> Upload:
     without asking the database: no model, flag or appeal has touched it yet
     (the same row read back would show the same; the API answers a new upload
     with no `wait` this way, three queries fewer)."""
-    from moderation.models import Appeal, Flag
+    from moderation.models import Appeal, Flag, UploadText
 
     prefetch_related_objects(
         [upload],
         Prefetch("predictions", queryset=Prediction.objects.none()),
         Prefetch("flags", queryset=Flag.objects.none()),
         Prefetch("appeal", queryset=Appeal.objects.none()),
+        Prefetch("text_reading", queryset=UploadText.objects.none()),
     )
     return upload
 
@@ -281,7 +282,45 @@ def flag_signals(
     from moderation.services.categories import custom_category_signals
 
     custom, custom_unchecked = custom_category_signals(analysis)
-    return signals + custom, unchecked + custom_unchecked
+    return signals + custom + _text_signals(analysis, flag_rules), unchecked + custom_unchecked
+
+
+def _text_signals(analysis, flag_rules) -> list:
+    """The text flags (issue 27) of what the image says, when it says anything."""
+    from moderation.text_match import text_signals
+
+    text = getattr(analysis, "text", None)
+    if text is None:  # not read (TEXT_IN_IMAGES off, or a frame past TEXT_MAX_FRAMES)
+        return []
+    # The lists are read whenever text was read, found or not: a worker's
+    # queries per upload do not depend on what an image happens to say.
+    return text_signals(text, rules=flag_rules, lists=text_lists())
+
+
+_text_lists: tuple[float, Any] | None = None
+
+
+def text_lists():
+    """The lead's term list and domain lists, ready to match
+    (moderation.text_match.TextLists), read at most every POLICY_CACHE_SECONDS
+    per process, as the other policy inputs are."""
+    from moderation.models import DomainListing, DomainRule, TextTerm
+    from moderation.text_match import Term, TextLists, compile_terms
+
+    global _text_lists
+    now = time.monotonic()
+    held = _text_lists
+    if held is not None and now - held[0] < settings.POLICY_CACHE_SECONDS:
+        return held[1]
+    terms = compile_terms(Term(t, m) for t, m in TextTerm.objects.filter(enabled=True).values_list("term", "match"))
+    rules = list(DomainRule.objects.values_list("domain", "listing"))
+    lists = TextLists(
+        terms=terms,
+        blocked=tuple(d for d, listing in rules if listing == DomainListing.BLOCK),
+        allowed=tuple(d for d, listing in rules if listing == DomainListing.ALLOW),
+    )
+    _text_lists = (now, lists)
+    return lists
 
 
 def metrics_summary(*, now=None, hours: int = 24) -> dict:

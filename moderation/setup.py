@@ -36,6 +36,15 @@ LEAD_PERMISSIONS = MODERATOR_PERMISSIONS + [
     ("moderation", "add_hashbank"),  # the banks page's "Create a bank"
     ("moderation", "view_bankedhash"),
     ("moderation", "add_bankedhash"),
+    # Text in images: the term list and the domain lists.
+    ("moderation", "view_textterm"),
+    ("moderation", "add_textterm"),
+    ("moderation", "change_textterm"),
+    ("moderation", "delete_textterm"),
+    ("moderation", "view_domainrule"),
+    ("moderation", "add_domainrule"),
+    ("moderation", "change_domainrule"),
+    ("moderation", "delete_domainrule"),
     ("classifier", "promote_modelversion"),
     ("classifier", "view_trainingrun"),
     ("django_celery_beat", "view_periodictask"),

@@ -28,6 +28,7 @@ urlpatterns = [
     path("lead/thresholds/", views.thresholds_page, name="thresholds"),
     path("lead/verdict-thresholds/", views.verdict_thresholds_page, name="verdict-thresholds"),
     path("lead/categories/", include("moderation.category_views")),
+    path("lead/text/", include("moderation.text_views")),
     path("lead/banks/", views.banks_page, name="banks"),
     path("lead/banks/<int:bank_id>/", views.bank_page, name="bank-page"),
     path("lead/banks/<int:bank_id>/export", views.bank_export_view, name="bank-export"),

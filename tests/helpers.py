@@ -109,3 +109,48 @@ class FakeReceiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"  # fonts-dejavu-core (make fonts)
+
+
+def text_photo(
+    lines: list[str], *, photo: str = "coffee", size: tuple[int, int] = (640, 480), font_px: int = 32, angle: float = 0
+) -> Image.Image:
+    """A real photo with text laid over it, white with a black outline, as a
+    caption or a meme is: one line of `lines` under the other, turned `angle` degrees."""
+    from PIL import ImageDraw, ImageFont
+
+    image = skimage_photo(photo, size)
+    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    face = ImageFont.truetype(FONT, font_px)
+    for i, line in enumerate(lines):
+        draw.text((16, 40 + i * int(font_px * 1.4)), line, font=face, fill="white", stroke_width=2, stroke_fill="black")
+    if angle:
+        layer = layer.rotate(angle, resample=Image.Resampling.BICUBIC, center=(16, 40))
+    image.paste(layer, (0, 0), layer)
+    return image
+
+
+def qr_photo(
+    payload: str, *, photo: str = "chelsea", side: int = 160, size: tuple[int, int] = (640, 480)
+) -> Image.Image:
+    """A real photo with a QR code of `payload` pasted in its corner (zxing-cpp writes it)."""
+    import zxingcpp
+
+    code = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode)
+    qr = Image.fromarray(np.asarray(code.to_image(scale=1, add_quiet_zones=True))).convert("RGB")
+    image = skimage_photo(photo, size)
+    image.paste(qr.resize((side, side), Image.Resampling.NEAREST), (size[0] - side - 12, size[1] - side - 12))
+    return image
+
+
+def text_flag_categories() -> None:
+    """The six text flag categories migration 0020 seeds, made again where a
+    transactional test before this one flushed the seeded rows."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("moderation.migrations.0020_text_in_images").seed_text_flags(apps, None)

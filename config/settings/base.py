@@ -274,6 +274,16 @@ UPLOAD_MIN_SIDE = get_env("UPLOAD_MIN_SIDE", 16, cast=int)
 UPLOAD_MAX_FRAMES = get_env("UPLOAD_MAX_FRAMES", 5000, cast=int)
 UPLOAD_MAX_FRAME_PIXELS = get_env("UPLOAD_MAX_FRAME_PIXELS", 60_000_000, cast=int)
 ANIMATION_SAMPLE_FRAMES = get_env("ANIMATION_SAMPLE_FRAMES", 16, cast=int)
+# Text in images and QR codes (classifier.ml.ocr, issue 27): read on each
+# still and on up to TEXT_MAX_FRAMES judged frames of an animation, from a copy
+# at most TEXT_DECODE_SIDE a side, the detector at TEXT_DETECT_SIDE; the
+# recogniser stops after TEXT_READ_SECONDS per upload (a hostile image of many
+# lines cannot hold a worker). docs/benchmarks.md "Text in images" has the cost.
+TEXT_IN_IMAGES = get_env("TEXT_IN_IMAGES", True, cast=bool)
+TEXT_DECODE_SIDE = get_env("TEXT_DECODE_SIDE", 1280, cast=int)
+TEXT_DETECT_SIDE = get_env("TEXT_DETECT_SIDE", 640, cast=int)
+TEXT_MAX_FRAMES = get_env("TEXT_MAX_FRAMES", 4, cast=int)
+TEXT_READ_SECONDS = get_env("TEXT_READ_SECONDS", 2.0, cast=float)
 # A request body larger than UPLOAD_MAX_BYTES plus room for the multipart
 # envelope is refused from its Content-Length before any of it is read
 # (moderation.limits).

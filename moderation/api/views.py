@@ -93,6 +93,7 @@ class UploadListCreateApi(APIView):
             OpenApiParameter("created_before", OpenApiTypes.DATETIME),
             OpenApiParameter("label", str, description="product label of the upload"),
             OpenApiParameter("flag", str, description="flag kind (adult, prohibited_goods, hash_match, …) or category"),
+            OpenApiParameter("text", str, description="the text read in the image contains this (case-insensitive)"),
             OpenApiParameter("limit", int, description="page size, at most 200"),
             OpenApiParameter("cursor", str),
         ],

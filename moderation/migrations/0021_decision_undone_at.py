@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('moderation', '0018_upload_verdict_at_index'),
+        ('moderation', '0020_text_in_images'),
     ]
 
     operations = [

@@ -57,6 +57,7 @@ from moderation.models import (
     Prediction,
     Upload,
     UploadStatus,
+    UploadText,
 )
 from moderation.policy import Signal, threshold_errors
 from moderation.services.audit import audit_record
@@ -1062,7 +1063,7 @@ SEARCH_SCAN = 4  # uploads read per result asked for, before the whole-word chec
 class SearchMatch:
     """Why a search result matched: the field and the words around the match."""
 
-    field: str  # "caption", "file name" or "ImageNet label"
+    field: str  # "caption", "file name", "ImageNet label" or "text in the image"
     before: str
     word: str
     after: str
@@ -1096,8 +1097,9 @@ def _match(field: str, text: str, pattern: re.Pattern[str], context: int = 30) -
 
 def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int = 60) -> list[SearchHit]:
     """Past uploads with a stored embedding (the ones that can become examples),
-    newest first. `q` matches the caption, the file name or the ImageNet label
-    as a whole word (or words), and each hit says where it matched."""
+    newest first. `q` matches the caption, the file name, the ImageNet label or
+    the text read in the image as a whole word (or words), and each hit says
+    where it matched."""
     from django.db.models import Q
 
     since = timezone.now() - timedelta(days=max(1, min(int(days), 3650)))
@@ -1105,7 +1107,12 @@ def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int 
     imagenet = Q(predictions__model_version__role=ModelRole.IMAGENET, predictions__embedding__isnull=False)
     if q:
         # One filter(): the label condition is on the same ImageNet prediction, not any prediction.
-        imagenet &= Q(caption__icontains=q) | Q(original_filename__icontains=q) | Q(predictions__label__icontains=q)
+        imagenet &= (
+            Q(caption__icontains=q)
+            | Q(original_filename__icontains=q)
+            | Q(predictions__label__icontains=q)
+            | Q(text_reading__text__icontains=q)
+        )
     uploads = Upload.objects.filter(imagenet, created_at__gte=since)
     if status:
         uploads = uploads.filter(status=status)
@@ -1117,6 +1124,7 @@ def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int 
         upload__in=candidates, model_version__role=ModelRole.IMAGENET
     ).values_list("upload_id", "label"):
         labels.setdefault(upload_id, label)
+    texts = dict(UploadText.objects.filter(upload__in=candidates).values_list("upload_id", "text"))
     pattern = _whole_word(q)
     hits = []
     for upload in candidates:
@@ -1126,6 +1134,7 @@ def uploads_search(*, q: str = "", days: int = 30, status: str = "", limit: int 
                 _match("caption", upload.caption, pattern),
                 _match("file name", upload.original_filename, pattern),
                 _match("ImageNet label", labels.get(upload.pk, ""), pattern),
+                _match("text in the image", texts.get(upload.pk, ""), pattern),
             )
             if m is not None
         )

@@ -38,6 +38,7 @@ from moderation.services.qa import qa_sample_approval
 from moderation.services.queue import upload_set_review_rank
 from moderation.services.renditions import upload_public_image_ensure
 from moderation.services.taxonomy import declared_category_clean
+from moderation.services.text import upload_text_record
 from moderation.taxonomy import TOP_CATEGORIES, taxonomy_in_service
 from moderation.validation import validate_upload_image
 
@@ -344,6 +345,7 @@ def upload_apply_analysis(
             for flag in result.flags
         )
         frames_record(upload=upload, judgement=judgement)
+        upload_text_record(upload=upload, frames=frames)
         bank_matches_record(upload=upload, matches=list(judgement.matches))
         product = analysis.product
         used = {

@@ -82,6 +82,7 @@ PAGES = [
     PageCase("banks", lambda w: "/lead/banks/", role="lead", scene="dashboard"),
     PageCase("bank-page", lambda w: f"/lead/banks/{_known_bad()}/", role="lead", scene="dashboard"),
     PageCase("category-list", lambda w: "/lead/categories/", role="lead", scene="dashboard"),
+    PageCase("text-lists", lambda w: "/lead/text/", role="lead", scene="dashboard"),
     PageCase("category-detail", lambda w: "/lead/categories/vape-pens/", role="lead", scene="dashboard"),
     PageCase("category-search", lambda w: "/lead/categories/vape-pens/search/", role="lead", scene="dashboard"),
 ]

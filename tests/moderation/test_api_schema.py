@@ -206,7 +206,7 @@ def test_a_webhook_payload_costs_a_few_queries_however_many_predictions(partner_
     )
     upload = Upload.objects.get(pk=upload.pk)  # as a service holds it: nothing prefetched
     assert upload.predictions.count() == 3
-    with django_assert_max_num_queries(3):  # predictions with their versions, flags, appeal
+    with django_assert_max_num_queries(4):  # predictions with their versions, flags, text read, appeal
         payload = upload_payload(upload, "upload.decided")
     assert payload["upload"]["tags"] and payload["upload"]["imagenet_tags"]
 

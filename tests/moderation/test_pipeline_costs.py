@@ -48,7 +48,7 @@ def test_the_policy_settings_are_read_once_per_interval(active_model, settings):
     fresh = queries(1)
     settings.POLICY_CACHE_SECONDS = 3600.0
     policy_inputs()  # read once
-    assert queries(2) == fresh - 2  # class thresholds and flag categories
+    assert queries(2) == fresh - 4  # class thresholds, flag categories, the text terms and domain lists
 
 
 def test_a_new_upload_is_answered_without_reading_it_back(api_client, partner_key, settings):
@@ -72,7 +72,7 @@ def test_a_new_upload_is_answered_without_reading_it_back(api_client, partner_ke
     read_back, before = answer(1)
     settings.API_READ_BACK_ACCEPTED = False
     shown, now = answer(2)
-    assert now == before - 3  # the upload, its predictions and its flags
+    assert now == before - 4  # the upload, its predictions, its flags and its text read
     assert shown.keys() == read_back.keys()
     stored = api_client.get(f"/api/v1/uploads/{shown['id']}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
     assert {k: v for k, v in shown.items() if k != "queue"} == stored
