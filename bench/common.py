@@ -130,10 +130,11 @@ def git_revision() -> str:
         return "unknown"
 
 
-def photo_installation(var_name: str) -> None:
+def photo_installation(var_name: str, *, epochs: int = 1, limit: int | None = 2000) -> None:
     """Set up Django in a scratch installation (var/<var_name>/, SQLite) with
     the models a production worker serves: the ImageNet tagger, the adult
-    scorer and a product model (a one-epoch seed-cnn if none is active)."""
+    scorer, the open-set gate, the real-photo product model and a product
+    model (a seed-cnn of `epochs` on `limit` images, None: all, if none is active)."""
     os.environ["VAR_DIR"] = str(ROOT / "var" / var_name)
     os.environ.pop("DATABASE_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
@@ -148,4 +149,5 @@ def photo_installation(var_name: str) -> None:
     call_command("migrate", verbosity=0)
     call_command("install_models")
     if active_version_id(ModelRole.PRODUCT) is None:
-        call_command("train_classifier", architecture="seed-cnn", epochs=1, limit=2000, activate="always")
+        sample = {} if limit is None else {"limit": limit}
+        call_command("train_classifier", architecture="seed-cnn", epochs=epochs, activate="always", **sample)

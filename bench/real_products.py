@@ -28,34 +28,16 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import statistics
 import sys
 import time
 from collections import Counter, defaultdict
 
-from bench.common import ROOT, table, write_section
+from bench.common import ROOT, photo_installation, table, write_section
 
 DATA = ROOT / "bench" / "data" / "real_products"
 # Source folders whose photos may carry either label (see the docstring).
 ALSO_RIGHT = {"longsleeve": {"T-shirt/top"}}
-
-
-def _setup(epochs: int) -> None:
-    os.environ["VAR_DIR"] = str(ROOT / "var" / "bench-real-products")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from classifier.registry import active_version_id
-
-    call_command("migrate", verbosity=0)
-    call_command("install_models")
-    if active_version_id() is None:
-        call_command("train_classifier", architecture="seed-cnn", epochs=epochs, activate="if-none")
 
 
 def _photos() -> list[dict]:
@@ -106,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    _setup(args.epochs)
+    photo_installation("bench-real-products", epochs=args.epochs, limit=None)
     from django.conf import settings
     from PIL import Image
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageEnhance, ImageFilter
 
 from moderation.models import AuditEvent, BankAction, BankedHash, BankMatch, HashBank, Upload, UploadStatus
 from moderation.services.banks import bank_entry_confirm, bank_hashes_import
-from tests.conftest import skimage_jpeg, wait_for
+from tests.conftest import skimage_jpeg
+from tests.e2e.uploads import judged as api_judged
 from tests.helpers import encode
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-SETTLED = {UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.IN_REVIEW}
 
 
 def edited(name: str, edit) -> bytes:
@@ -30,18 +28,7 @@ def edited(name: str, edit) -> bytes:
 
 
 def judged(api_client, key: str, data: bytes, name: str) -> Upload:
-    response = api_client.post(
-        "/api/v1/uploads/",
-        {"image": SimpleUploadedFile(name, data)},
-        format="multipart",
-        HTTP_AUTHORIZATION=f"Api-Key {key}",
-    )
-    assert response.status_code == 202, response.content
-    upload_id = response.json()["id"]
-    done = wait_for(lambda: Upload.objects.filter(pk=upload_id, status__in=SETTLED).exists(), timeout=90)
-    upload = Upload.objects.get(pk=upload_id)
-    assert done, (upload.status, upload.failure_reason)
-    return upload
+    return api_judged(api_client, key, data, name)[0]
 
 
 def bank_flag(upload: Upload):

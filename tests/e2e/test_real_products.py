@@ -6,38 +6,25 @@ change what the worker says of the next upload."""
 from __future__ import annotations
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from bench.real_products import DATA
 from classifier.inference import forget_loaded_models
 from classifier.models import ModelRole, TrainingExample
 from classifier.retraining import retrain_if_due
-from moderation.models import Upload, UploadStatus
 from moderation.services.review import review_decide
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT
+from tests.e2e.uploads import judged as api_judged
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-SETTLED = {UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.IN_REVIEW}
 SNEAKER = DATA / "sneaker" / "dreambooth_colorful_sneaker_01.jpg"
 DOG = ROOT / "tests" / "data" / "photos" / "dog-00.jpg"
 BLAZERS = sorted((ROOT / "bench" / "data" / "feedback_photos" / "blazer").glob("*.jpg"))
 
 
 def judged(api_client, key: str, path, **fields) -> dict:
-    """POST a photo, wait for the worker's verdict, and GET the upload as a partner sees it."""
-    response = api_client.post(
-        "/api/v1/uploads/",
-        {"image": SimpleUploadedFile(path.name, path.read_bytes()), **fields},
-        format="multipart",
-        HTTP_AUTHORIZATION=f"Api-Key {key}",
-    )
-    assert response.status_code == 202, response.content
-    upload_id = response.json()["id"]
-    done = wait_for(lambda: Upload.objects.filter(pk=upload_id, status__in=SETTLED).exists(), timeout=120)
-    assert done, Upload.objects.get(pk=upload_id).failure_reason
-    body = api_client.get(f"/api/v1/uploads/{upload_id}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
-    return body
+    """A photo file through the API to the worker's verdict, as the partner GETs it."""
+    return api_judged(api_client, key, path.read_bytes(), path.name, timeout=120, **fields)[1]
 
 
 def test_a_real_sneaker_gets_sneaker_and_a_dog_no_product_tag(

@@ -6,33 +6,15 @@ a blocked domain names that domain, a photo without text has no text flag."""
 from __future__ import annotations
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
-from moderation.models import FlagKind, Upload, UploadStatus
+from moderation.models import FlagKind, UploadStatus
 from moderation.services.text import domain_rule_set
-from tests.conftest import wait_for
+from tests.e2e.uploads import judged
 from tests.helpers import encode, qr_photo, skimage_photo, text_flag_categories, text_photo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-SETTLED = {UploadStatus.APPROVED, UploadStatus.REJECTED, UploadStatus.IN_REVIEW}
 TEXT_FLAGS = (FlagKind.TEXT_TERM, FlagKind.CONTACT_DETAILS, FlagKind.BLOCKED_DOMAIN)
-
-
-def judged(api_client, key: str, data: bytes, name: str) -> tuple[Upload, dict]:
-    response = api_client.post(
-        "/api/v1/uploads/",
-        {"image": SimpleUploadedFile(name, data)},
-        format="multipart",
-        HTTP_AUTHORIZATION=f"Api-Key {key}",
-    )
-    assert response.status_code == 202, response.content
-    upload_id = response.json()["id"]
-    done = wait_for(lambda: Upload.objects.filter(pk=upload_id, status__in=SETTLED).exists(), timeout=90)
-    upload = Upload.objects.get(pk=upload_id)
-    assert done, (upload.status, upload.failure_reason)
-    body = api_client.get(f"/api/v1/uploads/{upload_id}/", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
-    return upload, body
 
 
 def test_a_real_worker_reads_overlays_and_qr_codes(celery_worker, active_model, partner_key, api_client, lead):
