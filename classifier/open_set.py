@@ -9,11 +9,11 @@ import logging
 import numpy as np
 from django.conf import settings
 
-from classifier.inputs import embed_images, fashion_embeddings
+from classifier.inputs import embed_images, fashion_embeddings, stored_examples
 from classifier.ml.datasets import FASHION_MNIST_CLASSES, fashion_photo, load_split
 from classifier.ml.open_set import METHOD, METHOD_TEXT, fit_gate
 from classifier.ml.real_photos import real_photos
-from classifier.models import ModelRole, ModelVersion
+from classifier.models import ModelRole, ModelVersion, TrainingExample
 from classifier.registry import active_version, model_version_activate, model_version_create
 
 logger = logging.getLogger(__name__)
@@ -29,9 +29,11 @@ def _rendered_embeddings(split: str, count: int) -> np.ndarray:
 def open_set_gate_fit(
     *, fit_examples: int | None = None, calibration_examples: int | None = None, negative_photos: int | None = None
 ) -> ModelVersion:
-    """Fit the class centres on Fashion-MNIST training images (raw and rendered),
-    calibrate the threshold on test images and on the calibration half of the
-    packaged real photos, and store the result as a candidate version."""
+    """Fit the class centres on Fashion-MNIST training images (raw and rendered)
+    and the moderators' labelled uploads of the studio-shot model (the
+    product shots it serves, as they arrive), calibrate the threshold on test
+    images and on the calibration half of the packaged real photos, and store
+    the result as a candidate version."""
     fit_examples = fit_examples or settings.OPEN_SET_FIT_EXAMPLES
     calibration_examples = calibration_examples or settings.OPEN_SET_CALIBRATION_EXAMPLES
     backbone = active_version(ModelRole.IMAGENET)
@@ -39,13 +41,18 @@ def open_set_gate_fit(
         raise RuntimeError("the open-set gate reads backbone embeddings: install the ImageNet backbone first")
 
     labels = load_split("train").labels[:fit_examples]
+    corrected = stored_examples(
+        TrainingExample.objects.filter(role=ModelRole.PRODUCT, holdout=False).order_by("pk"),
+        list(FASHION_MNIST_CLASSES),
+        kind="embedding",
+    )
     photos = real_photos(side="calibration", limit=negative_photos)
     photo_embeddings = embed_images([p.image for p in photos]) if photos else np.zeros((0, 1280), np.float32)
     gate, figures = fit_gate(
         fit_embeddings=np.concatenate(
-            [fashion_embeddings("train", fit_examples), _rendered_embeddings("train", fit_examples)]
+            [fashion_embeddings("train", fit_examples), _rendered_embeddings("train", fit_examples), corrected.inputs]
         ),
-        fit_labels=np.concatenate([labels, labels]),
+        fit_labels=np.concatenate([labels, labels, corrected.labels]),
         classes=len(FASHION_MNIST_CLASSES),
         positives={
             "Fashion-MNIST 28 px": fashion_embeddings("test", calibration_examples),
@@ -74,6 +81,7 @@ def open_set_gate_fit(
                 f"Fashion-MNIST rendered {RENDER_SIDE} px": fit_examples,
             },
             "calibration_negatives": len(photos),
+            "moderator_examples": len(corrected),
         },
     )
 

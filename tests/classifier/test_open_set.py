@@ -3,12 +3,16 @@
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from PIL import Image
 
 from classifier.inference import analyze, forget_loaded_models
+from classifier.inputs import embed_images
 from classifier.ml.datasets import fashion_photo, load_split
 from classifier.ml.open_set import FALLBACK_MARGIN, OpenSetGate, calibrate, class_centres
-from classifier.models import ModelRole, ModelVersionStatus
+from classifier.ml.preprocessing import open_image
+from classifier.models import ModelRole, ModelVersionStatus, TrainingExample
 from classifier.open_set import open_set_gate_install
 from classifier.registry import active_version
 from tests.conftest import activate_open_set_gate, skimage_jpeg
@@ -110,3 +114,27 @@ def test_install_fits_calibrates_and_activates_once_per_backbone(photo_models, c
     client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-1"))
     page = client.get(f"/admin/classifier/modelversion/{gate.pk}/change/").content.decode()
     assert f"threshold {figures['threshold']}" in page and "of real photos" in page
+
+
+@pytest.mark.django_db
+def test_the_centres_take_in_the_moderators_labelled_uploads(photo_models):
+    """A labelled upload of the studio-shot model (here a dark-on-white shop
+    photo of a Fashion-MNIST bag) moves its class's centre towards it; the
+    held-out ones and the real-photo model's labels do not count."""
+
+    plain = open_set_gate_install(fit_examples=30, calibration_examples=10, negative_photos=2)
+    test = load_split("test")
+    bags = [i for i in range(len(test)) if test.labels[i] == 8][:6]
+    for n, i in enumerate(bags):
+        name = default_storage.save(f"examples/bag-{n}.png", ContentFile(encode(Image.fromarray(255 - test.images[i]))))
+        role = ModelRole.PRODUCT if n < 4 else ModelRole.PRODUCT_PHOTO
+        TrainingExample.objects.create(
+            image_name=name, label="Bag", source="correction", reference=f"bag:{n}", holdout=n == 3, role=role
+        )
+    taught = open_set_gate_install(force=True, fit_examples=30, calibration_examples=10, negative_photos=2)
+    assert taught.training["moderator_examples"] == 3
+    before, after = (OpenSetGate.from_bytes(v.artifact.open("rb").read()) for v in (plain, taught))
+    shop_bag = encode(Image.fromarray(255 - test.images[bags[0]]))
+
+    embedding = embed_images([open_image(shop_bag)])
+    assert after.scores(embedding)[0] < before.scores(embedding)[0]
