@@ -180,7 +180,10 @@ def partner_key(db):
 @pytest.fixture
 def moderator(db):
     from moderation.services.accounts import moderator_create
+    from moderation.setup import ensure_roles_and_schedules
 
+    # The groups post_migrate makes, again where a transactional test before this one flushed them.
+    ensure_roles_and_schedules()
     user, _ = moderator_create(username="mod1", password="mod-pass-123")
     return user
 

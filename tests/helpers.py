@@ -154,3 +154,24 @@ def text_flag_categories() -> None:
     from django.apps import apps
 
     importlib.import_module("moderation.migrations.0020_text_in_images").seed_text_flags(apps, None)
+
+
+def listing_flag_category() -> None:
+    """The listing-mismatch flag category migration 0009 seeds, made again
+    where a transactional test before this one flushed the seeded rows."""
+    import importlib
+
+    from moderation.models import FlagCategory
+
+    name, review, reject, description = importlib.import_module(
+        "moderation.migrations.0009_taxonomy_and_risk_policy"
+    ).LISTING_MISMATCH
+    FlagCategory.objects.get_or_create(
+        name=name,
+        defaults={
+            "kind": "listing_mismatch",
+            "review_threshold": review,
+            "reject_threshold": reject,
+            "description": description,
+        },
+    )

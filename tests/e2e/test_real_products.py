@@ -14,6 +14,7 @@ from classifier.retraining import retrain_if_due
 from moderation.services.review import review_decide
 from tests.conftest import ROOT
 from tests.e2e.uploads import judged as api_judged
+from tests.helpers import listing_flag_category
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -51,6 +52,7 @@ def test_a_real_sneaker_gets_sneaker_and_a_dog_no_product_tag(
 
 
 def test_the_listing_check_works_on_real_photos(celery_worker, real_photo_models, partner_key, api_client):
+    listing_flag_category()
     _, key = partner_key()
     shoe = judged(api_client, key, SNEAKER, declared_category="Sneaker")
     assert "listing_mismatch" not in {flag["kind"] for flag in shoe["flags"]}
@@ -66,6 +68,7 @@ def test_a_moderators_labels_on_real_photos_change_the_next_uploads_tag(
     """Blazers listed as suits: the model says otherwise, so they wait for a
     moderator, who approves them as "Suit". The retrained real-photo model (the
     gate promotes it on the held-out labels) tags the next blazer "Suit"."""
+    listing_flag_category()
     settings.PHOTO_GATE_MIN_HOLDOUT = 1
     settings.PHOTO_GATE_BASE_MARGIN = 0.05  # 3 shipped photos of each kind in tests: one base photo is 1.5 points
     _, key = partner_key()
