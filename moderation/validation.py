@@ -165,9 +165,10 @@ def _check_frames(
     image: Image.Image, data: bytes, width: int, height: int, max_frames: int | None, max_frame_pixels: int | None
 ) -> int:
     """The frame count (GIF: by walking the block headers, no pixels decoded;
-    APNG and WebP: from the animation header), refused over the caps. An APNG
-    whose header declares another number of frames than it holds is refused:
-    decoders disagree on which to play, and the one judged must be the one shown."""
+    APNG and WebP: from the animation header), refused over the caps. A PNG
+    whose acTL declares another number of frames than it holds fcTL chunks
+    (one frame included; fcTL without acTL too) is refused: decoders disagree
+    on which to play, and the one judged must be the one shown."""
     try:
         frames = frame_count(image)
         image.seek(0)
@@ -175,9 +176,11 @@ def _check_frames(
         raise InvalidInput(
             "The animation's frames cannot be read.", code="corrupt_image", detail=str(exc)[:200]
         ) from None
-    if image.format == "PNG" and frames > 1:
+    if image.format == "PNG":
+        # Also where Pillow counts one frame: an acTL declaring 1 frame before
+        # 2 fcTL chunks played two in a browser while one was judged.
         declared, controls = png_frame_chunks(data)
-        if declared != controls:
+        if (declared is not None or controls) and declared != controls:
             raise InvalidInput(
                 f"The animation declares {declared} frames but holds {controls}.",
                 code="corrupt_image",
