@@ -41,9 +41,10 @@ _JPEG_SOF_ALLOWED = frozenset({0xC0, 0xC1, 0xC2})
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # An ICC profile (JPEG APP2 chunks; a PNG's iCCP, compressed) and all metadata
 # together (JPEG APPn and COM; PNG text, iCCP and eXIf chunks). A camera's
-# profile is a few KB, a printer's up to a few hundred.
+# profile is a few KB, a printer's up to a few hundred; a portrait photo's
+# depth map (extended XMP) a few MB.
 ICC_MAX_BYTES = 1024 * 1024
-METADATA_MAX_BYTES = 4 * 1024 * 1024
+METADATA_MAX_BYTES = 8 * 1024 * 1024
 # A real PNG has a few thousand chunks at most (an APNG about three per frame).
 PNG_MAX_CHUNKS = 20_000
 # Text chunks each inflate to up to 1 MB in Pillow: a few dozen are plenty.

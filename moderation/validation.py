@@ -159,8 +159,13 @@ def _check_frames(
     on which to play, and the one judged must be the one shown."""
     try:
         # A GIF's frames were counted from its blocks, up to one past the cap:
-        # Pillow's count walks every frame, however many.
-        frames = structure.frames if structure.frames is not None and structure.frames > 1 else frame_count(image)
+        # Pillow's count walks every frame, however many, so it is asked only
+        # within the cap (and the larger count wins: the worker plays Pillow's).
+        counted = structure.frames
+        if counted is not None and max_frames is not None and counted > max_frames:
+            frames = counted
+        else:
+            frames = max(counted or 1, frame_count(image))
         image.seek(0)
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise InvalidInput(
