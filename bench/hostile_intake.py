@@ -21,6 +21,7 @@ Budgets: 1 s in the web, 2 s in the worker (decode; the public copy apart).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -97,8 +98,9 @@ def inputs() -> dict[str, bytes]:
     }
     findings = ROOT / "tests" / "fuzz" / "corpus" / "findings"
     for path in sorted(findings.glob("*")) if findings.exists() else []:
-        if path.is_file() and not path.name.startswith("."):
-            found[f"fuzz finding {path.name}"] = path.read_bytes()
+        if path.is_file() and not path.name.startswith(".") and path.suffix not in (".jsonl", ".md"):
+            data = path.read_bytes()
+            found[f"fuzz finding {path.name}"] = gzip.decompress(data) if path.suffix == ".gz" else data
     return found
 
 

@@ -34,6 +34,9 @@ JPEG_MAX_SCAN_BLOCKS = 12_000_000
 # Segments with a length (APPn, COM, DQT, DHT, SOFn, SOS, ...), the whole
 # file: a camera JPEG has about 15, one with a large extended XMP a few hundred.
 JPEG_MAX_SEGMENTS = 2_000
+# Bytes outside the segments (before a marker, escaped 0xFF): a file from a
+# camera or an editor has none, a damaged one a few.
+JPEG_MAX_JUNK_BYTES = 64 * 1024
 # Baseline, extended and progressive Huffman JPEG: what browsers show.
 # Lossless, hierarchical and arithmetic-coded JPEGs are refused (browsers do
 # not show them, and a lossless one cannot be decoded at a reduced size).
@@ -125,16 +128,26 @@ def _metadata_checked(metadata: int, icc: int) -> None:
 
 def _jpeg(data: bytes) -> Structure:
     size = len(data)
-    position, scans, blocks, segments, metadata, icc = 2, 0, 0, 0, 0, 0
+    position, scans, blocks, segments, metadata, icc, junk = 2, 0, 0, 0, 0, 0, 0
     component_blocks: dict[int, int] = {}
     while position + 4 <= size:
-        if data[position] != 0xFF:  # garbage between segments: decoders skip to the next marker
-            found = _NEXT_MARKER.search(data, position)
+        marker = data[position + 1]
+        if data[position] != 0xFF or marker == 0x00:
+            # Bytes that are no segment (an escaped 0xFF included): decoders skip
+            # to the next marker, Pillow's header reader one or two bytes at a
+            # time, in Python (10 M escaped bytes: 2 s).
+            found = _NEXT_MARKER.search(data, position + 1)
+            junk += (found.start() if found else size) - position
+            if junk > JPEG_MAX_JUNK_BYTES:
+                raise InvalidInput(
+                    f"The JPEG has more than {JPEG_MAX_JUNK_BYTES} bytes outside its segments.",
+                    code="corrupt_image",
+                    detail={"max_junk_bytes": JPEG_MAX_JUNK_BYTES},
+                )
             if found is None:
                 break
             position = found.start()
             continue
-        marker = data[position + 1]
         if marker == 0xFF:  # fill
             position += 1
             continue

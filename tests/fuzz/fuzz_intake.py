@@ -26,6 +26,7 @@ replace costly/ at the end. Runs for FUZZ_SECONDS (600 by default).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -58,7 +59,7 @@ SEEDS, COSTLY, FINDINGS = CORPUS / "seeds", CORPUS / "costly", CORPUS / "finding
 WEB_BUDGET_S = 1.0
 WORKER_BUDGET_S = 2.0
 COSTLY_KEPT = 8  # per budget
-COSTLY_MAX_BYTES = 512 * 1024  # what the repository keeps of one costly input
+COSTLY_MAX_BYTES = 512 * 1024  # what the repository keeps of one costly input (gzipped if need be)
 # Where a segment, chunk or block starts, to repeat whole ones.
 _BOUNDARIES = {
     "JPEG": re.compile(rb"\xff[\xc0-\xfe]"),
@@ -88,15 +89,32 @@ INTERESTING = [
 ]
 
 
+def corpus_paths() -> list[Path]:
+    return [
+        p
+        for folder in (SEEDS, COSTLY, FINDINGS)
+        for p in sorted(folder.glob("*"))
+        if p.is_file() and not p.name.startswith(".") and p.suffix not in (".jsonl", ".md")
+    ]
+
+
+def read_input(path: Path) -> bytes:
+    """A corpus file; one kept compressed (`.gz`: a large input that repeats itself) is inflated."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
 def corpus_files() -> list[bytes]:
-    files = []
-    for folder in (SEEDS, COSTLY, FINDINGS):
-        files += [
-            p.read_bytes()
-            for p in sorted(folder.glob("*"))
-            if p.is_file() and not p.name.startswith(".") and p.suffix not in (".jsonl", ".md")
-        ]
-    return files
+    return [read_input(p) for p in corpus_paths()]
+
+
+def _stored(data: bytes) -> tuple[bytes, str] | None:
+    """What the repository keeps of an input: itself, gzipped when that is
+    what makes it small enough, or nothing."""
+    if len(data) <= COSTLY_MAX_BYTES:
+        return data, ""
+    packed = gzip.compress(data, 9)
+    return (packed, ".gz") if len(packed) <= COSTLY_MAX_BYTES else None
 
 
 def _format(data: bytes) -> str:
@@ -187,9 +205,11 @@ class Run:
 
     def keep_costly(self, budget: str, cpu: float, data: bytes) -> None:
         self.worst[budget] = max(self.worst[budget], cpu)
-        if len(data) > COSTLY_MAX_BYTES:
+        if _stored(data) is None:
             return
         kept = self.costly[budget]
+        if any(data == other for _, other in kept):
+            return
         if len(kept) < COSTLY_KEPT or cpu > kept[-1][0]:
             kept.append((cpu, data))
             kept.sort(key=lambda pair: -pair[0])
@@ -222,9 +242,10 @@ class Run:
             return
         data, why = self.last_failure
         digest = hashlib.sha256(data).hexdigest()[:16]
-        name = f"{digest}.{_format(data).lower()}"
+        stored, suffix = (data, "") if len(data) <= COSTLY_MAX_BYTES else (gzip.compress(data, 9), ".gz")
+        name = f"{digest}.{_format(data).lower()}{suffix}"
         FINDINGS.mkdir(parents=True, exist_ok=True)
-        (FINDINGS / name).write_bytes(data)
+        (FINDINGS / name).write_bytes(stored)
         finding = {"file": name, "bytes": len(data), "why": why, "found": time.strftime("%Y-%m-%d %H:%M UTC")}
         with (FINDINGS / "findings.jsonl").open("a") as log:
             log.write(json.dumps(finding) + "\n")
@@ -240,8 +261,11 @@ class Run:
             if path.is_file() and not path.name.startswith(".") and path.suffix != ".md":
                 path.unlink()
         for budget, kept in self.costly.items():
-            for _, data in kept:
-                (COSTLY / f"{budget}-{hashlib.sha256(data).hexdigest()[:12]}.{_format(data).lower()}").write_bytes(data)
+            for cpu, data in kept:
+                stored, suffix = _stored(data) or (b"", "")
+                name = f"{budget}-{hashlib.sha256(data).hexdigest()[:12]}.{_format(data).lower()}{suffix}"
+                (COSTLY / name).write_bytes(stored)
+                print(f"kept {name}: {cpu:.3f} s of CPU ({budget}), {len(data)} bytes", flush=True)
 
 
 def main() -> int:

@@ -10,14 +10,10 @@ import pytest
 
 from moderation.errors import ApplicationError
 from moderation.validation import validate_upload_image
+from tests.fuzz.fuzz_intake import corpus_paths, read_input
 
 CORPUS = Path(__file__).resolve().parents[1] / "fuzz" / "corpus"
-FILES = sorted(
-    p
-    for folder in ("seeds", "costly", "findings")
-    for p in (CORPUS / folder).glob("*")
-    if not p.name.startswith(".") and p.suffix not in (".jsonl", ".md")
-)
+FILES = corpus_paths()
 
 
 def test_the_corpus_has_a_seed_of_each_format():
@@ -27,7 +23,7 @@ def test_the_corpus_has_a_seed_of_each_format():
 @pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.name}" for p in FILES])
 def test_every_corpus_file_is_accepted_or_refused_with_a_code(path):
     try:
-        info = validate_upload_image(path.read_bytes())
+        info = validate_upload_image(read_input(path))
     except ApplicationError as exc:
         assert 400 <= exc.status < 500 and exc.code
     else:
