@@ -95,6 +95,8 @@ def inputs() -> dict[str, bytes]:
         "GIF 2000x2000 in 1-byte sub-blocks (11 MB)": bombs.gif_subblock_flood(),
         "GIF 19 MB between two frames": bombs.gif_junk_flood(),
         "GIF 5,000 frames of 109x109 (the caps)": bombs.gif_at_the_frame_caps(),
+        "BMP RLE8 2000x2000, runs of one pixel (8 MB)": bombs.bmp_rle_flood(2000),
+        "BMP RLE8 3160x3160, runs of one pixel (20 MB)": bombs.bmp_rle_flood(3160),
     }
     findings = ROOT / "tests" / "fuzz" / "corpus" / "findings"
     for path in sorted(findings.glob("*")) if findings.exists() else []:

@@ -171,3 +171,15 @@ def gif_junk_flood(megabytes: int = 19) -> bytes:
     frames = gif_frame_flood(2)
     second = frames.index(b"\x21\xf9", 20)
     return frames[:second] + b"\x00" * (megabytes * 1024 * 1024) + frames[second:]
+
+
+@lru_cache(maxsize=4)
+def bmp_rle_flood(side: int = 3160) -> bytes:
+    """A side x side RLE8 BMP whose every pixel is a run of one (two bytes a
+    pixel: 3160 is 10 MP in 20 MB), decoded by Pillow in Python, a run at a time."""
+    row = b"\x01\x07" * side + b"\x00\x00"  # runs of one pixel, then the end of the line
+    pixels = row * side + b"\x00\x01"  # the end of the bitmap
+    palette = b"".join(struct.pack("<BBBB", i, i, i, 0) for i in range(256))
+    offset = 14 + 40 + len(palette)
+    info = struct.pack("<IiiHHIIiiII", 40, side, side, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + palette + pixels

@@ -67,8 +67,9 @@ def test_the_scan_bomb_through_the_api_is_413_and_leaves_nothing(api_client, par
         (lambda: bombs.png_chunk_flood(30_000), "too_many_chunks"),
         (lambda: bombs.png_text_bomb(65), "metadata_too_large"),
         (lambda: bombs.gif_subblock_flood(600), "too_many_chunks"),
+        (lambda: bombs.bmp_rle_flood(1500), "too_many_chunks"),
     ],
-    ids=["jpeg segments", "jpeg icc profile", "png chunks", "png text chunks", "gif sub-blocks"],
+    ids=["jpeg segments", "jpeg icc profile", "png chunks", "png text chunks", "gif sub-blocks", "bmp runs"],
 )
 def test_costly_structures_are_413_with_their_code(build, code):
     error = refused(build())
@@ -124,6 +125,8 @@ def _jpeg(**params) -> bytes:
         ),
         pytest.param(lambda: bombs.jpeg_scan_bomb(0), id="progressive 6000x6000"),
         pytest.param(lambda: encode(skimage_photo("astronaut"), "PNG", icc_profile=_srgb_profile()), id="png"),
+        pytest.param(lambda: bombs.bmp_rle_flood(600), id="bmp rle8 (runs within the limit)"),
+        pytest.param(lambda: encode(skimage_photo("coffee"), "BMP"), id="bmp"),
         pytest.param(
             lambda: animation([skimage_photo("coffee"), skimage_photo("chelsea")], "GIF", [100, 100]), id="gif"
         ),
