@@ -34,8 +34,8 @@ JPEG_MAX_SCAN_BLOCKS = 12_000_000
 # Segments with a length (APPn, COM, DQT, DHT, SOFn, SOS, ...), the whole
 # file: a camera JPEG has about 15, one with a large extended XMP a few hundred.
 JPEG_MAX_SEGMENTS = 2_000
-# Bytes outside the segments (before a marker, escaped 0xFF): a file from a
-# camera or an editor has none, a damaged one a few.
+# Bytes outside the segments (before a marker, escaped 0xFF, fill bytes
+# before a marker): a file from a camera or an editor has none or a few.
 JPEG_MAX_JUNK_BYTES = 64 * 1024
 # Baseline, extended and progressive Huffman JPEG: what browsers show.
 # Lossless, hierarchical and arithmetic-coded JPEGs are refused (browsers do
@@ -66,6 +66,7 @@ BMP_MAX_RLE_BYTES = 4 * 1024 * 1024
 # After a scan's entropy-coded data: the next 0xFF that is not a stuffed zero,
 # a restart marker or fill.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_NOT_FILL = re.compile(rb"[^\xff]")
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def _metadata_checked(metadata: int, icc: int) -> None:
 
 def _jpeg(data: bytes) -> Structure:
     size = len(data)
-    position, scans, blocks, segments, metadata, icc, junk = 2, 0, 0, 0, 0, 0, 0
+    position, scans, blocks, segments, metadata, icc, junk, image_scans = 2, 0, 0, 0, 0, 0, 0, 0
     component_blocks: dict[int, int] = {}
     while position + 4 <= size:
         marker = data[position + 1]
@@ -145,25 +146,28 @@ def _jpeg(data: bytes) -> Structure:
             found = _NEXT_MARKER.search(data, position + 1)
             junk += (found.start() if found else size) - position
             if junk > JPEG_MAX_JUNK_BYTES:
-                raise InvalidInput(
-                    f"The JPEG has more than {JPEG_MAX_JUNK_BYTES} bytes outside its segments.",
-                    code="corrupt_image",
-                    detail={"max_junk_bytes": JPEG_MAX_JUNK_BYTES},
-                )
+                raise _junk(JPEG_MAX_JUNK_BYTES)
             if found is None:
                 break
             position = found.start()
             continue
-        if marker == 0xFF:  # fill
-            position += 1
+        if marker == 0xFF:  # fill before a marker: Pillow's header reader takes it a byte at a time
+            following = _NOT_FILL.search(data, position + 1)
+            end = following.start() - 1 if following else size
+            junk += end - position
+            if junk > JPEG_MAX_JUNK_BYTES:
+                raise _junk(JPEG_MAX_JUNK_BYTES)
+            position = max(end, position + 1)
             continue
-        if marker == 0xD9:  # EOI: another image may follow (MPO, a gain map); a trailer may not be JPEG
+        if marker == 0xD9 and image_scans:  # EOI: another image may follow (MPO, a gain map); a trailer may not be JPEG
             following = data.find(b"\xff\xd8\xff", position + 2)
             if following < 0:
                 break
-            position, component_blocks = following + 2, {}
+            position, component_blocks, image_scans = following + 2, {}, 0
             continue
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length
+        if (
+            marker in (0x01, 0xD8, 0xD9) or 0xD0 <= marker <= 0xD7
+        ):  # no length (an EOI before any scan: Pillow reads on)
             position += 2
             continue
         (length,) = struct.unpack_from(">H", data, position + 2)
@@ -186,6 +190,7 @@ def _jpeg(data: bytes) -> Structure:
             component_blocks = _jpeg_component_blocks(body)
         elif marker == 0xDA:  # SOS: count it, then skip its entropy-coded data
             scans += 1
+            image_scans += 1
             count = body[0] if body else 0
             blocks += sum(component_blocks.get(c, 0) for c in body[1 : 1 + 2 * count : 2])
             if scans > JPEG_MAX_SCANS or blocks > JPEG_MAX_SCAN_BLOCKS:
@@ -202,6 +207,14 @@ def _jpeg(data: bytes) -> Structure:
             _metadata_checked(metadata, icc)
         position += 2 + length
     return Structure(scans=scans, scan_blocks=blocks, segments=segments, metadata_bytes=metadata)
+
+
+def _junk(limit: int) -> InvalidInput:
+    return InvalidInput(
+        f"The JPEG has more than {limit} bytes outside its segments.",
+        code="corrupt_image",
+        detail={"max_junk_bytes": limit},
+    )
 
 
 def _jpeg_component_blocks(sof: bytes) -> dict[int, int]:

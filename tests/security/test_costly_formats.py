@@ -93,6 +93,21 @@ def test_bytes_between_jpeg_segments_are_refused():
     assert validate_upload_image(seed[:20] + b"\xff\x00" * 10 + seed[20:])  # a few, as damaged files have
 
 
+@pytest.mark.parametrize(
+    "padding",
+    [
+        pytest.param(b"\xff" * 70_000, id="fill bytes before a marker"),
+        pytest.param(b"\xff\xd9" + b"\xff\x00" * 40_000, id="an end of image before any scan, then escaped bytes"),
+    ],
+)
+def test_what_pillows_header_reader_takes_a_byte_at_a_time_is_bounded(padding):
+    # make fuzz's second run: fill bytes, and an EOI before the first scan
+    # (Pillow's reader goes on past it, the walk had taken it for the end).
+    seed = bombs._jpeg(Image.new("RGB", (64, 64), "white"))
+    error = refused(seed[:20] + padding + seed[20:])
+    assert (error.status, error.code) == (400, "corrupt_image") and error.detail == {"max_junk_bytes": 65536}
+
+
 def test_a_gif_of_a_million_frames_is_counted_only_up_to_the_cap(settings):
     settings.UPLOAD_MAX_FRAMES = 50
     error = refused(bombs.gif_frame_flood(100_000))
