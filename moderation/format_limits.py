@@ -42,6 +42,10 @@ JPEG_MAX_JUNK_BYTES = 64 * 1024
 # not show them, and a lossless one cannot be decoded at a reduced size).
 _JPEG_SOF_ALLOWED = frozenset({0xC0, 0xC1, 0xC2})
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers without a length, as Pillow's header reader takes them (it reads
+# none for JPG and JPGn either): the walk must see the bytes after them as
+# Pillow does, or a "length" could hide from it what Pillow reads a byte at a time.
+_JPEG_NO_LENGTH = frozenset({0x01, 0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)})
 # An ICC profile (JPEG APP2 chunks; a PNG's iCCP, compressed) and all metadata
 # together (JPEG APPn and COM; PNG text, iCCP and eXIf chunks). A camera's
 # profile is a few KB, a printer's up to a few hundred; a portrait photo's
@@ -165,9 +169,7 @@ def _jpeg(data: bytes) -> Structure:
                 break
             position, component_blocks, image_scans = following + 2, {}, 0
             continue
-        if (
-            marker in (0x01, 0xD8, 0xD9) or 0xD0 <= marker <= 0xD7
-        ):  # no length (an EOI before any scan: Pillow reads on)
+        if marker in _JPEG_NO_LENGTH:  # (an EOI before any scan: Pillow reads on)
             position += 2
             continue
         (length,) = struct.unpack_from(">H", data, position + 2)

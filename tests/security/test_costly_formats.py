@@ -98,6 +98,9 @@ def test_bytes_between_jpeg_segments_are_refused():
     [
         pytest.param(b"\xff" * 70_000, id="fill bytes before a marker"),
         pytest.param(b"\xff\xd9" + b"\xff\x00" * 40_000, id="an end of image before any scan, then escaped bytes"),
+        pytest.param(
+            (b"\xff\xf0\xff\xf0" + b"\xff\x00" * 32_766) * 3, id="JPGn markers, whose 'length' Pillow does not read"
+        ),
     ],
 )
 def test_what_pillows_header_reader_takes_a_byte_at_a_time_is_bounded(padding):
