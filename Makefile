@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run setup test test-fast bench lint dataset photos fonts browser wordnet js clean help
+.PHONY: run setup test test-fast bench fuzz lint dataset photos fonts browser wordnet js clean help
 
 help:
 	@echo "make run    set up (venv, data set, database, demo account, baseline model) and start web, worker, beat"
 	@echo "make test   run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
 	@echo "make bench  run the benchmarks and rewrite docs/benchmarks.md"
+	@echo "make fuzz   fuzz the intake (validation and decode) for FUZZ_SECONDS (600) with a CPU budget per input"
 	@echo "make lint   ruff check, ruff format --check, import contracts (lint-imports), mypy"
 	@echo "make test-fast  the suite without TensorFlow, trained models or the browser (under a minute)"
 
@@ -107,6 +108,13 @@ bench: $(VENV)/.dev dataset photos fonts
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.run_all
 
 # Every step runs even when one fails; the target fails if any did.
+# Property-based fuzzing of the intake (tests/fuzz/fuzz_intake.py): each input
+# within 1 s of CPU in the web and 2 s in the worker, never a 500. The corpus
+# and the findings stay in tests/fuzz/corpus/ (commit what a run adds).
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.dev
+	FUZZ_SECONDS=$(FUZZ_SECONDS) DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m tests.fuzz.fuzz_intake
+
 lint: $(VENV)/.dev
 	@status=0; \
 	echo "== ruff check"; $(VENV)/bin/ruff check . || status=1; \

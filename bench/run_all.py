@@ -10,6 +10,7 @@ BENCHES = [
     "bench.inference",
     "bench.decode",
     "bench.web_decode",
+    "bench.hostile_intake",
     "bench.pipeline",
     "bench.hash_bank",
     "bench.review_queue",

@@ -1,7 +1,11 @@
+from axes import admin as axes_admin
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import PeriodicTask
 
 from moderation.admin_audit import AuditedAdminMixin, ReadOnlyAdminMixin
 from moderation.errors import ApplicationError
@@ -151,13 +155,16 @@ class PartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     inlines = [ApiKeyInline, WebhookEndpointInline]
     actions = ["new_key"]
 
-    @admin.action(description="Create a new API key (shown once)")
+    @admin.action(description="Create a new API key (shown once)", permissions=["mint_key"])
     def new_key(self, request, queryset):
         for partner in queryset:
             _, raw = api_key_create(partner=partner, name="admin", actor=request.user)
             self.message_user(
                 request, f"New key for {partner}: {raw} — store it now; it is not shown again.", messages.WARNING
             )
+
+    def has_mint_key_permission(self, request):
+        return _may_mint_keys(request)
 
     def save_formset(self, request, form, formset, change):
         # Callback URLs go through the service, which refuses unsafe addresses.
@@ -196,17 +203,26 @@ class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # see the partner's "new key" action
 
-    @admin.action(description="Rotate: new key, old one revoked (shown once)")
+    @admin.action(description="Rotate: new key, old one revoked (shown once)", permissions=["mint_key"])
     def rotate(self, request, queryset):
         for key in queryset.filter(revoked_at__isnull=True):
             _, raw = api_key_rotate(key=key, actor=request.user)
             self.message_user(request, f"New key for {key.partner} / {key.name}: {raw} — shown once.", messages.WARNING)
 
-    @admin.action(description="Revoke now")
+    @admin.action(description="Revoke now", permissions=["change"])
     def revoke(self, request, queryset):
         for key in queryset:
             api_key_revoke(key=key, actor=request.user)
         self.message_user(request, "Revoked.", messages.SUCCESS)
+
+    def has_mint_key_permission(self, request):
+        return _may_mint_keys(request)
+
+
+def _may_mint_keys(request) -> bool:
+    """A new key (the partner's "new key", a rotation) is a new API key and
+    the end of an old one: it needs both, never only the right to view."""
+    return request.user.has_perms(["moderation.add_apikey", "moderation.change_apikey"])
 
 
 def _secret_message(endpoint: WebhookEndpoint) -> str:
@@ -231,13 +247,19 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         return False  # edited on the partner's page; here only the rotate action
 
     @admin.action(
-        description="Rotate the signing secret (new one shown once; the old one signs during the grace period)"
+        description="Rotate the signing secret (new one shown once; the old one signs during the grace period)",
+        permissions=["rotate"],
     )
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
             self.message_user(
                 request, _secret_message(webhook_secret_rotate(endpoint=endpoint, actor=request.user)), messages.WARNING
             )
+
+    def has_rotate_permission(self, request):
+        # The form is read-only (has_change_permission is False), but a
+        # rotation changes the endpoint: it needs the right to change one.
+        return request.user.has_perm("moderation.change_webhookendpoint")
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -273,11 +295,14 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # a delivery's record; the replay action sends it again
 
-    @admin.action(description="Replay the selected deliveries")
+    @admin.action(description="Replay the selected deliveries", permissions=["replay"])
     def replay(self, request, queryset):
         for delivery in queryset:
             webhook_replay(delivery=delivery, actor=request.user)
         self.message_user(request, f"{queryset.count()} deliveries queued again.", messages.SUCCESS)
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("moderation.change_webhookdelivery")
 
 
 @admin.register(Appeal)
@@ -472,6 +497,47 @@ class BankRetroSearchAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
+    """django-celery-beat's task admin, whose actions (enable, disable,
+    toggle, run now) declare no permission and so were open to anyone who
+    may view the list: here each needs the right to change a task."""
+
+    @admin.action(description="Enable selected tasks", permissions=["change"])
+    def enable_tasks(self, request, queryset):
+        return super().enable_tasks(request, queryset)
+
+    @admin.action(description="Disable selected tasks", permissions=["change"])
+    def disable_tasks(self, request, queryset):
+        return super().disable_tasks(request, queryset)
+
+    @admin.action(description="Toggle activity of selected tasks", permissions=["change"])
+    def toggle_tasks(self, request, queryset):
+        return super().toggle_tasks(request, queryset)
+
+    @admin.action(description="Run selected tasks", permissions=["change"])
+    def run_tasks(self, request, queryset):
+        return super().run_tasks(request, queryset)
+
+
+if admin.site.is_registered(PeriodicTask):
+    admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """django-axes's sign-in attempts: cleaning them up lifts lockouts, so it
+    needs the right to delete attempts, not only to view them."""
+
+    @admin.action(description="Clean up expired attempts", permissions=["delete"])
+    def cleanup_expired_attempts(self, request, queryset):
+        return super().cleanup_expired_attempts(request, queryset)
+
+
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, AccessAttemptAdmin)
 
 
 # Custom categories (issue 15) and text in images (issue 27) register their own admin pages.

@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
+from moderation.errors import ApplicationError
 from moderation.models import AuditAction, BankAction, HashBank, ModeratorPreference, RejectReason, Verdict
+from moderation.services.accounts import username_check
 
 
 class DecisionForm(forms.Form):
@@ -27,10 +29,21 @@ class DecisionForm(forms.Form):
 
 
 class SignUpForm(UserCreationForm):
+    """The sign-up page's fields; the account is made by `account_create`,
+    which checks the username again."""
+
     email = forms.EmailField(required=False, help_text="Optional; without it you cannot reset a forgotten password.")
 
     class Meta(UserCreationForm.Meta):
         fields = ("username", "email")
+
+    def clean_username(self):
+        username = super().clean_username()
+        try:
+            username_check(username=username)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from None
+        return username
 
 
 class PreferenceForm(forms.ModelForm):

@@ -40,3 +40,10 @@ def sizes_over_limit(size: int, limit: int) -> tuple[str, str]:
     if shown == cap:
         return f"{size:,} bytes", f"{limit:,} bytes"
     return shown, cap
+
+
+def frame_words(index: int, timestamp_ms: int | None) -> str:
+    """An animation frame as a flag's reason names it ("frame 3 at 1.20 s")."""
+    if timestamp_ms is None:
+        return f"frame {index} (APNG default image, outside the animation)"
+    return f"frame {index} at {timestamp_ms / 1000:.2f} s"

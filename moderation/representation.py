@@ -21,6 +21,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from classifier.facade import ModelRole
+from moderation.humanize import frame_words
 from moderation.models import Appeal, FlagKind, Prediction, Upload, UploadStatus
 
 # The largest width, height or byte size an upload can have fits in 32 bits
@@ -116,13 +117,31 @@ class CategorySerializer(serializers.Serializer):
 
 
 class FlagSerializer(serializers.Serializer):
+    """A flag as partners and uploaders see it. A hash match says only which
+    bank it matched: its Hamming distance and the bank's threshold (on the
+    row, and on the review pages) would let an image be nudged step by step
+    until it no longer matches."""
+
     kind = serializers.ChoiceField(choices=FlagKind.choices)
-    category = serializers.CharField(help_text="the flag category or taxonomy category that raised it")
-    score = ScoreField(help_text="the model's score, or the Hamming distance for a hash match")
+    category = serializers.CharField(help_text="the flag category or taxonomy category that raised it; a bank's name")
+    score = serializers.SerializerMethodField(help_text="the model's score; null for a hash match")
     action = serializers.ChoiceField(choices=[("review", "Review"), ("reject", "Reject")])
-    reason = serializers.CharField(help_text="why, for people")
+    reason = serializers.SerializerMethodField(help_text="why, for people")
     frame = serializers.SerializerMethodField(help_text="the animation frame that raised it (null for a still image)")
     timestamp_ms = serializers.SerializerMethodField(help_text="when that frame plays, in ms (null: not played)")
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_score(self, flag) -> float | None:
+        return None if flag.kind == FlagKind.HASH_MATCH else round(float(flag.score), SCORE_DECIMALS)
+
+    def get_reason(self, flag) -> str:
+        if flag.kind != FlagKind.HASH_MATCH:
+            return flag.reason
+        detail = flag.detail or {}
+        reason = f"matches an entry of bank {flag.category!r}"
+        if detail.get("frame") is None:
+            return reason
+        return f"{frame_words(detail['frame'], detail.get('timestamp_ms'))}: {reason}"
 
     @extend_schema_field(int_schema(nullable=True))
     def get_frame(self, flag) -> int | None:

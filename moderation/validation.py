@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from classifier.facade import frame_count
 from moderation.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from moderation.format_limits import Structure, check_decoding_cost, check_structure
 from moderation.humanize import sizes_over_limit
 from moderation.web_decode import decode_for_validation
 
@@ -85,6 +86,9 @@ def validate_image(
             "The file is not an image in an accepted format (JPEG, PNG, WebP, GIF, BMP).",
             code="unsupported_format",
         )
+    # What the structure costs (scans, segments, chunks, metadata, GIF frames),
+    # from the bytes, before Pillow parses a header (moderation.format_limits).
+    structure = check_structure(data, sniffed, max_frames=max_frames)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -96,7 +100,8 @@ def validate_image(
         raise InvalidInput("The image header cannot be read.", code="corrupt_image", detail=str(exc)[:200]) from None
     if width * height > max_pixels:
         raise _too_many_pixels(width, height, max_pixels)
-    frames = _check_frames(image, data, width, height, max_frames, max_frame_pixels)
+    check_decoding_cost(structure)
+    frames = _check_frames(image, structure, width, height, max_frames, max_frame_pixels)
     if min(width, height) < min_side:
         raise InvalidInput(
             f"The image is {width}x{height}; each side must be at least {min_side} pixels.",
@@ -126,10 +131,6 @@ def validate_image(
     )
 
 
-# A real PNG has a few thousand chunks at most (an APNG about three per frame).
-PNG_MAX_CHUNKS = 20_000
-
-
 def validate_upload_image(data: bytes) -> ImageInfo:
     """`validate_image` with the limits every image entering the platform meets
     (an upload, a bank's image file, a custom category's imported example)."""
@@ -143,41 +144,38 @@ def validate_upload_image(data: bytes) -> ImageInfo:
     )
 
 
-def png_frame_chunks(data: bytes) -> tuple[int | None, int]:
-    """(frames an APNG's acTL chunk declares or None, fcTL chunks it holds),
-    from the chunk headers alone."""
-    position, declared, controls = 8, None, 0
-    for _ in range(PNG_MAX_CHUNKS):
-        if position + 8 > len(data):
-            return declared, controls
-        length, kind = struct.unpack_from(">I4s", data, position)
-        if kind == b"acTL" and length >= 8 and position + 12 <= len(data):
-            declared = struct.unpack_from(">I", data, position + 8)[0]
-        elif kind == b"fcTL":
-            controls += 1
-        elif kind == b"IEND":
-            return declared, controls
-        position += 12 + length
-    raise InvalidInput(f"The PNG has more than {PNG_MAX_CHUNKS} chunks.", code="corrupt_image")
-
-
 def _check_frames(
-    image: Image.Image, data: bytes, width: int, height: int, max_frames: int | None, max_frame_pixels: int | None
+    image: Image.Image,
+    structure: Structure,
+    width: int,
+    height: int,
+    max_frames: int | None,
+    max_frame_pixels: int | None,
 ) -> int:
     """The frame count (GIF: by walking the block headers, no pixels decoded;
-    APNG and WebP: from the animation header), refused over the caps. An APNG
-    whose header declares another number of frames than it holds is refused:
-    decoders disagree on which to play, and the one judged must be the one shown."""
+    APNG and WebP: from the animation header), refused over the caps. A PNG
+    whose acTL declares another number of frames than it holds fcTL chunks
+    (one frame included; fcTL without acTL too) is refused: decoders disagree
+    on which to play, and the one judged must be the one shown."""
     try:
-        frames = frame_count(image)
+        # A GIF's frames were counted from its blocks, up to one past the cap:
+        # Pillow's count walks every frame, however many, so it is asked only
+        # within the cap (and the larger count wins: the worker plays Pillow's).
+        counted = structure.frames
+        if counted is not None and max_frames is not None and counted > max_frames:
+            frames = counted
+        else:
+            frames = max(counted or 1, frame_count(image))
         image.seek(0)
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise InvalidInput(
             "The animation's frames cannot be read.", code="corrupt_image", detail=str(exc)[:200]
         ) from None
-    if image.format == "PNG" and frames > 1:
-        declared, controls = png_frame_chunks(data)
-        if declared != controls:
+    if image.format == "PNG":
+        # Also where Pillow counts one frame: an acTL declaring 1 frame before
+        # 2 fcTL chunks played two in a browser while one was judged.
+        declared, controls = structure.declared_frames, structure.frame_controls
+        if (declared is not None or controls) and declared != controls:
             raise InvalidInput(
                 f"The animation declares {declared} frames but holds {controls}.",
                 code="corrupt_image",
@@ -185,8 +183,10 @@ def _check_frames(
             )
     total = frames * width * height
     if (max_frames is not None and frames > max_frames) or (max_frame_pixels is not None and total > max_frame_pixels):
+        # A GIF's count stops one past the cap: "at least".
+        counted = f"at least {frames}" if structure.frames is not None and frames > (max_frames or frames) else frames
         raise PayloadTooLarge(
-            f"The animation has {frames} frames of {width}x{height} ({total} pixels to decode); "
+            f"The animation has {counted} frames of {width}x{height} ({total} pixels to decode); "
             f"the limits are {max_frames} frames and {max_frame_pixels} frame pixels.",
             code="animation_too_large",
             detail={

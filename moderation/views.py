@@ -26,6 +26,7 @@ from moderation.errors import ApplicationError, InvalidInput, NotFound, RateLimi
 from moderation.filters import review_queue_filter, uploads_filter
 from moderation.forms import AuditSearchForm, BankFileForm, BankImportForm, DecisionForm, PreferenceForm, SignUpForm
 from moderation.models import AppealStatus, BankAction, ModeratorPreference, RejectReason, UploadFrame, UploadStatus
+from moderation.services.accounts import account_create
 from moderation.services.appeals import appeal_open
 from moderation.services.bank_files import (
     BANK_CREATE_PERMISSION,
@@ -73,7 +74,15 @@ def signup(request: HttpRequest) -> HttpResponse:
             check_signup(address=client_address(request))
         except RateLimited as exc:
             return rate_limited_page(request, exc)
-        user = form.save()
+        try:
+            user = account_create(
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password1"],
+                email=form.cleaned_data["email"],
+            )
+        except ApplicationError as exc:  # a look-alike name taken since the form was checked
+            form.add_error("username", exc.message)
+            return render(request, "registration/signup.html", {"form": form}, status=400)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("upload")
     return render(request, "registration/signup.html", {"form": form})

@@ -300,6 +300,11 @@ USER_UPLOAD_HOURLY_LIMIT = get_env("USER_UPLOAD_HOURLY_LIMIT", 120, cast=int)
 USER_UPLOAD_DAILY_QUOTA = get_env("USER_UPLOAD_DAILY_QUOTA", 500, cast=int)  # per UTC day
 SIGNUP_PER_ADDRESS_HOURLY = get_env("SIGNUP_PER_ADDRESS_HOURLY", 5, cast=int)
 SIGNUP_GLOBAL_HOURLY = get_env("SIGNUP_GLOBAL_HOURLY", 200, cast=int)
+# Password reset mails: requests per client address and per e-mail address
+# (429 past them), and mails per account (past it, none is sent), per hour.
+PASSWORD_RESET_PER_ADDRESS_HOURLY = get_env("PASSWORD_RESET_PER_ADDRESS_HOURLY", 10, cast=int)
+PASSWORD_RESET_PER_EMAIL_HOURLY = get_env("PASSWORD_RESET_PER_EMAIL_HOURLY", 3, cast=int)
+PASSWORD_RESET_PER_ACCOUNT_HOURLY = get_env("PASSWORD_RESET_PER_ACCOUNT_HOURLY", 3, cast=int)
 # `wait=` on the upload API holds a web thread: at most this many requests of
 # one web process wait at once; the others get their 202 at once.
 API_MAX_CONCURRENT_WAITS = get_env("API_MAX_CONCURRENT_WAITS", 2, cast=int)

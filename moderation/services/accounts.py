@@ -5,19 +5,49 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models.functions import Length
 
 from moderation.errors import InvalidInput, NotFound
 from moderation.models import AuditAction, Upload
 from moderation.services.audit import audit_record
 from moderation.setup import LEADS_GROUP, MODERATORS_GROUP
+from moderation.text import skeleton, username_problem
 
 # The roles a person can be given, by the name the command and the README use.
 ROLES = {"moderator": MODERATORS_GROUP, "lead": LEADS_GROUP}
 
 
+def username_check(*, username: str) -> None:
+    """Refuse a username that may pass for another person's (InvalidInput):
+    mixed scripts, look-alike letter forms, hidden characters, or a name that
+    looks like one already taken (`раураl` beside `paypal`, `Mod1` beside `mod1`)."""
+    problem = username_problem(username)
+    if problem is not None:
+        code, message = problem
+        raise InvalidInput(message, code=code)
+    looks = skeleton(username)
+    # Look-alikes map letter for letter, so only names of the same length can collide.
+    taken = get_user_model().objects.annotate(n=Length("username")).filter(n=len(username))
+    for other in taken.values_list("username", flat=True).iterator():
+        if skeleton(other) == looks:
+            raise InvalidInput(
+                "The username looks like one that is already taken.",
+                code="username_confusable",
+                detail={"looks_like": other},
+            )
+
+
+@transaction.atomic
+def account_create(*, username: str, password: str, email: str = ""):
+    """A person's account (sign-up): the username is checked first."""
+    username_check(username=username)
+    return get_user_model().objects.create_user(username=username, password=password, email=email)
+
+
 @transaction.atomic
 def moderator_create(*, username: str, password: str | None = None, staff: bool = True) -> tuple[object, str]:
     """Create a moderator account; returns it with its password."""
+    username_check(username=username)
     password = password or secrets.token_urlsafe(12)
     user = get_user_model().objects.create_user(username=username, password=password, is_staff=staff)
     user.groups.add(Group.objects.get(name=MODERATORS_GROUP))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from classifier.contracts import FrameAnalysis
 from moderation import policy
+from moderation.humanize import frame_words
 from moderation.models import FlagKind, Upload, UploadFrame, Verdict
 from moderation.policy import ClassThresholds, HashMatch, PolicyFlag, PolicyResult
 from moderation.selectors import enabled_flag_rules, flag_signals
@@ -36,9 +37,7 @@ class FramesJudgement:
 
 
 def frame_name(frame: FrameAnalysis) -> str:
-    if frame.default_image or frame.timestamp_ms is None:
-        return f"frame {frame.index} (APNG default image, outside the animation)"
-    return f"frame {frame.index} at {frame.timestamp_ms / 1000:.2f} s"
+    return frame_words(frame.index, None if frame.default_image else frame.timestamp_ms)
 
 
 def _flag_strength(flag: PolicyFlag) -> float:

@@ -5,7 +5,8 @@ script call counts all of a request's windows).
 
 One mechanism serves every kind of caller: partners' API keys (limits on the
 Partner row), signed-in people uploading through the web (limits in settings),
-and sign-up (per client address and for the whole site)."""
+sign-up (per client address and for the whole site) and password reset mails
+(per client address, per e-mail address and per account)."""
 
 from __future__ import annotations
 
@@ -212,3 +213,37 @@ def check_signup(*, address: str) -> None:
         message=message,
         code="signup_rate_limited",
     )
+
+
+def check_password_reset(*, address: str, email: str) -> None:
+    """Password reset requests per client address and per e-mail address, per
+    hour. Counted whether or not an account has that address, so that the
+    refusal tells nobody which addresses have accounts."""
+    message = "Too many password reset mails were asked for recently; please try again later."
+    limit_windows(
+        subject=f"reset:{address}",
+        limits=((SUSTAINED_WINDOW, settings.PASSWORD_RESET_PER_ADDRESS_HOURLY, "sustained"),),
+        message=message,
+        code="password_reset_rate_limited",
+    )
+    limit_windows(
+        subject=f"reset-mail:{email.strip().casefold()}",
+        limits=((SUSTAINED_WINDOW, settings.PASSWORD_RESET_PER_EMAIL_HOURLY, "sustained"),),
+        message=message,
+        code="password_reset_rate_limited",
+    )
+
+
+def password_reset_account_admit(user) -> bool:
+    """Whether one more reset mail may go to this account this hour. Over its
+    limit the mail is not sent and the page answers as if it were (a refusal
+    would say that the address has an account)."""
+    try:
+        limit_windows(
+            subject=f"reset-account:{user.pk}",
+            limits=((SUSTAINED_WINDOW, settings.PASSWORD_RESET_PER_ACCOUNT_HOURLY, "sustained"),),
+            message="",
+        )
+    except RateLimited:
+        return False
+    return True

@@ -40,6 +40,7 @@ from moderation.services.renditions import upload_public_image_ensure
 from moderation.services.taxonomy import declared_category_clean
 from moderation.services.text import upload_text_record
 from moderation.taxonomy import TOP_CATEGORIES, taxonomy_in_service
+from moderation.text import visible_text
 from moderation.validation import validate_upload_image
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def upload_create(
     Overloaded (503 queue_full) before reading the image.
     """
     backlog_admit()
+    caption = visible_text(caption)  # no bidirectional overrides or zero-width characters
     if len(caption) > 2000:
         raise InvalidInput("The caption is longer than 2000 characters.", code="caption_too_long")
     if len(external_id) > 200:
@@ -191,6 +193,7 @@ def upload_create_idempotent(
     request it is a conflict. Keys expire after 24 hours."""
     if not key or len(key) > 200:
         raise InvalidInput("The Idempotency-Key header must be 1 to 200 characters.", code="invalid_idempotency_key")
+    caption = visible_text(caption)  # as upload_create stores it, so a replay matches
     parts = [data, external_id.encode(), caption.encode()] + ([declared_category.encode()] if declared_category else [])
     request_hash = hashlib.sha256(b"\0".join(parts)).hexdigest()
     IdempotencyRecord.objects.filter(partner=partner, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_TTL).delete()

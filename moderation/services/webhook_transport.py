@@ -47,6 +47,7 @@ _NEVER = tuple(
         "224.0.0.0/4",  # multicast
         "240.0.0.0/4",  # reserved, broadcast
         "::/96",  # unspecified and IPv4-compatible (deprecated) addresses
+        "::ffff:0:0:0/96",  # IPv4-translated (RFC 2765): a stateless translator reaches the IPv4 address
         "64:ff9b::/96",  # NAT64, well-known prefix
         "64:ff9b:1::/48",  # NAT64, local-use prefix
         "100::/64",  # discard
@@ -115,10 +116,11 @@ def address_refusal(address: IPAddress, *, port: int = 0, allow_private: bool = 
     if (str(address), port) in TEST_PUBLIC_SOCKETS:
         return None
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
+        if address.ipv4_mapped is not None:  # on a dual-stack socket, the IPv4 address itself
             return address_refusal(address.ipv4_mapped, allow_private=allow_private)
-        if address.sixtofour is not None and address_refusal(address.sixtofour) is not None:
-            return f"{address} is 6to4 for the non-public {address.sixtofour}"
+        for kind, ipv4 in _routed_ipv4(address):
+            if address_refusal(ipv4) is not None:
+                return f"{address} is {kind} for the non-public {ipv4}"
     if allow_private and any(address in network for network in _LOCAL_DEVELOPMENT):
         return None
     for network in _NEVER:
@@ -127,6 +129,20 @@ def address_refusal(address: IPAddress, *, port: int = 0, allow_private: bool = 
     if not address.is_global:
         return f"{address} is not a public address"
     return None
+
+
+def _routed_ipv4(address: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses a global IPv6 address is routed to by a tunnel,
+    checked as IPv4 addresses. The forms a translator answers for whatever
+    IPv4 address they embed (IPv4-compatible, IPv4-translated, NAT64, Teredo)
+    are in _NEVER; IPv4-mapped is the IPv4 address itself."""
+    found = []
+    if address.sixtofour is not None:
+        found.append(("6to4", address.sixtofour))
+    interface_id = int(address) & ((1 << 64) - 1)
+    if interface_id >> 32 in (0x00005EFE, 0x02005EFE):  # ISATAP (RFC 5214), under any prefix
+        found.append(("ISATAP", ipaddress.IPv4Address(interface_id & 0xFFFFFFFF)))
+    return found
 
 
 def resolve(host: str, port: int) -> list[str]:

@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from moderation.models import Partner, Upload, UploadStatus
 from moderation.services.uploads import upload_create
 from tests.helpers import encode, fashion_png, photo_like
+from tests.security import bombs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "api.md"
@@ -40,6 +41,7 @@ API_MODULES = [
     "moderation/filters.py",
     "moderation/limits.py",
     "moderation/validation.py",
+    "moderation/format_limits.py",
     "moderation/services/submissions.py",
     "moderation/services/backpressure.py",
     "moderation/services/uploads.py",
@@ -169,6 +171,18 @@ def _signup_rate_limited(world: World):
     )
 
 
+def _password_reset_rate_limited(world: World):
+    world.settings.PASSWORD_RESET_PER_ADDRESS_HOURLY = 0
+    return Client().post("/accounts/password_reset/", {"email": "someone@example.com"})
+
+
+def _jpeg_coded(marker: int) -> bytes:
+    """A JPEG whose frame header names another coding (SOF3: lossless, …)."""
+    data = bytearray(encode(photo_like(), "JPEG"))
+    data[data.index(b"\xff\xc0") + 1] = marker
+    return bytes(data)
+
+
 def _queue_full(world: World):
     world.settings.UPLOAD_BACKLOG_LIMIT = 1
     world.upload()  # one upload already waits for the models
@@ -223,11 +237,17 @@ TRIGGERS: dict[str, Callable[[World], object]] = {
     "file_too_large": lambda w: (setattr(w.settings, "UPLOAD_MAX_BYTES", 10_000), w.post_image(_png()))[1],
     "too_many_pixels": lambda w: (setattr(w.settings, "UPLOAD_MAX_PIXELS", 1000), w.post_image(_png()))[1],
     "animation_too_large": lambda w: (setattr(w.settings, "UPLOAD_MAX_FRAMES", 2), w.post_image(_gif(3)))[1],
+    "too_many_scans": lambda w: w.post_image(bombs.jpeg_scan_bomb(120, side=64)),
+    "too_many_segments": lambda w: w.post_image(bombs.jpeg_marker_flood(2_001)),
+    "too_many_chunks": lambda w: w.post_image(bombs.png_chunk_flood(20_001)),
+    "metadata_too_large": lambda w: w.post_image(bombs.jpeg_icc_bomb(side=64, megabytes=2)),
+    "unsupported_jpeg_coding": lambda w: w.post_image(_jpeg_coded(0xC3)),
     "unsupported_format": lambda w: w.post_image(b"hello, this is not an image\n" * 10),
     "unsupported_media_type": lambda w: w.appeal(w.upload(UploadStatus.REJECTED), "why", content_type="text/plain"),
     "rate_limited": _rate_limited,
     "quota_exceeded": lambda w: (_limited(w, daily_quota=0), w.post_image(_png()))[1],
     "signup_rate_limited": _signup_rate_limited,
+    "password_reset_rate_limited": _password_reset_rate_limited,
     "server_error": _server_error,
     "queue_full": _queue_full,
 }
@@ -266,7 +286,7 @@ def test_documented_code_is_what_the_api_answers(code, world):
     response = TRIGGERS[code](world)
     status = DOCUMENTED[code]
     assert response.status_code == status, (code, response.status_code, response.content[:300])
-    if code == "signup_rate_limited":  # the sign-up page: HTML for a person, the code shown
+    if code in ("signup_rate_limited", "password_reset_rate_limited"):  # a page: HTML for a person, the code shown
         assert code in response.content.decode()
         return
     assert response["Content-Type"].startswith("application/json"), response["Content-Type"]

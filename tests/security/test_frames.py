@@ -172,19 +172,48 @@ def test_the_public_copy_plays_the_judged_animation_without_the_default_image(ba
 def test_apng_declaring_fewer_frames_than_it_holds_is_refused():
     # acTL says 2 frames, 3 fcTL chunks follow: one decoder would judge two
     # frames while another plays three. The file is refused, not guessed at.
+    from moderation.errors import InvalidInput
+
+    data = _declaring(animation([photo("coffee"), photo("astronaut"), photo("chelsea")], "PNG", [100] * 3), 2)
+    with pytest.raises(InvalidInput) as caught:
+        upload_create(data=data, filename="liar.png")
+    assert caught.value.code == "corrupt_image" and caught.value.detail == {"declared": 2, "frames": 3}
+    assert Upload.objects.count() == 0
+
+
+def _declaring(data: bytes, frames: int) -> bytes:
+    """The APNG with its acTL's frame count replaced (and its CRC made good)."""
     import struct
     import zlib
 
+    data = bytearray(data)
+    at = data.index(b"acTL")
+    data[at + 4 : at + 8] = struct.pack(">I", frames)
+    data[at + 12 : at + 16] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 12])))
+    return bytes(data)
+
+
+def test_apng_declaring_one_frame_but_holding_two_is_refused(api_client, partner_key):
+    # Issue 28, item 5: acTL says 1 frame, so Pillow counted 1, the frame
+    # check was skipped and the second frame (in the attack, a banked image)
+    # was never judged,
+    # while a browser plays both.
     from moderation.errors import InvalidInput
 
-    data = bytearray(animation([photo("coffee"), photo("astronaut"), photo("chelsea")], "PNG", [100] * 3))
-    at = data.index(b"acTL")
-    data[at + 4 : at + 8] = struct.pack(">I", 2)
-    data[at + 12 : at + 16] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 12])))
+    data = _declaring(animation([photo("coffee"), photo("chelsea")], "PNG", [500, 500]), 1)
+    assert Image.open(io.BytesIO(data)).n_frames == 1  # what the frame count alone saw
+    before = Upload.objects.count()
     with pytest.raises(InvalidInput) as caught:
-        upload_create(data=bytes(data), filename="liar.png")
-    assert caught.value.code == "corrupt_image" and caught.value.detail == {"declared": 2, "frames": 3}
-    assert Upload.objects.count() == 0
+        upload_create(data=data, filename="one.png")
+    assert caught.value.code == "corrupt_image" and caught.value.detail == {"declared": 1, "frames": 2}
+    _, key = partner_key()
+    response = api_client.post(
+        "/api/v1/uploads/",
+        {"image": SimpleUploadedFile("one.png", data, content_type="image/png")},
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "corrupt_image"
+    assert Upload.objects.count() == before
 
 
 def test_repeated_frames_are_judged_once_and_every_showing_is_named(banked_cat):

@@ -338,6 +338,15 @@ REFUSED_ALWAYS = [
     "2002:a9fe:a9fe::1",  # 6to4 embedding 169.254.169.254
     "2002:0a00:0001::1",  # 6to4 embedding 10.0.0.1
     "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+    # Issue 28, item 3: every other form that embeds an IPv4 address.
+    "::ffff:0:a9fe:a9fe",  # IPv4-translated (RFC 2765) 169.254.169.254, through a stateless translator
+    "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+    "::ffff:0:5db8:d822",  # IPv4-translated even of a public address: we cannot see the translator
+    "::7f00:1",  # IPv4-compatible 127.0.0.1
+    "2002:7f00:1::1",  # 6to4 embedding 127.0.0.1
+    "2002:c058:6301::1",  # 6to4 embedding the 6to4 relay anycast 192.88.99.1
+    "2001:470:1f0b:1::5efe:a9fe:a9fe",  # ISATAP embedding 169.254.169.254
+    "2001:470:1f0b:1:200:5efe:a00:1",  # ISATAP (universal bit) embedding 10.0.0.1
     "fec0::1",
     "100::1",
 ]
@@ -351,7 +360,13 @@ REFUSED_UNLESS_PRIVATE_ALLOWED = [
     "::ffff:127.0.0.1",
     "::ffff:10.0.0.1",
 ]
-PUBLIC = ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "2002:5db8:d822::1", "1.1.1.1"]
+PUBLIC = [
+    "93.184.216.34",
+    "2606:2800:220:1:248:1893:25c8:1946",
+    "2002:5db8:d822::1",  # 6to4 of a public address
+    "2001:470:1f0b:1::5efe:5db8:d822",  # ISATAP of a public address
+    "1.1.1.1",
+]
 
 
 @pytest.mark.parametrize("address", REFUSED_ALWAYS)
@@ -369,6 +384,17 @@ def test_private_addresses_only_in_development(address):
 @pytest.mark.parametrize("address", PUBLIC)
 def test_public_addresses_pass(address):
     assert webhook_transport.address_refusal(ipaddress.ip_address(address)) is None
+
+
+@pytest.mark.parametrize("host", ["[::ffff:0:a9fe:a9fe]", "[::ffff:0:7f00:1]", "[2001:470:1f0b:1::5efe:a9fe:a9fe]"])
+def test_a_literal_url_embedding_an_ipv4_address_is_refused_at_registration(settings, api_client, partner_key, host):
+    # Issue 28, item 3: http://[::ffff:0:a9fe:a9fe]/ was accepted (and reached
+    # the metadata address through a stateless translator).
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # refused even in local development
+    _, key = partner_key()
+    response = api_client.post("/api/v1/webhooks/", {"url": f"http://{host}/"}, format="json", **auth(key))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "unsafe_webhook_url"
+    assert not WebhookEndpoint.objects.exists()
 
 
 @pytest.mark.parametrize("address", ["64:ff9b::a9fe:a9fe", "192.0.0.9", "100.64.0.1"])
