@@ -47,15 +47,15 @@ def skeleton(username: str) -> str:
     """What a username looks like: every letter that has a look-alike in
     ASCII replaced by it, case folded. Two names with one skeleton are
     confusable (`раураl`, all Cyrillic but one letter, and `paypal`)."""
-    folded = []
-    for ch in username:
-        if not ch.isascii():
-            ch = next(
-                (g["c"] for g in confusables.confusables_data.get(ch, ()) if len(g["c"]) == 1 and g["c"].isascii()),
-                ch,
-            )
-        folded.append(ch)
-    return "".join(folded).casefold()
+    return "".join(latin_lookalike(ch) for ch in username).casefold()
+
+
+def latin_lookalike(ch: str) -> str:
+    """The ASCII letter a character passes for (Unicode's confusables:
+    Cyrillic "а" is "a"), or the character itself."""
+    if ch.isascii():
+        return ch
+    return next((g["c"] for g in confusables.confusables_data.get(ch, ()) if len(g["c"]) == 1 and g["c"].isascii()), ch)
 
 
 def visible_text(text: str) -> str:

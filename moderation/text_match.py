@@ -15,21 +15,13 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from moderation.text import latin_lookalike
+
 TERM_MODES = ("exact", "word", "regex")
 CONTACT_KINDS = ("phone", "email", "url", "handle")
 MAX_PATTERN_LENGTH = 200
 MAX_LINE_LENGTH = 400  # longer lines are cut before matching (a recognised line is far shorter)
 
-# Letters from other scripts that look like Latin ones (Unicode's confusables,
-# the ones seen in spam), after NFKC has folded full-width and styled letters.
-_CONFUSABLES = str.maketrans(
-    {
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-        "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g",
-        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
-        "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ı": "i", "ł": "l", "ø": "o", "đ": "d",
-    }
-)  # fmt: skip
 # Digits and signs written for letters.
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s",
@@ -40,8 +32,9 @@ _SPACED = re.compile(r"(?<![^\W_])(?:[^\W_][\s.\-_*]{1,3}){2,}[^\W_](?![^\W_])")
 
 
 def _fold(text: str) -> str:
-    """Casefolded, NFKC, accents dropped, confusable letters made Latin."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_CONFUSABLES)
+    """Casefolded, NFKC, accents dropped, confusable letters made Latin
+    (moderation.text.latin_lookalike, which the look-alike usernames check uses too)."""
+    text = "".join(latin_lookalike(ch) for ch in unicodedata.normalize("NFKC", text).casefold()).casefold()
     decomposed = unicodedata.normalize("NFD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
