@@ -113,3 +113,11 @@ def test_shuffled_labels_are_refused_by_the_gate(real_photo_models, small_gate):
     assert run.candidate.status == "rejected"
     assert active_version(ModelRole.PRODUCT_PHOTO) == real_photo_models["photo"]
     assert TrainingRun.objects.filter(role=ModelRole.PRODUCT_PHOTO).count() == 2
+
+
+def test_the_heat_map_of_a_real_photo_tag_comes_from_the_real_photo_model(real_photo_models):
+    from classifier.inference import product_heatmap
+
+    png = product_heatmap(SNEAKER.read_bytes(), version_id=real_photo_models["photo"].pk, label="Sneaker")
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and min(image.size) > 100
