@@ -288,9 +288,14 @@ def candidate_conclude(*, trained, decision: GateDecision, role: str, training_i
         candidate = model_version_register(
             trained=trained, role=role, training_info=training_info, gate=decision.as_dict()
         )
-        if decision.promote:
-            return model_version_activate(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
-        return model_version_reject(version=candidate, actor=actor, reason=f"gate: {decision.reason}")
+        return version_conclude(version=candidate, decision=decision, actor=actor)
+
+
+def version_conclude(*, version: ModelVersion, decision: GateDecision, actor=None) -> ModelVersion:
+    """Promote or reject a registered candidate as the gate said."""
+    if decision.promote:
+        return model_version_activate(version=version, actor=actor, reason=f"gate: {decision.reason}")
+    return model_version_reject(version=version, actor=actor, reason=f"gate: {decision.reason}")
 
 
 def _on_epoch(run: TrainingRun):
@@ -506,57 +511,56 @@ def _execute_photo(run: TrainingRun, log, timings: dict, *, actor, activate: str
     with _timed(timings, "evaluate"):
         candidate_base = photo_accuracy(head, test.imagenet, test.embeddings, test.labels)
         recall = per_class_recall(head, test)
-    version = model_version_create(
-        role=role,
-        architecture=PHOTO_ARCHITECTURE,
-        class_names=list(PHOTO_CLASS_NAMES),
-        artifact=head.to_bytes(),
-        artifact_name="photo_head.npz",
-        metrics={
-            "accuracy": round(candidate_base, 4),
-            "test_examples": len(test),
-            "per_class_recall": recall,
-            "min_product_mass": head.min_product_mass,
-            "min_score": head.min_score,
-        },
-        training={
-            "method": head.method,
-            "backbone_version": backbone.pk,
-            "base_examples": len(base),
-            "corrections": len(examples),
-            "example_weight": weight,
-            "run": run.pk,
-        },
-    )
+    decision = None
     fresh = current is None or current.training.get("backbone_version") != backbone.pk
-    if activate != "gate" or fresh:
-        if activate in ("always", "gate") or current is None:
-            version = model_version_activate(version=version, actor=actor, reason="trained on the shipped data")
-        run.candidate = version
-    else:
+    if activate == "gate" and not fresh:
         active = head_load(current)
-        figures = GateFigures(
-            candidate_base=candidate_base,
-            active_base=photo_accuracy(active, test.imagenet, test.embeddings, test.labels),
-            candidate_holdout=photo_accuracy(head, holdout.imagenet, holdout.embeddings, holdout.labels)
-            if len(holdout)
-            else None,
-            active_holdout=photo_accuracy(active, holdout.imagenet, holdout.embeddings, holdout.labels)
-            if len(holdout)
-            else None,
-            holdout_size=len(holdout),
-            margin=settings.PHOTO_GATE_BASE_MARGIN,
+        decision = gate_decide(
+            GateFigures(
+                candidate_base=candidate_base,
+                active_base=photo_accuracy(active, test.imagenet, test.embeddings, test.labels),
+                candidate_holdout=photo_accuracy(head, holdout.imagenet, holdout.embeddings, holdout.labels)
+                if len(holdout)
+                else None,
+                active_holdout=photo_accuracy(active, holdout.imagenet, holdout.embeddings, holdout.labels)
+                if len(holdout)
+                else None,
+                holdout_size=len(holdout),
+                margin=settings.PHOTO_GATE_BASE_MARGIN,
+            ),
+            min_holdout=settings.PHOTO_GATE_MIN_HOLDOUT,
         )
-        decision = gate_decide(figures, min_holdout=settings.PHOTO_GATE_MIN_HOLDOUT)
         log(f"gate: {'promote' if decision.promote else 'reject'}: {decision.reason}")
-        version.gate = decision.as_dict()
-        version.save(update_fields=["gate"])
-        reason = f"gate: {decision.reason}"
-        run.candidate = (
-            model_version_activate(version=version, actor=actor, reason=reason)
-            if decision.promote
-            else model_version_reject(version=version, actor=actor, reason=reason)
+    with transaction.atomic():
+        version = model_version_create(
+            role=role,
+            architecture=PHOTO_ARCHITECTURE,
+            class_names=list(PHOTO_CLASS_NAMES),
+            artifact=head.to_bytes(),
+            artifact_name="photo_head.npz",
+            metrics={
+                "accuracy": round(candidate_base, 4),
+                "test_examples": len(test),
+                "per_class_recall": recall,
+                "min_product_mass": head.min_product_mass,
+                "min_score": head.min_score,
+            },
+            training={
+                "method": head.method,
+                "backbone_version": backbone.pk,
+                "base_examples": len(base),
+                "corrections": len(examples),
+                "example_weight": weight,
+                "run": run.pk,
+            },
+            gate=decision.as_dict() if decision else None,
         )
+        if decision is not None:
+            version = version_conclude(version=version, decision=decision, actor=actor)
+        elif activate in ("always", "gate") or current is None:
+            # A baseline, or the first model on a new backbone: nothing to compare it with.
+            version = model_version_activate(version=version, actor=actor, reason="trained on the shipped data")
+    run.candidate = version
     run.promoted = run.candidate.status == ModelVersionStatus.ACTIVE
 
 
