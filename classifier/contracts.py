@@ -103,7 +103,7 @@ class ImageAnalysis:
     pdq_hash: str  # 64 hex digits
     pdq_quality: int
     # The Fashion-MNIST model's guess when the real-photo model tagged the
-    # image instead (`product.route == "photo"`): kept with the upload, never a tag.
+    # image instead (`product.route == "photo"`): for the caller to read, never stored or a tag.
     studio_product: ProductPrediction | None = None
     text: ImageText | None = None  # None: not read (TEXT_IN_IMAGES off, or a frame past TEXT_MAX_FRAMES)
 
